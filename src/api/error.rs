@@ -1,0 +1,105 @@
+//! Script-visible errors. Every error our API raises is a catchable object map
+//! (`try { ... } catch (e) { e.kind; e.message }`) that carries where it was
+//! raised (`source`, `line`, `column`); the CLI prints it with a caret.
+use std::fmt::Display;
+
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, Position};
+
+pub type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// Builds the error map; `kind` says which family it belongs to.
+pub struct ScriptError {
+    map: Map,
+}
+
+impl ScriptError {
+    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+        let mut map = Map::new();
+        map.insert("kind".into(), kind.into());
+        map.insert("message".into(), message.into().into());
+        ScriptError { map }
+    }
+
+    /// A bad value in a script's input: names the field and the value.
+    pub fn invalid(field: &str, value: impl Display, problem: impl Display) -> Self {
+        let value = value.to_string();
+        ScriptError::new("invalid", format!("{field}: {problem} (got {value:?})"))
+            .with("field", field)
+            .with("value", value)
+    }
+
+    /// An error that libvirt reported.
+    pub fn libvirt(err: &virt::error::Error) -> Self {
+        let code = err.code().to_raw() as i64;
+        ScriptError::new("libvirt", err.message().to_owned())
+            .with("code", code)
+            .with("code_name", libvirt_name("VIR_ERR_", &format!("{:?}", err.code())))
+            .with("domain", libvirt_name("VIR_FROM_", &format!("{:?}", err.domain())))
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Dynamic>) -> Self {
+        self.map.insert(key.into(), value.into());
+        self
+    }
+
+    /// Stamp the script position of the call that failed and turn into a Rhai error.
+    pub fn at(mut self, ctx: &NativeCallContext) -> Box<EvalAltResult> {
+        let pos = ctx.call_position();
+        if let Some(source) = ctx.call_source() {
+            self.map.insert("source".into(), source.into());
+        }
+        if let Some(line) = pos.line() {
+            self.map.insert("line".into(), (line as i64).into());
+            self.map.insert("column".into(), (pos.position().unwrap_or(1) as i64).into());
+        }
+        Box::new(EvalAltResult::ErrorRuntime(self.map.into(), pos))
+    }
+
+    /// Without a call context (Rhai stamps the position when it propagates).
+    pub fn into_eval(self) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorRuntime(self.map.into(), Position::NONE))
+    }
+}
+
+/// `Known(NoSupport)` -> `VIR_ERR_NO_SUPPORT`: the names libvirt's documentation uses.
+fn libvirt_name(prefix: &str, debug: &str) -> String {
+    let inner = debug
+        .strip_prefix("Known(")
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or(debug);
+    let mut out = String::from(prefix);
+    for (i, c) in inner.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// `result.script(&ctx)?` turns a libvirt error into a script error at the call site.
+pub trait LibvirtResultExt<T> {
+    fn script(self, ctx: &NativeCallContext) -> ScriptResult<T>;
+}
+
+impl<T> LibvirtResultExt<T> for Result<T, virt::error::Error> {
+    fn script(self, ctx: &NativeCallContext) -> ScriptResult<T> {
+        self.map_err(|e| ScriptError::libvirt(&e).at(ctx))
+    }
+}
+
+/// Whether a thrown error means the connection to libvirt is gone (exit status 3).
+pub fn is_connection_error(value: &Dynamic) -> bool {
+    const NO_CONNECT: i64 = virt::sys::VIR_ERR_NO_CONNECT as i64;
+    const RPC: i64 = virt::sys::VIR_ERR_RPC as i64;
+    const INVALID_CONN: i64 = virt::sys::VIR_ERR_INVALID_CONN as i64;
+    let Some(map) = value.read_lock::<Map>() else {
+        return false;
+    };
+    if map.get("kind").is_some_and(|k| k.to_string() == "connect") {
+        return true;
+    }
+    map.get("code")
+        .and_then(|c| c.as_int().ok())
+        .is_some_and(|code| matches!(code, NO_CONNECT | RPC | INVALID_CONN))
+}

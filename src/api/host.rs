@@ -1,0 +1,310 @@
+//! `Host`: one libvirt connection (`virsh -c URI`). Scripts get the host chosen
+//! on the command line as the constant `HOST` and may open more with `connect`.
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rhai::plugin::*;
+use rhai::{Map, NativeCallContext};
+use virt::connect::Connect;
+
+use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
+
+/// The URI used when none is given: libvirt's in-process test driver.
+pub const TEST_URI: &str = "test:///default";
+
+/// The URI a bare `connect()` (and the CLI without `-c`) uses:
+/// `LIBVIRT_DEFAULT_URI`, else the embedded test driver, so nothing real is
+/// touched unless the user asks for it.
+pub fn default_uri() -> (String, bool) {
+    match std::env::var("LIBVIRT_DEFAULT_URI") {
+        Ok(uri) if !uri.is_empty() => (uri, false),
+        _ => (TEST_URI.to_owned(), true),
+    }
+}
+
+/// A connection whose last reference closes it without panicking, even when the
+/// daemon has gone away (the `virt` crate's own `Drop` panics on a failed close).
+struct Connection(ManuallyDrop<Connect>);
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // SAFETY: we own this reference and never use it again.
+        unsafe {
+            virt::sys::virConnectClose(self.0.as_ptr());
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Host {
+    conn: Arc<Connection>,
+    uri: Arc<str>,
+}
+
+impl Host {
+    pub fn open(uri: &str) -> Result<Host, virt::error::Error> {
+        let conn = Connect::open(Some(uri))?;
+        Ok(Host {
+            conn: Arc::new(Connection(ManuallyDrop::new(conn))),
+            uri: uri.into(),
+        })
+    }
+
+    pub fn conn(&self) -> &Connect {
+        &self.conn.0
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Host({})", self.uri)
+    }
+}
+
+/// libvirt packs versions as major * 1,000,000 + minor * 1,000 + release.
+pub fn version_string(v: u32) -> String {
+    format!("{}.{}.{}", v / 1_000_000, (v / 1_000) % 1_000, v % 1_000)
+}
+
+/// The KVM check a user makes before installing: CPU virtualisation flags and `/dev/kvm`.
+pub fn kvm_support_map() -> Map {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    // Like `egrep -c '(vmx|svm)' /proc/cpuinfo`: one per logical CPU that has the flag.
+    let flags = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .filter(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
+        .count() as i64;
+    let vendor = if cpuinfo.split_whitespace().any(|f| f == "svm") { "svm" } else { "vmx" };
+    let dev_kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    let mut m = Map::new();
+    m.insert("cpu_flags".into(), flags.into());
+    m.insert("flag".into(), (if flags > 0 { vendor } else { "" }).into());
+    m.insert("dev_kvm".into(), dev_kvm.into());
+    m.insert("supported".into(), (flags > 0 && dev_kvm).into());
+    let advice = match (flags > 0, dev_kvm) {
+        (true, true) => "KVM acceleration is available",
+        (true, false) => "the CPU supports virtualisation but /dev/kvm cannot be opened: load kvm_intel or kvm_amd, or check permissions",
+        (false, true) => "/dev/kvm opens but the CPU flags (vmx/svm) are hidden: nested virtualisation may be limited",
+        (false, false) => "no hardware virtualisation: guests run under TCG emulation (virt_type: \"qemu\")",
+    };
+    m.insert("advice".into(), advice.into());
+    m
+}
+
+#[export_module]
+pub mod host_api {
+    use super::*;
+
+    pub type Host = super::Host;
+
+    /// Open a connection to libvirt's default host: `LIBVIRT_DEFAULT_URI`, or the
+    /// embedded test driver when that is unset.
+    ///
+    /// ```rhai
+    /// let h = connect();
+    /// print(h.uri);
+    /// ```
+    #[rhai_fn(name = "connect", return_raw)]
+    pub fn connect_default(ctx: NativeCallContext) -> ScriptResult<Host> {
+        let (uri, _) = default_uri();
+        connect_uri(ctx, &uri)
+    }
+
+    /// Open a connection to the libvirt URI given (`qemu:///system`, `qemu+ssh://host/system`,
+    /// `test:///default`, ...). A script may hold several hosts at once.
+    ///
+    /// ```rhai
+    /// let h = connect("test:///default");
+    /// assert(h.hostname != "");
+    /// ```
+    #[rhai_fn(name = "connect", return_raw)]
+    pub fn connect_uri(ctx: NativeCallContext, uri: &str) -> ScriptResult<Host> {
+        Host::open(uri).map_err(|e| {
+            ScriptError::libvirt(&e)
+                .with("kind", "connect")
+                .with("message", format!("cannot connect to libvirt at {uri}: {}", e.message()))
+                .with("uri", uri.to_owned())
+                .at(&ctx)
+        })
+    }
+
+    /// The URI this host was opened with.
+    ///
+    /// ```rhai
+    /// print(HOST.uri);
+    /// ```
+    #[rhai_fn(get = "uri", pure)]
+    pub fn uri(host: &mut Host) -> String {
+        host.uri.to_string()
+    }
+
+    /// The host name of the libvirt host (not of the machine running the script).
+    ///
+    /// ```rhai
+    /// print(HOST.hostname);
+    /// ```
+    #[rhai_fn(get = "hostname", pure, return_raw)]
+    pub fn host_hostname(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<String> {
+        host.conn().hostname().script(&ctx)
+    }
+
+    /// The libvirt version of the host's daemon, as `"major.minor.release"`.
+    ///
+    /// ```rhai
+    /// print(HOST.libvirt_version);
+    /// ```
+    #[rhai_fn(get = "libvirt_version", pure, return_raw)]
+    pub fn libvirt_version(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<String> {
+        host.conn().lib_version().map(version_string).script(&ctx)
+    }
+
+    /// The hypervisor's version (QEMU's for `qemu://` hosts), as `"major.minor.release"`.
+    ///
+    /// ```rhai
+    /// print(HOST.hypervisor_version);
+    /// ```
+    #[rhai_fn(get = "hypervisor_version", pure, return_raw)]
+    pub fn hypervisor_version(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<String> {
+        host.conn().hyp_version().map(version_string).script(&ctx)
+    }
+
+    /// What `virsh nodeinfo` shows: `cpu_model`, `cpus`, `mhz`, `numa_cells`, `sockets`,
+    /// `cores_per_socket`, `threads_per_core`, `memory` (bytes).
+    ///
+    /// ```rhai
+    /// let n = HOST.node_info();
+    /// assert(n.cpus > 0);
+    /// print(`${n.cpu_model}: ${n.cpus} CPUs`);
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn node_info(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<Map> {
+        let info = host.conn().node_info().script(&ctx)?;
+        let mut m = Map::new();
+        m.insert("cpu_model".into(), info.model.into());
+        m.insert("cpus".into(), (info.cpus as i64).into());
+        m.insert("mhz".into(), (info.mhz as i64).into());
+        m.insert("numa_cells".into(), (info.nodes as i64).into());
+        m.insert("sockets".into(), (info.sockets as i64).into());
+        m.insert("cores_per_socket".into(), (info.cores as i64).into());
+        m.insert("threads_per_core".into(), (info.threads as i64).into());
+        m.insert("memory".into(), ((info.memory as i64) * 1024).into());
+        Ok(m)
+    }
+
+    /// The host's memory in bytes (`virsh nodememstats`): `total`, `free`, `buffers`,
+    /// `cached` where the hypervisor reports them.
+    ///
+    /// ```rhai
+    /// let m = HOST.memory_stats();
+    /// assert(m.total > 0);
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn memory_stats(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<Map> {
+        match crate::virt_ext::node::memory_stats(host.conn()) {
+            Ok(stats) => Ok(stats
+                .into_iter()
+                .map(|(k, v)| (k.into(), ((v as i64).saturating_mul(1024)).into()))
+                .collect()),
+            // Drivers without the call (the test driver) still know total and free memory.
+            Err(e) if e.code() == virt::error::ErrorNumber::NoSupport.into() => {
+                let info = host.conn().node_info().script(&ctx)?;
+                let mut m = Map::new();
+                m.insert("total".into(), ((info.memory as i64) * 1024).into());
+                if let Ok(free) = host.conn().free_memory() {
+                    m.insert("free".into(), (free as i64).into());
+                }
+                Ok(m)
+            }
+            Err(e) => Err(e).script(&ctx),
+        }
+    }
+
+    /// Whether this machine can run KVM guests: `cpu_flags` (CPUs with vmx/svm in
+    /// /proc/cpuinfo), `dev_kvm` (whether /dev/kvm opens), `supported`, and `advice`.
+    /// It checks the machine running the script, like `egrep -c '(vmx|svm)' /proc/cpuinfo`.
+    ///
+    /// ```rhai
+    /// let k = HOST.kvm_support();
+    /// print(k.advice);
+    /// ```
+    #[rhai_fn(pure)]
+    pub fn kvm_support(_host: &mut Host) -> Map {
+        kvm_support_map()
+    }
+
+    /// `Host(URI)`.
+    #[rhai_fn(name = "to_string", name = "to_debug", pure)]
+    pub fn to_string(host: &mut Host) -> String {
+        format!("Host({})", host.uri)
+    }
+
+    /// Pause the script for `seconds` (fractions allowed); Ctrl-C and `--timeout` still stop it.
+    ///
+    /// ```rhai
+    /// sleep(0.01);
+    /// ```
+    #[rhai_fn(name = "sleep", return_raw)]
+    pub fn sleep_float(ctx: NativeCallContext, seconds: f64) -> ScriptResult<()> {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(ScriptError::invalid("seconds", seconds, "must be a non-negative number").at(&ctx));
+        }
+        crate::engine::stop::sleep(Duration::from_secs_f64(seconds))
+            .map_err(|reason| Box::new(EvalAltResult::ErrorTerminated(reason.token().into(), ctx.call_position())))
+    }
+
+    /// Pause the script for whole `seconds`.
+    ///
+    /// ```rhai
+    /// sleep(0);
+    /// ```
+    #[rhai_fn(name = "sleep", return_raw)]
+    pub fn sleep_int(ctx: NativeCallContext, seconds: i64) -> ScriptResult<()> {
+        sleep_float(ctx, seconds as f64)
+    }
+
+    /// The current time in UTC, as an RFC 3339 timestamp (`"2026-11-25T20:18:01Z"`).
+    ///
+    /// ```rhai
+    /// let t = now();
+    /// assert(t.ends_with("Z"));
+    /// ```
+    pub fn now() -> String {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    }
+
+    /// The host name of the machine running the script.
+    ///
+    /// ```rhai
+    /// print(hostname());
+    /// ```
+    #[rhai_fn(name = "hostname")]
+    pub fn local_hostname() -> String {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into buf.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+        if rc != 0 {
+            return String::new();
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    }
+
+    /// Milliseconds since the Unix epoch, for measuring durations in scripts.
+    ///
+    /// ```rhai
+    /// let t0 = epoch_ms();
+    /// assert(epoch_ms() >= t0);
+    /// ```
+    pub fn epoch_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,14 @@
+//! Script objects: one file per libvirt object, each an `#[export_module]`.
+pub mod error;
+pub mod host;
+pub mod json;
+
+use rhai::{exported_module, Engine};
+
+pub use host::Host;
+
+/// Register every script object and global helper on `engine`.
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<Host>("Host");
+    engine.register_global_module(exported_module!(host::host_api).into());
+}

@@ -1,0 +1,212 @@
+//! The script API reference, generated from the engine's own function metadata
+//! and doc comments (so it cannot drift from the code), plus the bundled modules.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::{self, resolver, EngineOptions, SourceMap};
+
+/// One documented script function.
+#[derive(Debug, Clone, Serialize)]
+pub struct FnDoc {
+    /// The object it belongs to (`Host`, `Network`, ...), a module (`net`), or `global`.
+    pub group: String,
+    pub name: String,
+    /// `property` (get/set), `method`, or `function`.
+    pub kind: String,
+    pub signature: String,
+    pub doc: String,
+}
+
+impl FnDoc {
+    /// The ```rhai examples in the doc comment.
+    pub fn examples(&self) -> Vec<String> {
+        examples(&self.doc)
+    }
+}
+
+/// The ```rhai code blocks of a Markdown text.
+pub fn examples(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current: Option<String> = None;
+    for line in doc.lines() {
+        let trimmed = line.trim();
+        match &mut current {
+            None if trimmed == "```rhai" => current = Some(String::new()),
+            Some(_) if trimmed == "```" => out.push(current.take().unwrap()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn strip_doc_comment(lines: &[Value]) -> String {
+    let mut text = String::new();
+    for line in lines.iter().filter_map(Value::as_str) {
+        for l in line.lines() {
+            let l = l.trim_start();
+            let l = l
+                .strip_prefix("///")
+                .or_else(|| l.strip_prefix("//!"))
+                .unwrap_or(l);
+            text.push_str(l.strip_prefix(' ').unwrap_or(l));
+            text.push('\n');
+        }
+    }
+    text.trim_end().to_owned()
+}
+
+fn type_name(t: &str) -> String {
+    let t = t.trim_start_matches('&').trim_start_matches("mut ").trim();
+    t.rsplit("::").next().unwrap_or(t).to_owned()
+}
+
+/// Every registered (non-standard) function and every bundled module function.
+pub fn entries() -> Vec<FnDoc> {
+    let sources = SourceMap::default();
+    let engine = engine::build(&EngineOptions::default(), &sources);
+    let metadata: Value = serde_json::from_str(&engine.gen_fn_metadata_to_json(false).unwrap_or_default())
+        .unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    for f in metadata["functions"].as_array().into_iter().flatten() {
+        let raw_name = f["name"].as_str().unwrap_or_default();
+        if raw_name.starts_with("to_debug") || raw_name.starts_with("to_string") && f["docComments"].is_null() {
+            continue;
+        }
+        let params: Vec<(String, String)> = f["params"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or("_").to_owned(),
+                    type_name(p["type"].as_str().unwrap_or("?")),
+                )
+            })
+            .collect();
+        let ret = f["returnType"].as_str().map(type_name).unwrap_or_default();
+        let doc = strip_doc_comment(f["docComments"].as_array().map(Vec::as_slice).unwrap_or(&[]));
+        let (kind, name) = if let Some(p) = raw_name.strip_prefix("get$") {
+            ("property", p.to_owned())
+        } else if let Some(p) = raw_name.strip_prefix("set$") {
+            ("property (set)", p.to_owned())
+        } else if params.first().is_some_and(|(_, t)| is_object_type(t)) {
+            ("method", raw_name.to_owned())
+        } else {
+            ("function", raw_name.to_owned())
+        };
+        let group = match kind {
+            "function" => "global".to_owned(),
+            _ => params[0].1.clone(),
+        };
+        let shown: Vec<String> = params
+            .iter()
+            .skip(if kind == "function" { 0 } else { 1 })
+            .map(|(n, t)| format!("{n}: {t}"))
+            .collect();
+        let ret_text = if ret.is_empty() || ret == "()" { String::new() } else { format!(" -> {ret}") };
+        let signature = match kind {
+            "property" => format!("{group}.{name}: {ret}"),
+            "property (set)" => format!("{group}.{name} = {}", shown.join(", ")),
+            "method" => format!("{group}.{name}({}){ret_text}", shown.join(", ")),
+            _ => format!("{name}({}){ret_text}", shown.join(", ")),
+        };
+        out.push(FnDoc {
+            group,
+            name,
+            kind: kind.to_owned(),
+            signature,
+            doc,
+        });
+    }
+    out.extend(module_entries(&engine));
+    out.sort_by(|a, b| (&a.group, &a.name, &a.signature).cmp(&(&b.group, &b.name, &b.signature)));
+    out.dedup_by(|a, b| a.signature == b.signature);
+    out
+}
+
+fn module_entries(engine: &rhai::Engine) -> Vec<FnDoc> {
+    let mut out = Vec::new();
+    for name in resolver::stdlib_names() {
+        let (_, text) = resolver::stdlib_source(name).expect("listed module exists");
+        let Ok(ast) = engine.compile(text) else { continue };
+        for f in ast.iter_functions() {
+            if f.access == rhai::FnAccess::Private {
+                continue;
+            }
+            let doc = f
+                .comments
+                .iter()
+                .map(|c| Value::String(c.to_string()))
+                .collect::<Vec<_>>();
+            out.push(FnDoc {
+                group: name.to_owned(),
+                name: f.name.to_owned(),
+                kind: "function".to_owned(),
+                signature: format!("{name}::{}({})", f.name, f.params.join(", ")),
+                doc: strip_doc_comment(&doc),
+            });
+        }
+    }
+    out
+}
+
+/// Object types have an upper-case first letter; Rhai's own types do not.
+fn is_object_type(t: &str) -> bool {
+    t.chars().next().is_some_and(char::is_uppercase) && !matches!(t, "Array" | "Map" | "Dynamic" | "String" | "ImmutableString" | "INT" | "FLOAT" | "Blob" | "FnPtr")
+}
+
+/// The groups in reference order: objects first, then globals, then modules.
+fn grouped(entries: &[FnDoc]) -> BTreeMap<(u8, String), Vec<&FnDoc>> {
+    let modules: Vec<_> = resolver::stdlib_names().collect();
+    let mut groups: BTreeMap<(u8, String), Vec<&FnDoc>> = BTreeMap::new();
+    for e in entries {
+        let rank = if e.group == "global" {
+            1
+        } else if modules.contains(&e.group.as_str()) {
+            2
+        } else {
+            0
+        };
+        groups.entry((rank, e.group.clone())).or_default().push(e);
+    }
+    groups
+}
+
+/// The reference as Markdown (`docs/api.md`).
+pub fn markdown() -> String {
+    let entries = entries();
+    let mut out = String::from(
+        "# virtscript script API\n\n\
+         Generated by `virtscript doc` from the functions the engine registers and their doc comments; \
+         do not edit by hand. Every example here is run by the test suite.\n",
+    );
+    for ((rank, group), fns) in grouped(&entries) {
+        let title = match rank {
+            0 => format!("`{group}`"),
+            1 => "Global functions".to_owned(),
+            _ => format!("Module `{group}` (`import \"{group}\" as {group};`)"),
+        };
+        out.push_str(&format!("\n## {title}\n"));
+        for f in fns {
+            out.push_str(&format!("\n### `{}`\n\n", f.signature));
+            if !f.doc.is_empty() {
+                out.push_str(&f.doc);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The reference as JSON: a list of functions with group, kind, signature and doc.
+pub fn json() -> String {
+    let mut text = serde_json::to_string_pretty(&entries()).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,46 @@
+//! Resource limits for scripts. Defaults stop runaway loops and memory blow-ups
+//! without getting in the way of long provisioning jobs; every one is a CLI flag.
+use clap::Args;
+use rhai::Engine;
+
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Stop a script after this many operations (0 = no limit)
+    #[arg(long, value_name = "N", default_value_t = 1_000_000_000)]
+    pub max_operations: u64,
+    /// Deepest nesting of function calls
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_call_depth: usize,
+    /// Longest string, in bytes (0 = no limit)
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_string_size: usize,
+    /// Most elements in one array (0 = no limit)
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_array_size: usize,
+    /// Most entries in one object map (0 = no limit)
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_map_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 1_000_000_000,
+            max_call_depth: 64,
+            max_string_size: 64 * 1024 * 1024,
+            max_array_size: 1_000_000,
+            max_map_size: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    pub fn apply(&self, engine: &mut Engine) {
+        engine
+            .set_max_operations(self.max_operations)
+            .set_max_call_levels(self.max_call_depth)
+            .set_max_string_size(self.max_string_size)
+            .set_max_array_size(self.max_array_size)
+            .set_max_map_size(self.max_map_size);
+    }
+}

@@ -1,0 +1,83 @@
+//! The sandboxed Rhai engine: raw engine plus the standard packages, no `eval`,
+//! strict variables, limits, the stop signal, and the module resolver.
+pub mod check;
+pub mod diagnostics;
+pub mod limits;
+pub mod resolver;
+pub mod sources;
+pub mod stop;
+
+use std::path::PathBuf;
+
+use rhai::packages::{Package, StandardPackage};
+use rhai::{Array, Dynamic, Engine, Map, Scope};
+
+pub use diagnostics::Diagnostic;
+pub use limits::Limits;
+pub use sources::SourceMap;
+
+use crate::api::Host;
+
+/// Everything that shapes an engine, taken from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub limits: Limits,
+    pub lib_dirs: Vec<PathBuf>,
+}
+
+/// Build the script engine. `sources` collects module texts for diagnostics.
+pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
+    let mut engine = Engine::new_raw();
+    engine.register_global_module(StandardPackage::new().as_shared_module());
+    // Scripts run only what they say: no code from strings.
+    engine.disable_symbol("eval");
+    engine.set_strict_variables(true);
+    options.limits.apply(&mut engine);
+    engine.on_progress(|_| stop::requested().map(|reason| Dynamic::from(reason.token())));
+    engine.on_print(|text| println!("{text}"));
+    engine.on_debug(|text, source, pos| match (source, pos.line()) {
+        (Some(src), Some(line)) => eprintln!("[{src}:{line}] {text}"),
+        (None, Some(line)) => eprintln!("[line {line}] {text}"),
+        _ => eprintln!("{text}"),
+    });
+    engine.set_module_resolver(resolver::ModuleLoader::new(
+        options.lib_dirs.clone(),
+        sources.clone(),
+    ));
+    // `HOST` and `ARGS` live in the engine's tag so that functions see them too
+    // (Rhai functions do not see the caller's scope).
+    #[allow(deprecated)] // "volatile", not deprecated: the documented way to resolve globals
+    engine.on_var(|name, _, ctx| match name {
+        GLOBAL_HOST | GLOBAL_ARGS => Ok(ctx.tag().read_lock::<Map>().and_then(|m| m.get(name).cloned())),
+        _ => Ok(None),
+    });
+    crate::api::register(&mut engine);
+    engine
+}
+
+const GLOBAL_HOST: &str = "HOST";
+const GLOBAL_ARGS: &str = "ARGS";
+
+/// Bind the constants every script sees: `HOST` (the host chosen on the command
+/// line) and `ARGS` (the arguments after `--`).
+pub fn bind_globals(engine: &mut Engine, host: Option<Host>, args: &[String]) {
+    let mut globals = Map::new();
+    if let Some(host) = host {
+        globals.insert(GLOBAL_HOST.into(), Dynamic::from(host));
+    }
+    let args: Array = args.iter().map(|a| Dynamic::from(a.clone())).collect();
+    globals.insert(GLOBAL_ARGS.into(), args.into());
+    engine.set_default_tag(globals);
+}
+
+/// The names the compiler must accept under strict variables; their values
+/// come from [`bind_globals`] at run time.
+pub fn compile_scope() -> Scope<'static> {
+    // Plain variables, not constants: the optimizer would fold a constant's
+    // placeholder value into the script.
+    let mut scope = Scope::new();
+    scope.push(GLOBAL_HOST, ());
+    scope.push(GLOBAL_ARGS, ());
+    scope
+}
+

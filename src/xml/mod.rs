@@ -1,0 +1,1 @@
+//! Typed libvirt XML documents: plain serde data, no libvirt calls, no Rhai.
