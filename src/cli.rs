@@ -158,7 +158,11 @@ where
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { Exit::Usage as i32 } else { 0 };
+            return if err.use_stderr() {
+                Exit::Usage as i32
+            } else {
+                0
+            };
         }
     };
     let exit = match cli.command {
@@ -167,16 +171,23 @@ where
         Some(Command::Doc(args)) => doc(args),
         Some(Command::Repl(args)) => crate::repl::run(args),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut Cli::command(), "virtscript", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "virtscript",
+                &mut std::io::stdout(),
+            );
             Exit::Success
         }
-        Some(Command::Man) => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
-            Ok(()) => Exit::Success,
-            Err(e) => {
-                eprintln!("error: {e}");
-                Exit::ScriptFailed
+        Some(Command::Man) => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => Exit::Success,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Exit::ScriptFailed
+                }
             }
-        },
+        }
         None if std::io::stdin().is_terminal() => crate::repl::run(ReplArgs {
             connect: ConnectArgs { connect: None },
             script_args: ScriptArgs {
@@ -248,9 +259,14 @@ pub fn exit_for(err: &EvalAltResult) -> Exit {
     let mut err = err;
     loop {
         match err {
-            EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => err = inner,
+            EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+            | EvalAltResult::ErrorInModule(_, inner, _) => err = inner,
             EvalAltResult::ErrorTerminated(..) => return Exit::Stopped,
-            EvalAltResult::ErrorRuntime(value, _) if crate::api::error::is_connection_error(value) => return Exit::Connect,
+            EvalAltResult::ErrorRuntime(value, _)
+                if crate::api::error::is_connection_error(value) =>
+            {
+                return Exit::Connect
+            }
             _ => return Exit::ScriptFailed,
         }
     }
@@ -287,7 +303,10 @@ fn run(args: RunArgs) -> Exit {
         Ok(value) => {
             if args.json {
                 let json = crate::api::json::to_json(&value);
-                println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                );
             }
             Exit::Success
         }
@@ -295,8 +314,14 @@ fn run(args: RunArgs) -> Exit {
             let exit = exit_for(&err);
             let mut diagnostic = Diagnostic::from_eval(&err, &name);
             if exit == Exit::Stopped {
-                if let Some(timeout) = args.timeout.filter(|_| stop::requested() == Some(stop::StopReason::TimedOut)) {
-                    diagnostic.message = format!("script timed out after {}", humantime::format_duration(timeout));
+                if let Some(timeout) = args
+                    .timeout
+                    .filter(|_| stop::requested() == Some(stop::StopReason::TimedOut))
+                {
+                    diagnostic.message = format!(
+                        "script timed out after {}",
+                        humantime::format_duration(timeout)
+                    );
                 }
             }
             eprint!("{}", diagnostic.render(&sources));
@@ -319,7 +344,8 @@ fn check(args: CheckArgs) -> Exit {
                 continue;
             }
         };
-        let diagnostics = engine::check::check_source(&engine, &options, &sources, &scope, &name, &text);
+        let diagnostics =
+            engine::check::check_source(&engine, &options, &sources, &scope, &name, &text);
         if diagnostics.is_empty() {
             println!("ok: {name}");
         } else {
@@ -330,7 +356,10 @@ fn check(args: CheckArgs) -> Exit {
         }
     }
     if failed > 0 {
-        eprintln!("{failed} of {} scripts failed to compile", args.scripts.len());
+        eprintln!(
+            "{failed} of {} scripts failed to compile",
+            args.scripts.len()
+        );
         Exit::Usage
     } else {
         Exit::Success

@@ -61,21 +61,48 @@ fn strip_doc_comment(lines: &[Value]) -> String {
     text.trim_end().to_owned()
 }
 
+/// Rust type names as a script author thinks of them: `ScriptResult<Map>` -> `map`.
 fn type_name(t: &str) -> String {
-    let t = t.trim_start_matches('&').trim_start_matches("mut ").trim();
-    t.rsplit("::").next().unwrap_or(t).to_owned()
+    let t = t
+        .trim()
+        .trim_start_matches('&')
+        .trim_start_matches("mut ")
+        .trim();
+    for wrapper in ["ScriptResult<", "RhaiResultOf<", "Result<"] {
+        if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix('>')) {
+            let inner = inner.split(',').next().unwrap_or(inner);
+            return type_name(inner);
+        }
+    }
+    let t = t.rsplit("::").next().unwrap_or(t);
+    match t {
+        "str" | "String" | "ImmutableString" => "string",
+        "i64" | "INT" | "u64" | "i32" | "u32" | "usize" => "int",
+        "f64" | "FLOAT" => "float",
+        "bool" => "bool",
+        "Dynamic" => "any",
+        "Array" => "array",
+        "Map" => "map",
+        "Blob" => "blob",
+        "FnPtr" => "function",
+        other => other,
+    }
+    .to_owned()
 }
 
 /// Every registered (non-standard) function and every bundled module function.
 pub fn entries() -> Vec<FnDoc> {
     let sources = SourceMap::default();
     let engine = engine::build(&EngineOptions::default(), &sources);
-    let metadata: Value = serde_json::from_str(&engine.gen_fn_metadata_to_json(false).unwrap_or_default())
-        .unwrap_or(Value::Null);
+    let metadata: Value =
+        serde_json::from_str(&engine.gen_fn_metadata_to_json(false).unwrap_or_default())
+            .unwrap_or(Value::Null);
     let mut out = Vec::new();
     for f in metadata["functions"].as_array().into_iter().flatten() {
         let raw_name = f["name"].as_str().unwrap_or_default();
-        if raw_name.starts_with("to_debug") || raw_name.starts_with("to_string") && f["docComments"].is_null() {
+        if raw_name.starts_with("to_debug")
+            || raw_name.starts_with("to_string") && f["docComments"].is_null()
+        {
             continue;
         }
         let params: Vec<(String, String)> = f["params"]
@@ -90,7 +117,12 @@ pub fn entries() -> Vec<FnDoc> {
             })
             .collect();
         let ret = f["returnType"].as_str().map(type_name).unwrap_or_default();
-        let doc = strip_doc_comment(f["docComments"].as_array().map(Vec::as_slice).unwrap_or(&[]));
+        let doc = strip_doc_comment(
+            f["docComments"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+        );
         let (kind, name) = if let Some(p) = raw_name.strip_prefix("get$") {
             ("property", p.to_owned())
         } else if let Some(p) = raw_name.strip_prefix("set$") {
@@ -109,7 +141,11 @@ pub fn entries() -> Vec<FnDoc> {
             .skip(if kind == "function" { 0 } else { 1 })
             .map(|(n, t)| format!("{n}: {t}"))
             .collect();
-        let ret_text = if ret.is_empty() || ret == "()" { String::new() } else { format!(" -> {ret}") };
+        let ret_text = if ret.is_empty() || ret == "()" {
+            String::new()
+        } else {
+            format!(" -> {ret}")
+        };
         let signature = match kind {
             "property" => format!("{group}.{name}: {ret}"),
             "property (set)" => format!("{group}.{name} = {}", shown.join(", ")),
@@ -134,7 +170,9 @@ fn module_entries(engine: &rhai::Engine) -> Vec<FnDoc> {
     let mut out = Vec::new();
     for name in resolver::stdlib_names() {
         let (_, text) = resolver::stdlib_source(name).expect("listed module exists");
-        let Ok(ast) = engine.compile(text) else { continue };
+        let Ok(ast) = engine.compile(text) else {
+            continue;
+        };
         for f in ast.iter_functions() {
             if f.access == rhai::FnAccess::Private {
                 continue;
@@ -158,7 +196,7 @@ fn module_entries(engine: &rhai::Engine) -> Vec<FnDoc> {
 
 /// Object types have an upper-case first letter; Rhai's own types do not.
 fn is_object_type(t: &str) -> bool {
-    t.chars().next().is_some_and(char::is_uppercase) && !matches!(t, "Array" | "Map" | "Dynamic" | "String" | "ImmutableString" | "INT" | "FLOAT" | "Blob" | "FnPtr")
+    t.chars().next().is_some_and(char::is_uppercase)
 }
 
 /// The groups in reference order: objects first, then globals, then modules.

@@ -8,8 +8,8 @@
 //! - [`cli`] and [`repl`]: the command line.
 
 pub mod api;
-pub mod doc;
 pub mod cli;
+pub mod doc;
 pub mod engine;
 pub mod repl;
 pub mod units;

@@ -30,15 +30,21 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         _ => return Err(format!("unknown unit '{unit}' (use K, M, G, T, P, E for powers of 1024; KB, MB, GB... for powers of 1000)")),
     };
     if number.contains('.') {
-        let value: f64 = number.parse().map_err(|_| format!("'{number}' is not a number"))?;
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("'{number}' is not a number"))?;
         let bytes = value * multiplier as f64;
         if !bytes.is_finite() || bytes > u64::MAX as f64 {
             return Err("size is too large".into());
         }
         Ok(bytes.round() as u64)
     } else {
-        let value: u64 = number.parse().map_err(|_| format!("'{number}' is not a number"))?;
-        value.checked_mul(multiplier).ok_or_else(|| "size is too large".into())
+        let value: u64 = number
+            .parse()
+            .map_err(|_| format!("'{number}' is not a number"))?;
+        value
+            .checked_mul(multiplier)
+            .ok_or_else(|| "size is too large".into())
     }
 }
 
@@ -74,9 +80,13 @@ mod tests {
 
     #[test]
     fn bad_sizes_say_why() {
-        assert!(parse_size("lots").unwrap_err().contains("expected a number"));
+        assert!(parse_size("lots")
+            .unwrap_err()
+            .contains("expected a number"));
         assert!(parse_size("10X").unwrap_err().contains("unknown unit 'X'"));
-        assert!(parse_size("99999999999E").unwrap_err().contains("too large"));
+        assert!(parse_size("99999999999E")
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]

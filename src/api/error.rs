@@ -33,8 +33,14 @@ impl ScriptError {
         let code = err.code().to_raw() as i64;
         ScriptError::new("libvirt", err.message().to_owned())
             .with("code", code)
-            .with("code_name", libvirt_name("VIR_ERR_", &format!("{:?}", err.code())))
-            .with("domain", libvirt_name("VIR_FROM_", &format!("{:?}", err.domain())))
+            .with(
+                "code_name",
+                libvirt_name("VIR_ERR_", &format!("{:?}", err.code())),
+            )
+            .with(
+                "domain",
+                libvirt_name("VIR_FROM_", &format!("{:?}", err.domain())),
+            )
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Dynamic>) -> Self {
@@ -50,7 +56,8 @@ impl ScriptError {
         }
         if let Some(line) = pos.line() {
             self.map.insert("line".into(), (line as i64).into());
-            self.map.insert("column".into(), (pos.position().unwrap_or(1) as i64).into());
+            self.map
+                .insert("column".into(), (pos.position().unwrap_or(1) as i64).into());
         }
         Box::new(EvalAltResult::ErrorRuntime(self.map.into(), pos))
     }

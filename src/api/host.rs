@@ -2,7 +2,6 @@
 //! on the command line as the constant `HOST` and may open more with `connect`.
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rhai::plugin::*;
 use rhai::{Map, NativeCallContext};
@@ -80,8 +79,16 @@ pub fn kvm_support_map() -> Map {
         .filter(|l| l.starts_with("flags"))
         .filter(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
         .count() as i64;
-    let vendor = if cpuinfo.split_whitespace().any(|f| f == "svm") { "svm" } else { "vmx" };
-    let dev_kvm = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
+    let vendor = if cpuinfo.split_whitespace().any(|f| f == "svm") {
+        "svm"
+    } else {
+        "vmx"
+    };
+    let dev_kvm = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
     let mut m = Map::new();
     m.insert("cpu_flags".into(), flags.into());
     m.insert("flag".into(), (if flags > 0 { vendor } else { "" }).into());
@@ -128,7 +135,10 @@ pub mod host_api {
         Host::open(uri).map_err(|e| {
             ScriptError::libvirt(&e)
                 .with("kind", "connect")
-                .with("message", format!("cannot connect to libvirt at {uri}: {}", e.message()))
+                .with(
+                    "message",
+                    format!("cannot connect to libvirt at {uri}: {}", e.message()),
+                )
                 .with("uri", uri.to_owned())
                 .at(&ctx)
         })
@@ -242,69 +252,5 @@ pub mod host_api {
     #[rhai_fn(name = "to_string", name = "to_debug", pure)]
     pub fn to_string(host: &mut Host) -> String {
         format!("Host({})", host.uri)
-    }
-
-    /// Pause the script for `seconds` (fractions allowed); Ctrl-C and `--timeout` still stop it.
-    ///
-    /// ```rhai
-    /// sleep(0.01);
-    /// ```
-    #[rhai_fn(name = "sleep", return_raw)]
-    pub fn sleep_float(ctx: NativeCallContext, seconds: f64) -> ScriptResult<()> {
-        if !(seconds.is_finite() && seconds >= 0.0) {
-            return Err(ScriptError::invalid("seconds", seconds, "must be a non-negative number").at(&ctx));
-        }
-        crate::engine::stop::sleep(Duration::from_secs_f64(seconds))
-            .map_err(|reason| Box::new(EvalAltResult::ErrorTerminated(reason.token().into(), ctx.call_position())))
-    }
-
-    /// Pause the script for whole `seconds`.
-    ///
-    /// ```rhai
-    /// sleep(0);
-    /// ```
-    #[rhai_fn(name = "sleep", return_raw)]
-    pub fn sleep_int(ctx: NativeCallContext, seconds: i64) -> ScriptResult<()> {
-        sleep_float(ctx, seconds as f64)
-    }
-
-    /// The current time in UTC, as an RFC 3339 timestamp (`"2026-11-25T20:18:01Z"`).
-    ///
-    /// ```rhai
-    /// let t = now();
-    /// assert(t.ends_with("Z"));
-    /// ```
-    pub fn now() -> String {
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-    }
-
-    /// The host name of the machine running the script.
-    ///
-    /// ```rhai
-    /// print(hostname());
-    /// ```
-    #[rhai_fn(name = "hostname")]
-    pub fn local_hostname() -> String {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most buf.len() bytes into buf.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-        if rc != 0 {
-            return String::new();
-        }
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    }
-
-    /// Milliseconds since the Unix epoch, for measuring durations in scripts.
-    ///
-    /// ```rhai
-    /// let t0 = epoch_ms();
-    /// assert(epoch_ms() >= t0);
-    /// ```
-    pub fn epoch_ms() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
     }
 }

@@ -17,7 +17,9 @@ pub fn to_json(value: &Dynamic) -> Value {
         return json!(i);
     }
     if let Ok(f) = value.as_float() {
-        return serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null);
+        return serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null);
     }
     if value.is_string() {
         return Value::String(value.to_string());

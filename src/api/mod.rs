@@ -1,5 +1,6 @@
 //! Script objects: one file per libvirt object, each an `#[export_module]`.
 pub mod error;
+pub mod globals;
 pub mod host;
 pub mod json;
 
@@ -10,5 +11,6 @@ pub use host::Host;
 /// Register every script object and global helper on `engine`.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Host>("Host");
+    engine.register_global_module(exported_module!(globals::globals_api).into());
     engine.register_global_module(exported_module!(host::host_api).into());
 }

@@ -42,8 +42,14 @@ pub fn thrown_message(value: &Dynamic) -> String {
         if let Some(message) = map.get("message") {
             let mut text = message.to_string();
             if let Some(code) = map.get("code").filter(|c| !c.is_unit()) {
-                let name = map.get("code_name").map(|n| n.to_string()).unwrap_or_default();
-                text.push_str(&format!(" (libvirt error {code}{}{name})", if name.is_empty() { "" } else { ": " }));
+                let name = map
+                    .get("code_name")
+                    .map(|n| n.to_string())
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    " (libvirt error {code}{}{name})",
+                    if name.is_empty() { "" } else { ": " }
+                ));
             }
             return text;
         }
@@ -116,7 +122,9 @@ fn leaf_message(err: &EvalAltResult) -> String {
             // Display appends " (line L, position C)"; we print the position ourselves.
             let text = other.to_string();
             let suffix = format!(" ({})", other.position());
-            text.strip_suffix(&suffix).map(str::to_owned).unwrap_or(text)
+            text.strip_suffix(&suffix)
+                .map(str::to_owned)
+                .unwrap_or(text)
         }
     }
 }
@@ -133,6 +141,9 @@ fn snippet(out: &mut String, loc: &Location, sources: &SourceMap) {
             .take(loc.column.saturating_sub(1))
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        out.push_str(&format!("{pad} |\n{} | {}\n{pad} | {lead}^\n", loc.line, text));
+        out.push_str(&format!(
+            "{pad} |\n{} | {}\n{pad} | {lead}^\n",
+            loc.line, text
+        ));
     }
 }

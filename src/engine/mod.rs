@@ -48,7 +48,10 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     // (Rhai functions do not see the caller's scope).
     #[allow(deprecated)] // "volatile", not deprecated: the documented way to resolve globals
     engine.on_var(|name, _, ctx| match name {
-        GLOBAL_HOST | GLOBAL_ARGS => Ok(ctx.tag().read_lock::<Map>().and_then(|m| m.get(name).cloned())),
+        GLOBAL_HOST | GLOBAL_ARGS => Ok(ctx
+            .tag()
+            .read_lock::<Map>()
+            .and_then(|m| m.get(name).cloned())),
         _ => Ok(None),
     });
     crate::api::register(&mut engine);
@@ -80,4 +83,3 @@ pub fn compile_scope() -> Scope<'static> {
     scope.push(GLOBAL_ARGS, ());
     scope
 }
-

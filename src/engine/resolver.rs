@@ -62,25 +62,42 @@ impl ModuleLoader {
         let bundled: Vec<_> = stdlib_names().collect();
         let mut message = format!(
             "module '{path}' not found; bundled modules: {}",
-            if bundled.is_empty() { "none".to_owned() } else { bundled.join(", ") }
+            if bundled.is_empty() {
+                "none".to_owned()
+            } else {
+                bundled.join(", ")
+            }
         );
         if !confined {
             message.push_str("; import paths are relative names without '..' or a leading '/'");
         } else if self.lib_dirs.is_empty() {
             message.push_str("; pass --lib DIR to import your own modules");
         } else {
-            let dirs: Vec<_> = self.lib_dirs.iter().map(|d| d.display().to_string()).collect();
+            let dirs: Vec<_> = self
+                .lib_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
             message.push_str(&format!("; searched --lib {}", dirs.join(", ")));
         }
         Err(Box::new(EvalAltResult::ErrorRuntime(message.into(), pos)))
     }
 
     /// Compile a module, recording its text for diagnostics.
-    pub fn load_ast(&self, engine: &Engine, path: &str, pos: Position) -> Result<AST, Box<EvalAltResult>> {
+    pub fn load_ast(
+        &self,
+        engine: &Engine,
+        path: &str,
+        pos: Position,
+    ) -> Result<AST, Box<EvalAltResult>> {
         let (name, text) = self.locate(path, pos)?;
         self.sources.insert(name.clone(), text.as_str());
         let mut ast = engine.compile(&text).map_err(|err| {
-            Box::new(EvalAltResult::ErrorInModule(name.clone(), Box::new(err.into()), pos))
+            Box::new(EvalAltResult::ErrorInModule(
+                name.clone(),
+                Box::new(err.into()),
+                pos,
+            ))
         })?;
         ast.set_source(name);
         Ok(ast)
@@ -104,7 +121,10 @@ impl ModuleResolver for ModuleLoader {
             .map_err(|err| Box::new(EvalAltResult::ErrorInModule(name, err, pos)))?;
         module.build_index();
         let module: Shared<Module> = module.into();
-        self.cache.lock().unwrap().insert(path.to_owned(), module.clone());
+        self.cache
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), module.clone());
         Ok(module)
     }
 

@@ -12,7 +12,9 @@ pub fn memory_stats(conn: &Connect) -> Result<Vec<(String, u64)>, Error> {
     let cell = sys::VIR_NODE_MEMORY_STATS_ALL_CELLS as c_int;
     let mut count: c_int = 0;
     // SAFETY: a null params pointer asks libvirt only for the number of fields.
-    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cell, std::ptr::null_mut(), &mut count, 0) };
+    let rc = unsafe {
+        sys::virNodeGetMemoryStats(conn.as_ptr(), cell, std::ptr::null_mut(), &mut count, 0)
+    };
     if rc < 0 {
         return Err(Error::last_error());
     }
@@ -27,7 +29,9 @@ pub fn memory_stats(conn: &Connect) -> Result<Vec<(String, u64)>, Error> {
         count as usize
     ];
     // SAFETY: `params` holds `count` initialised entries, as libvirt was told.
-    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cell, params.as_mut_ptr(), &mut count, 0) };
+    let rc = unsafe {
+        sys::virNodeGetMemoryStats(conn.as_ptr(), cell, params.as_mut_ptr(), &mut count, 0)
+    };
     if rc < 0 {
         return Err(Error::last_error());
     }
@@ -36,7 +40,9 @@ pub fn memory_stats(conn: &Connect) -> Result<Vec<(String, u64)>, Error> {
         .take(count.max(0) as usize)
         .map(|p| {
             // SAFETY: libvirt NUL-terminates `field` within its fixed length.
-            let name = unsafe { CStr::from_ptr(p.field.as_ptr()) }.to_string_lossy().into_owned();
+            let name = unsafe { CStr::from_ptr(p.field.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
             (name, p.value)
         })
         .collect())

@@ -1,0 +1,134 @@
+//! Helpers every job needs: sleeping, time, the local host name, assertions.
+use std::time::Duration;
+
+use rhai::plugin::*;
+use rhai::NativeCallContext;
+
+use super::error::{ScriptError, ScriptResult};
+
+#[export_module]
+pub mod globals_api {
+    use super::*;
+
+    /// Pause the script for `seconds` (fractions allowed); Ctrl-C and `--timeout` still stop it.
+    ///
+    /// ```rhai
+    /// sleep(0.01);
+    /// ```
+    #[rhai_fn(name = "sleep", return_raw)]
+    pub fn sleep_float(ctx: NativeCallContext, seconds: f64) -> ScriptResult<()> {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(
+                ScriptError::invalid("seconds", seconds, "must be a non-negative number").at(&ctx),
+            );
+        }
+        crate::engine::stop::sleep(Duration::from_secs_f64(seconds)).map_err(|reason| {
+            Box::new(EvalAltResult::ErrorTerminated(
+                reason.token().into(),
+                ctx.call_position(),
+            ))
+        })
+    }
+
+    /// Pause the script for whole `seconds`.
+    ///
+    /// ```rhai
+    /// sleep(0);
+    /// ```
+    #[rhai_fn(name = "sleep", return_raw)]
+    pub fn sleep_int(ctx: NativeCallContext, seconds: i64) -> ScriptResult<()> {
+        sleep_float(ctx, seconds as f64)
+    }
+
+    /// The current time in UTC, as an RFC 3339 timestamp (`"2026-11-25T20:18:01Z"`).
+    ///
+    /// ```rhai
+    /// let t = now();
+    /// assert(t.ends_with("Z"));
+    /// ```
+    pub fn now() -> String {
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+    }
+
+    /// The host name of the machine running the script.
+    ///
+    /// ```rhai
+    /// print(hostname());
+    /// ```
+    #[rhai_fn(name = "hostname")]
+    pub fn local_hostname() -> String {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into buf.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+        if rc != 0 {
+            return String::new();
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    }
+
+    /// Milliseconds since the Unix epoch, for measuring durations in scripts.
+    ///
+    /// ```rhai
+    /// let t0 = epoch_ms();
+    /// assert(epoch_ms() >= t0);
+    /// ```
+    pub fn epoch_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    /// Fail the script unless `condition` holds.
+    ///
+    /// ```rhai
+    /// assert(1 + 1 == 2);
+    /// ```
+    #[rhai_fn(name = "assert", return_raw)]
+    pub fn assert_true(ctx: NativeCallContext, condition: bool) -> ScriptResult<()> {
+        if condition {
+            Ok(())
+        } else {
+            Err(ScriptError::new("assert", "assertion failed").at(&ctx))
+        }
+    }
+
+    /// Fail the script with `message` unless `condition` holds.
+    ///
+    /// ```rhai
+    /// assert(HOST.uri != "", "connected");
+    /// ```
+    #[rhai_fn(name = "assert", return_raw)]
+    pub fn assert_message(
+        ctx: NativeCallContext,
+        condition: bool,
+        message: &str,
+    ) -> ScriptResult<()> {
+        if condition {
+            Ok(())
+        } else {
+            Err(ScriptError::new("assert", format!("assertion failed: {message}")).at(&ctx))
+        }
+    }
+
+    /// Fail the script unless `left == right`, showing both.
+    ///
+    /// ```rhai
+    /// assert_eq(40 + 2, 42);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn assert_eq(ctx: NativeCallContext, left: Dynamic, right: Dynamic) -> ScriptResult<()> {
+        let equal = ctx
+            .call_native_fn::<bool>("==", (left.clone(), right.clone()))
+            .unwrap_or(false);
+        if equal {
+            Ok(())
+        } else {
+            Err(
+                ScriptError::new("assert", format!("assertion failed: {left:?} != {right:?}"))
+                    .at(&ctx),
+            )
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The runner itself: exit statuses, diagnostics, sandbox, modules, CLI.
+use crate::support::{live_uri, virsh, Script};
+
+#[test]
+fn one_line_script_runs_on_embedded_driver() {
+    let run = Script::new("print(`hello from ${HOST.uri}`);").run();
+    run.ok()
+        .stdout_has("hello from test:///default")
+        .stderr_has("using libvirt's embedded test driver test:///default")
+        .stderr_has("-c qemu:///system");
+}
+
+#[test]
+fn libvirt_default_uri_is_used_without_notice() {
+    let run = Script::new("print(HOST.uri);")
+        .env("LIBVIRT_DEFAULT_URI", "test:///default")
+        .run();
+    run.ok().stdout_has("test:///default");
+    assert!(!run.stderr.contains("embedded"), "{}", run.stderr);
+}
+
+#[test]
+fn typo_is_a_compile_error_with_caret_and_exit_2() {
+    let run = Script::new("let x = 1;\nlet y = x +* 2;\n").run();
+    run.code(2);
+    assert_eq!(
+        run.diagnostics(),
+        "error: Unexpected '*'\n --> script.rhai:2:12\n  |\n2 | let y = x +* 2;\n  |            ^\n"
+    );
+}
+
+#[test]
+fn undefined_variable_is_caught_before_running() {
+    let run = Script::new("print(\"side effect\");\nprint(hots);\n").run();
+    run.code(2).stderr_has("script.rhai:2:7").stderr_has("hots");
+    assert!(
+        !run.stdout.contains("side effect"),
+        "strict variables must fail at compile time"
+    );
+}
+
+#[test]
+fn runtime_error_exit_1_with_position() {
+    let run = Script::new("let a = 1;\nthrow \"boom\";\n").run();
+    run.code(1);
+    assert_eq!(
+        run.diagnostics(),
+        "error: boom\n --> script.rhai:2:1\n  |\n2 | throw \"boom\";\n  | ^\n"
+    );
+}
+
+#[test]
+fn libvirt_error_is_catchable_as_map_with_position() {
+    let run = Script::new(
+        r#"
+try {
+    connect("qemu+unix:///system?socket=/nonexistent/sock");
+} catch (e) {
+    print(`${e.kind}|${e.line}|${e.column}|${type_of(e.code)}`);
+    print(e.message);
+}
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("connect|3|5|i64")
+        .stdout_has("cannot connect to libvirt at qemu+unix:///system?socket=/nonexistent/sock");
+}
+
+#[test]
+fn cannot_connect_exits_3() {
+    let run = Script::new("print(1);")
+        .connect("qemu+unix:///system?socket=/nonexistent/sock")
+        .run();
+    run.code(3)
+        .stderr_has("cannot connect to libvirt at qemu+unix:///system?socket=/nonexistent/sock");
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn timeout_stops_a_loop_with_exit_4() {
+    let run = Script::new("let i = 0;\nloop { i += 1; }\n")
+        .arg("--timeout")
+        .arg("300ms")
+        .run();
+    run.code(4)
+        .stderr_has("timed out after 300ms")
+        .stderr_has("script.rhai:2:");
+}
+
+#[test]
+fn timeout_interrupts_sleep() {
+    let run = Script::new("sleep(30);")
+        .arg("--timeout")
+        .arg("200ms")
+        .run();
+    run.code(4).stderr_has("timed out");
+}
+
+#[test]
+fn bad_flag_is_usage_error_2() {
+    Script::new("1")
+        .arg("--no-such-flag")
+        .run()
+        .code(2)
+        .stderr_has("--no-such-flag");
+    Script::new("1")
+        .arg("--timeout")
+        .arg("soon")
+        .run()
+        .code(2)
+        .stderr_has("30s");
+}
+
+#[test]
+fn missing_script_file_is_usage_error() {
+    let run = Script::new("")
+        .command("run")
+        .named("x.rhai")
+        .arg("nope.rhai")
+        .run();
+    // x.rhai exists, but the extra positional is rejected as usage.
+    assert_eq!(run.code, 2);
+}
+
+#[test]
+fn json_prints_final_value() {
+    let run =
+        Script::new("#{ name: \"lab\", count: 3, ok: true, items: [1, 2.5, ()], host: HOST }")
+            .arg("--json")
+            .run();
+    run.ok();
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(value["name"], "lab");
+    assert_eq!(value["count"], 3);
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["items"], serde_json::json!([1, 2.5, null]));
+    assert_eq!(value["host"]["uri"], "test:///default");
+}
+
+#[test]
+fn args_reach_the_script() {
+    Script::new("print(ARGS.len()); print(ARGS[1]);")
+        .script_arg("a")
+        .script_arg("b c")
+        .run()
+        .ok()
+        .stdout_has("2\nb c\n");
+}
+
+#[test]
+fn host_and_args_are_visible_in_functions_and_constant() {
+    Script::new("fn u() { HOST.uri + ARGS.len() }\nprint(u());")
+        .script_arg("x")
+        .run()
+        .ok()
+        .stdout_has("test:///default1");
+    Script::new("HOST = 1;")
+        .run()
+        .code(1)
+        .stderr_has("Cannot modify constant HOST");
+}
+
+#[test]
+fn script_from_stdin() {
+    Script::new("")
+        .stdin("print(40 + 2);")
+        .run()
+        .ok()
+        .stdout_has("42");
+}
+
+#[test]
+fn eval_is_refused() {
+    let run = Script::new("let x = eval(\"1 + 1\");").run();
+    run.code(2).stderr_has("eval").stderr_has("script.rhai:1:");
+}
+
+#[test]
+fn scripts_have_no_file_or_process_access() {
+    for (script, why) in [
+        (
+            "import \"/etc/passwd\" as p;",
+            "import paths are relative names",
+        ),
+        (
+            "import \"../etc/passwd\" as p;",
+            "import paths are relative names",
+        ),
+        ("let f = open_file(\"/etc/passwd\");", "Function not found"),
+        ("let f = File::open(\"/etc/passwd\");", "open"),
+        ("system(\"id\");", "Function not found"),
+    ] {
+        let run = Script::new(script).run();
+        assert_ne!(run.code, 0, "{script} must fail");
+        run.stderr_has(why);
+    }
+}
+
+#[test]
+fn stdlib_module_imports_and_missing_module_is_clear() {
+    Script::new("import \"retry\" as r;\nprint(r::retry(|| 7, 2, 0));")
+        .run()
+        .ok()
+        .stdout_has("7");
+    let run = Script::new("let a = 1;\nimport \"nosuch\" as n;\n").run();
+    run.code(1)
+        .stderr_has("module 'nosuch' not found; bundled modules: ")
+        .stderr_has("retry")
+        .stderr_has("pass --lib DIR")
+        .stderr_has("script.rhai:2:");
+}
+
+#[test]
+fn user_modules_need_lib_and_errors_show_the_call_chain() {
+    let module = "fn fail(x) {\n    let y = x;\n    throw `bad value ${y}`;\n}\n";
+    let script = "import \"mine\" as m;\nm::fail(3);\n";
+    Script::new(script)
+        .file("mine.rhai", module)
+        .run()
+        .code(1)
+        .stderr_has("module 'mine' not found");
+    let run = Script::new(script)
+        .file("mine.rhai", module)
+        .arg("--lib")
+        .arg(".")
+        .run();
+    run.code(1);
+    let expected = "error: bad value 3\n --> ./mine.rhai:3:5\n  |\n3 |     throw `bad value ${y}`;\n  |     ^\nnote: called function 'fail' from here\n --> script.rhai:2:4\n  |\n2 | m::fail(3);\n  |    ^\n";
+    assert_eq!(run.diagnostics(), expected);
+}
+
+#[test]
+fn check_reports_every_error_and_passes_good_scripts() {
+    let run = Script::new("print(1);")
+        .command("check")
+        .file("bad1.rhai", "let x = ;\n")
+        .file("bad2.rhai", "import \"nosuch\" as n;\n")
+        .arg("bad1.rhai")
+        .arg("bad2.rhai")
+        .run();
+    run.code(2)
+        .stdout_has("ok: script.rhai")
+        .stderr_has("bad1.rhai:1:9")
+        .stderr_has("bad2.rhai:1:1")
+        .stderr_has("module 'nosuch' not found")
+        .stderr_has("2 of 3 scripts failed");
+}
+
+#[test]
+fn check_does_not_run_or_connect() {
+    let run = Script::new("print(\"ran\"); HOST.node_info();")
+        .command("check")
+        .run();
+    run.ok();
+    assert!(!run.stdout.contains("ran"));
+    assert!(!run.stderr.contains("embedded test driver"));
+}
+
+#[test]
+fn check_compiles_imported_modules() {
+    let run = Script::new("import \"mine\" as m;")
+        .command("check")
+        .arg("--lib")
+        .arg(".")
+        .file("mine.rhai", "fn f() {\n  let = 2;\n}\n")
+        .run();
+    run.code(2).stderr_has("mine.rhai:2:");
+}
+
+#[test]
+fn operation_limit_stops_runaway_scripts() {
+    Script::new("loop {}")
+        .arg("--max-operations")
+        .arg("1000")
+        .run()
+        .code(1)
+        .stderr_has("Too many operations");
+}
+
+#[test]
+fn completions_and_man_page() {
+    Script::new("")
+        .command("completions")
+        .arg("bash")
+        .run()
+        .ok()
+        .stdout_has("virtscript");
+    Script::new("")
+        .command("man")
+        .run()
+        .ok()
+        .stdout_has(".TH virtscript");
+}
+
+#[test]
+fn api_doc_is_current() {
+    let run = Script::new("").command("doc").run();
+    run.ok();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md"))
+        .unwrap_or_default();
+    assert!(
+        committed == run.stdout,
+        "docs/api.md is stale: run `cargo run -- doc > docs/api.md`"
+    );
+    let json = Script::new("")
+        .command("doc")
+        .arg("--format")
+        .arg("json")
+        .run();
+    let entries: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["signature"] == "Host.node_info() -> map"));
+}
+
+#[test]
+fn live_host_reports_the_daemon() {
+    let Some(uri) = live_uri() else { return };
+    let run = Script::new(
+        "print(HOST.uri); print(HOST.hypervisor_version); print(HOST.memory_stats().total > 0);",
+    )
+    .connect(&uri)
+    .run();
+    run.ok().stdout_has("qemu:///system").stdout_has("true");
+    let version = virsh(&uri, &["version"]);
+    let hv = run.stdout.lines().nth(1).unwrap();
+    assert!(version.contains(hv), "virsh version {version} lacks {hv}");
+}

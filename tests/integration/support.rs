@@ -1,0 +1,245 @@
+//! A small builder for running the `virtscript` binary on a script.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// The real daemon's URI, from tools/test.sh. Outside CI a missing daemon skips
+/// the test with a note; in CI (CI=true) it fails, so no live test is skipped there.
+pub fn live_uri() -> Option<String> {
+    match std::env::var("VIRTSCRIPT_LIVE_URI") {
+        Ok(uri) if !uri.is_empty() => Some(uri),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
+            panic!("VIRTSCRIPT_LIVE_URI is unset in CI: run the suite with tools/test.sh")
+        }
+        _ => {
+            eprintln!("skipped: no real libvirt daemon (run tools/test.sh)");
+            None
+        }
+    }
+}
+
+/// Run `virsh` against a URI and return its standard output (panics on failure).
+pub fn virsh(uri: &str, args: &[&str]) -> String {
+    let out = Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .output()
+        .expect("virsh runs");
+    assert!(
+        out.status.success(),
+        "virsh {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Like [`virsh`] but returns success and combined output instead of panicking.
+pub fn virsh_try(uri: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .output()
+        .expect("virsh runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A unique object name for a live test, so tests can share one daemon.
+pub fn unique(prefix: &str) -> String {
+    format!("vst-{prefix}-{}", std::process::id())
+}
+
+pub struct Script {
+    dir: tempfile::TempDir,
+    name: String,
+    text: String,
+    command: String,
+    args: Vec<String>,
+    script_args: Vec<String>,
+    uri: Option<String>,
+    stdin: Option<String>,
+    env: Vec<(String, String)>,
+    files: Vec<(String, String)>,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Script {
+    /// A script file `script.rhai` run with `virtscript run`.
+    pub fn new(text: &str) -> Script {
+        Script {
+            dir: tempfile::tempdir().expect("temp dir"),
+            name: "script.rhai".into(),
+            text: text.into(),
+            command: "run".into(),
+            args: Vec::new(),
+            script_args: Vec::new(),
+            uri: None,
+            stdin: None,
+            env: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    pub fn named(mut self, name: &str) -> Script {
+        self.name = name.into();
+        self
+    }
+
+    /// Use another subcommand (`check`) on the script.
+    pub fn command(mut self, command: &str) -> Script {
+        self.command = command.into();
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Script {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Arguments after `--`, for the script's ARGS.
+    pub fn script_arg(mut self, arg: &str) -> Script {
+        self.script_args.push(arg.into());
+        self
+    }
+
+    pub fn connect(mut self, uri: &str) -> Script {
+        self.uri = Some(uri.into());
+        self
+    }
+
+    pub fn stdin(mut self, text: &str) -> Script {
+        self.stdin = Some(text.into());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Script {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Another file beside the script (a module for `--lib .`, data to upload...).
+    pub fn file(mut self, name: &str, text: &str) -> Script {
+        self.files.push((name.into(), text.into()));
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run(self) -> Run {
+        for (name, text) in &self.files {
+            let path = self.dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::fs::write(self.dir.path().join(&self.name), &self.text).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_virtscript"));
+        cmd.current_dir(self.dir.path()).arg(&self.command);
+        if self.command == "run" || self.command == "check" {
+            cmd.arg(if self.stdin.is_some() && self.text.is_empty() {
+                "-"
+            } else {
+                &self.name
+            });
+        }
+        if let Some(uri) = &self.uri {
+            cmd.arg("-c").arg(uri);
+        }
+        cmd.args(&self.args);
+        if !self.script_args.is_empty() {
+            cmd.arg("--").args(&self.script_args);
+        }
+        cmd.env_remove("LIBVIRT_DEFAULT_URI");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("virtscript starts");
+        if let Some(input) = &self.stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().unwrap();
+        let dir = self.dir;
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            dir,
+        }
+    }
+}
+
+impl Run {
+    /// Assert the exit status, showing the output when it differs.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(
+            self.code, expected,
+            "exit status {} (expected {expected})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        self.code(0)
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    /// stderr without the embedded-driver notice, for golden comparisons.
+    pub fn diagnostics(&self) -> String {
+        self.stderr
+            .lines()
+            .filter(|l| !l.starts_with("virtscript: no URI given"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+}

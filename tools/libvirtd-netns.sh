@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# A private libvirt daemon for virtscript's real-daemon tests.
+#
+#   tools/libvirtd-netns.sh install   install what is missing (Debian packages, users, dirs)
+#   tools/libvirtd-netns.sh start     install, then start virtlogd + libvirtd in their own
+#                                     network namespace (bridges, dnsmasq and NAT rules stay there)
+#   tools/libvirtd-netns.sh stop      stop both daemons, remove the namespace
+#   tools/libvirtd-netns.sh status    say whether the daemon answers
+#
+# Clients reach the daemon through its unix socket as usual: qemu:///system.
+set -euo pipefail
+
+NETNS=${VIRTSCRIPT_NETNS:-virtscript}
+URI=qemu:///system
+PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static)
+
+log() { echo "libvirtd-netns: $*" >&2; }
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    log "must run as root (it installs packages and creates a network namespace)"
+    exit 1
+  fi
+}
+
+apt_updated=
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+install() {
+  need_root
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+  # qemu-img must match qemu-system-x86's version (a newer preinstalled
+  # qemu-utils conflicts with Debian 12's qemu-system-x86).
+  local want have
+  want=$(dpkg-query -W -f='${Version}' qemu-system-x86)
+  have=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
+  if [ "$have" != "$want" ] || ! command -v qemu-img >/dev/null; then
+    log "installing qemu-utils=$want"
+    apt_install --allow-downgrades "qemu-utils=$want"
+  fi
+  getent group kvm >/dev/null || groupadd -r kvm
+  getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+  getent group libvirt >/dev/null || groupadd -r libvirt
+  id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+  mkdir -p /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt/images /var/lib/libvirt/dnsmasq
+}
+
+answers() {
+  timeout 10 virsh -c "$URI" version >/dev/null 2>&1
+}
+
+start() {
+  install
+  if answers; then
+    log "libvirtd already answers on $URI"
+    return 0
+  fi
+  ip netns list | grep -qw "$NETNS" || ip netns add "$NETNS"
+  ip netns exec "$NETNS" ip link set lo up
+  pgrep -x virtlogd >/dev/null || ip netns exec "$NETNS" virtlogd -d
+  pgrep -x libvirtd >/dev/null || ip netns exec "$NETNS" libvirtd -d
+  for _ in $(seq 1 100); do
+    if answers; then
+      log "libvirtd answers on $URI (network namespace $NETNS)"
+      return 0
+    fi
+    sleep 0.2
+  done
+  log "libvirtd did not answer on $URI within 20 s"
+  tail -n 20 /var/log/libvirt/libvirtd.log 2>/dev/null >&2 || true
+  exit 1
+}
+
+stop() {
+  need_root
+  pkill -x libvirtd 2>/dev/null || true
+  pkill -x virtlogd 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    pgrep -x libvirtd >/dev/null || break
+    sleep 0.1
+  done
+  pkill -f "dnsmasq.*libvirt" 2>/dev/null || true
+  ip netns list | grep -qw "$NETNS" && ip netns delete "$NETNS" || true
+  log "stopped"
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) if answers; then echo "libvirtd answers on $URI"; else echo "libvirtd is not running"; exit 1; fi ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
