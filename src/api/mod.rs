@@ -2,11 +2,20 @@
 pub mod error;
 pub mod globals;
 pub mod host;
+pub mod journal;
 pub mod json;
+pub mod network;
+pub mod pool;
+pub mod volume;
+pub mod vm;
 
 use rhai::{exported_module, Engine};
 
 pub use host::Host;
+pub use network::Network;
+pub use pool::Pool;
+pub use vm::Vm;
+pub use volume::Volume;
 
 /// Register every script object and global helper on `engine`.
 pub fn register(engine: &mut Engine) {

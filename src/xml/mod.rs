@@ -1,1 +1,2 @@
 //! Typed libvirt XML documents: plain serde data, no libvirt calls, no Rhai.
+pub mod tree;

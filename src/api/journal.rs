@@ -1,0 +1,88 @@
+//! Every mutating libvirt call a script makes is recorded here, in one place:
+//! run reports list them, and open transactions keep their inverse to undo them.
+//! Bindings call [`record`] right after a mutation succeeds.
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// How to reverse one mutation (define -> undefine, create volume -> delete...).
+pub type Undo = Box<dyn FnOnce() -> Result<(), virt::error::Error> + Send>;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// What was done: `define_network`, `start`, `create_volume`, ...
+    pub action: String,
+    /// The object it was done to: `network lab`, `volume default/kvm1.qcow2`, ...
+    pub object: String,
+    pub at: SystemTime,
+}
+
+struct Journal {
+    entries: Vec<Entry>,
+    /// One frame per open transaction, innermost last: (description, undo).
+    transactions: Vec<Vec<(String, Undo)>>,
+}
+
+static JOURNAL: Mutex<Journal> = Mutex::new(Journal {
+    entries: Vec::new(),
+    transactions: Vec::new(),
+});
+
+/// Record a successful mutation, with how to undo it when it can be undone.
+pub fn record(action: &str, object: impl Into<String>, undo: Option<Undo>) {
+    let object = object.into();
+    let mut journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let (Some(frame), Some(undo)) = (journal.transactions.last_mut(), undo) {
+        frame.push((format!("{action} {object}"), undo));
+    }
+    journal.entries.push(Entry {
+        action: action.to_owned(),
+        object,
+        at: SystemTime::now(),
+    });
+}
+
+/// All mutations recorded so far in this process.
+pub fn entries() -> Vec<Entry> {
+    JOURNAL.lock().unwrap_or_else(|e| e.into_inner()).entries.clone()
+}
+
+/// How many mutations have been recorded (recipes use it to prove a re-run changed nothing).
+pub fn count() -> usize {
+    JOURNAL.lock().unwrap_or_else(|e| e.into_inner()).entries.len()
+}
+
+/// Open a transaction frame.
+pub fn begin() {
+    JOURNAL.lock().unwrap_or_else(|e| e.into_inner()).transactions.push(Vec::new());
+}
+
+/// Close the innermost frame keeping its changes; an enclosing transaction
+/// inherits the undo steps so that it can still roll everything back.
+pub fn commit() {
+    let mut journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(frame) = journal.transactions.pop() {
+        if let Some(outer) = journal.transactions.last_mut() {
+            outer.extend(frame);
+        }
+    }
+}
+
+/// Close the innermost frame undoing its changes in reverse order. Returns
+/// what was undone and what failed to undo.
+pub fn rollback() -> (Vec<String>, Vec<String>) {
+    let frame = JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transactions
+        .pop()
+        .unwrap_or_default();
+    let mut undone = Vec::new();
+    let mut failed = Vec::new();
+    for (what, undo) in frame.into_iter().rev() {
+        match undo() {
+            Ok(()) => undone.push(what),
+            Err(e) => failed.push(format!("{what}: {}", e.message())),
+        }
+    }
+    (undone, failed)
+}

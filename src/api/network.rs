@@ -1,0 +1,9 @@
+//! `Network` script object.
+use super::Host;
+
+/// A libvirt object handle plus the host it came from.
+#[derive(Clone)]
+pub struct Network {
+    pub host: Host,
+    pub raw: virt::::network::Network,
+}

@@ -1,0 +1,336 @@
+//! A lossless XML element tree. serde drops what a type does not model; edits
+//! of existing libvirt objects therefore go through this tree, which keeps every
+//! element, attribute, comment and text node it read, in order.
+use std::fmt::Write as _;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    Element(Element),
+    Text(String),
+    Comment(String),
+    CData(String),
+    /// Processing instructions and declarations, kept verbatim.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    pub name: String,
+    /// Attributes in document order, unescaped.
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Node>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("malformed XML at byte {position}: {message}")]
+    Malformed { position: u64, message: String },
+    #[error("the document has no root element")]
+    NoRoot,
+}
+
+impl Element {
+    pub fn new(name: impl Into<String>) -> Element {
+        Element {
+            name: name.into(),
+            ..Element::default()
+        }
+    }
+
+    /// Parse a document; its root element is returned.
+    pub fn parse(xml: &str) -> Result<Element, TreeError> {
+        let mut reader = Reader::from_str(xml);
+        let mut stack: Vec<Element> = Vec::new();
+        let mut root = None;
+        let malformed = |reader: &Reader<&[u8]>, message: String| TreeError::Malformed {
+            position: reader.buffer_position(),
+            message,
+        };
+        loop {
+            let event = reader.read_event().map_err(|e| malformed(&reader, e.to_string()))?;
+            match event {
+                Event::Start(start) => stack.push(element_from(&start).map_err(|m| malformed(&reader, m))?),
+                Event::Empty(start) => {
+                    let el = element_from(&start).map_err(|m| malformed(&reader, m))?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(Node::Element(el)),
+                        None => root = Some(el),
+                    }
+                }
+                Event::End(_) => {
+                    let el = stack.pop().ok_or_else(|| malformed(&reader, "unexpected end tag".into()))?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(Node::Element(el)),
+                        None => root = Some(el),
+                    }
+                }
+                Event::Text(text) => {
+                    if let Some(parent) = stack.last_mut() {
+                        let raw = text[..].to_owned();
+                        let value = unescape(&raw).map_err(|m| malformed(&reader, m))?;
+                        parent.children.push(Node::Text(value));
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    if let Some(parent) = stack.last_mut() {
+                        let raw = format!("&{};", &r[..]);
+                        let value = unescape(&raw).map_err(|m| malformed(&reader, m))?;
+                        match parent.children.last_mut() {
+                            Some(Node::Text(t)) => t.push_str(&value),
+                            _ => parent.children.push(Node::Text(value)),
+                        }
+                    }
+                }
+                Event::CData(data) => {
+                    if let Some(parent) = stack.last_mut() {
+                        parent.children.push(Node::CData(data[..].to_owned()));
+                    }
+                }
+                Event::Comment(c) => {
+                    if let Some(parent) = stack.last_mut() {
+                        parent.children.push(Node::Comment(c[..].to_owned()));
+                    }
+                }
+                Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+                Event::Eof => break,
+            }
+        }
+        if !stack.is_empty() {
+            return Err(TreeError::Malformed {
+                position: reader.buffer_position(),
+                message: format!("unclosed element <{}>", stack.last().unwrap().name),
+            });
+        }
+        root.ok_or(TreeError::NoRoot)
+    }
+
+    /// The document as text (no XML declaration, as libvirt writes it).
+    pub fn to_xml(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        out.push('<');
+        out.push_str(&self.name);
+        for (k, v) in &self.attrs {
+            let _ = write!(out, " {k}='{}'", escape(v, true));
+        }
+        if self.children.is_empty() {
+            out.push_str("/>");
+            return;
+        }
+        out.push('>');
+        for child in &self.children {
+            match child {
+                Node::Element(e) => e.write(out),
+                Node::Text(t) => out.push_str(&escape(t, false)),
+                Node::Comment(c) => {
+                    let _ = write!(out, "<!--{c}-->");
+                }
+                Node::CData(c) => {
+                    let _ = write!(out, "<![CDATA[{c}]]>");
+                }
+                Node::Other(o) => out.push_str(o),
+            }
+        }
+        let _ = write!(out, "</{}>", self.name);
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Set (or add, at the end) an attribute.
+    pub fn set_attr(&mut self, name: &str, value: impl Into<String>) {
+        let value = value.into();
+        match self.attrs.iter_mut().find(|(k, _)| k == name) {
+            Some((_, v)) => *v = value,
+            None => self.attrs.push((name.to_owned(), value)),
+        }
+    }
+
+    pub fn remove_attr(&mut self, name: &str) -> Option<String> {
+        let i = self.attrs.iter().position(|(k, _)| k == name)?;
+        Some(self.attrs.remove(i).1)
+    }
+
+    pub fn elements(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    pub fn elements_mut(&mut self) -> impl Iterator<Item = &mut Element> {
+        self.children.iter_mut().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// The first child element named `name`.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.elements().find(|e| e.name == name)
+    }
+
+    pub fn child_mut(&mut self, name: &str) -> Option<&mut Element> {
+        self.elements_mut().find(|e| e.name == name)
+    }
+
+    /// All child elements named `name`.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.elements().filter(move |e| e.name == name)
+    }
+
+    /// The first child named `name`, created (appended) if absent.
+    pub fn ensure_child(&mut self, name: &str) -> &mut Element {
+        if self.child(name).is_none() {
+            self.children.push(Node::Element(Element::new(name)));
+        }
+        self.child_mut(name).expect("just ensured")
+    }
+
+    /// Follow a path of child names (`["ip", "dhcp"]`), first match at each step.
+    pub fn path(&self, path: &[&str]) -> Option<&Element> {
+        path.iter().try_fold(self, |el, name| el.child(name))
+    }
+
+    pub fn path_mut(&mut self, path: &[&str]) -> Option<&mut Element> {
+        let mut el = self;
+        for name in path {
+            el = el.child_mut(name)?;
+        }
+        Some(el)
+    }
+
+    /// Remove the children for which `remove` says so; returns how many went.
+    pub fn remove_elements(&mut self, mut remove: impl FnMut(&Element) -> bool) -> usize {
+        let before = self.children.len();
+        self.children.retain(|n| !matches!(n, Node::Element(e) if remove(e)));
+        before - self.children.len()
+    }
+
+    pub fn push(&mut self, child: Element) {
+        self.children.push(Node::Element(child));
+    }
+
+    /// The concatenated text content (of direct text children).
+    pub fn text(&self) -> String {
+        self.children
+            .iter()
+            .filter_map(|n| match n {
+                Node::Text(t) | Node::CData(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Replace the content with one text node.
+    pub fn set_text(&mut self, text: impl Into<String>) {
+        self.children = vec![Node::Text(text.into())];
+    }
+
+    /// Builder: with an attribute.
+    pub fn with_attr(mut self, name: &str, value: impl Into<String>) -> Element {
+        self.set_attr(name, value);
+        self
+    }
+
+    /// Builder: with a child element.
+    pub fn with_child(mut self, child: Element) -> Element {
+        self.push(child);
+        self
+    }
+
+    /// Builder: with text content.
+    pub fn with_text(mut self, text: impl Into<String>) -> Element {
+        self.set_text(text);
+        self
+    }
+
+    /// The same document without whitespace-only text nodes (for comparisons).
+    pub fn normalized(&self) -> Element {
+        let mut el = self.clone();
+        el.children.retain(|n| !matches!(n, Node::Text(t) if t.trim().is_empty()));
+        for child in el.children.iter_mut() {
+            if let Node::Element(e) = child {
+                *e = e.normalized();
+            }
+        }
+        el
+    }
+}
+
+fn element_from(start: &BytesStart) -> Result<Element, String> {
+    let name = start.name().0.to_owned();
+    let mut attrs = Vec::new();
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| e.to_string())?;
+        let key = attr.key.0.to_owned();
+        let raw: &str = &attr.value;
+        attrs.push((key, unescape(raw)?));
+    }
+    Ok(Element {
+        name,
+        attrs,
+        children: Vec::new(),
+    })
+}
+
+fn unescape(raw: &str) -> Result<String, String> {
+    quick_xml::escape::unescape(raw)
+        .map(|c| c.into_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn escape(text: &str, attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\'' if attribute => out.push_str("&apos;"),
+            '"' if attribute => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_everything() {
+        let xml = "<network ipv6='yes'>\n  <name>lab</name>\n  <!-- keep me -->\n  <metadata><app:x xmlns:app='urn:a'>a &amp; b</app:x></metadata>\n  <unknown foo=\"it's\"><deep/></unknown>\n</network>";
+        let tree = Element::parse(xml).unwrap();
+        let again = Element::parse(&tree.to_xml()).unwrap();
+        assert_eq!(tree, again);
+        assert_eq!(tree.path(&["metadata", "app:x"]).unwrap().text(), "a & b");
+        assert_eq!(tree.child("unknown").unwrap().attr("foo"), Some("it's"));
+        assert!(tree.to_xml().contains("<!-- keep me -->"));
+    }
+
+    #[test]
+    fn edits_keep_unmodelled_parts() {
+        let mut tree = Element::parse("<a><b x='1'/><c/><b x='2'/></a>").unwrap();
+        tree.child_mut("b").unwrap().set_attr("x", "9");
+        tree.ensure_child("d").set_text("t");
+        assert_eq!(tree.remove_elements(|e| e.name == "c"), 1);
+        assert_eq!(tree.to_xml(), "<a><b x='9'/><b x='2'/><d>t</d></a>");
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error() {
+        assert!(matches!(Element::parse("<a><b></a>"), Err(TreeError::Malformed { .. })));
+        assert!(matches!(Element::parse("<a>"), Err(TreeError::Malformed { .. })));
+        assert!(matches!(Element::parse(""), Err(TreeError::NoRoot)));
+    }
+}
