@@ -43,17 +43,29 @@ pub fn record(action: &str, object: impl Into<String>, undo: Option<Undo>) {
 
 /// All mutations recorded so far in this process.
 pub fn entries() -> Vec<Entry> {
-    JOURNAL.lock().unwrap_or_else(|e| e.into_inner()).entries.clone()
+    JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entries
+        .clone()
 }
 
 /// How many mutations have been recorded (recipes use it to prove a re-run changed nothing).
 pub fn count() -> usize {
-    JOURNAL.lock().unwrap_or_else(|e| e.into_inner()).entries.len()
+    JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entries
+        .len()
 }
 
 /// Open a transaction frame.
 pub fn begin() {
-    JOURNAL.lock().unwrap_or_else(|e| e.into_inner()).transactions.push(Vec::new());
+    JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transactions
+        .push(Vec::new());
 }
 
 /// Close the innermost frame keeping its changes; an enclosing transaction

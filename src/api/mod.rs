@@ -6,8 +6,8 @@ pub mod journal;
 pub mod json;
 pub mod network;
 pub mod pool;
-pub mod volume;
 pub mod vm;
+pub mod volume;
 
 use rhai::{exported_module, Engine};
 

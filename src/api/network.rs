@@ -5,5 +5,5 @@ use super::Host;
 #[derive(Clone)]
 pub struct Network {
     pub host: Host,
-    pub raw: virt::::network::Network,
+    pub raw: virt::network::Network,
 }

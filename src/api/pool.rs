@@ -5,5 +5,5 @@ use super::Host;
 #[derive(Clone)]
 pub struct Pool {
     pub host: Host,
-    pub raw: virt::::storage_pool::StoragePool,
+    pub raw: virt::storage_pool::StoragePool,
 }

@@ -5,5 +5,5 @@ use super::Host;
 #[derive(Clone)]
 pub struct Vm {
     pub host: Host,
-    pub raw: virt::::domain::Domain,
+    pub raw: virt::domain::Domain,
 }

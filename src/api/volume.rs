@@ -5,5 +5,5 @@ use super::Host;
 #[derive(Clone)]
 pub struct Volume {
     pub host: Host,
-    pub raw: virt::::storage_vol::StorageVol,
+    pub raw: virt::storage_vol::StorageVol,
 }

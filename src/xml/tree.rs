@@ -50,9 +50,13 @@ impl Element {
             message,
         };
         loop {
-            let event = reader.read_event().map_err(|e| malformed(&reader, e.to_string()))?;
+            let event = reader
+                .read_event()
+                .map_err(|e| malformed(&reader, e.to_string()))?;
             match event {
-                Event::Start(start) => stack.push(element_from(&start).map_err(|m| malformed(&reader, m))?),
+                Event::Start(start) => {
+                    stack.push(element_from(&start).map_err(|m| malformed(&reader, m))?)
+                }
                 Event::Empty(start) => {
                     let el = element_from(&start).map_err(|m| malformed(&reader, m))?;
                     match stack.last_mut() {
@@ -61,7 +65,9 @@ impl Element {
                     }
                 }
                 Event::End(_) => {
-                    let el = stack.pop().ok_or_else(|| malformed(&reader, "unexpected end tag".into()))?;
+                    let el = stack
+                        .pop()
+                        .ok_or_else(|| malformed(&reader, "unexpected end tag".into()))?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(Node::Element(el)),
                         None => root = Some(el),
@@ -142,7 +148,10 @@ impl Element {
     }
 
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Set (or add, at the end) an attribute.
@@ -211,7 +220,8 @@ impl Element {
     /// Remove the children for which `remove` says so; returns how many went.
     pub fn remove_elements(&mut self, mut remove: impl FnMut(&Element) -> bool) -> usize {
         let before = self.children.len();
-        self.children.retain(|n| !matches!(n, Node::Element(e) if remove(e)));
+        self.children
+            .retain(|n| !matches!(n, Node::Element(e) if remove(e)));
         before - self.children.len()
     }
 
@@ -256,7 +266,8 @@ impl Element {
     /// The same document without whitespace-only text nodes (for comparisons).
     pub fn normalized(&self) -> Element {
         let mut el = self.clone();
-        el.children.retain(|n| !matches!(n, Node::Text(t) if t.trim().is_empty()));
+        el.children
+            .retain(|n| !matches!(n, Node::Text(t) if t.trim().is_empty()));
         for child in el.children.iter_mut() {
             if let Node::Element(e) = child {
                 *e = e.normalized();
@@ -329,8 +340,14 @@ mod tests {
 
     #[test]
     fn malformed_xml_is_an_error() {
-        assert!(matches!(Element::parse("<a><b></a>"), Err(TreeError::Malformed { .. })));
-        assert!(matches!(Element::parse("<a>"), Err(TreeError::Malformed { .. })));
+        assert!(matches!(
+            Element::parse("<a><b></a>"),
+            Err(TreeError::Malformed { .. })
+        ));
+        assert!(matches!(
+            Element::parse("<a>"),
+            Err(TreeError::Malformed { .. })
+        ));
         assert!(matches!(Element::parse(""), Err(TreeError::NoRoot)));
     }
 }
