@@ -43,11 +43,15 @@ pub struct Host {
 
 impl Host {
     pub fn open(uri: &str) -> Result<Host, virt::error::Error> {
-        let conn = Connect::open(Some(uri))?;
-        Ok(Host {
+        Ok(Host::from_connect(Connect::open(Some(uri))?, uri))
+    }
+
+    /// Wrap a connection opened elsewhere (the plan's rehearsal host).
+    pub fn from_connect(conn: Connect, uri: &str) -> Host {
+        Host {
             conn: Arc::new(Connection(ManuallyDrop::new(conn))),
             uri: uri.into(),
-        })
+        }
     }
 
     pub fn conn(&self) -> &Connect {

@@ -7,8 +7,23 @@ use std::time::SystemTime;
 /// How to reverse one mutation (define -> undefine, create volume -> delete...).
 pub type Undo = Box<dyn FnOnce() -> Result<(), virt::error::Error> + Send>;
 
+thread_local! {
+    static CURRENT_HOST: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Label this thread's changes with the host it works on (multi-host runs).
+pub fn set_current_host(uri: &str) {
+    CURRENT_HOST.with(|h| *h.borrow_mut() = uri.to_owned());
+}
+
+pub fn current_host() -> String {
+    CURRENT_HOST.with(|h| h.borrow().clone())
+}
+
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The host URI the change was made on.
+    pub host: String,
     /// What was done: `define_network`, `start`, `create_volume`, ...
     pub action: String,
     /// The object it was done to: `network lab`, `volume default/kvm1.qcow2`, ...
@@ -18,23 +33,35 @@ pub struct Entry {
 
 struct Journal {
     entries: Vec<Entry>,
+    /// Everything undone by rollbacks, and undo steps that failed, for reports.
+    rolled_back: Vec<String>,
+    rollback_failed: Vec<String>,
     /// One frame per open transaction, innermost last: (description, undo).
     transactions: Vec<Vec<(String, Undo)>>,
 }
 
 static JOURNAL: Mutex<Journal> = Mutex::new(Journal {
     entries: Vec::new(),
+    rolled_back: Vec::new(),
+    rollback_failed: Vec::new(),
     transactions: Vec::new(),
 });
 
 /// Record a successful mutation, with how to undo it when it can be undone.
 pub fn record(action: &str, object: impl Into<String>, undo: Option<Undo>) {
     let object = object.into();
+    tracing::info!(
+        action,
+        object = object.as_str(),
+        host = current_host().as_str(),
+        "changed"
+    );
     let mut journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
     if let (Some(frame), Some(undo)) = (journal.transactions.last_mut(), undo) {
         frame.push((format!("{action} {object}"), undo));
     }
     journal.entries.push(Entry {
+        host: current_host(),
         action: action.to_owned(),
         object,
         at: SystemTime::now(),
@@ -96,5 +123,14 @@ pub fn rollback() -> (Vec<String>, Vec<String>) {
             Err(e) => failed.push(format!("{what}: {}", e.message())),
         }
     }
+    let mut journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
+    journal.rolled_back.extend(undone.iter().cloned());
+    journal.rollback_failed.extend(failed.iter().cloned());
     (undone, failed)
+}
+
+/// Everything rolled back in this process so far, and what failed to roll back.
+pub fn rolled_back() -> (Vec<String>, Vec<String>) {
+    let journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
+    (journal.rolled_back.clone(), journal.rollback_failed.clone())
 }

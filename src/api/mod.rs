@@ -1,4 +1,5 @@
 //! Script objects: one file per libvirt object, each an `#[export_module]`.
+pub mod control;
 pub mod error;
 pub mod globals;
 pub mod host;
@@ -21,5 +22,6 @@ pub use volume::Volume;
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Host>("Host");
     engine.register_global_module(exported_module!(globals::globals_api).into());
+    engine.register_global_module(exported_module!(control::control_api).into());
     engine.register_global_module(exported_module!(host::host_api).into());
 }

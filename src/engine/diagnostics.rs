@@ -66,7 +66,12 @@ impl Diagnostic {
             match err {
                 EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
                     if let Some(loc) = locate(&current, *pos) {
-                        callers.push((format!("function '{name}'"), loc));
+                        let what = if name.starts_with("anon$") {
+                            "a closure".to_owned()
+                        } else {
+                            format!("function '{name}'")
+                        };
+                        callers.push((what, loc));
                     }
                     if !src.is_empty() {
                         current = src.clone();

@@ -1,0 +1,200 @@
+//! Control flow for provisioning jobs: `transaction` (undo on failure) and
+//! `parallel` (a bounded pool of threads running a script closure).
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use rhai::plugin::*;
+use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
+
+use super::error::{ScriptError, ScriptResult};
+use super::journal;
+
+/// Threads `parallel` may use (`run --jobs N`).
+static JOBS: AtomicUsize = AtomicUsize::new(4);
+
+pub fn set_jobs(n: usize) {
+    JOBS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Add `note` to the innermost error of a chain, keeping every position, and
+/// attach `fields` to it (turning a non-map error into a catchable map).
+fn annotate(
+    mut err: Box<EvalAltResult>,
+    note: &str,
+    fields: &[(&str, Dynamic)],
+) -> Box<EvalAltResult> {
+    let mut leaf: &mut EvalAltResult = &mut err;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = leaf
+    {
+        leaf = inner;
+    }
+    let pos = leaf.position();
+    let mut map = match &*leaf {
+        EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<Map>() {
+            Some(m) => m.clone(),
+            None => {
+                let mut m = Map::new();
+                m.insert("kind".into(), "thrown".into());
+                m.insert("message".into(), value.to_string().into());
+                m.insert("value".into(), value.clone());
+                m
+            }
+        },
+        other => {
+            let text = other.to_string();
+            let suffix = format!(" ({})", other.position());
+            let mut m = Map::new();
+            m.insert("kind".into(), "script".into());
+            m.insert(
+                "message".into(),
+                text.strip_suffix(&suffix).unwrap_or(&text).into(),
+            );
+            m
+        }
+    };
+    let message = map
+        .get("message")
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    map.insert("message".into(), format!("{message} ({note})").into());
+    for (k, v) in fields {
+        map.insert((*k).into(), v.clone());
+    }
+    *leaf = EvalAltResult::ErrorRuntime(map.into(), pos);
+    err
+}
+
+/// Roll back the innermost transaction and describe it on `err`.
+pub fn rollback_into(err: Box<EvalAltResult>) -> Box<EvalAltResult> {
+    let (undone, failed) = journal::rollback();
+    let mut note = if undone.is_empty() {
+        "nothing to roll back".to_owned()
+    } else {
+        format!("rolled back: {}", undone.join("; "))
+    };
+    if !failed.is_empty() {
+        note.push_str(&format!("; FAILED to roll back: {}", failed.join("; ")));
+    }
+    let to_array = |v: &[String]| -> Dynamic {
+        v.iter()
+            .map(|s| Dynamic::from(s.clone()))
+            .collect::<Array>()
+            .into()
+    };
+    annotate(
+        err,
+        &note,
+        &[
+            ("rolled_back", to_array(&undone)),
+            ("rollback_failed", to_array(&failed)),
+        ],
+    )
+}
+
+#[export_module]
+pub mod control_api {
+    use super::*;
+
+    /// Run `f`; if it fails, undo every libvirt change it made (define → undefine,
+    /// create volume → delete, start → destroy, ...) in reverse order and re-raise
+    /// the error, which then lists what was rolled back (`e.rolled_back`).
+    /// Returns `f`'s value when it succeeds.
+    ///
+    /// ```rhai
+    /// let v = transaction(|| 40 + 2);
+    /// assert_eq(v, 42);
+    /// try {
+    ///     transaction(|| { throw "step 3 failed"; });
+    /// } catch (e) {
+    ///     assert(e.message.contains("step 3 failed"));
+    ///     assert_eq(e.rolled_back.len(), 0);
+    /// }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn transaction(ctx: NativeCallContext, f: FnPtr) -> ScriptResult<Dynamic> {
+        journal::begin();
+        match f.call_within_context::<Dynamic>(&ctx, ()) {
+            Ok(value) => {
+                journal::commit();
+                Ok(value)
+            }
+            Err(err) => Err(rollback_into(err)),
+        }
+    }
+
+    /// Call `f(item)` for every item on a bounded pool of threads (`run --jobs N`,
+    /// default 4) and return the results in the items' order. If any calls fail,
+    /// the others still finish, then one error lists them all (`e.errors`: index,
+    /// item, message) with the successful `e.results`.
+    ///
+    /// ```rhai
+    /// let squares = parallel([1, 2, 3, 4], |x| x * x);
+    /// assert_eq(squares, [1, 4, 9, 16]);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn parallel(ctx: NativeCallContext, items: Array, f: FnPtr) -> ScriptResult<Array> {
+        let n = items.len();
+        let threads = JOBS.load(Ordering::Relaxed).min(n.max(1));
+        let results: Vec<Mutex<Option<ScriptResult<Dynamic>>>> =
+            (0..n).map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let host = journal::current_host();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    journal::set_current_host(&host);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= n {
+                            break;
+                        }
+                        let result = f.call_within_context::<Dynamic>(&ctx, (items[i].clone(),));
+                        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+                    }
+                });
+            }
+        });
+        let mut values = Array::with_capacity(n);
+        let mut errors = Array::new();
+        let mut first_message = String::new();
+        for (i, slot) in results.into_iter().enumerate() {
+            match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                Some(Ok(v)) => values.push(v),
+                Some(Err(err)) => {
+                    if let EvalAltResult::ErrorTerminated(..) = *err {
+                        return Err(err);
+                    }
+                    let d = crate::engine::Diagnostic::from_eval(
+                        &err,
+                        ctx.call_source().unwrap_or("script"),
+                    );
+                    if first_message.is_empty() {
+                        first_message = d.message.clone();
+                    }
+                    let mut e = Map::new();
+                    e.insert("index".into(), (i as i64).into());
+                    e.insert("item".into(), items[i].clone());
+                    e.insert("message".into(), d.message.into());
+                    if let Some(loc) = d.location {
+                        e.insert("location".into(), loc.to_string().into());
+                    }
+                    errors.push(e.into());
+                    values.push(Dynamic::UNIT);
+                }
+                None => values.push(Dynamic::UNIT),
+            }
+        }
+        if errors.is_empty() {
+            return Ok(values);
+        }
+        let message = format!(
+            "{} of {n} parallel calls failed; first: {first_message}",
+            errors.len()
+        );
+        Err(ScriptError::new("parallel", message)
+            .with("errors", errors)
+            .with("results", values)
+            .at(&ctx))
+    }
+}

@@ -1,0 +1,7 @@
+//! Unattended runs (cron, systemd timers): locks, run reports, logs, plans,
+//! schedules, many hosts.
+pub mod lock;
+pub mod log;
+pub mod plan;
+pub mod report;
+pub mod schedule;

@@ -1,0 +1,83 @@
+//! `run --report PATH`: a JSON record of one run for machines to read — when,
+//! where, which script (by hash), every libvirt change, and how it ended.
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::api::journal::Entry;
+use crate::engine::Diagnostic;
+
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub started: String,
+    pub finished: String,
+    pub duration_seconds: f64,
+    pub script: String,
+    pub script_sha256: String,
+    pub exit_code: i32,
+    /// One section per host the script ran on.
+    pub hosts: Vec<HostReport>,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct HostReport {
+    pub uri: String,
+    pub exit_code: i32,
+    /// The script's final value (as with --json), when it succeeded.
+    pub result: Option<Value>,
+    pub error: Option<ErrorReport>,
+    /// Every mutating libvirt call, in order.
+    pub changes: Vec<ChangeReport>,
+    /// Changes undone by a failed transaction or --atomic run, in the order undone.
+    pub rolled_back: Vec<String>,
+    pub rollback_failed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    pub message: String,
+    /// `file:line:col` where it happened.
+    pub location: Option<String>,
+    /// The calls that led there, innermost first.
+    pub called_from: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChangeReport {
+    pub action: String,
+    pub object: String,
+    pub result: &'static str,
+    pub at: String,
+}
+
+impl From<&Diagnostic> for ErrorReport {
+    fn from(d: &Diagnostic) -> Self {
+        ErrorReport {
+            message: d.message.clone(),
+            location: d.location.as_ref().map(ToString::to_string),
+            called_from: d
+                .callers
+                .iter()
+                .map(|(what, loc)| format!("{what} at {loc}"))
+                .collect(),
+        }
+    }
+}
+
+impl From<&Entry> for ChangeReport {
+    fn from(e: &Entry) -> Self {
+        ChangeReport {
+            action: e.action.clone(),
+            object: e.object.clone(),
+            result: "ok",
+            at: humantime::format_rfc3339_millis(e.at).to_string(),
+        }
+    }
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
