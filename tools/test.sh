@@ -10,5 +10,3 @@ export VIRTSCRIPT_LIVE_URI=qemu:///system
 # Real-daemon tests share one daemon; they use unique object names, so they may
 # run in parallel, but guests under TCG are slow: keep the thread count modest.
 cargo test --all-targets -- --test-threads="${VIRTSCRIPT_TEST_THREADS:-4}"
-# Doc tests are not part of --all-targets.
-cargo test --doc
