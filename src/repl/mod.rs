@@ -232,6 +232,8 @@ impl Session {
                 self.fix_sources(&mut err, name);
                 let mut diagnostic = Diagnostic::from_eval(&err, name);
                 if crate::cli::exit_for(&err) == Exit::Stopped {
+                    // after the terminal's "^C"
+                    eprintln!();
                     diagnostic.message = "interrupted (Ctrl-C)".into();
                 }
                 eprint!("{}", diagnostic.render(&self.sources));
