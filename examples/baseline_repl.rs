@@ -94,5 +94,10 @@ fn open_pty() -> (std::fs::File, OwnedFd) {
     };
     assert_eq!(rc, 0, "openpty failed");
     // SAFETY: fresh descriptors from openpty, owned from here on.
-    unsafe { (std::fs::File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            OwnedFd::from_raw_fd(slave),
+        )
+    }
 }

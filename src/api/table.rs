@@ -38,8 +38,11 @@ pub fn table_for<T: TableRow>(items: &[Dynamic]) -> Option<Table> {
     })
 }
 
+/// Tries one type on an array: [`table_for::<T>`].
+pub type TableFn = fn(&[Dynamic]) -> Option<Table>;
+
 /// Every type that prints as a table: one line per type.
-pub static KINDS: &[fn(&[Dynamic]) -> Option<Table>] = &[
+pub static KINDS: &[TableFn] = &[
     table_for::<Host>,
     // table_for::<super::Network>,
     // table_for::<super::Pool>,

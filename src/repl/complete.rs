@@ -106,9 +106,7 @@ impl Catalog {
 /// Rhai's own methods on strings, arrays, maps and numbers (`"a".to_upper()`).
 fn builtin_methods() -> Vec<FnInfo> {
     let mut engine = rhai::Engine::new_raw();
-    engine.register_global_module(
-        rhai::packages::StandardPackage::new().as_shared_module(),
-    );
+    engine.register_global_module(rhai::packages::StandardPackage::new().as_shared_module());
     let metadata: Value = engine
         .gen_fn_metadata_to_json(true)
         .ok()
@@ -163,15 +161,19 @@ pub struct VarInfo {
     pub keys: Vec<String>,
 }
 
+/// `(receiver chain, method)` → names of existing objects, for
+/// `receiver.method("<Tab>`. The session resolves the receiver itself: it has
+/// the values (`HOST`, variables) and asks libvirt.
+pub type LiveNames<'a> = dyn Fn(&Chain, &str) -> Option<Vec<String>> + 'a;
+
 /// What the completer knows about the session.
 pub struct Known<'a> {
     pub catalog: &'a Catalog,
     pub vars: &'a [VarInfo],
     /// `import "x" as alias` done in the session: (alias, path).
     pub aliases: &'a [(String, String)],
-    /// Live object names: `(receiver root, receiver type, method)` → names.
-    /// The root is `HOST` or a variable name; `None` when there is nothing to list.
-    pub live: &'a dyn Fn(&str, &str, &str) -> Option<Vec<String>>,
+    /// Live object names; `None` when there is nothing to list.
+    pub live: &'a LiveNames<'a>,
 }
 
 /// One completion: what the list shows, what replaces the word.
@@ -365,11 +367,7 @@ fn complete_in_string(
             names
         } else if let Some(receiver) = receiver.strip_suffix('.') {
             parse_chain(receiver)
-                .filter(|c| c.segments.is_empty())
-                .and_then(|chain| {
-                    let type_name = chain_type(&chain, known)?;
-                    (known.live)(&chain.root, &type_name, method)
-                })
+                .and_then(|chain| (known.live)(&chain, method))
                 .unwrap_or_default()
         } else {
             Vec::new()
@@ -385,41 +383,50 @@ fn complete_in_string(
     (start, out)
 }
 
-/// `HOST.network("default").autostart` as a root and `(name, is_call)` segments.
+/// One step of a chain: `.name` or `.name(args)`; `arg` is the first argument
+/// when it is a plain string literal (`pool("default")`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub name: String,
+    pub call: bool,
+    pub arg: Option<String>,
+}
+
+/// `HOST.network("default").autostart` as a root and segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chain {
+    /// `HOST`, a variable, `"` for a string literal, `[` for an array literal,
+    /// empty for a global function call (then the first segment is that call).
     pub root: String,
-    pub segments: Vec<(String, bool)>,
+    pub segments: Vec<Segment>,
 }
 
 /// Parse the receiver before a `.`, backwards: identifiers, calls with
-/// balanced arguments, `.` between. A string literal root is `"` (type string).
+/// balanced arguments, `.` between.
 pub fn parse_chain(text: &str) -> Option<Chain> {
     let mut rest = text.trim_end();
     let mut segments = Vec::new();
+    let done = |root: &str, mut segments: Vec<Segment>| {
+        segments.reverse();
+        Some(Chain {
+            root: root.to_owned(),
+            segments,
+        })
+    };
     loop {
         let mut call = false;
+        let mut arg = None;
         if rest.ends_with(')') {
-            rest = &rest[..matching_open(rest, '(', ')')?];
+            let open = matching_open(rest, '(', ')')?;
+            arg = string_literal(&rest[open + 1..rest.len() - 1]);
+            rest = &rest[..open];
             call = true;
         } else if rest.ends_with('"') || rest.ends_with('`') {
-            // a string literal: only as the root
-            if !segments.is_empty() || call {
-                return None;
-            }
-            segments.reverse();
-            return Some(Chain {
-                root: "\"".into(),
-                segments,
-            });
+            return done("\"", segments);
         } else if rest.ends_with(']') {
             let open = matching_open(rest, '[', ']')?;
-            if open == 0 || rest[..open].trim_end().is_empty() {
-                segments.reverse();
-                return Some(Chain {
-                    root: "[".into(),
-                    segments,
-                });
+            if rest[..open].trim_end().is_empty() {
+                return done("[", segments);
             }
             return None;
         }
@@ -428,26 +435,28 @@ pub fn parse_chain(text: &str) -> Option<Chain> {
             return None;
         }
         rest = &rest[..rest.len() - name.len()];
+        let segment = Segment {
+            name: name.to_owned(),
+            call,
+            arg,
+        };
         if let Some(r) = rest.strip_suffix('.') {
-            segments.push((name.to_owned(), call));
+            segments.push(segment);
             rest = r;
+        } else if call {
+            // a global function call as root: `connect("...").`
+            segments.push(segment);
+            return done("", segments);
         } else {
-            if call {
-                // a global function call as root: `connect("...").`
-                segments.push((name.to_owned(), true));
-                segments.reverse();
-                return Some(Chain {
-                    root: String::new(),
-                    segments,
-                });
-            }
-            segments.reverse();
-            return Some(Chain {
-                root: name.to_owned(),
-                segments,
-            });
+            return done(name, segments);
         }
     }
+}
+
+/// `"name"` → `name` (no escapes, nothing else in the argument list).
+fn string_literal(args: &str) -> Option<String> {
+    let inner = args.trim().strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains(['"', '\\'])).then(|| inner.to_owned())
 }
 
 /// The type of a chain's value, from the variables' types and the API's return types.
@@ -458,7 +467,7 @@ pub fn chain_type(chain: &Chain, known: &Known) -> Option<String> {
         "ARGS" | "[" => "array".to_owned(),
         "\"" => "string".to_owned(),
         "" => {
-            let (name, _) = segments.next()?;
+            let name = &segments.next()?.name;
             known
                 .catalog
                 .functions
@@ -473,8 +482,10 @@ pub fn chain_type(chain: &Chain, known: &Known) -> Option<String> {
             .find(|v| v.name == name)
             .map(|v| v.type_name.clone())?,
     };
-    for (name, call) in segments {
-        current = known.catalog.member_type(&current, name, *call)?;
+    for segment in segments {
+        current = known
+            .catalog
+            .member_type(&current, &segment.name, segment.call)?;
     }
     Some(current)
 }
@@ -648,14 +659,29 @@ mod tests {
         };
         let mut c = Catalog::from_docs(&[
             f("Host", "networks", "method", "Host.networks() -> array"),
-            f("Host", "network", "method", "Host.network(name: string) -> Network"),
+            f(
+                "Host",
+                "network",
+                "method",
+                "Host.network(name: string) -> Network",
+            ),
             f("Host", "node_info", "method", "Host.node_info() -> map"),
             f("Host", "uri", "property", "Host.uri: string"),
             f("Host", "pool", "method", "Host.pool(name: string) -> Pool"),
             f("Network", "name", "property", "Network.name: string"),
             f("Network", "start", "method", "Network.start()"),
-            f("Pool", "volume", "method", "Pool.volume(name: string) -> Volume"),
-            f("global", "connect", "function", "connect(uri: string) -> Host"),
+            f(
+                "Pool",
+                "volume",
+                "method",
+                "Pool.volume(name: string) -> Volume",
+            ),
+            f(
+                "global",
+                "connect",
+                "function",
+                "connect(uri: string) -> Host",
+            ),
             f("global", "sleep", "function", "sleep(seconds: float)"),
             f("retry", "retry", "function", "retry::retry(times, f)"),
         ]);
@@ -663,10 +689,13 @@ mod tests {
         c
     }
 
-    fn live(root: &str, type_name: &str, method: &str) -> Option<Vec<String>> {
-        match (root, type_name, method) {
-            ("HOST", "Host", "network") => Some(vec!["default".into(), "lab".into()]),
-            ("p", "Pool", "volume") => Some(vec!["disk1.qcow2".into(), "disk2.qcow2".into()]),
+    fn live(chain: &Chain, method: &str) -> Option<Vec<String>> {
+        let args: Vec<Option<&str>> = chain.segments.iter().map(|s| s.arg.as_deref()).collect();
+        match (chain.root.as_str(), args.as_slice(), method) {
+            ("HOST", [], "network") => Some(vec!["default".into(), "lab".into()]),
+            ("p", [], "volume") | ("HOST", [Some("default-pool")], "volume") => {
+                Some(vec!["disk1.qcow2".into(), "disk2.qcow2".into()])
+            }
             _ => None,
         }
     }
@@ -742,6 +771,10 @@ mod tests {
         // the closing quote is not doubled when already there
         assert_eq!(run_at("HOST.network(\"d\")", 15).1, ["default"]);
         assert_eq!(run("p.volume(\"disk2"), ["disk2.qcow2\")"]);
+        assert_eq!(
+            run("HOST.pool(\"default-pool\").volume(\"d"),
+            ["disk1.qcow2\")", "disk2.qcow2\")"]
+        );
         assert_eq!(run("net.start(\""), Vec::<String>::new());
         assert_eq!(run("print(\"HOST.network(\\\"de"), Vec::<String>::new());
     }
@@ -752,7 +785,10 @@ mod tests {
         assert!(run("help(\"Net").contains(&"Network\")".to_owned()));
         assert!(run("help(\"node").contains(&"node_info\")".to_owned()));
         assert_eq!(run(":co"), [":connect "]);
-        assert_eq!(run(":connect qemu:///s"), ["qemu:///session", "qemu:///system"]);
+        assert_eq!(
+            run(":connect qemu:///s"),
+            ["qemu:///session", "qemu:///system"]
+        );
     }
 
     #[test]
@@ -789,9 +825,21 @@ mod tests {
             parse_chain("HOST.network(\"x.y\").autostart"),
             Some(Chain {
                 root: "HOST".into(),
-                segments: vec![("network".into(), true), ("autostart".into(), false)]
+                segments: vec![
+                    Segment {
+                        name: "network".into(),
+                        call: true,
+                        arg: Some("x.y".into())
+                    },
+                    Segment {
+                        name: "autostart".into(),
+                        call: false,
+                        arg: None
+                    }
+                ]
             })
         );
+        assert_eq!(parse_chain("\"abc\".len()").unwrap().root, "\"");
         assert_eq!(parse_chain("(1 + 2)"), None);
     }
 

@@ -72,16 +72,12 @@ pub fn overview(entries: &[FnDoc]) -> String {
 
 /// The reference text for a type, a module, or a function name.
 pub fn topic_help(entries: &[FnDoc], topic: &str) -> String {
-    let group_of = |name: &str| -> Vec<&FnDoc> {
-        entries.iter().filter(|e| e.group == name).collect()
-    };
+    let group_of =
+        |name: &str| -> Vec<&FnDoc> { entries.iter().filter(|e| e.group == name).collect() };
     let mut group = group_of(topic);
     let mut group_name = topic.to_owned();
     if group.is_empty() {
-        if let Some(e) = entries
-            .iter()
-            .find(|e| e.group.eq_ignore_ascii_case(topic))
-        {
+        if let Some(e) = entries.iter().find(|e| e.group.eq_ignore_ascii_case(topic)) {
             group_name = e.group.clone();
             group = group_of(&group_name);
         }
@@ -138,7 +134,10 @@ mod tests {
         }
         assert_eq!(topic_help(&entries, "host"), host, "case-insensitive types");
         let node_info = topic_help(&entries, "node_info");
-        assert!(node_info.starts_with("### `Host.node_info() -> map`"), "{node_info}");
+        assert!(
+            node_info.starts_with("### `Host.node_info() -> map`"),
+            "{node_info}"
+        );
         assert!(node_info.contains("```rhai"), "{node_info}");
         assert!(topic_help(&entries, "node").contains("did you mean: node_info"));
         let all = overview(&entries);

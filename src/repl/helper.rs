@@ -10,7 +10,7 @@ use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
-use super::complete::{self, Catalog, Known, VarInfo, LIVE_ARGUMENTS};
+use super::complete::{self, Catalog, Chain, Known, VarInfo, LIVE_ARGUMENTS};
 use super::validate::{self, Completeness};
 use crate::api::{Host, Pool, Vm};
 
@@ -44,7 +44,7 @@ impl ReplHelper {
 
     fn with_known<T>(&self, f: impl FnOnce(&Known) -> T) -> T {
         let vars: Vec<VarInfo> = self.vars.iter().map(|(v, _)| v.clone()).collect();
-        let live = |root: &str, type_name: &str, method: &str| self.live_names(root, type_name, method);
+        let live = |chain: &Chain, method: &str| self.live_names(chain, method);
         let known = Known {
             catalog: self.catalog(),
             vars: &vars,
@@ -54,60 +54,103 @@ impl ReplHelper {
         f(&known)
     }
 
-    /// Names of existing objects for `root.method("<Tab>`, asked of libvirt now.
-    pub fn live_names(&self, root: &str, type_name: &str, method: &str) -> Option<Vec<String>> {
+    /// Names of existing objects for `receiver.method("<Tab>`, asked of
+    /// libvirt now. The receiver is `HOST` or a variable, optionally followed by
+    /// lookups with literal names: `HOST.pool("default").volume("`.
+    pub fn live_names(&self, chain: &Chain, method: &str) -> Option<Vec<String>> {
+        let root = match chain.root.as_str() {
+            "HOST" => Object::Host(self.host.clone()?),
+            name => Object::of(&self.vars.iter().rev().find(|(v, _)| v.name == name)?.1)?,
+        };
+        let mut current = root;
+        for segment in &chain.segments {
+            current = current.lookup(&segment.name, segment.arg.as_deref()?)?;
+        }
         let (_, _, kind) = LIVE_ARGUMENTS
             .iter()
-            .find(|(t, m, _)| *t == type_name && *m == method)?;
-        let value = if root == "HOST" {
-            Dynamic::from(self.host.clone()?)
-        } else {
-            self.vars.iter().find(|(v, _)| v.name == root)?.1.clone()
-        };
-        live_names(&value, kind)
+            .find(|(t, m, _)| *t == current.type_name() && *m == method)?;
+        current.names(kind)
     }
 }
 
-/// Names of the objects of `kind` under `value` (a Host, Pool or Vm).
-pub fn live_names(value: &Dynamic, kind: &str) -> Option<Vec<String>> {
-    let mut names: Vec<String> = match kind {
-        "network" | "pool" | "vm" => {
-            let host = value.read_lock::<Host>()?;
-            let conn = host.conn();
-            match kind {
-                "network" => conn
-                    .list_all_networks(0)
-                    .ok()?
-                    .iter()
-                    .filter_map(|n| n.name().ok())
-                    .collect(),
-                "pool" => conn
-                    .list_all_storage_pools(0)
-                    .ok()?
-                    .iter()
-                    .filter_map(|p| p.name().ok())
-                    .collect(),
-                _ => conn
-                    .list_all_domains(0)
-                    .ok()?
-                    .iter()
-                    .filter_map(|d| d.name().ok())
-                    .collect(),
-            }
+/// A libvirt object whose children can be listed.
+enum Object {
+    Host(Host),
+    Pool(virt::storage_pool::StoragePool),
+    Vm(virt::domain::Domain),
+}
+
+impl Object {
+    fn of(value: &Dynamic) -> Option<Object> {
+        if let Some(host) = value.read_lock::<Host>() {
+            return Some(Object::Host(host.clone()));
         }
-        "volume" => value.read_lock::<Pool>()?.raw.list_volumes().ok()?,
-        "snapshot" => value
-            .read_lock::<Vm>()?
-            .raw
-            .list_all_snapshots(0)
-            .ok()?
-            .iter()
-            .filter_map(|s| s.name().ok())
-            .collect(),
-        _ => return None,
-    };
-    names.sort();
-    Some(names)
+        if let Some(pool) = value.read_lock::<Pool>() {
+            return Some(Object::Pool(pool.raw.clone()));
+        }
+        value.read_lock::<Vm>().map(|vm| Object::Vm(vm.raw.clone()))
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            Object::Host(_) => "Host",
+            Object::Pool(_) => "Pool",
+            Object::Vm(_) => "Vm",
+        }
+    }
+
+    /// `HOST.pool("name")`, `HOST.vm("name")`: the object, if it exists.
+    fn lookup(&self, method: &str, name: &str) -> Option<Object> {
+        let Object::Host(host) = self else {
+            return None;
+        };
+        match method {
+            "pool" | "find_pool" => host
+                .conn()
+                .lookup_storage_pool_by_name(name)
+                .ok()
+                .map(Object::Pool),
+            "vm" | "find_vm" => host.conn().lookup_domain_by_name(name).ok().map(Object::Vm),
+            _ => None,
+        }
+    }
+
+    /// Names of the objects of `kind` (see [`LIVE_ARGUMENTS`]) under this one.
+    fn names(&self, kind: &str) -> Option<Vec<String>> {
+        let mut names: Vec<String> = match (self, kind) {
+            (Object::Host(host), "network") => host
+                .conn()
+                .list_all_networks(0)
+                .ok()?
+                .iter()
+                .filter_map(|n| n.name().ok())
+                .collect(),
+            (Object::Host(host), "pool") => host
+                .conn()
+                .list_all_storage_pools(0)
+                .ok()?
+                .iter()
+                .filter_map(|p| p.name().ok())
+                .collect(),
+            (Object::Host(host), "vm") => host
+                .conn()
+                .list_all_domains(0)
+                .ok()?
+                .iter()
+                .filter_map(|d| d.name().ok())
+                .collect(),
+            (Object::Pool(pool), "volume") => pool.list_volumes().ok()?,
+            (Object::Vm(vm), "snapshot") => vm
+                .list_all_snapshots(0)
+                .ok()?
+                .iter()
+                .filter_map(|s| s.name().ok())
+                .collect(),
+            _ => return None,
+        };
+        names.sort();
+        Some(names)
+    }
 }
 
 impl Completer for ReplHelper {
@@ -183,3 +226,70 @@ impl Highlighter for ReplHelper {
 }
 
 impl Helper for ReplHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use complete::Segment;
+
+    fn chain(root: &str, segments: &[(&str, &str)]) -> Chain {
+        Chain {
+            root: root.into(),
+            segments: segments
+                .iter()
+                .map(|(name, arg)| Segment {
+                    name: (*name).into(),
+                    call: true,
+                    arg: Some((*arg).into()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn live_names_come_from_libvirt() {
+        let host = Host::open("test:///default").unwrap();
+        let mut helper = ReplHelper::new(Arc::default(), Some(host.clone()));
+        let names = |h: &ReplHelper, c: &Chain, m: &str| h.live_names(c, m);
+        assert_eq!(
+            names(&helper, &chain("HOST", &[]), "network"),
+            Some(vec!["default".to_owned()])
+        );
+        assert_eq!(
+            names(&helper, &chain("HOST", &[]), "pool"),
+            Some(vec!["default-pool".to_owned()])
+        );
+        assert_eq!(
+            names(&helper, &chain("HOST", &[]), "vm"),
+            Some(vec!["test".to_owned()])
+        );
+        assert_eq!(
+            names(&helper, &chain("HOST", &[("vm", "test")]), "snapshot_named"),
+            Some(vec![])
+        );
+        assert!(names(
+            &helper,
+            &chain("HOST", &[("pool", "default-pool")]),
+            "volume"
+        )
+        .is_some());
+        assert_eq!(
+            names(&helper, &chain("HOST", &[("pool", "nope")]), "volume"),
+            None
+        );
+        assert_eq!(names(&helper, &chain("HOST", &[]), "uri"), None);
+        // a variable holding a host
+        helper.vars.push((
+            VarInfo {
+                name: "h".into(),
+                type_name: "Host".into(),
+                keys: vec![],
+            },
+            Dynamic::from(host),
+        ));
+        assert_eq!(
+            names(&helper, &chain("h", &[]), "network"),
+            Some(vec!["default".to_owned()])
+        );
+    }
+}

@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(parse(":help"), Some(Meta::Help));
         assert_eq!(parse("  :q  "), Some(Meta::Quit));
         assert_eq!(parse(":load lab.rhai"), Some(Meta::Load("lab.rhai".into())));
-        assert_eq!(parse(":load \"my lab.rhai\""), Some(Meta::Load("my lab.rhai".into())));
+        assert_eq!(
+            parse(":load \"my lab.rhai\""),
+            Some(Meta::Load("my lab.rhai".into()))
+        );
         assert_eq!(parse(":load"), Some(Meta::Usage(":load FILE")));
         assert_eq!(
             parse(":connect qemu:///system"),

@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use rhai::{Dynamic, Engine, EvalAltResult, Expr, Map, Scope, Stmt, AST};
 use rustyline::error::ReadlineError;
-use rustyline::history::{FileHistory, History};
+use rustyline::history::FileHistory;
 use rustyline::{Config, Editor};
 
 use crate::api::Host;
@@ -135,7 +135,6 @@ fn remember(rl: &mut Editor<ReplHelper, FileHistory>, file: Option<&PathBuf>, in
             }
         }
     }
-    let _ = rl.history().len();
 }
 
 fn install_interrupt_handler() {
@@ -205,7 +204,10 @@ impl Session {
         let mut ast = match self.engine.compile_with_scope(&self.scope, text) {
             Ok(ast) => ast,
             Err(err) => {
-                eprint!("{}", Diagnostic::from_parse(&err, name).render(&self.sources));
+                eprint!(
+                    "{}",
+                    Diagnostic::from_parse(&err, name).render(&self.sources)
+                );
                 return;
             }
         };
@@ -219,7 +221,9 @@ impl Session {
         stop::reset();
         PRESSES.store(0, Ordering::SeqCst);
         RUNNING.store(true, Ordering::SeqCst);
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &run);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &run);
         RUNNING.store(false, Ordering::SeqCst);
         stop::reset();
         let elapsed = started.elapsed();
@@ -299,7 +303,10 @@ impl Session {
         }
         if self.json {
             let json = crate::api::json::to_json(value);
-            println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
             return;
         }
         let debug = |v: &Dynamic| self.to_debug(v);
@@ -377,11 +384,7 @@ impl Session {
                 if text.chars().count() > 60 {
                     text = text.chars().take(57).collect::<String>() + "...";
                 }
-                vec![
-                    name.to_owned(),
-                    help::value_type(&self.engine, value),
-                    text,
-                ]
+                vec![name.to_owned(), help::value_type(&self.engine, value), text]
             })
             .collect();
         if rows.is_empty() {

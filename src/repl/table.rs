@@ -218,8 +218,16 @@ mod tests {
     #[test]
     fn arrays_of_maps_are_tables() {
         let items: Array = vec![
-            map(&[("state", "running".into()), ("name", "test".into()), ("id", 1_i64.into())]),
-            map(&[("name", "web".into()), ("state", "shut off".into()), ("persistent", true.into())]),
+            map(&[
+                ("state", "running".into()),
+                ("name", "test".into()),
+                ("id", 1_i64.into()),
+            ]),
+            map(&[
+                ("name", "web".into()),
+                ("state", "shut off".into()),
+                ("persistent", true.into()),
+            ]),
         ];
         let text = display(&items.into(), &debug).unwrap();
         assert_eq!(

@@ -32,7 +32,18 @@ impl Terminal {
         let status = Command::new("tmux")
             .arg("-S")
             .arg(&socket)
-            .args(["-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "50", "-s", "repl"])
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "50",
+                "-s",
+                "repl",
+            ])
             .args(&command)
             .status()
             .expect("tmux runs (apt-get install tmux)");
@@ -59,7 +70,10 @@ impl Terminal {
 
     /// Press a key by tmux name: Enter, Tab, C-c, C-d, C-r, Up.
     fn key(&self, key: &str) {
-        assert!(self.tmux(&["send-keys", "-t", "repl", key]).status.success());
+        assert!(self
+            .tmux(&["send-keys", "-t", "repl", key])
+            .status
+            .success());
     }
 
     fn line(&self, text: &str) {
