@@ -18,6 +18,7 @@ pub mod table;
 pub mod validate;
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -85,11 +86,13 @@ pub fn run(args: ReplArgs) -> Exit {
         }
     }
     install_interrupt_handler();
-    println!(
-        "virtscript {} on {} — help() for the API, :help for commands, Ctrl-D to leave",
-        env!("CARGO_PKG_VERSION"),
-        host.uri()
-    );
+    if std::io::stdin().is_terminal() {
+        println!(
+            "virtscript {} on {} — help() for the API, :help for commands, Ctrl-D to leave",
+            env!("CARGO_PKG_VERSION"),
+            host.uri()
+        );
+    }
     loop {
         let input = match rl.readline(PROMPT) {
             Ok(input) => input,
@@ -484,5 +487,34 @@ mod tests {
         let text = d.render(&s.sources);
         assert!(text.contains("--> <input 1>:2:3"), "{text}");
         assert!(text.contains("--> <input 2>:1:1"), "{text}");
+    }
+
+    #[test]
+    fn load_and_connect_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.rhai");
+        std::fs::write(&path, "let loaded = 7;\nfn triple(x) { x * 3 }\n").unwrap();
+        let mut s = session();
+        s.command(Meta::Load(path.display().to_string()));
+        s.eval("<input 1>", "let z = triple(loaded);");
+        assert_eq!(s.scope.get_value::<i64>("z"), Some(21));
+        assert_eq!(
+            s.defined_in.get("triple").map(String::as_str),
+            Some(path.to_str().unwrap())
+        );
+        s.command(Meta::Connect(
+            "test+unix:///nowhere?socket=/nonexistent".into(),
+        ));
+        assert_eq!(
+            s.host.uri(),
+            "test:///default",
+            "a failed :connect keeps HOST"
+        );
+        s.command(Meta::Connect("test:///default".into()));
+        s.eval("<input 2>", "let u = HOST.uri;");
+        assert_eq!(
+            s.scope.get_value::<String>("u").as_deref(),
+            Some("test:///default")
+        );
     }
 }

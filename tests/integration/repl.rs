@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{live_uri, unique, virsh};
+use crate::support::{live_uri, unique, virsh, Script};
 
 /// How long to wait for text to appear before failing (a debug build on a busy machine).
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -268,4 +268,31 @@ impl Drop for Undefine {
     fn drop(&mut self) {
         let _ = crate::support::virsh_try(&self.0, &["net-undefine", &self.1]);
     }
+}
+
+#[test]
+fn repl_reads_piped_input_too() {
+    let state = tempfile::tempdir().unwrap();
+    let run = Script::new("")
+        .command("repl")
+        .env("XDG_STATE_HOME", state.path().to_str().unwrap())
+        .stdin("let x = 2;\nfn f(v) {\n  v * 21\n}\nf(x)\n1 +* 2\n[#{name: \"a\", n: 1}]\n")
+        .run();
+    run.ok();
+    assert_eq!(
+        run.stdout,
+        "42\n name   n\n----------\n a      1\n(1 row)\n"
+    );
+    run.stderr_has("error: Unexpected '*'")
+        .stderr_has("<input 3>:1:4");
+}
+
+#[test]
+fn repl_cannot_connect_exits_3() {
+    Script::new("")
+        .command("repl")
+        .connect("bogus:///nothing")
+        .run()
+        .code(3)
+        .stderr_has("cannot connect to libvirt at bogus:///nothing");
 }
