@@ -284,7 +284,7 @@ fn repl_reads_piped_input_too() {
         "42\n name   n\n----------\n a      1\n(1 row)\n"
     );
     run.stderr_has("error: Unexpected '*'")
-        .stderr_has("<input 3>:1:4");
+        .stderr_has("<input 4>:1:4");
 }
 
 #[test]
