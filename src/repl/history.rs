@@ -10,7 +10,8 @@
 //! `secret`, `token`, `private_key`. That covers cloud-init maps with
 //! `password:`, `chpasswd: #{...}`, `plain_text_passwd`, and typed tokens. The rule
 //! errs on the side of not saving: `let tokenizer = 1;` is not saved either; the
-//! REPL says so when it skips an input.
+//! REPL says so when it skips an input. As in shells, an input typed with a
+//! leading space is not saved either (a way to keep anything out on purpose).
 use std::path::PathBuf;
 
 /// Words that mark an input as carrying a secret (lower case).

@@ -32,7 +32,7 @@ Editing:
   press Enter on two empty lines to submit it anyway. Ctrl-R searches the history.
   Ctrl-C clears the line, or stops the running input; Ctrl-D leaves.
   Inputs mentioning password, passwd, passphrase, secret, token or private_key are
-  not saved in the history.
+  not saved in the history, nor are inputs starting with a space.
 Script help: help() lists the API, help(HOST), help(\"Network\"), help(\"node_info\").
 ";
 
