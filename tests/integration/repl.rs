@@ -288,6 +288,21 @@ fn repl_reads_piped_input_too() {
 }
 
 #[test]
+fn repl_json_toggle_and_imports_persist() {
+    let state = tempfile::tempdir().unwrap();
+    let run = Script::new("")
+        .command("repl")
+        .env("XDG_STATE_HOME", state.path().to_str().unwrap())
+        .stdin("import \"retry\" as r;\n:json\nr::retry(|| #{ a: [1] }, 2, 0.01)\n:json\n")
+        .run();
+    run.ok();
+    assert_eq!(
+        run.stdout,
+        "JSON output on\n{\n  \"a\": [\n    1\n  ]\n}\nJSON output off\n"
+    );
+}
+
+#[test]
 fn repl_cannot_connect_exits_3() {
     Script::new("")
         .command("repl")
