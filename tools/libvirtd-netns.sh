@@ -13,7 +13,7 @@ set -euo pipefail
 NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static)
+          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static tmux)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 

@@ -7,6 +7,7 @@ pub mod journal;
 pub mod json;
 pub mod network;
 pub mod pool;
+pub mod table;
 pub mod vm;
 pub mod volume;
 

@@ -1,8 +1,520 @@
-//! The interactive session (`virtscript repl`).
-use crate::cli::{Exit, ReplArgs};
+//! The interactive session (`virtscript repl`, or `virtscript` on a terminal).
+//!
+//! One engine and one [`Scope`] live for the whole session, so variables stay;
+//! script functions accumulate in `fns` (an AST holding only functions) that
+//! is merged with each input before it runs, like Rhai's own `rhai-repl`;
+//! `import "m" as m;` at the top level of an input is kept by registering the
+//! module under its alias.
+//!
+//! Files: `helper.rs` (rustyline helper), `complete.rs` (completion, hints),
+//! `validate.rs` (multi-line input), `table.rs` (how values print), `help.rs`
+//! (`help(...)`), `history.rs` (history file, secrets rule), `meta.rs` (`:commands`).
+pub mod complete;
+pub mod help;
+pub mod helper;
+pub mod history;
+pub mod meta;
+pub mod table;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use rhai::{Dynamic, Engine, EvalAltResult, Expr, Map, Scope, Stmt, AST};
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use rustyline::{Config, Editor};
+
+use crate::api::Host;
+use crate::cli::{open_host, Exit, ReplArgs};
+use crate::engine::{self, stop, Diagnostic, EngineOptions, SourceMap};
+use complete::{Catalog, VarInfo};
+use helper::ReplHelper;
+use meta::Meta;
+
+const PROMPT: &str = "virtscript> ";
+
+/// Whether an input is running (Ctrl-C then stops it) and how often Ctrl-C was pressed.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+static PRESSES: AtomicU8 = AtomicU8::new(0);
 
 pub fn run(args: ReplArgs) -> Exit {
-    let _ = args;
-    eprintln!("the REPL is not built yet");
-    Exit::Usage
+    // Build the completion catalog while we connect and the user reads the banner.
+    let catalog: Arc<OnceLock<Catalog>> = Arc::default();
+    {
+        let catalog = catalog.clone();
+        std::thread::spawn(move || {
+            catalog.get_or_init(Catalog::build);
+        });
+    }
+    let host = match open_host(&args.connect) {
+        Ok(host) => host,
+        Err(exit) => return exit,
+    };
+    let options = EngineOptions {
+        limits: args.script_args.limits.clone(),
+        lib_dirs: args.script_args.lib.clone(),
+    };
+    let mut session = Session::new(&options, host.clone());
+    let config = Config::builder()
+        .auto_add_history(false)
+        .max_history_size(10_000)
+        .and_then(|b| Ok(b.history_ignore_dups(true)?.history_ignore_space(true)))
+        .map(|b| b.build())
+        .unwrap_or_default();
+    let mut rl: Editor<ReplHelper, FileHistory> = match Editor::with_config(config) {
+        Ok(rl) => rl,
+        Err(e) => {
+            eprintln!("error: cannot start the line editor: {e}");
+            return Exit::Usage;
+        }
+    };
+    rl.set_helper(Some(ReplHelper::new(catalog, Some(host.clone()))));
+    let history_file = history::history_path();
+    if let Some(path) = &history_file {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if path.exists() {
+            if let Err(e) = rl.load_history(path) {
+                eprintln!("warning: cannot read the history {}: {e}", path.display());
+            }
+        }
+    }
+    install_interrupt_handler();
+    if std::io::stdin().is_terminal() {
+        println!(
+            "virtscript {} on {} — help() for the API, :help for commands, Ctrl-D to leave",
+            env!("CARGO_PKG_VERSION"),
+            host.uri()
+        );
+    }
+    loop {
+        let input = match rl.readline(PROMPT) {
+            Ok(input) => input,
+            // Ctrl-C at the prompt clears the line.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                eprintln!("error: {e}");
+                break;
+            }
+        };
+        if input.trim().is_empty() {
+            continue;
+        }
+        remember(&mut rl, history_file.as_ref(), &input);
+        match meta::parse(&input) {
+            Some(Meta::Quit) => break,
+            Some(command) => session.command(command),
+            None => {
+                let name = session.next_name();
+                session.eval(&name, &input);
+            }
+        }
+        if let Some(helper) = rl.helper_mut() {
+            session.update(helper);
+        }
+    }
+    Exit::Success
+}
+
+/// Add an input to the history (memory and file) unless it carries a secret.
+fn remember(rl: &mut Editor<ReplHelper, FileHistory>, file: Option<&PathBuf>, input: &str) {
+    if history::is_secret(input) {
+        eprintln!("(not saved in the history: it mentions a password, secret or token)");
+        return;
+    }
+    if matches!(rl.add_history_entry(input), Ok(true)) {
+        if let Some(path) = file {
+            // Append as we go: a killed session keeps its history, and two
+            // sessions do not overwrite each other's.
+            if let Err(e) = rl.append_history(path) {
+                eprintln!("warning: cannot write the history {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+fn install_interrupt_handler() {
+    // At the prompt the terminal is raw and rustyline sees Ctrl-C as a key;
+    // while an input runs, Ctrl-C arrives as SIGINT and stops it between two
+    // operations (and wakes sleeps and waits). A third press ends the process,
+    // for a libvirt call that does not return.
+    let _ = ctrlc::set_handler(|| {
+        if !RUNNING.load(Ordering::SeqCst) {
+            return;
+        }
+        stop::request(stop::StopReason::Interrupted);
+        if PRESSES.fetch_add(1, Ordering::SeqCst) + 1 >= 3 {
+            eprintln!("\ninterrupted three times: leaving");
+            std::process::exit(Exit::Stopped as i32);
+        }
+    });
+}
+
+pub struct Session {
+    engine: Engine,
+    scope: Scope<'static>,
+    /// Functions defined so far (statements cleared).
+    fns: AST,
+    /// Which input defined each function, for error locations inside it.
+    defined_in: HashMap<String, String>,
+    aliases: Vec<(String, String)>,
+    sources: SourceMap,
+    host: Host,
+    inputs: usize,
+    json: bool,
+    time: bool,
+}
+
+impl Session {
+    pub fn new(options: &EngineOptions, host: Host) -> Session {
+        let sources = SourceMap::default();
+        let mut engine = engine::build(options, &sources);
+        help::register(&mut engine);
+        engine::bind_globals(&mut engine, Some(host.clone()), &[]);
+        // `HOST` and `ARGS` come from the engine's tag; the scope only lets
+        // strict-variable compilation accept them.
+        let scope = engine::compile_scope();
+        Session {
+            engine,
+            scope,
+            fns: AST::empty(),
+            defined_in: HashMap::new(),
+            aliases: Vec::new(),
+            sources,
+            host,
+            inputs: 0,
+            json: false,
+            time: false,
+        }
+    }
+
+    fn next_name(&mut self) -> String {
+        self.inputs += 1;
+        format!("<input {}>", self.inputs)
+    }
+
+    /// Run one input (or a loaded file) in the session and print its value.
+    pub fn eval(&mut self, name: &str, text: &str) {
+        self.sources.insert(name, text);
+        let started = Instant::now();
+        let mut ast = match self.engine.compile_with_scope(&self.scope, text) {
+            Ok(ast) => ast,
+            Err(err) => {
+                eprint!(
+                    "{}",
+                    Diagnostic::from_parse(&err, name).render(&self.sources)
+                );
+                return;
+            }
+        };
+        ast.set_source(name);
+        for f in ast.iter_functions() {
+            self.defined_in.insert(f.name.to_owned(), name.to_owned());
+        }
+        let run = self.fns.merge(&ast);
+        self.fns = run.clone_functions_only();
+        self.fns.clear_source();
+        stop::reset();
+        PRESSES.store(0, Ordering::SeqCst);
+        RUNNING.store(true, Ordering::SeqCst);
+        let result = self
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut self.scope, &run);
+        RUNNING.store(false, Ordering::SeqCst);
+        stop::reset();
+        let elapsed = started.elapsed();
+        match result {
+            Ok(value) => {
+                self.keep_imports(&ast);
+                self.show(&value);
+            }
+            Err(mut err) => {
+                self.fix_sources(&mut err, name);
+                let mut diagnostic = Diagnostic::from_eval(&err, name);
+                if crate::cli::exit_for(&err) == Exit::Stopped {
+                    // after the terminal's "^C"
+                    eprintln!();
+                    diagnostic.message = "interrupted (Ctrl-C)".into();
+                }
+                eprint!("{}", diagnostic.render(&self.sources));
+            }
+        }
+        if self.time {
+            eprintln!("\x1b[2mtook {}\x1b[0m", format_duration(elapsed));
+        }
+    }
+
+    /// Errors inside a function defined by an earlier input carry the current
+    /// input's name (Rhai reports the running AST's source): put the right one back.
+    fn fix_sources(&self, err: &mut EvalAltResult, current: &str) {
+        let mut err = err;
+        loop {
+            match err {
+                EvalAltResult::ErrorInFunctionCall(fn_name, src, inner, _) => {
+                    if src == current || src.is_empty() {
+                        if let Some(defined) = self.defined_in.get(fn_name.as_str()) {
+                            *src = defined.clone();
+                        }
+                    }
+                    err = inner;
+                }
+                EvalAltResult::ErrorInModule(_, inner, _) => err = inner,
+                _ => return,
+            }
+        }
+    }
+
+    /// `import "x" as y;` at the top of an input: keep `y` for later inputs.
+    fn keep_imports(&mut self, ast: &AST) {
+        for stmt in ast.statements() {
+            let Stmt::Import(x, pos) = stmt else {
+                continue;
+            };
+            let (Expr::StringConstant(path, _), alias) = (&x.0, &x.1) else {
+                continue;
+            };
+            if alias.name.is_empty() {
+                continue;
+            }
+            match self
+                .engine
+                .module_resolver()
+                .resolve(&self.engine, None, path, *pos)
+            {
+                Ok(module) => {
+                    self.engine
+                        .register_static_module(alias.name.as_str(), module);
+                    self.aliases.retain(|(a, _)| a != alias.name.as_str());
+                    self.aliases
+                        .push((alias.name.to_string(), path.to_string()));
+                }
+                Err(e) => eprintln!("warning: cannot keep module '{path}': {e}"),
+            }
+        }
+    }
+
+    fn show(&self, value: &Dynamic) {
+        if value.is_unit() {
+            return;
+        }
+        if self.json {
+            let json = crate::api::json::to_json(value);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+            return;
+        }
+        let debug = |v: &Dynamic| self.to_debug(v);
+        if let Some(text) = table::display(value, &debug) {
+            print!("{text}");
+        }
+    }
+
+    /// A value as its `to_debug` (script objects print `Network(lab, active)`).
+    fn to_debug(&self, value: &Dynamic) -> String {
+        if value.is_string() || value.is_int() || value.is_float() || value.is_bool() {
+            return format!("{value:?}");
+        }
+        let mut scope = Scope::new();
+        scope.push("__value", value.clone());
+        self.engine
+            .eval_expression_with_scope::<String>(&mut scope, "to_debug(__value)")
+            .unwrap_or_else(|_| format!("{value:?}"))
+    }
+
+    fn command(&mut self, command: Meta) {
+        match command {
+            Meta::Help => print!("{}", meta::HELP),
+            Meta::Usage(usage) => eprintln!("usage: {usage}"),
+            Meta::Unknown(name) => eprintln!("unknown command :{name}; :help lists the commands"),
+            Meta::Json => {
+                self.json = !self.json;
+                println!("JSON output {}", if self.json { "on" } else { "off" });
+            }
+            Meta::Time => {
+                self.time = !self.time;
+                println!("timing {}", if self.time { "on" } else { "off" });
+            }
+            Meta::Vars => self.print_vars(),
+            Meta::Load(path) => match std::fs::read_to_string(&path) {
+                Ok(text) => self.eval(&path, &text),
+                Err(e) => eprintln!("error: cannot read {path}: {e}"),
+            },
+            Meta::Connect(uri) => match Host::open(&uri) {
+                Ok(host) => {
+                    engine::bind_globals(&mut self.engine, Some(host.clone()), &[]);
+                    self.host = host;
+                    println!("HOST is now {uri}");
+                }
+                Err(e) => eprintln!(
+                    "error: cannot connect to libvirt at {uri}: {}; HOST is still {}",
+                    e.message(),
+                    self.host.uri()
+                ),
+            },
+            Meta::Quit => {}
+        }
+    }
+
+    /// The session's variables in the order they were made; a name bound
+    /// again (shadowed) appears once, with its newest value.
+    fn user_vars(&self) -> Vec<(&str, &Dynamic)> {
+        let mut vars: Vec<(&str, &Dynamic)> = Vec::new();
+        // the scope iterates newest first
+        for (name, _, value) in self.scope.iter_raw() {
+            if name != "HOST" && name != "ARGS" && !vars.iter().any(|(n, _)| *n == name) {
+                vars.push((name, value));
+            }
+        }
+        vars.reverse();
+        vars
+    }
+
+    fn print_vars(&self) {
+        let rows: Vec<Vec<String>> = self
+            .user_vars()
+            .into_iter()
+            .map(|(name, value)| {
+                let mut text = self.to_debug(value);
+                if text.chars().count() > 60 {
+                    text = text.chars().take(57).collect::<String>() + "...";
+                }
+                vec![name.to_owned(), help::value_type(&self.engine, value), text]
+            })
+            .collect();
+        if rows.is_empty() {
+            println!("no variables yet");
+            return;
+        }
+        print!(
+            "{}",
+            table::render_table(&crate::api::table::Table {
+                columns: vec!["Name".into(), "Type".into(), "Value".into()],
+                rows,
+            })
+        );
+    }
+
+    /// Tell the completer what the session now holds.
+    fn update(&self, helper: &mut ReplHelper) {
+        helper.host = Some(self.host.clone());
+        helper.aliases = self.aliases.clone();
+        helper.vars = self
+            .user_vars()
+            .into_iter()
+            .map(|(name, value)| {
+                let keys = value
+                    .read_lock::<Map>()
+                    .map(|m| m.keys().map(|k| k.to_string()).collect())
+                    .unwrap_or_default();
+                (
+                    VarInfo {
+                        name: name.to_owned(),
+                        type_name: help::value_type(&self.engine, value),
+                        keys,
+                    },
+                    value.clone(),
+                )
+            })
+            .collect();
+    }
+}
+
+fn format_duration(d: std::time::Duration) -> String {
+    if d.as_secs() >= 1 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{:.1}ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        Session::new(
+            &EngineOptions::default(),
+            Host::open("test:///default").unwrap(),
+        )
+    }
+
+    #[test]
+    fn variables_functions_and_imports_persist() {
+        let mut s = session();
+        s.eval("<input 1>", "let x = 20;");
+        s.eval("<input 2>", "fn double(v) { v * 2 }");
+        s.eval("<input 3>", "let y = double(x) + 2;");
+        let y = s.scope.get_value::<i64>("y");
+        assert_eq!(y, Some(42));
+        s.eval("<input 4>", "import \"retry\" as r;");
+        assert_eq!(s.aliases, [("r".to_owned(), "retry".to_owned())]);
+        s.eval("<input 5>", "let h = HOST.uri;");
+        assert_eq!(
+            s.scope.get_value::<String>("h").as_deref(),
+            Some("test:///default")
+        );
+        s.eval("<input 6>", "let x = \"again\";");
+        let names: Vec<&str> = s.user_vars().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["y", "h", "x"]);
+        assert!(s.user_vars()[2].1.is_string(), "the newest x");
+    }
+
+    #[test]
+    fn errors_in_earlier_functions_point_at_their_input() {
+        let mut s = session();
+        s.eval("<input 1>", "fn boom() {\n  throw \"bang\";\n}");
+        s.sources.insert("<input 2>", "boom()");
+        let ast = s.fns.merge(&{
+            let mut a = s.engine.compile_with_scope(&s.scope, "boom()").unwrap();
+            a.set_source("<input 2>");
+            a
+        });
+        let mut err = *s
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut s.scope, &ast)
+            .unwrap_err();
+        s.fix_sources(&mut err, "<input 2>");
+        let d = Diagnostic::from_eval(&err, "<input 2>");
+        let text = d.render(&s.sources);
+        assert!(text.contains("--> <input 1>:2:3"), "{text}");
+        assert!(text.contains("--> <input 2>:1:1"), "{text}");
+    }
+
+    #[test]
+    fn load_and_connect_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.rhai");
+        std::fs::write(&path, "let loaded = 7;\nfn triple(x) { x * 3 }\n").unwrap();
+        let mut s = session();
+        s.command(Meta::Load(path.display().to_string()));
+        s.eval("<input 1>", "let z = triple(loaded);");
+        assert_eq!(s.scope.get_value::<i64>("z"), Some(21));
+        assert_eq!(
+            s.defined_in.get("triple").map(String::as_str),
+            Some(path.to_str().unwrap())
+        );
+        s.command(Meta::Connect(
+            "test+unix:///nowhere?socket=/nonexistent".into(),
+        ));
+        assert_eq!(
+            s.host.uri(),
+            "test:///default",
+            "a failed :connect keeps HOST"
+        );
+        s.command(Meta::Connect("test:///default".into()));
+        s.eval("<input 2>", "let u = HOST.uri;");
+        assert_eq!(
+            s.scope.get_value::<String>("u").as_deref(),
+            Some("test:///default")
+        );
+    }
 }

@@ -6,3 +6,4 @@ mod support;
 mod cli;
 mod doc_examples;
 mod jobs;
+mod repl;

@@ -1,0 +1,102 @@
+//! Script objects as table rows, so the REPL prints an array of them the way
+//! `virsh net-list --all`, `vol-list` and `list --all` do.
+//!
+//! To make a type print as a table: implement [`TableRow`] for it (next to the
+//! type, or below) and add ONE line `table_for::<Type>,` to [`KINDS`].
+use rhai::Dynamic;
+
+use super::Host;
+
+/// A script object that can be one row of a table.
+pub trait TableRow: Clone + Send + Sync + 'static {
+    /// Column headings, in order (`Name`, `State`, `Autostart`, ...).
+    fn columns() -> &'static [&'static str];
+    /// This object's cells, one per column. Must not fail: show `-` for what
+    /// cannot be read (an object deleted meanwhile).
+    fn row(&self) -> Vec<String>;
+}
+
+/// Headings and rows, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The rows of `items` if every one of them is a `T`.
+pub fn table_for<T: TableRow>(items: &[Dynamic]) -> Option<Table> {
+    if items.is_empty() || !items.iter().all(|item| item.is::<T>()) {
+        return None;
+    }
+    let rows = items
+        .iter()
+        .filter_map(|item| item.read_lock::<T>().map(|value| value.row()))
+        .collect();
+    Some(Table {
+        columns: T::columns().iter().map(|c| (*c).to_owned()).collect(),
+        rows,
+    })
+}
+
+/// Tries one type on an array: [`table_for::<T>`].
+pub type TableFn = fn(&[Dynamic]) -> Option<Table>;
+
+/// Every type that prints as a table: one line per type.
+pub static KINDS: &[TableFn] = &[
+    table_for::<Host>,
+    // table_for::<super::Network>,
+    // table_for::<super::Pool>,
+    // table_for::<super::Volume>,
+    // table_for::<super::Vm>,
+];
+
+/// A table of `items` when they are all objects of one known type.
+pub fn table_of(items: &[Dynamic]) -> Option<Table> {
+    KINDS.iter().find_map(|kind| kind(items))
+}
+
+impl TableRow for Host {
+    fn columns() -> &'static [&'static str] {
+        &["URI", "Hostname", "Libvirt", "Alive"]
+    }
+
+    fn row(&self) -> Vec<String> {
+        let conn = self.conn();
+        vec![
+            self.uri().to_owned(),
+            conn.hostname().unwrap_or_else(|_| "-".into()),
+            conn.lib_version()
+                .map(super::host::version_string)
+                .unwrap_or_else(|_| "-".into()),
+            yes_no(conn.is_alive().unwrap_or(false)).to_owned(),
+        ]
+    }
+}
+
+/// `yes`/`no`, as virsh prints booleans in its lists.
+pub fn yes_no(value: bool) -> &'static str {
+    if value {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_make_a_table_and_mixed_arrays_do_not() {
+        let host = Host::open("test:///default").unwrap();
+        let items = vec![Dynamic::from(host.clone()), Dynamic::from(host)];
+        let table = table_of(&items).expect("two hosts are a table");
+        assert_eq!(table.columns, ["URI", "Hostname", "Libvirt", "Alive"]);
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.rows[0][0], "test:///default");
+        assert_eq!(table.rows[0][3], "yes");
+        let mixed = vec![items[0].clone(), Dynamic::from(1_i64)];
+        assert!(table_of(&mixed).is_none());
+        assert!(table_of(&[]).is_none());
+    }
+}

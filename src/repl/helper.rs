@@ -1,0 +1,295 @@
+//! The rustyline helper: completion (complete.rs), signature hints, the
+//! multi-line validator (validate.rs), and a dim style for hints.
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+
+use rhai::{Dynamic, Engine};
+use rustyline::completion::{Completer, FilenameCompleter, Pair};
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::{Hint, Hinter};
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Helper};
+
+use super::complete::{self, Catalog, Chain, Known, VarInfo, LIVE_ARGUMENTS};
+use super::validate::{self, Completeness};
+use crate::api::{Host, Pool, Vm};
+
+pub struct ReplHelper {
+    /// The API catalog, built on a background thread at start-up.
+    pub catalog: Arc<OnceLock<Catalog>>,
+    pub host: Option<Host>,
+    /// The session's variables, refreshed after every input.
+    pub vars: Vec<(VarInfo, Dynamic)>,
+    /// `import "path" as alias` done in the session.
+    pub aliases: Vec<(String, String)>,
+    syntax: Engine,
+    files: FilenameCompleter,
+}
+
+impl ReplHelper {
+    pub fn new(catalog: Arc<OnceLock<Catalog>>, host: Option<Host>) -> ReplHelper {
+        ReplHelper {
+            catalog,
+            host,
+            vars: Vec::new(),
+            aliases: Vec::new(),
+            syntax: validate::syntax_engine(),
+            files: FilenameCompleter::new(),
+        }
+    }
+
+    fn catalog(&self) -> &Catalog {
+        self.catalog.get_or_init(Catalog::build)
+    }
+
+    fn with_known<T>(&self, f: impl FnOnce(&Known) -> T) -> T {
+        let vars: Vec<VarInfo> = self.vars.iter().map(|(v, _)| v.clone()).collect();
+        let live = |chain: &Chain, method: &str| self.live_names(chain, method);
+        let known = Known {
+            catalog: self.catalog(),
+            vars: &vars,
+            aliases: &self.aliases,
+            live: &live,
+        };
+        f(&known)
+    }
+
+    /// Names of existing objects for `receiver.method("<Tab>`, asked of
+    /// libvirt now. The receiver is `HOST` or a variable, optionally followed by
+    /// lookups with literal names: `HOST.pool("default").volume("`.
+    pub fn live_names(&self, chain: &Chain, method: &str) -> Option<Vec<String>> {
+        let root = match chain.root.as_str() {
+            "HOST" => Object::Host(self.host.clone()?),
+            name => Object::of(&self.vars.iter().rev().find(|(v, _)| v.name == name)?.1)?,
+        };
+        let mut current = root;
+        for segment in &chain.segments {
+            current = current.lookup(&segment.name, segment.arg.as_deref()?)?;
+        }
+        let (_, _, kind) = LIVE_ARGUMENTS
+            .iter()
+            .find(|(t, m, _)| *t == current.type_name() && *m == method)?;
+        current.names(kind)
+    }
+}
+
+/// A libvirt object whose children can be listed.
+enum Object {
+    Host(Host),
+    Pool(virt::storage_pool::StoragePool),
+    Vm(virt::domain::Domain),
+}
+
+impl Object {
+    fn of(value: &Dynamic) -> Option<Object> {
+        if let Some(host) = value.read_lock::<Host>() {
+            return Some(Object::Host(host.clone()));
+        }
+        if let Some(pool) = value.read_lock::<Pool>() {
+            return Some(Object::Pool(pool.raw.clone()));
+        }
+        value.read_lock::<Vm>().map(|vm| Object::Vm(vm.raw.clone()))
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            Object::Host(_) => "Host",
+            Object::Pool(_) => "Pool",
+            Object::Vm(_) => "Vm",
+        }
+    }
+
+    /// `HOST.pool("name")`, `HOST.vm("name")`: the object, if it exists.
+    fn lookup(&self, method: &str, name: &str) -> Option<Object> {
+        let Object::Host(host) = self else {
+            return None;
+        };
+        match method {
+            "pool" | "find_pool" => host
+                .conn()
+                .lookup_storage_pool_by_name(name)
+                .ok()
+                .map(Object::Pool),
+            "vm" | "find_vm" => host.conn().lookup_domain_by_name(name).ok().map(Object::Vm),
+            _ => None,
+        }
+    }
+
+    /// Names of the objects of `kind` (see [`LIVE_ARGUMENTS`]) under this one.
+    fn names(&self, kind: &str) -> Option<Vec<String>> {
+        let mut names: Vec<String> = match (self, kind) {
+            (Object::Host(host), "network") => host
+                .conn()
+                .list_all_networks(0)
+                .ok()?
+                .iter()
+                .filter_map(|n| n.name().ok())
+                .collect(),
+            (Object::Host(host), "pool") => host
+                .conn()
+                .list_all_storage_pools(0)
+                .ok()?
+                .iter()
+                .filter_map(|p| p.name().ok())
+                .collect(),
+            (Object::Host(host), "vm") => host
+                .conn()
+                .list_all_domains(0)
+                .ok()?
+                .iter()
+                .filter_map(|d| d.name().ok())
+                .collect(),
+            (Object::Pool(pool), "volume") => pool.list_volumes().ok()?,
+            (Object::Vm(vm), "snapshot") => vm
+                .list_all_snapshots(0)
+                .ok()?
+                .iter()
+                .filter_map(|s| s.name().ok())
+                .collect(),
+            _ => return None,
+        };
+        names.sort();
+        Some(names)
+    }
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        if line[..pos].trim_start().starts_with(":load ") {
+            return self.files.complete(line, pos, ctx);
+        }
+        let (start, candidates) = self.with_known(|known| complete::complete(line, pos, known));
+        Ok((
+            start,
+            candidates
+                .into_iter()
+                .map(|c| Pair {
+                    display: c.display,
+                    replacement: c.replacement,
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// A hint that is only shown: Right-arrow must not insert a signature.
+pub struct SignatureHint(String);
+
+impl Hint for SignatureHint {
+    fn display(&self) -> &str {
+        &self.0
+    }
+
+    fn completion(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = SignatureHint;
+
+    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<SignatureHint> {
+        if pos < line.len() || line.trim_start().starts_with(':') {
+            return None;
+        }
+        // Only once the catalog is ready: typing never waits for it.
+        self.catalog.get()?;
+        let signature = self.with_known(|known| complete::hint(&line[..pos], known))?;
+        Some(SignatureHint(format!("   {signature}")))
+    }
+}
+
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(match validate::completeness(&self.syntax, ctx.input()) {
+            Completeness::Complete => ValidationResult::Valid(None),
+            Completeness::Incomplete => ValidationResult::Incomplete,
+        })
+    }
+}
+
+impl Highlighter for ReplHelper {
+    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
+        Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
+    }
+
+    fn highlight_char(&self, _line: &str, _pos: usize, _kind: CmdKind) -> bool {
+        false
+    }
+}
+
+impl Helper for ReplHelper {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use complete::Segment;
+
+    fn chain(root: &str, segments: &[(&str, &str)]) -> Chain {
+        Chain {
+            root: root.into(),
+            segments: segments
+                .iter()
+                .map(|(name, arg)| Segment {
+                    name: (*name).into(),
+                    call: true,
+                    arg: Some((*arg).into()),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn live_names_come_from_libvirt() {
+        let host = Host::open("test:///default").unwrap();
+        let mut helper = ReplHelper::new(Arc::default(), Some(host.clone()));
+        let names = |h: &ReplHelper, c: &Chain, m: &str| h.live_names(c, m);
+        assert_eq!(
+            names(&helper, &chain("HOST", &[]), "network"),
+            Some(vec!["default".to_owned()])
+        );
+        assert_eq!(
+            names(&helper, &chain("HOST", &[]), "pool"),
+            Some(vec!["default-pool".to_owned()])
+        );
+        assert_eq!(
+            names(&helper, &chain("HOST", &[]), "vm"),
+            Some(vec!["test".to_owned()])
+        );
+        assert_eq!(
+            names(&helper, &chain("HOST", &[("vm", "test")]), "snapshot_named"),
+            Some(vec![])
+        );
+        assert!(names(
+            &helper,
+            &chain("HOST", &[("pool", "default-pool")]),
+            "volume"
+        )
+        .is_some());
+        assert_eq!(
+            names(&helper, &chain("HOST", &[("pool", "nope")]), "volume"),
+            None
+        );
+        assert_eq!(names(&helper, &chain("HOST", &[]), "uri"), None);
+        // a variable holding a host
+        helper.vars.push((
+            VarInfo {
+                name: "h".into(),
+                type_name: "Host".into(),
+                keys: vec![],
+            },
+            Dynamic::from(host),
+        ));
+        assert_eq!(
+            names(&helper, &chain("h", &[]), "network"),
+            Some(vec!["default".to_owned()])
+        );
+    }
+}
