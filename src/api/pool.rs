@@ -238,8 +238,20 @@ pub(crate) fn check_name(field: &str, name: &str) -> Result<(), ScriptError> {
 }
 
 const POOL_TYPES: &[&str] = &[
-    "dir", "fs", "netfs", "logical", "disk", "iscsi", "iscsi-direct", "scsi", "mpath", "rbd",
-    "sheepdog", "gluster", "zfs", "vstorage",
+    "dir",
+    "fs",
+    "netfs",
+    "logical",
+    "disk",
+    "iscsi",
+    "iscsi-direct",
+    "scsi",
+    "mpath",
+    "rbd",
+    "sheepdog",
+    "gluster",
+    "zfs",
+    "vstorage",
 ];
 
 /// What a script asks for in `define_pool` / `ensure_pool`.
@@ -324,11 +336,7 @@ fn pool_spec(spec: &Map) -> Result<PoolSpec, ScriptError> {
         out.source_name = src.string("name")?;
     }
     if let Some(perms) = s.map("permissions")? {
-        let p = Spec::new(
-            &perms,
-            "permissions.",
-            &["mode", "owner", "group", "label"],
-        )?;
+        let p = Spec::new(&perms, "permissions.", &["mode", "owner", "group", "label"])?;
         let text = |key: &str| -> Result<Option<String>, ScriptError> {
             match p.get(key) {
                 None => Ok(None),
@@ -388,7 +396,7 @@ impl PoolSpec {
                 let pretty = |v: &T| {
                     let d = format!("{v:?}");
                     match d.strip_prefix("Some(").and_then(|r| r.strip_suffix(')')) {
-                        Some(inner) => inner.to_owned(),
+                        Some(inner) => inner.trim_matches('"').to_owned(),
                         None if d == "None" => "(none)".to_owned(),
                         None => d,
                     }
@@ -409,7 +417,12 @@ impl PoolSpec {
             );
         }
         if let Some(d) = &self.source_dir {
-            set(&mut changes, "source.dir", &mut doc.source.dir, Some(d.clone()));
+            set(
+                &mut changes,
+                "source.dir",
+                &mut doc.source.dir,
+                Some(d.clone()),
+            );
         }
         if !self.hosts.is_empty() {
             set(
@@ -702,7 +715,11 @@ pub mod pool_api {
         out.insert("action".into(), action.into());
         out.insert(
             "changes".into(),
-            changes.into_iter().map(Dynamic::from).collect::<Array>().into(),
+            changes
+                .into_iter()
+                .map(Dynamic::from)
+                .collect::<Array>()
+                .into(),
         );
         out.insert("pool".into(), Dynamic::from(pool));
         Ok(out)
@@ -745,12 +762,7 @@ pub mod pool_api {
     /// ```
     #[rhai_fn(get = "path", pure, return_raw)]
     pub fn path(ctx: NativeCallContext, pool: &mut Pool) -> ScriptResult<String> {
-        Ok(pool
-            .definition()
-            .at(&ctx)?
-            .target
-            .path
-            .unwrap_or_default())
+        Ok(pool.definition().at(&ctx)?.target.path.unwrap_or_default())
     }
 
     /// Whether the pool is running.
@@ -954,7 +966,10 @@ pub mod pool_api {
             "persistent".into(),
             pool.raw.is_persistent().script(&ctx)?.into(),
         );
-        m.insert("autostart".into(), pool.raw.autostart().script(&ctx)?.into());
+        m.insert(
+            "autostart".into(),
+            pool.raw.autostart().script(&ctx)?.into(),
+        );
         m.insert("capacity".into(), (info.capacity as i64).into());
         m.insert("allocation".into(), (info.allocation as i64).into());
         m.insert("available".into(), (info.available as i64).into());
@@ -977,7 +992,11 @@ pub mod pool_api {
         format!(
             "Pool({}, {})",
             pool.name(),
-            if pool.is_active() { "running" } else { "inactive" }
+            if pool.is_active() {
+                "running"
+            } else {
+                "inactive"
+            }
         )
     }
 }

@@ -18,8 +18,7 @@ use virt::sys;
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
 use super::pool::{
-    check_name, is_code, is_local, not_found, parse_size_value, with_pool_retry,
-    AtExt, Spec,
+    check_name, is_code, is_local, not_found, parse_size_value, with_pool_retry, AtExt, Spec,
 };
 use super::{Host, Pool};
 use crate::engine::stop::{self, StopReason};
@@ -120,7 +119,10 @@ fn check_new_volume(pool: &Pool, field: &str, name: &str) -> Result<(), ScriptEr
         return Err(ScriptError::invalid(
             field,
             name,
-            format!("a volume with this name already exists in pool {}", pool.name()),
+            format!(
+                "a volume with this name already exists in pool {}",
+                pool.name()
+            ),
         ));
     }
     Ok(())
@@ -230,7 +232,10 @@ fn run_job<T: Send + 'static>(
         if stopped.is_none() {
             if let Some(reason) = stop::requested() {
                 stopped = Some(reason);
-                let note = format!("{what}: {}; waiting for libvirt to finish the call, then cleaning up", reason.token());
+                let note = format!(
+                    "{what}: {}; waiting for libvirt to finish the call, then cleaning up",
+                    reason.token()
+                );
                 match &bar {
                     Some(b) => b.set_message(note),
                     None => eprintln!("virtscript: {note}"),
@@ -252,7 +257,10 @@ fn run_job<T: Send + 'static>(
     }
     let result = match handle.join() {
         Ok(r) => r.map_err(|e| ScriptError::libvirt(&e)),
-        Err(_) => Err(ScriptError::new("internal", format!("{what}: the worker thread failed"))),
+        Err(_) => Err(ScriptError::new(
+            "internal",
+            format!("{what}: the worker thread failed"),
+        )),
     };
     (result, stopped)
 }
@@ -279,7 +287,12 @@ fn backing_from(
     } else if value.is_string() {
         let path = value.to_string();
         if !path.starts_with('/') {
-            return Err(ScriptError::invalid("backing", &path, "expected an absolute path or a Volume").at(ctx));
+            return Err(ScriptError::invalid(
+                "backing",
+                &path,
+                "expected an absolute path or a Volume",
+            )
+            .at(ctx));
         }
         match host.conn().lookup_storage_vol_by_path(&path) {
             Ok(raw) => wrap(host, raw),
@@ -365,10 +378,12 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
         (Some(c), _) => c,
         (None, Some(b)) => b,
         (None, None) => {
-            return Err(
-                ScriptError::invalid("capacity", "()", "a new volume needs a capacity, like \"10G\"")
-                    .at(ctx),
+            return Err(ScriptError::invalid(
+                "capacity",
+                "()",
+                "a new volume needs a capacity, like \"10G\"",
             )
+            .at(ctx))
         }
     };
     if capacity == 0 {
@@ -507,9 +522,7 @@ impl CloneJob<'_> {
                 let path = watch_path.as_ref()?;
                 Some(format!("{} written", format_size(allocated(path)?)))
             },
-            move || {
-                with_pool_retry(|| StorageVol::create_xml_from(&pool, &xml, &src, flags))
-            },
+            move || with_pool_retry(|| StorageVol::create_xml_from(&pool, &xml, &src, flags)),
         );
         match (result, stopped) {
             (Ok(vol), Some(reason)) => {
@@ -538,7 +551,10 @@ impl CloneJob<'_> {
             return Err(ScriptError::invalid(
                 "mode",
                 "linked",
-                format!("{} is not a file, so it cannot be a backing file", self.src.label()),
+                format!(
+                    "{} is not a file, so it cannot be a backing file",
+                    self.src.label()
+                ),
             )
             .at(self.ctx));
         }
@@ -620,7 +636,12 @@ impl CloneJob<'_> {
             let dst = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&dst_path)
-                .map_err(|e| failed(ScriptError::new("io", format!("cannot open {dst_path}: {e}"))))?;
+                .map_err(|e| {
+                    failed(ScriptError::new(
+                        "io",
+                        format!("cannot open {dst_path}: {e}"),
+                    ))
+                })?;
             // SAFETY: both descriptors are open for the duration of the call.
             let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src_file.as_raw_fd()) };
             if rc != 0 {
@@ -759,15 +780,12 @@ fn clone_impl(
 const CHUNK: usize = 256 * 1024;
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> ScriptError {
-    ScriptError::new("io", format!("{what} {}: {e}", path.display())).with("path", path.display().to_string())
+    ScriptError::new("io", format!("{what} {}: {e}", path.display()))
+        .with("path", path.display().to_string())
 }
 
 /// Send a local file into a volume, holes as holes. Returns bytes of data sent.
-fn upload_impl(
-    ctx: &NativeCallContext,
-    vol: &Volume,
-    local: &Path,
-) -> ScriptResult<(u64, u64)> {
+fn upload_impl(ctx: &NativeCallContext, vol: &Volume, local: &Path) -> ScriptResult<(u64, u64)> {
     let file = File::open(local).map_err(|e| io_error("cannot open", local, e).at(ctx))?;
     let size = file
         .metadata()
@@ -816,7 +834,11 @@ fn upload_impl(
             }
             // SAFETY: as above.
             let hole = unsafe { libc::lseek(fd, offset as libc::off_t, libc::SEEK_HOLE) };
-            let hole = if hole < 0 { size } else { (hole as u64).min(size) };
+            let hole = if hole < 0 {
+                size
+            } else {
+                (hole as u64).min(size)
+            };
             while offset < hole {
                 if let Some(reason) = stop::requested() {
                     return Err(stopped_error(ctx, reason));
@@ -867,7 +889,9 @@ fn download_impl(ctx: &NativeCallContext, vol: &Volume, local: &Path) -> ScriptR
     let file_name = local
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| ScriptError::invalid("local_path", local.display(), "needs a file name").at(ctx))?;
+        .ok_or_else(|| {
+            ScriptError::invalid("local_path", local.display(), "needs a file name").at(ctx)
+        })?;
     let tmp = local.with_file_name(format!(".{file_name}.part-{}", std::process::id()));
     let total = vol
         .raw
@@ -1013,7 +1037,11 @@ pub mod volume_api {
     /// assert(HOST.pool("default-pool").find_volume("nope.img") == ());
     /// ```
     #[rhai_fn(pure, return_raw)]
-    pub fn find_volume(ctx: NativeCallContext, pool: &mut Pool, name: &str) -> ScriptResult<Dynamic> {
+    pub fn find_volume(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        name: &str,
+    ) -> ScriptResult<Dynamic> {
         Ok(lookup_in(pool, name)
             .script(&ctx)?
             .map(Dynamic::from)
@@ -1034,7 +1062,11 @@ pub mod volume_api {
     /// assert_eq(vol.format, "qcow2");
     /// ```
     #[rhai_fn(pure, return_raw)]
-    pub fn create_volume(ctx: NativeCallContext, pool: &mut Pool, spec: Map) -> ScriptResult<Volume> {
+    pub fn create_volume(
+        ctx: NativeCallContext,
+        pool: &mut Pool,
+        spec: Map,
+    ) -> ScriptResult<Volume> {
         create_volume_impl(&ctx, pool, &spec)
     }
 
@@ -1257,7 +1289,9 @@ pub mod volume_api {
             .at(&ctx));
         }
         if new == 0 {
-            return Err(ScriptError::invalid("size", size.to_string(), "must be larger than 0").at(&ctx));
+            return Err(
+                ScriptError::invalid("size", size.to_string(), "must be larger than 0").at(&ctx),
+            );
         }
         let mut out = Map::new();
         out.insert("previous".into(), (previous as i64).into());
@@ -1274,7 +1308,12 @@ pub mod volume_api {
         with_pool_retry(|| vol.raw.resize(new, flags)).script(&ctx)?;
         journal::record(
             "resize_volume",
-            format!("volume {} {} -> {}", vol.label(), format_size(previous), format_size(new)),
+            format!(
+                "volume {} {} -> {}",
+                vol.label(),
+                format_size(previous),
+                format_size(new)
+            ),
             None,
         );
         Ok(out)
@@ -1304,7 +1343,10 @@ pub mod volume_api {
     #[rhai_fn(name = "wipe", pure, return_raw)]
     pub fn wipe_opts(ctx: NativeCallContext, vol: &mut Volume, opts: Map) -> ScriptResult<Map> {
         let s = Spec::new(&opts, "", &["algorithm", "force"]).at(&ctx)?;
-        let algorithm = s.string("algorithm").at(&ctx)?.unwrap_or_else(|| "zero".into());
+        let algorithm = s
+            .string("algorithm")
+            .at(&ctx)?
+            .unwrap_or_else(|| "zero".into());
         let Some((_, alg)) = WIPE_ALGORITHMS.iter().find(|(n, _)| *n == algorithm) else {
             let names: Vec<&str> = WIPE_ALGORITHMS.iter().map(|(n, _)| *n).collect();
             return Err(ScriptError::invalid(
@@ -1325,7 +1367,11 @@ pub mod volume_api {
             move || with_pool_retry(|| raw.wipe_pattern(alg, 0)),
         );
         result.at(&ctx)?;
-        journal::record("wipe_volume", format!("volume {} ({algorithm})", vol.label()), None);
+        journal::record(
+            "wipe_volume",
+            format!("volume {} ({algorithm})", vol.label()),
+            None,
+        );
         if let Some(reason) = stopped {
             return Err(stopped_error(&ctx, reason));
         }
@@ -1407,7 +1453,11 @@ pub mod volume_api {
         }
         refuse_if_backing(vol, "upload into", force).at(&ctx)?;
         let (size, data) = upload_impl(&ctx, vol, local)?;
-        journal::record("upload_volume", format!("volume {} from {local_path}", vol.label()), None);
+        journal::record(
+            "upload_volume",
+            format!("volume {} from {local_path}", vol.label()),
+            None,
+        );
         let mut out = Map::new();
         out.insert("uploaded".into(), (size as i64).into());
         out.insert("data".into(), (data as i64).into());
@@ -1425,7 +1475,11 @@ pub mod volume_api {
     /// try { v.download("copy.img"); } catch (e) { print(e.message); } // needs a real host
     /// ```
     #[rhai_fn(name = "download", pure, return_raw)]
-    pub fn download(ctx: NativeCallContext, vol: &mut Volume, local_path: &str) -> ScriptResult<Map> {
+    pub fn download(
+        ctx: NativeCallContext,
+        vol: &mut Volume,
+        local_path: &str,
+    ) -> ScriptResult<Map> {
         download_opts(ctx, vol, local_path, Map::new())
     }
 
@@ -1507,4 +1561,3 @@ pub mod volume_api {
         format!("Volume({})", vol.label())
     }
 }
-

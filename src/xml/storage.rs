@@ -207,7 +207,9 @@ fn permissions_of(el: &Element) -> Option<Permissions> {
 }
 
 fn attr_of(el: &Element, child: &str, attr: &str) -> Option<String> {
-    el.child(child).and_then(|c| c.attr(attr)).map(str::to_owned)
+    el.child(child)
+        .and_then(|c| c.attr(attr))
+        .map(str::to_owned)
 }
 
 // ---------------------------------------------------------------- writing
@@ -305,8 +307,8 @@ fn sync_list<T>(
     make: impl Fn(&T) -> Element,
 ) {
     let existing: Vec<&Element> = parent.children_named(name).collect();
-    let unchanged = existing.len() == wanted.len()
-        && existing.iter().zip(wanted).all(|(e, w)| same(e, w));
+    let unchanged =
+        existing.len() == wanted.len() && existing.iter().zip(wanted).all(|(e, w)| same(e, w));
     if unchanged {
         return;
     }
@@ -362,16 +364,17 @@ impl PoolXml {
                 hosts: s
                     .children_named("host")
                     .map(|h| {
-                        let port = match h.attr("port") {
-                            None => Ok(None),
-                            Some(p) => p.parse::<u16>().map(Some).map_err(|_| {
-                                StorageXmlError::Invalid {
-                                    field: "source.host.port".into(),
-                                    value: p.to_owned(),
-                                    problem: "expected a port number".into(),
-                                }
-                            }),
-                        }?;
+                        let port =
+                            match h.attr("port") {
+                                None => Ok(None),
+                                Some(p) => p.parse::<u16>().map(Some).map_err(|_| {
+                                    StorageXmlError::Invalid {
+                                        field: "source.host.port".into(),
+                                        value: p.to_owned(),
+                                        problem: "expected a port number".into(),
+                                    }
+                                }),
+                            }?;
                         Ok(SourceHost {
                             name: h.attr("name").unwrap_or_default().to_owned(),
                             port,
@@ -616,8 +619,8 @@ impl VolumeXml {
                                     && e.attr("usage") == s.usage.as_deref()
                             },
                             |s| {
-                                let mut e = Element::new("secret")
-                                    .with_attr("type", s.secret_type.clone());
+                                let mut e =
+                                    Element::new("secret").with_attr("type", s.secret_type.clone());
                                 if let Some(u) = &s.uuid {
                                     e.set_attr("uuid", u.clone());
                                 }
@@ -664,10 +667,7 @@ impl VolumeXml {
 mod tests {
     use super::*;
 
-    const CONFORMANCE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/libvirt"
-    );
+    const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/libvirt");
 
     fn documents(folder: &str) -> Vec<(String, String)> {
         let dir = std::path::Path::new(CONFORMANCE).join(folder);
@@ -784,9 +784,8 @@ mod tests {
         let out = vol.to_xml();
         assert!(out.contains("<capacity>10737418240</capacity>"), "{out}");
         assert!(out.contains("<timestamps><atime>1</atime></timestamps>"));
-        assert!(out.contains(
-            "<backingStore><path>/b.qcow2</path><format type='qcow2'/></backingStore>"
-        ));
+        assert!(out
+            .contains("<backingStore><path>/b.qcow2</path><format type='qcow2'/></backingStore>"));
     }
 
     #[test]
@@ -814,9 +813,8 @@ mod tests {
             PoolXml::parse("<volume/>"),
             Err(StorageXmlError::WrongRoot { .. })
         ));
-        let err =
-            VolumeXml::parse("<volume><name>v</name><capacity>lots</capacity></volume>")
-                .unwrap_err();
+        let err = VolumeXml::parse("<volume><name>v</name><capacity>lots</capacity></volume>")
+            .unwrap_err();
         assert!(err.to_string().contains("capacity") && err.to_string().contains("lots"));
     }
 }

@@ -8,10 +8,7 @@ use virt::storage_vol::StorageVol;
 use virtscript::xml::storage::{PoolXml, VolumeXml};
 use virtscript::xml::tree::{Element, Node};
 
-const CONFORMANCE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/libvirt"
-);
+const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/libvirt");
 
 fn documents(folder: &str) -> Vec<(String, String)> {
     let dir = std::path::Path::new(CONFORMANCE).join(folder);
@@ -103,11 +100,7 @@ fn pool_documents_agree_with_libvirt() {
             .unwrap_or_else(|e| panic!("{file}: ours refused: {}", e.message()));
         let again = pool.xml_desc(0).unwrap();
         pool.undefine().unwrap();
-        assert_eq!(
-            PoolXml::parse(&again).unwrap().name,
-            renamed.name,
-            "{file}"
-        );
+        assert_eq!(PoolXml::parse(&again).unwrap().name, renamed.name, "{file}");
         let original_name = PoolXml::parse(&original).unwrap().name;
         assert_eq!(
             comparable(&again, Some((&renamed.name, &original_name)), keep_uuid),
