@@ -1007,7 +1007,7 @@ pub fn is_local(host: &Host) -> bool {
     let uri = host.uri();
     match uri.split_once("://") {
         // The test driver's paths are made up.
-        Some((scheme, _)) if scheme == "test" => false,
+        Some(("test", _)) => false,
         Some((_, rest)) => rest.starts_with('/') || rest.is_empty(),
         None => true,
     }
