@@ -807,6 +807,18 @@ fn upload_impl(ctx: &NativeCallContext, vol: &Volume, local: &Path) -> ScriptRes
         )
         .at(ctx));
     }
+    // libvirt skips over a hole without zeroing it: holes are only safe where
+    // the volume holds no data yet (all of a fresh thin volume, and past the end
+    // of its file); elsewhere they are sent as zeros.
+    let info = vol.raw.info().script(ctx)?;
+    let safe_from = if info.allocation == 0 {
+        0
+    } else {
+        vol.raw
+            .info_flags(sys::VIR_STORAGE_VOL_GET_PHYSICAL)
+            .map(|i| i.allocation)
+            .unwrap_or(u64::MAX)
+    };
     let stream = Stream::new(vol.host.conn(), 0).script(ctx)?;
     vol.raw
         .upload(&stream, 0, size, sys::VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM)
@@ -825,11 +837,29 @@ fn upload_impl(ctx: &NativeCallContext, vol: &Volume, local: &Path) -> ScriptRes
             let data = unsafe { libc::lseek(fd, offset as libc::off_t, libc::SEEK_DATA) };
             let data = if data < 0 { size } else { data as u64 };
             if data > offset {
-                send_hole(&stream, data - offset).script(ctx)?;
-                if let Some(b) = &bar {
-                    b.inc(data - offset);
+                let zeros_end = data.min(offset.max(safe_from));
+                let zeros = vec![0u8; CHUNK];
+                while offset < zeros_end {
+                    if let Some(reason) = stop::requested() {
+                        return Err(stopped_error(ctx, reason));
+                    }
+                    let n = ((zeros_end - offset) as usize).min(CHUNK);
+                    let mut done = 0;
+                    while done < n {
+                        done += stream.send(&zeros[done..n]).script(ctx)?.max(0) as usize;
+                    }
+                    offset += n as u64;
+                    if let Some(b) = &bar {
+                        b.inc(n as u64);
+                    }
                 }
-                offset = data;
+                if data > offset {
+                    send_hole(&stream, data - offset).script(ctx)?;
+                    if let Some(b) = &bar {
+                        b.inc(data - offset);
+                    }
+                    offset = data;
+                }
                 continue;
             }
             // SAFETY: as above.

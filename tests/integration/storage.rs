@@ -478,6 +478,23 @@ print(`down=${{down.downloaded}} data=${{down.data}}`);
         vol_blocks * 512 < (1 << 20),
         "volume is not sparse: {vol_blocks} blocks"
     );
+    // Uploading over data: the file's holes must read back as zeros, not as
+    // what the volume held before.
+    let dense = work.path().join("dense.bin");
+    std::fs::write(&dense, vec![0x77u8; 64 << 20]).unwrap();
+    let again = work.path().join("again.bin");
+    pool.script(&format!(
+        "let v = pool.volume(\"data.img\");\nv.upload(\"{}\");\nv.upload(\"{}\");\nv.download(\"{}\");",
+        dense.display(),
+        src.display(),
+        again.display()
+    ))
+    .run()
+    .ok();
+    assert!(
+        std::fs::read(&src).unwrap() == std::fs::read(&again).unwrap(),
+        "upload over existing data left old bytes in the holes"
+    );
     // An existing file is not overwritten by default.
     pool.script(&format!(
         "pool.volume(\"data.img\").download(\"{}\");",
