@@ -24,7 +24,7 @@ BIN=$PWD/target/release/virtscript
 mkdir -p "$OUT"
 
 cleanup() {
-  for v in $($VIRSH vol-list --pool "$POOL" --name 2>/dev/null); do
+  for v in $($VIRSH vol-list --pool "$POOL" 2>/dev/null | awk '{print $1}'); do
     $VIRSH vol-delete "$v" --pool "$POOL" >/dev/null 2>&1 || true
   done
   $VIRSH pool-destroy "$POOL" >/dev/null 2>&1 || true

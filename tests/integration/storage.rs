@@ -254,8 +254,8 @@ impl LivePool {
 
 impl Drop for LivePool {
     fn drop(&mut self) {
-        let (_, vols) = virsh_try(&self.uri, &["vol-list", "--pool", &self.name, "--name"]);
-        for vol in vols.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (_, vols) = virsh_try(&self.uri, &["-q", "vol-list", "--pool", &self.name]);
+        for vol in vols.lines().filter_map(|l| l.split_whitespace().next()) {
             let _ = virsh_try(&self.uri, &["vol-delete", vol, "--pool", &self.name]);
         }
         let _ = virsh_try(&self.uri, &["pool-destroy", &self.name]);
