@@ -43,6 +43,12 @@ pub fn to_json(value: &Dynamic) -> Value {
     if let Some(host) = value.read_lock::<Host>() {
         return json!({"type": "Host", "uri": host.uri()});
     }
+    if let Some(pool) = value.read_lock::<super::Pool>() {
+        return json!({"type": "Pool", "name": pool.name(), "active": pool.is_active()});
+    }
+    if let Some(vol) = value.read_lock::<super::Volume>() {
+        return json!({"type": "Volume", "name": vol.name(), "pool": vol.pool_name(), "path": vol.raw.path().unwrap_or_default()});
+    }
     if let Some(timestamp) = value.read_lock::<std::time::Instant>() {
         return json!(timestamp.elapsed().as_secs_f64());
     }

@@ -22,7 +22,11 @@ pub use volume::Volume;
 /// Register every script object and global helper on `engine`.
 pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Host>("Host");
+    engine.register_type_with_name::<Pool>("Pool");
+    engine.register_type_with_name::<Volume>("Volume");
     engine.register_global_module(exported_module!(globals::globals_api).into());
     engine.register_global_module(exported_module!(control::control_api).into());
     engine.register_global_module(exported_module!(host::host_api).into());
+    engine.register_global_module(exported_module!(pool::pool_api).into());
+    engine.register_global_module(exported_module!(volume::volume_api).into());
 }

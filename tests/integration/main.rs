@@ -7,3 +7,5 @@ mod cli;
 mod doc_examples;
 mod jobs;
 mod repl;
+mod storage;
+mod storage_xml;

@@ -1,0 +1,506 @@
+//! Storage pools and volumes: the script API on the embedded test driver, and
+//! on the real daemon (`live_*`) with a `dir` pool each test makes for itself.
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+
+use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+
+// ------------------------------------------------------------ embedded driver
+
+#[test]
+fn pools_and_volumes_on_the_embedded_driver() {
+    let run = Script::new(
+        r#"
+let names = HOST.pools().map(|p| p.name);
+print(`pools=${names}`);
+let pool = HOST.pool("default-pool");
+print(`pool=${pool} type=${pool.type} path=${pool.path} state=${pool.info().state}`);
+let v = pool.create_volume(#{ name: "kvm1.qcow2", capacity: "10G", format: "qcow2" });
+print(`vol=${v} cap=${v.capacity} fmt=${v.format} alloc=${v.allocation}`);
+let full = v.clone("kvm2.qcow2", #{ mode: "full" });
+let linked = v.clone("kvm3.qcow2", #{ mode: "linked", capacity: "20G" });
+print(`linked backing=${linked.backing.path} cap=${linked.capacity}`);
+print(`deps=${v.dependents().map(|d| d.name)}`);
+try { v.delete(); } catch (e) { print(`refused kind=${e.kind} deps=${e.dependents}`); }
+print(`vols=${pool.volumes().map(|x| x.name)}`);
+print(`removed=${linked.delete().removed}`);
+print(`removed=${v.delete().removed}`);
+print(`find=${pool.find_volume("kvm1.qcow2") == ()} ${HOST.find_pool("nope") == ()} ${pool.find_volume("kvm2.qcow2")}`);
+let d = HOST.define_pool(#{ name: "images", path: "/tmp/images", autostart: true });
+print(`defined=${d} autostart=${d.autostart}`);
+d.build();
+d.start();
+print(`started=${d.active}`);
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("pools=[\"default-pool\"]")
+        .stdout_has("pool=Pool(default-pool, running) type=dir path=/default-pool state=running")
+        .stdout_has("vol=Volume(default-pool/kvm1.qcow2) cap=10737418240 fmt=qcow2 alloc=0")
+        .stdout_has("linked backing=/default-pool/kvm1.qcow2 cap=21474836480")
+        .stdout_has("deps=[\"kvm3.qcow2\"]")
+        .stdout_has("refused kind=in_use deps=[\"default-pool/kvm3.qcow2\"]")
+        .stdout_has("vols=[\"kvm1.qcow2\", \"kvm2.qcow2\", \"kvm3.qcow2\"]")
+        .stdout_has("removed=/default-pool/kvm3.qcow2")
+        .stdout_has("removed=/default-pool/kvm1.qcow2")
+        .stdout_has("find=true true Volume(default-pool/kvm2.qcow2)")
+        .stdout_has("defined=Pool(images, inactive) autostart=true")
+        .stdout_has("started=true");
+}
+
+#[test]
+fn missing_pool_and_volume_errors_name_them_with_position() {
+    let run =
+        Script::new("let p = HOST.pool(\"default-pool\");\nlet x = p.volume(\"nope.img\");\n")
+            .run();
+    run.code(1)
+        .stderr_has("name: no volume with this name in pool default-pool (got \"nope.img\")")
+        .stderr_has("script.rhai:2:11");
+    let run = Script::new("print(1);\nHOST.pool(\"nope\");\n").run();
+    run.code(1)
+        .stderr_has("name: no storage pool with this name on test:///default (got \"nope\")")
+        .stderr_has("script.rhai:2:6");
+}
+
+#[test]
+fn bad_volume_input_is_refused_before_anything_is_created() {
+    let run = Script::new(
+        r#"
+let pool = HOST.pool("default-pool");
+let base = pool.create_volume(#{ name: "base.img", capacity: "1G" });
+let bad = [
+    #{ name: "a/b", capacity: "1G" },
+    #{ name: "..", capacity: "1G" },
+    #{ name: "x..y", capacity: "1G" },
+    #{ name: "c.img", capacity: "lots" },
+    #{ name: "c.img", capacity: "10X" },
+    #{ name: "c.img", capacity: true },
+    #{ name: "c.img", capacity: -5 },
+    #{ name: "c.img" },
+    #{ name: "c.img", capacity: "1G", allocation: "2G" },
+    #{ name: "c.img", capacity: "500G", allocation: "200G" },
+    #{ name: "c.img", capacity: "1G", format: "qcow3" },
+    #{ name: "c.img", capacity: "1G", colour: "red" },
+    #{ name: "c.img", backing: "/elsewhere/x.qcow2" },
+    #{ name: "c.img", backing: "relative.qcow2" },
+    #{ name: "c.img", backing: base, format: "raw" },
+    #{ name: "c.img", backing: base, capacity: "1M" },
+    #{ name: "base.img", capacity: "1G" },
+];
+for spec in bad {
+    try {
+        pool.create_volume(spec);
+        print("CREATED");
+    } catch (e) {
+        print(`${e.field}|${e.value}|${e.line}|${e.message}`);
+    }
+}
+for opts in [#{ mode: "copy" }, #{ capacity: "1M" }, #{ speed: 1 }] {
+    try { base.clone("c2.img", opts); print("CREATED"); } catch (e) { print(`${e.field}|${e.value}|${e.line}`); }
+}
+try { base.clone("../c2.img"); } catch (e) { print(`${e.field}|${e.value}`); }
+try { base.clone("base.img"); } catch (e) { print(`${e.field}|${e.value}`); }
+try { base.resize("512M"); } catch (e) { print(`${e.field}|${e.value}|shrink=${e.message.contains("shrink: true")}`); }
+try { base.wipe(#{ algorithm: "shred" }); } catch (e) { print(`${e.field}|${e.value}`); }
+try { base.download("/tmp", #{ overwrite: true }); } catch (e) { print(`${e.field}|${e.value}`); }
+try { base.upload("/nonexistent/file.img"); } catch (e) { print(`${e.field}|${e.value}`); }
+print(`volumes=${pool.volumes().map(|v| v.name)}`);
+"#,
+    )
+    .run();
+    run.ok();
+    let out = &run.stdout;
+    assert!(!out.contains("CREATED"), "{out}");
+    for expected in [
+        "name|a/b|25|name: must not contain '/'",
+        "name|..|25|name: must not contain '..'",
+        "name|x..y|25|",
+        "capacity|lots|25|capacity: expected a number",
+        "capacity|10X|25|capacity: unknown unit 'X'",
+        "capacity|true|25|capacity: expected a size like \"10G\" or a number of bytes, not bool",
+        "capacity|-5|25|capacity: a size cannot be negative",
+        "capacity|()|25|capacity: a new volume needs a capacity",
+        "allocation|2G|25|allocation: larger than the capacity",
+        "allocation|200G|25|allocation: exceeds the space available in pool default-pool",
+        "format|qcow3|25|format: unknown volume format",
+        "colour|red|25|colour: unknown key",
+        "backing|/elsewhere/x.qcow2|25|backing: no storage volume at this path",
+        "backing|relative.qcow2|25|",
+        "format|raw|25|format: a volume with a backing file must be qcow2",
+        "capacity|1M|25|capacity: smaller than the backing volume's capacity",
+        "name|base.img|25|name: a volume with this name already exists in pool default-pool",
+        "mode|copy|32",
+        "capacity|1M|32",
+        "speed|1|32",
+        "new_name|../c2.img",
+        "new_name|base.img",
+        "size|512M|shrink=true",
+        "algorithm|shred",
+        "local_path|/tmp",
+        "local_path|/nonexistent/file.img",
+        "volumes=[\"base.img\"]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn uncaught_bad_size_points_at_the_call() {
+    let run = Script::new(
+        "let pool = HOST.pool(\"default-pool\");\npool.create_volume(#{ name: \"a.img\", capacity: \"ten gigs\" });\n",
+    )
+    .run();
+    run.code(1)
+        .stderr_has("capacity: expected a number")
+        .stderr_has("\"ten gigs\"")
+        .stderr_has("script.rhai:2:6")
+        .stderr_has("^");
+}
+
+#[test]
+fn bad_pool_specs_are_refused_before_defining() {
+    let run = Script::new(
+        r#"
+for spec in [
+    #{ name: "p/q", path: "/tmp/p" },
+    #{ name: "p", type: "tape", path: "/tmp/p" },
+    #{ name: "p", path: "relative" },
+    #{ name: "p", path: "/tmp/../etc" },
+    #{ name: "p" },
+    #{ name: "p", type: "netfs", path: "/mnt/p" },
+    #{ name: "p", type: "fs", path: "/mnt/p" },
+    #{ name: "p", type: "logical" },
+    #{ name: "p", path: "/tmp/p", source: #{ colour: 1 } },
+    #{ name: "p", path: "/tmp/p", autostart: "yes" },
+    #{ name: "default-pool", path: "/tmp/p" },
+] {
+    try { HOST.define_pool(spec); print("DEFINED"); } catch (e) { print(`${e.field}|${e.value}`); }
+}
+try { HOST.ensure_pool(#{ name: "default-pool", type: "logical", source: #{ name: "vg" } }); } catch (e) { print(`${e.field}|${e.value}`); }
+print(`pools=${HOST.pools().map(|p| p.name)}`);
+"#,
+    )
+    .run();
+    run.ok();
+    let out = &run.stdout;
+    assert!(!out.contains("DEFINED"), "{out}");
+    for expected in [
+        "name|p/q",
+        "type|tape",
+        "path|relative",
+        "path|/tmp/../etc",
+        "path|()",
+        "source|()",
+        "source.device|()",
+        "source.name|()",
+        "source.colour|1",
+        "autostart|yes",
+        "name|default-pool",
+        "type|logical",
+        "pools=[\"default-pool\"]",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn ensure_pool_is_idempotent() {
+    let run = Script::new(
+        r#"
+let spec = #{ name: "images", path: "/tmp/vs-images" };
+let a = HOST.ensure_pool(spec);
+let b = HOST.ensure_pool(spec);
+spec.path = "/tmp/vs-images2";
+spec.autostart = true;
+let c = HOST.ensure_pool(spec);
+print(`${a.action} ${b.action} ${c.action} ${c.changes} ${c.pool.autostart} ${c.pool.active}`);
+"#,
+    )
+    .run();
+    run.ok().stdout_has(
+        "created unchanged updated [\"path: /tmp/vs-images -> /tmp/vs-images2\", \"restarted\", \"autostart: true\"] true true",
+    );
+}
+
+// ------------------------------------------------------------ real daemon
+
+/// A `dir` pool for one live test, in its own directory under
+/// /var/lib/libvirt/images; removed (with its volumes) when dropped.
+struct LivePool {
+    uri: String,
+    name: String,
+    dir: String,
+}
+
+impl LivePool {
+    fn new(uri: &str, what: &str) -> LivePool {
+        let name = unique(what);
+        LivePool {
+            uri: uri.to_owned(),
+            dir: format!("/var/lib/libvirt/images/{name}"),
+            name,
+        }
+    }
+
+    fn script(&self, body: &str) -> Script {
+        Script::new(&format!(
+            "let pool = HOST.ensure_pool(#{{ name: \"{}\", type: \"dir\", path: \"{}\" }}).pool;\n{body}",
+            self.name, self.dir
+        ))
+        .connect(&self.uri)
+    }
+}
+
+impl Drop for LivePool {
+    fn drop(&mut self) {
+        let (_, vols) = virsh_try(&self.uri, &["-q", "vol-list", "--pool", &self.name]);
+        for vol in vols.lines().filter_map(|l| l.split_whitespace().next()) {
+            let _ = virsh_try(&self.uri, &["vol-delete", vol, "--pool", &self.name]);
+        }
+        let _ = virsh_try(&self.uri, &["pool-destroy", &self.name]);
+        let _ = virsh_try(&self.uri, &["pool-undefine", &self.name]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn live_ensure_pool_converges() {
+    let Some(uri) = live_uri() else { return };
+    let pool = LivePool::new(&uri, "ensure");
+    let moved = format!("{}-moved", pool.dir);
+    let run = Script::new(&format!(
+        r#"
+let spec = #{{ name: "{name}", path: "{dir}" }};
+let a = HOST.ensure_pool(spec);
+let b = HOST.ensure_pool(spec);
+spec.path = "{moved}";
+let c = HOST.ensure_pool(spec);
+let d = HOST.ensure_pool(spec);
+print(`${{a.action}} ${{b.action}} ${{c.action}} ${{d.action}} ${{c.changes.len()}}`);
+"#,
+        name = pool.name,
+        dir = pool.dir,
+    ))
+    .connect(&uri)
+    .run();
+    let _ = std::fs::remove_dir_all(&moved);
+    run.ok().stdout_has("created unchanged updated unchanged 2");
+    let xml = virsh(&uri, &["pool-dumpxml", &pool.name]);
+    assert!(xml.contains(&format!("<path>{moved}</path>")), "{xml}");
+    assert!(virsh(&uri, &["pool-info", &pool.name]).contains("running"));
+}
+
+fn qemu_img_info(path: &str) -> String {
+    let out = Command::new("qemu-img")
+        .args(["info", "-U", path])
+        .output()
+        .expect("qemu-img runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn live_seed_steps_match_virsh() {
+    let Some(uri) = live_uri() else { return };
+    let pool = LivePool::new(&uri, "seed");
+    pool.script(
+        r#"
+print(`pools=${HOST.pools().map(|p| p.name)}`);
+let v = pool.create_volume(#{ name: "kvm1.qcow2", capacity: "10G", format: "qcow2" });
+let c = v.clone("kvm2.qcow2");
+print(`vols=${pool.volumes().map(|x| x.name)}`);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has(&format!("\"{}\"", pool.name))
+    .stdout_has("vols=[\"kvm1.qcow2\", \"kvm2.qcow2\"]");
+    assert!(virsh(&uri, &["pool-list"]).contains(&pool.name));
+    let vols = virsh(&uri, &["vol-list", &pool.name]);
+    assert!(
+        vols.contains("kvm1.qcow2") && vols.contains("kvm2.qcow2"),
+        "{vols}"
+    );
+    let info = virsh(&uri, &["vol-info", "kvm2.qcow2", "--pool", &pool.name]);
+    assert!(info.contains("10.00 GiB"), "{info}");
+    let img = qemu_img_info(&format!("{}/kvm2.qcow2", pool.dir));
+    assert!(
+        img.contains("file format: qcow2") && img.contains("10 GiB"),
+        "{img}"
+    );
+
+    pool.script(
+        r#"
+let r = pool.volume("kvm2.qcow2").delete();
+print(`removed=${r.removed}`);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has(&format!("removed={}/kvm2.qcow2", pool.dir));
+    let vols = virsh(&uri, &["vol-list", &pool.name]);
+    assert!(
+        vols.contains("kvm1.qcow2") && !vols.contains("kvm2.qcow2"),
+        "{vols}"
+    );
+}
+
+#[test]
+fn live_linked_full_and_larger_clones() {
+    let Some(uri) = live_uri() else { return };
+    let pool = LivePool::new(&uri, "clones");
+    let run = pool
+        .script(
+            r#"
+let base = pool.create_volume(#{ name: "base.qcow2", capacity: "1G", format: "qcow2" });
+let linked = base.clone("linked.qcow2", #{ mode: "linked" });
+let full = base.clone("full.qcow2", #{ mode: "full" });
+let big = base.clone("big.qcow2", #{ mode: "full", capacity: "3G" });
+let big_linked = base.clone("big-linked.qcow2", #{ mode: "linked", capacity: "2G" });
+print(`linked=${linked.capacity} full=${full.capacity} big=${big.capacity} bl=${big_linked.capacity}`);
+try { base.delete(); print("DELETED"); } catch (e) { print(`refused: ${e.message}`); }
+try { base.wipe(); print("WIPED"); } catch (e) { print(`refused wipe: ${e.kind}`); }
+try { base.resize("2G"); print("RESIZED"); } catch (e) { print(`refused resize: ${e.kind}`); }
+try { base.clone("rl.qcow2", #{ mode: "reflink" }); print("reflink=ok"); } catch (e) { print(`reflink=${e.field}|${e.value}|${e.message}`); }
+print(`after=${pool.volumes().map(|v| v.name)}`);
+"#,
+        )
+        .run();
+    run.ok()
+        .stdout_has("linked=1073741824 full=1073741824 big=3221225472 bl=2147483648")
+        .stdout_has("refused: cannot delete")
+        .stdout_has("refused wipe: in_use")
+        .stdout_has("refused resize: in_use");
+    assert!(!run.stdout.contains("DELETED") && !run.stdout.contains("WIPED"));
+    assert!(
+        run.stdout.contains("reflink=ok")
+            || run
+                .stdout
+                .contains("reflink=mode|reflink|mode: a reflink clone"),
+        "{}",
+        run.stdout
+    );
+    // Nothing is left under the reflink clone's name when it could not be made.
+    if !run.stdout.contains("reflink=ok") {
+        assert!(!run.stdout.contains("rl.qcow2"), "{}", run.stdout);
+    }
+    let refused = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("refused: "))
+        .unwrap();
+    assert!(refused.contains("linked.qcow2") && refused.contains("big-linked.qcow2"));
+
+    let base_path = format!("{}/base.qcow2", pool.dir);
+    let linked = qemu_img_info(&format!("{}/linked.qcow2", pool.dir));
+    assert!(
+        linked.contains(&format!("backing file: {base_path}")),
+        "{linked}"
+    );
+    let full = qemu_img_info(&format!("{}/full.qcow2", pool.dir));
+    assert!(!full.contains("backing file"), "{full}");
+    let big = qemu_img_info(&format!("{}/big.qcow2", pool.dir));
+    assert!(big.contains("virtual size: 3 GiB"), "{big}");
+    let info = virsh(&uri, &["vol-info", "big.qcow2", "--pool", &pool.name]);
+    assert!(info.contains("3.00 GiB"), "{info}");
+    let bl = qemu_img_info(&format!("{}/big-linked.qcow2", pool.dir));
+    assert!(
+        bl.contains("virtual size: 2 GiB") && bl.contains("backing file"),
+        "{bl}"
+    );
+    assert!(std::path::Path::new(&base_path).exists());
+}
+
+#[test]
+fn live_upload_download_keeps_bytes_and_holes() {
+    let Some(uri) = live_uri() else { return };
+    let pool = LivePool::new(&uri, "stream");
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("holes.bin");
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::create(&src).unwrap();
+        f.set_len(64 << 20).unwrap();
+        let mut seed: u32 = 12345;
+        for off in [0u64, 10 << 20, 33 << 20, (64 << 20) - 8192] {
+            let block: Vec<u8> = (0..8192)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (seed >> 16) as u8
+                })
+                .collect();
+            f.write_all_at(&block, off).unwrap();
+        }
+    }
+    let dst = work.path().join("back.bin");
+    let run = pool
+        .script(&format!(
+            r#"
+let v = pool.create_volume(#{{ name: "data.img", capacity: "64M", format: "raw" }});
+let up = v.upload("{}");
+print(`up=${{up.uploaded}} data=${{up.data}}`);
+let down = v.download("{}");
+print(`down=${{down.downloaded}} data=${{down.data}}`);
+"#,
+            src.display(),
+            dst.display()
+        ))
+        .run();
+    run.ok()
+        .stdout_has("up=67108864 data=32768")
+        .stdout_has("down=67108864");
+    assert_eq!(std::fs::read(&src).unwrap(), std::fs::read(&dst).unwrap());
+    let (a, b) = (
+        std::fs::metadata(&src).unwrap(),
+        std::fs::metadata(&dst).unwrap(),
+    );
+    assert_eq!(b.len(), 64 << 20);
+    // Sparse: far fewer blocks than 64 MiB, and no more than the original holds.
+    assert!(
+        b.blocks() * 512 < (1 << 20),
+        "download is not sparse: {} blocks",
+        b.blocks()
+    );
+    assert!(
+        b.blocks() <= a.blocks() * 2,
+        "{} vs {}",
+        b.blocks(),
+        a.blocks()
+    );
+    let vol_path = format!("{}/data.img", pool.dir);
+    let vol_blocks = std::fs::metadata(&vol_path).unwrap().blocks();
+    assert!(
+        vol_blocks * 512 < (1 << 20),
+        "volume is not sparse: {vol_blocks} blocks"
+    );
+    // Uploading over data: the file's holes must read back as zeros, not as
+    // what the volume held before.
+    let dense = work.path().join("dense.bin");
+    std::fs::write(&dense, vec![0x77u8; 64 << 20]).unwrap();
+    let again = work.path().join("again.bin");
+    pool.script(&format!(
+        "let v = pool.volume(\"data.img\");\nv.upload(\"{}\");\nv.upload(\"{}\");\nv.download(\"{}\");",
+        dense.display(),
+        src.display(),
+        again.display()
+    ))
+    .run()
+    .ok();
+    assert!(
+        std::fs::read(&src).unwrap() == std::fs::read(&again).unwrap(),
+        "upload over existing data left old bytes in the holes"
+    );
+    // An existing file is not overwritten by default.
+    pool.script(&format!(
+        "pool.volume(\"data.img\").download(\"{}\");",
+        dst.display()
+    ))
+    .run()
+    .code(1)
+    .stderr_has("local_path: the file exists");
+}
