@@ -36,69 +36,115 @@ pub struct PlannedChange {
     pub detail: String,
 }
 
+/// Objects removed by someone else while we list them are simply not there.
+fn vanished(err: &virt::error::Error) -> bool {
+    use virt::error::ErrorNumber::*;
+    [NoNetwork, NoStorageVolume, NoStoragePool, NoDomain]
+        .into_iter()
+        .any(|n| err.code() == n.into())
+}
+
+/// Keep `Ok`, drop objects that vanished meanwhile, pass on other errors.
+fn present<T>(result: Result<T, virt::error::Error>) -> Result<Option<T>, virt::error::Error> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if vanished(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Read every object of interest from a host.
 pub fn inventory(conn: &Connect) -> Result<Inventory, virt::error::Error> {
     let mut inv = Inventory::new();
     for net in conn.list_all_networks(0)? {
-        let persistent = net.is_persistent()?;
-        let flags = if persistent {
-            virt::sys::VIR_NETWORK_XML_INACTIVE
-        } else {
-            0
+        let Some((key, state)) = present(network_state(&net))? else {
+            continue;
         };
-        inv.insert(
-            format!("network/{}", net.name()?),
-            ObjectState {
-                // The test driver (the rehearsal) has no INACTIVE flag for networks.
-                xml: net.xml_desc(flags).or_else(|_| net.xml_desc(0))?,
-                active: net.is_active()?,
-                autostart: net.autostart().unwrap_or(false),
-            },
-        );
+        inv.insert(key, state);
     }
     for pool in conn.list_all_storage_pools(0)? {
-        let pool_name = pool.name()?;
-        let active = pool.is_active()?;
-        inv.insert(
-            format!("pool/{pool_name}"),
-            ObjectState {
-                xml: pool
-                    .xml_desc(virt::sys::VIR_STORAGE_XML_INACTIVE)
-                    .or_else(|_| pool.xml_desc(0))?,
-                active,
-                autostart: pool.autostart().unwrap_or(false),
-            },
-        );
-        if active {
-            for vol in pool.list_all_volumes(0)? {
-                inv.insert(
-                    format!("volume/{pool_name}/{}", vol.name()?),
+        let Some(entries) = present(pool_states(&pool))? else {
+            continue;
+        };
+        inv.extend(entries);
+    }
+    for dom in conn.list_all_domains(0)? {
+        let Some((key, state)) = present(domain_state(&dom))? else {
+            continue;
+        };
+        inv.insert(key, state);
+    }
+    Ok(inv)
+}
+
+fn network_state(
+    net: &virt::network::Network,
+) -> Result<(String, ObjectState), virt::error::Error> {
+    let persistent = net.is_persistent()?;
+    let flags = if persistent {
+        virt::sys::VIR_NETWORK_XML_INACTIVE
+    } else {
+        0
+    };
+    Ok((
+        format!("network/{}", net.name()?),
+        ObjectState {
+            // The test driver (the rehearsal) has no INACTIVE flag for networks.
+            xml: net.xml_desc(flags).or_else(|_| net.xml_desc(0))?,
+            active: net.is_active()?,
+            autostart: net.autostart().unwrap_or(false),
+        },
+    ))
+}
+
+fn pool_states(
+    pool: &virt::storage_pool::StoragePool,
+) -> Result<Vec<(String, ObjectState)>, virt::error::Error> {
+    let pool_name = pool.name()?;
+    let active = pool.is_active()?;
+    let mut out = vec![(
+        format!("pool/{pool_name}"),
+        ObjectState {
+            xml: pool
+                .xml_desc(virt::sys::VIR_STORAGE_XML_INACTIVE)
+                .or_else(|_| pool.xml_desc(0))?,
+            active,
+            autostart: pool.autostart().unwrap_or(false),
+        },
+    )];
+    if active {
+        for vol in pool.list_all_volumes(0)? {
+            let state = present(vol.name().and_then(|name| Ok((name, vol.xml_desc(0)?))))?;
+            if let Some((name, xml)) = state {
+                out.push((
+                    format!("volume/{pool_name}/{name}"),
                     ObjectState {
-                        xml: vol.xml_desc(0)?,
+                        xml,
                         active: true,
                         autostart: false,
                     },
-                );
+                ));
             }
         }
     }
-    for dom in conn.list_all_domains(0)? {
-        let persistent = dom.is_persistent()?;
-        let flags = if persistent {
-            virt::sys::VIR_DOMAIN_XML_INACTIVE
-        } else {
-            0
-        };
-        inv.insert(
-            format!("domain/{}", dom.name()?),
-            ObjectState {
-                xml: dom.xml_desc(flags).or_else(|_| dom.xml_desc(0))?,
-                active: dom.is_active()?,
-                autostart: dom.autostart().unwrap_or(false),
-            },
-        );
-    }
-    Ok(inv)
+    Ok(out)
+}
+
+fn domain_state(dom: &virt::domain::Domain) -> Result<(String, ObjectState), virt::error::Error> {
+    let persistent = dom.is_persistent()?;
+    let flags = if persistent {
+        virt::sys::VIR_DOMAIN_XML_INACTIVE
+    } else {
+        0
+    };
+    Ok((
+        format!("domain/{}", dom.name()?),
+        ObjectState {
+            xml: dom.xml_desc(flags).or_else(|_| dom.xml_desc(0))?,
+            active: dom.is_active()?,
+            autostart: dom.autostart().unwrap_or(false),
+        },
+    ))
 }
 
 /// A test-driver node document holding a copy of `inv`'s objects.
