@@ -5,7 +5,7 @@
 //! type, or below) and add ONE line `table_for::<Type>,` to [`KINDS`].
 use rhai::Dynamic;
 
-use super::Host;
+use super::{Host, Pool, Volume};
 
 /// A script object that can be one row of a table.
 pub trait TableRow: Clone + Send + Sync + 'static {
@@ -45,8 +45,8 @@ pub type TableFn = fn(&[Dynamic]) -> Option<Table>;
 pub static KINDS: &[TableFn] = &[
     table_for::<Host>,
     // table_for::<super::Network>,
-    // table_for::<super::Pool>,
-    // table_for::<super::Volume>,
+    table_for::<super::Pool>,
+    table_for::<super::Volume>,
     // table_for::<super::Vm>,
 ];
 
@@ -98,5 +98,74 @@ mod tests {
         let mixed = vec![items[0].clone(), Dynamic::from(1_i64)];
         assert!(table_of(&mixed).is_none());
         assert!(table_of(&[]).is_none());
+    }
+}
+
+impl TableRow for Pool {
+    /// As `virsh pool-list --all --details`.
+    fn columns() -> &'static [&'static str] {
+        &[
+            "Name",
+            "State",
+            "Autostart",
+            "Persistent",
+            "Capacity",
+            "Allocation",
+            "Available",
+        ]
+    }
+
+    fn row(&self) -> Vec<String> {
+        let size = |v: u64| crate::units::format_size(v);
+        let (state, capacity, allocation, available) = match self.raw.info() {
+            Ok(i) => (
+                if self.raw.is_active().unwrap_or(false) {
+                    "active"
+                } else {
+                    "inactive"
+                }
+                .to_owned(),
+                size(i.capacity),
+                size(i.allocation),
+                size(i.available),
+            ),
+            Err(_) => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        vec![
+            self.name(),
+            state,
+            self.raw
+                .autostart()
+                .map(|a| yes_no(a).to_owned())
+                .unwrap_or_else(|_| "-".into()),
+            self.raw
+                .is_persistent()
+                .map(|a| yes_no(a).to_owned())
+                .unwrap_or_else(|_| "-".into()),
+            capacity,
+            allocation,
+            available,
+        ]
+    }
+}
+
+impl TableRow for Volume {
+    /// As `virsh vol-list --details`.
+    fn columns() -> &'static [&'static str] {
+        &["Name", "Path", "Capacity", "Allocation"]
+    }
+
+    fn row(&self) -> Vec<String> {
+        let info = self.raw.info().ok();
+        vec![
+            self.name(),
+            self.raw.path().unwrap_or_else(|_| "-".into()),
+            info.as_ref()
+                .map(|i| crate::units::format_size(i.capacity))
+                .unwrap_or_else(|| "-".into()),
+            info.as_ref()
+                .map(|i| crate::units::format_size(i.allocation))
+                .unwrap_or_else(|| "-".into()),
+        ]
     }
 }
