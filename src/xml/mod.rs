@@ -1,2 +1,3 @@
 //! Typed libvirt XML documents: plain serde data, no libvirt calls, no Rhai.
+pub mod domain;
 pub mod tree;
