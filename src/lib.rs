@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod doc;
 pub mod engine;
+pub mod iso;
 pub mod repl;
 pub mod units;
 pub mod virt_ext;
