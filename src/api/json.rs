@@ -2,7 +2,7 @@
 use rhai::Dynamic;
 use serde_json::{json, Map as JsonMap, Value};
 
-use super::Host;
+use super::{Host, Vm};
 
 /// Convert any script value to JSON. Script objects become a small map
 /// describing them (`{"type": "Host", "uri": ...}`), never an error.
@@ -42,6 +42,9 @@ pub fn to_json(value: &Dynamic) -> Value {
     }
     if let Some(host) = value.read_lock::<Host>() {
         return json!({"type": "Host", "uri": host.uri()});
+    }
+    if let Some(vm) = value.read_lock::<Vm>() {
+        return json!({"type": "Vm", "name": vm.name(), "state": vm.state_name()});
     }
     if let Some(timestamp) = value.read_lock::<std::time::Instant>() {
         return json!(timestamp.elapsed().as_secs_f64());

@@ -7,6 +7,7 @@ pub mod json;
 pub mod network;
 pub mod pool;
 pub mod vm;
+pub mod vm_spec;
 pub mod volume;
 
 use rhai::{exported_module, Engine};
@@ -22,4 +23,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Host>("Host");
     engine.register_global_module(exported_module!(globals::globals_api).into());
     engine.register_global_module(exported_module!(host::host_api).into());
+    engine.register_type_with_name::<Vm>("Vm");
+    engine.register_global_module(exported_module!(vm::vm_api).into());
 }
