@@ -785,8 +785,12 @@ pub fn plan_disk(
             disk.format =
                 match f.one_of("format", &["qcow2", "raw", "vmdk", "vdi", "vpc", "qed"])? {
                     Some(fmt) => Some(fmt),
-                    None if path.ends_with(".qcow2") => Some("qcow2".into()),
-                    None => Some("raw".into()),
+                    // A path that is a storage volume has the volume's format.
+                    None => match volume_format(conn, &path) {
+                        Some(fmt) => Some(fmt),
+                        None if path.ends_with(".qcow2") => Some("qcow2".into()),
+                        None => Some("raw".into()),
+                    },
                 };
             disk.source = Some(path);
         }
@@ -809,6 +813,14 @@ pub fn plan_disk(
         disk.readonly = true;
     }
     Ok((disk, new_volume))
+}
+
+fn volume_format(conn: &Connect, path: &str) -> Option<String> {
+    let vol = conn.lookup_storage_vol_by_path(path).ok()?;
+    let tree = Element::parse(&vol.xml_desc(0).ok()?).ok()?;
+    tree.path(&["target", "format"])
+        .and_then(|e| e.attr("type"))
+        .map(str::to_owned)
 }
 
 /// `networks[i]`: a network name, or `#{ network | bridge | direct, mac, model }`.
