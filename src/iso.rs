@@ -195,7 +195,7 @@ pub fn build(volume_id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
             // Records never cross a sector boundary.
             let room = SECTOR - dir.len() % SECTOR;
             if rec.len() > room {
-                dir.extend(std::iter::repeat_n(0, room));
+                dir.resize(dir.len() + room, 0);
             }
             dir.extend(rec);
         }
@@ -243,7 +243,7 @@ pub fn build(volume_id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
         out.extend_from_slice(data);
         let pad = (SECTOR - data.len() % SECTOR) % SECTOR;
         let pad = if data.is_empty() { SECTOR } else { pad };
-        out.extend(std::iter::repeat_n(0, pad));
+        out.resize(out.len() + pad, 0);
     }
     debug_assert_eq!(out.len(), total as usize * SECTOR);
     out

@@ -98,3 +98,13 @@ pub fn rollback() -> (Vec<String>, Vec<String>) {
     }
     (undone, failed)
 }
+
+/// Whether a transaction is open, i.e. whether an undo step would be kept.
+/// Bindings use it to skip costly undo preparation (like saving a definition).
+pub fn wants_undo() -> bool {
+    !JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transactions
+        .is_empty()
+}

@@ -1356,7 +1356,12 @@ pub mod vm_api {
             flags |= sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
         }
         flags |= sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE;
-        let xml = xml_of(&vm.raw, true).ok();
+        // Saving the definition for an undo only pays inside a transaction.
+        let xml = if journal::wants_undo() {
+            xml_of(&vm.raw, true).ok()
+        } else {
+            None
+        };
         let res = vm.raw.undefine_flags(flags);
         if let Err(e) = res {
             // Drivers without flag support (or without NVRAM) take the plain call.
