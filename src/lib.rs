@@ -11,6 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod doc;
 pub mod engine;
+pub mod iso;
 pub mod jobs;
 pub mod repl;
 pub mod units;

@@ -13,7 +13,8 @@ set -euo pipefail
 NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static tmux)
+          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static tmux
+          file xz-utils zstd python3-libvirt virtinst hyperfine)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 
@@ -56,7 +57,13 @@ install() {
   getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
   getent group libvirt >/dev/null || groupadd -r libvirt
   id libvirt-qemu >/dev/null 2>&1 || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
-  mkdir -p /var/log/libvirt/qemu /var/run/libvirt /var/lib/libvirt/images /var/lib/libvirt/dnsmasq
+  # /dev/kvm as Debian's udev rule sets it (root:kvm 0660). Otherwise libvirt
+  # finds KVM unusable for the qemu user, discards its QEMU capabilities cache
+  # and re-probes QEMU (~40 s) on EVERY domain define and start.
+  if [ -c /dev/kvm ]; then
+    chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+  fi
+  mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/boot /var/run/libvirt /var/lib/libvirt/images /var/lib/libvirt/dnsmasq
 }
 
 answers() {

@@ -28,6 +28,7 @@ struct Connection(ManuallyDrop<Connect>);
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        crate::virt_ext::events::unwatch(&self.0);
         // SAFETY: we own this reference and never use it again.
         unsafe {
             virt::sys::virConnectClose(self.0.as_ptr());
@@ -43,6 +44,11 @@ pub struct Host {
 
 impl Host {
     pub fn open(uri: &str) -> Result<Host, virt::error::Error> {
+        // libvirt's event loop must be registered BEFORE a connection is opened,
+        // or that connection never delivers domain events (`Vm.wait_state`).
+        // Registering it lazily here, once per process, keeps processes that
+        // never connect free of the background thread.
+        crate::virt_ext::events::init();
         Ok(Host::from_connect(Connect::open(Some(uri))?, uri))
     }
 

@@ -134,3 +134,13 @@ pub fn rolled_back() -> (Vec<String>, Vec<String>) {
     let journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
     (journal.rolled_back.clone(), journal.rollback_failed.clone())
 }
+
+/// Whether a transaction is open, i.e. whether an undo step would be kept.
+/// Bindings use it to skip costly undo preparation (like saving a definition).
+pub fn wants_undo() -> bool {
+    !JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transactions
+        .is_empty()
+}

@@ -2,7 +2,7 @@
 use rhai::Dynamic;
 use serde_json::{json, Map as JsonMap, Value};
 
-use super::Host;
+use super::{Host, Vm};
 
 /// Convert any script value to JSON. Script objects become a small map
 /// describing them (`{"type": "Host", "uri": ...}`), never an error.
@@ -48,6 +48,9 @@ pub fn to_json(value: &Dynamic) -> Value {
     }
     if let Some(vol) = value.read_lock::<super::Volume>() {
         return json!({"type": "Volume", "name": vol.name(), "pool": vol.pool_name(), "path": vol.raw.path().unwrap_or_default()});
+    }
+    if let Some(vm) = value.read_lock::<Vm>() {
+        return json!({"type": "Vm", "name": vm.name(), "state": vm.state_name()});
     }
     if let Some(timestamp) = value.read_lock::<std::time::Instant>() {
         return json!(timestamp.elapsed().as_secs_f64());

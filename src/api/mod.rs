@@ -9,6 +9,7 @@ pub mod network;
 pub mod pool;
 pub mod table;
 pub mod vm;
+pub mod vm_spec;
 pub mod volume;
 
 use rhai::{exported_module, Engine};
@@ -29,4 +30,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(host::host_api).into());
     engine.register_global_module(exported_module!(pool::pool_api).into());
     engine.register_global_module(exported_module!(volume::volume_api).into());
+    engine.register_type_with_name::<Vm>("Vm");
+    engine.register_global_module(exported_module!(vm::vm_api).into());
 }

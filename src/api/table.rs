@@ -5,7 +5,7 @@
 //! type, or below) and add ONE line `table_for::<Type>,` to [`KINDS`].
 use rhai::Dynamic;
 
-use super::{Host, Pool, Volume};
+use super::{Host, Pool, Vm, Volume};
 
 /// A script object that can be one row of a table.
 pub trait TableRow: Clone + Send + Sync + 'static {
@@ -47,7 +47,7 @@ pub static KINDS: &[TableFn] = &[
     // table_for::<super::Network>,
     table_for::<super::Pool>,
     table_for::<super::Volume>,
-    // table_for::<super::Vm>,
+    table_for::<super::Vm>,
 ];
 
 /// A table of `items` when they are all objects of one known type.
@@ -79,25 +79,6 @@ pub fn yes_no(value: bool) -> &'static str {
         "yes"
     } else {
         "no"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_make_a_table_and_mixed_arrays_do_not() {
-        let host = Host::open("test:///default").unwrap();
-        let items = vec![Dynamic::from(host.clone()), Dynamic::from(host)];
-        let table = table_of(&items).expect("two hosts are a table");
-        assert_eq!(table.columns, ["URI", "Hostname", "Libvirt", "Alive"]);
-        assert_eq!(table.rows.len(), 2);
-        assert_eq!(table.rows[0][0], "test:///default");
-        assert_eq!(table.rows[0][3], "yes");
-        let mixed = vec![items[0].clone(), Dynamic::from(1_i64)];
-        assert!(table_of(&mixed).is_none());
-        assert!(table_of(&[]).is_none());
     }
 }
 
@@ -167,5 +148,52 @@ impl TableRow for Volume {
                 .map(|i| crate::units::format_size(i.allocation))
                 .unwrap_or_else(|| "-".into()),
         ]
+    }
+}
+
+impl TableRow for Vm {
+    /// As `virsh list --all`, with autostart and persistence.
+    fn columns() -> &'static [&'static str] {
+        &["Id", "Name", "State", "Autostart", "Persistent"]
+    }
+
+    fn row(&self) -> Vec<String> {
+        let id = self
+            .raw
+            .id()
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into());
+        vec![
+            id,
+            self.name(),
+            self.state_name(),
+            self.raw
+                .autostart()
+                .map(|a| yes_no(a).to_owned())
+                .unwrap_or_else(|_| "-".into()),
+            self.raw
+                .is_persistent()
+                .map(|a| yes_no(a).to_owned())
+                .unwrap_or_else(|_| "-".into()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_make_a_table_and_mixed_arrays_do_not() {
+        let host = Host::open("test:///default").unwrap();
+        let items = vec![Dynamic::from(host.clone()), Dynamic::from(host)];
+        let table = table_of(&items).expect("two hosts are a table");
+        assert_eq!(table.columns, ["URI", "Hostname", "Libvirt", "Alive"]);
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.rows[0][0], "test:///default");
+        assert_eq!(table.rows[0][3], "yes");
+        let mixed = vec![items[0].clone(), Dynamic::from(1_i64)];
+        assert!(table_of(&mixed).is_none());
+        assert!(table_of(&[]).is_none());
     }
 }

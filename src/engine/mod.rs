@@ -34,6 +34,7 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     engine.set_strict_variables(true);
     options.limits.apply(&mut engine);
     engine.on_progress(|_| stop::requested().map(|reason| Dynamic::from(reason.token())));
+    allow_keyword_keys(&mut engine);
     engine.on_print(|text| println!("{text}"));
     engine.on_debug(|text, source, pos| match (source, pos.line()) {
         (Some(src), Some(line)) => eprintln!("[{src}:{line}] {text}"),
@@ -56,6 +57,27 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     });
     crate::api::register(&mut engine);
     engine
+}
+
+/// `import` is a Rhai keyword, yet `HOST.create_vm(#{ import: true })` is
+/// virt-install's `--import`. Right after `#{`, `,` or `.` an `import` token can
+/// only be a map key or a property, so it is handed to the parser as a name there.
+fn allow_keyword_keys(engine: &mut Engine) {
+    use rhai::Token;
+    thread_local! {
+        static KEY_POSITION: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    #[allow(deprecated)] // "volatile", not deprecated
+    engine.on_parse_token(|token, _, _| {
+        let key_position = KEY_POSITION.with(|k| k.get());
+        let token = match token {
+            Token::Import if key_position => Token::Identifier(Box::new("import".into())),
+            other => other,
+        };
+        let next = matches!(token, Token::MapStart | Token::Comma | Token::Period);
+        KEY_POSITION.with(|k| k.set(next));
+        token
+    });
 }
 
 const GLOBAL_HOST: &str = "HOST";

@@ -77,7 +77,11 @@ impl Element {
                     if let Some(parent) = stack.last_mut() {
                         let raw = text[..].to_owned();
                         let value = unescape(&raw).map_err(|m| malformed(&reader, m))?;
-                        parent.children.push(Node::Text(value));
+                        // Text after an entity reference continues the same text node.
+                        match parent.children.last_mut() {
+                            Some(Node::Text(t)) => t.push_str(&value),
+                            _ => parent.children.push(Node::Text(value)),
+                        }
                     }
                 }
                 Event::GeneralRef(r) => {

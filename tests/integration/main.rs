@@ -9,3 +9,4 @@ mod jobs;
 mod repl;
 mod storage;
 mod storage_xml;
+mod vms;

@@ -1,0 +1,960 @@
+//! `HOST.create_vm(spec)`: the virt-install-like spec, validated into a plan
+//! BEFORE anything is created. Errors name the field and the value.
+use std::collections::BTreeSet;
+
+use rhai::{Array, Dynamic, Map};
+use virt::connect::Connect;
+
+use crate::xml::domain::{CharDev, Cpu, Disk, Domain, Graphics, Interface, Vcpus};
+use crate::xml::tree::Element;
+
+use super::error::ScriptError;
+use super::Volume;
+
+/// A typed view of a script map that remembers which keys were read, so that
+/// unknown keys (typos) are errors.
+pub struct Fields<'a> {
+    prefix: String,
+    map: &'a Map,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(prefix: impl Into<String>, map: &'a Map) -> Fields<'a> {
+        Fields {
+            prefix: prefix.into(),
+            map,
+        }
+    }
+
+    pub fn name(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    /// Fail on keys outside `known`.
+    pub fn only(&self, known: &[&str]) -> Result<(), ScriptError> {
+        for key in self.map.keys() {
+            if !known.contains(&key.as_str()) {
+                return Err(ScriptError::invalid(
+                    &self.name(key),
+                    key,
+                    format!("unknown key; expected one of: {}", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn raw(&self, key: &str) -> Option<&'a Dynamic> {
+        self.map.get(key).filter(|v| !v.is_unit())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.raw(key).is_some()
+    }
+
+    fn wrong(&self, key: &str, value: &Dynamic, want: &str) -> ScriptError {
+        ScriptError::invalid(
+            &self.name(key),
+            show(value),
+            format!("must be {want}, not {}", value.type_name()),
+        )
+    }
+
+    pub fn string(&self, key: &str) -> Result<Option<String>, ScriptError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(v) => Err(self.wrong(key, v, "a string")),
+        }
+    }
+
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ScriptError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .map_err(|_| self.wrong(key, v, "true or false")),
+        }
+    }
+
+    pub fn int(&self, key: &str) -> Result<Option<i64>, ScriptError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_int()
+                .map(Some)
+                .map_err(|_| self.wrong(key, v, "a whole number")),
+        }
+    }
+
+    pub fn positive(&self, key: &str, max: i64) -> Result<Option<u32>, ScriptError> {
+        match self.int(key)? {
+            None => Ok(None),
+            Some(n) if n >= 1 && n <= max => Ok(Some(n as u32)),
+            Some(n) => Err(ScriptError::invalid(
+                &self.name(key),
+                n,
+                format!("must be between 1 and {max}"),
+            )),
+        }
+    }
+
+    /// A size: a string like `"2G"`, or a number in `number_unit` (bytes or MiB).
+    pub fn size(&self, key: &str, number_is_mib: bool) -> Result<Option<u64>, ScriptError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => parse_size_value(&self.name(key), v, number_is_mib).map(Some),
+        }
+    }
+
+    pub fn array(&self, key: &str) -> Result<Option<Array>, ScriptError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => v
+                .read_lock::<Array>()
+                .map(|a| Some(a.clone()))
+                .ok_or_else(|| self.wrong(key, v, "an array")),
+        }
+    }
+
+    pub fn map(&self, key: &str) -> Result<Option<Map>, ScriptError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => v
+                .read_lock::<Map>()
+                .map(|m| Some(m.clone()))
+                .ok_or_else(|| self.wrong(key, v, "a map")),
+        }
+    }
+
+    pub fn one_of(&self, key: &str, allowed: &[&str]) -> Result<Option<String>, ScriptError> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(s) if allowed.contains(&s.as_str()) => Ok(Some(s)),
+            Some(s) => Err(ScriptError::invalid(
+                &self.name(key),
+                &s,
+                format!("must be one of: {}", allowed.join(", ")),
+            )),
+        }
+    }
+}
+
+/// How a value reads in an error message: strings as they are, others in Rhai syntax.
+pub fn show(value: &Dynamic) -> String {
+    if value.is_string() {
+        value.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// Bytes from `"10G"` or a number (MiB when `number_is_mib`, else bytes).
+pub fn parse_size_value(field: &str, v: &Dynamic, number_is_mib: bool) -> Result<u64, ScriptError> {
+    if let Ok(n) = v.as_int() {
+        if n <= 0 {
+            return Err(ScriptError::invalid(field, n, "must be positive"));
+        }
+        return Ok(if number_is_mib {
+            (n as u64).saturating_mul(1 << 20)
+        } else {
+            n as u64
+        });
+    }
+    if v.is_string() {
+        let text = v.to_string();
+        return match crate::units::parse_size(&text) {
+            Ok(0) => Err(ScriptError::invalid(field, &text, "must be positive")),
+            Ok(bytes) => Ok(bytes),
+            Err(why) => Err(ScriptError::invalid(field, &text, why)),
+        };
+    }
+    Err(ScriptError::invalid(
+        field,
+        show(v),
+        format!(
+            "must be a size like \"2G\" or a number{}, not {}",
+            if number_is_mib {
+                " of MiB"
+            } else {
+                " of bytes"
+            },
+            v.type_name()
+        ),
+    ))
+}
+
+/// A volume to create for the VM (removed again if the definition fails).
+#[derive(Debug, Clone)]
+pub struct NewVolume {
+    pub pool: String,
+    pub name: String,
+    pub xml: String,
+    /// Index into `domain.disks` whose source is filled in once it exists.
+    pub disk: usize,
+}
+
+/// Everything `create_vm` will do, decided before anything is done.
+pub struct Plan {
+    pub domain: Domain,
+    pub new_volumes: Vec<NewVolume>,
+    pub start: bool,
+    pub autostart: bool,
+    pub dry_run: bool,
+    /// Files of a NoCloud seed, attached as a cdrom (index into disks).
+    pub cloud_init: Option<(Vec<(String, String)>, usize)>,
+}
+
+const SPEC_KEYS: &[&str] = &[
+    "name",
+    "memory",
+    "current_memory",
+    "vcpus",
+    "max_vcpus",
+    "cpu",
+    "virt_type",
+    "arch",
+    "machine",
+    "uefi",
+    "disks",
+    "cdrom",
+    "location",
+    "extra_args",
+    "pxe",
+    "import",
+    "kernel",
+    "initrd",
+    "cmdline",
+    "networks",
+    "graphics",
+    "autostart",
+    "start",
+    "cloud_init",
+    "dry_run",
+    "description",
+    "title",
+    "uuid",
+    "guest_agent",
+];
+
+const DISK_KEYS: &[&str] = &[
+    "volume",
+    "pool",
+    "size",
+    "format",
+    "name",
+    "path",
+    "bus",
+    "cache",
+    "readonly",
+    "shareable",
+    "boot_order",
+    "device",
+];
+
+const BUSES: &[&str] = &["virtio", "sata", "scsi", "ide", "usb"];
+const CACHES: &[&str] = &[
+    "none",
+    "writeback",
+    "writethrough",
+    "directsync",
+    "unsafe",
+    "default",
+];
+
+/// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
+pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
+    let f = Fields::new("", spec);
+    f.only(SPEC_KEYS)?;
+
+    let name = f
+        .string("name")?
+        .ok_or_else(|| ScriptError::invalid("name", "()", "a VM needs a name"))?;
+    if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+        return Err(ScriptError::invalid(
+            "name",
+            &name,
+            "must be non-empty, without '/' or control characters",
+        ));
+    }
+
+    let memory = f.size("memory", true)?.unwrap_or(1 << 30);
+    if memory < (1 << 20) {
+        return Err(ScriptError::invalid(
+            "memory",
+            memory,
+            "must be at least 1 MiB",
+        ));
+    }
+    let current_memory = f.size("current_memory", true)?;
+    if let Some(cur) = current_memory {
+        if cur > memory {
+            return Err(ScriptError::invalid(
+                "current_memory",
+                crate::units::format_size(cur),
+                format!(
+                    "must not exceed memory ({})",
+                    crate::units::format_size(memory)
+                ),
+            ));
+        }
+    }
+    let vcpus = f.positive("vcpus", 4096)?.unwrap_or(1);
+    let max_vcpus = f.positive("max_vcpus", 4096)?.unwrap_or(vcpus);
+    if max_vcpus < vcpus {
+        return Err(ScriptError::invalid(
+            "max_vcpus",
+            max_vcpus,
+            format!("must be at least vcpus ({vcpus})"),
+        ));
+    }
+
+    let arch = f.string("arch")?;
+    let machine = f.string("machine")?;
+    let virt_type = match f.one_of("virt_type", &["kvm", "qemu", "auto"])?.as_deref() {
+        Some("kvm") => "kvm".to_owned(),
+        Some("qemu") => "qemu".to_owned(),
+        _ => auto_virt_type(conn, arch.as_deref(), machine.as_deref()),
+    };
+
+    let mut d = Domain::new(name.clone(), virt_type);
+    d.memory_kib = memory / 1024;
+    d.current_memory_kib = current_memory.map(|c| c / 1024);
+    d.vcpus = Vcpus {
+        max: max_vcpus,
+        current: (vcpus != max_vcpus).then_some(vcpus),
+    };
+    d.uuid = f.string("uuid")?;
+    d.title = f.string("title")?;
+    d.description = f.string("description")?;
+    d.os.arch = arch;
+    d.os.machine = machine.clone();
+    if f.boolean("uefi")?.unwrap_or(false) {
+        d.os.firmware = Some("efi".into());
+    }
+    if let Some(cpu) = f.string("cpu")? {
+        d.cpu = Some(match cpu.as_str() {
+            "host-passthrough" | "host-model" | "maximum" => Cpu {
+                mode: Some(cpu),
+                model: None,
+            },
+            "" => {
+                return Err(ScriptError::invalid(
+                    "cpu",
+                    "",
+                    "must name a CPU mode or model",
+                ))
+            }
+            model => Cpu {
+                mode: Some("custom".into()),
+                model: Some(model.to_owned()),
+            },
+        });
+    }
+    let q35 = machine.as_deref().is_some_and(|m| m.contains("q35"));
+
+    // Disks.
+    let mut new_volumes = Vec::new();
+    let mut taken_names = BTreeSet::new();
+    for (i, item) in f.array("disks")?.unwrap_or_default().iter().enumerate() {
+        let field = format!("disks[{i}]");
+        let (disk, new_volume) = plan_disk(conn, &field, item, &name, &d, &mut taken_names)?;
+        if let Some(mut nv) = new_volume {
+            nv.disk = d.disks.len();
+            new_volumes.push(nv);
+        }
+        d.disks.push(disk);
+    }
+
+    // Exactly one install method.
+    let methods: Vec<&str> = [
+        ("cdrom", f.has("cdrom")),
+        ("location", f.has("location")),
+        ("pxe", f.boolean("pxe")?.unwrap_or(false)),
+        ("import", f.boolean("import")?.unwrap_or(false)),
+        ("kernel", f.has("kernel")),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(m, _)| m)
+    .collect();
+    match methods.len() {
+        0 => {
+            return Err(ScriptError::invalid(
+                "install",
+                "none",
+                "give exactly one install method: cdrom, location, pxe: true, import: true, or kernel (with initrd/cmdline)",
+            ))
+        }
+        1 => {}
+        _ => {
+            return Err(ScriptError::invalid(
+                "install",
+                methods.join(" + "),
+                "give exactly one install method, not several",
+            ))
+        }
+    }
+    if methods[0] != "kernel" && methods[0] != "location" {
+        for key in ["initrd", "cmdline"] {
+            if f.has(key) {
+                return Err(ScriptError::invalid(
+                    key,
+                    show(f.raw(key).expect("has")),
+                    "only goes with kernel (direct kernel boot)",
+                ));
+            }
+        }
+    }
+    if f.has("extra_args") && methods[0] != "location" {
+        return Err(ScriptError::invalid(
+            "extra_args",
+            show(f.raw("extra_args").expect("has")),
+            "only goes with location",
+        ));
+    }
+    let cdrom_bus = if q35 { "sata" } else { "ide" };
+    match methods[0] {
+        "cdrom" => {
+            let path = match f.raw("cdrom") {
+                Some(v) if v.is_string() => v.to_string(),
+                Some(v) => match v.read_lock::<Volume>() {
+                    Some(vol) => vol.raw.path().map_err(|e| ScriptError::libvirt(&e))?,
+                    None => return Err(f.wrong("cdrom", v, "an ISO path or a Volume")),
+                },
+                None => unreachable!("counted above"),
+            };
+            if path.is_empty() {
+                return Err(ScriptError::invalid("cdrom", "", "must be an ISO path"));
+            }
+            let target = d.next_target(cdrom_bus);
+            d.disks.push(Disk {
+                disk_type: "file".into(),
+                device: "cdrom".into(),
+                format: Some("raw".into()),
+                source: Some(path),
+                target,
+                bus: Some(cdrom_bus.into()),
+                readonly: true,
+                ..Disk::default()
+            });
+            d.os.boot = vec!["cdrom".into(), "hd".into()];
+        }
+        "location" => {
+            let location = f.string("location")?.unwrap_or_default();
+            let (kernel, initrd) = find_kernel(&location)?;
+            d.os.kernel = Some(kernel);
+            d.os.initrd = Some(initrd);
+            d.os.cmdline = f.string("extra_args")?;
+            // Like virt-install: the installer kernel boots once, then the disk.
+            d.on_reboot = Some("destroy".into());
+        }
+        "pxe" => d.os.boot = vec!["network".into(), "hd".into()],
+        "import" => {
+            if !d.disks.iter().any(|x| x.device == "disk") {
+                return Err(ScriptError::invalid(
+                    "import",
+                    "true",
+                    "import boots the first disk, but disks is empty",
+                ));
+            }
+            d.os.boot = vec!["hd".into()];
+        }
+        _ => {
+            d.os.kernel = f.string("kernel")?;
+            d.os.initrd = f.string("initrd")?;
+            d.os.cmdline = f.string("cmdline")?;
+        }
+    }
+    if d.disks.iter().any(|x| x.boot_order.is_some()) {
+        // Per-device boot order and <os><boot> are mutually exclusive in libvirt.
+        d.os.boot.clear();
+    }
+
+    // Networks: names or maps. Absent: "default" when it exists, as virt-install does.
+    match f.array("networks")? {
+        Some(nets) => {
+            for (i, item) in nets.iter().enumerate() {
+                d.interfaces
+                    .push(plan_interface(conn, &format!("networks[{i}]"), item)?);
+            }
+        }
+        None => {
+            if conn.lookup_network_by_name("default").is_ok() {
+                d.interfaces.push(Interface {
+                    iface_type: "network".into(),
+                    source: Some("default".into()),
+                    model: Some("virtio".into()),
+                    ..Interface::default()
+                });
+            }
+        }
+    }
+    if methods[0] == "pxe" && d.interfaces.is_empty() {
+        return Err(ScriptError::invalid(
+            "pxe",
+            "true",
+            "PXE boot needs a network interface (networks is empty)",
+        ));
+    }
+
+    match f
+        .one_of("graphics", &["none", "vnc", "spice"])?
+        .as_deref()
+        .unwrap_or("none")
+    {
+        "none" => {}
+        kind => d.graphics.push(Graphics {
+            graphics_type: kind.into(),
+            autoport: Some(true),
+            port: None,
+            listen: Some("127.0.0.1".into()),
+        }),
+    }
+    // A serial console always (Domain::new); the guest agent channel unless refused.
+    if f.boolean("guest_agent")?.unwrap_or(true) {
+        d.channels.push(CharDev::guest_agent());
+    }
+
+    let cloud_init = match f.map("cloud_init")? {
+        None => None,
+        Some(ci) => {
+            let c = Fields::new("cloud_init", &ci);
+            c.only(&["user_data", "meta_data", "network_config"])?;
+            let user = c
+                .string("user_data")?
+                .unwrap_or_else(|| "#cloud-config\n".into());
+            let meta = c
+                .string("meta_data")?
+                .unwrap_or_else(|| format!("instance-id: {name}\nlocal-hostname: {name}\n"));
+            let mut files = vec![
+                ("user-data".to_owned(), user),
+                ("meta-data".to_owned(), meta),
+            ];
+            if let Some(net) = c.string("network_config")? {
+                files.push(("network-config".into(), net));
+            }
+            let target = d.next_target(cdrom_bus);
+            d.disks.push(Disk {
+                disk_type: "file".into(),
+                device: "cdrom".into(),
+                format: Some("raw".into()),
+                source: Some(seed_path(&name)),
+                target,
+                bus: Some(cdrom_bus.into()),
+                readonly: true,
+                ..Disk::default()
+            });
+            Some((files, d.disks.len() - 1))
+        }
+    };
+
+    let dry_run = f.boolean("dry_run")?.unwrap_or(false);
+    let start = f.boolean("start")?.unwrap_or(true);
+    let autostart = f.boolean("autostart")?.unwrap_or(false);
+
+    if conn.lookup_domain_by_name(&name).is_ok() {
+        return Err(ScriptError::invalid(
+            "name",
+            &name,
+            "a VM with this name already exists",
+        ));
+    }
+    Ok(Plan {
+        domain: d,
+        new_volumes,
+        start,
+        autostart,
+        dry_run,
+        cloud_init,
+    })
+}
+
+/// Where the NoCloud seed of VM `name` is written (virt-install uses /var/lib/libvirt/boot).
+pub fn seed_path(name: &str) -> String {
+    let dir = std::path::Path::new("/var/lib/libvirt/boot");
+    let base = if std::fs::create_dir_all(dir).is_ok() {
+        dir.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(format!("virtscript-{name}-cidata.iso"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> String {
+    match conn.domain_capabilities(None, arch, machine, Some("kvm"), 0) {
+        Ok(_) => "kvm".into(),
+        Err(_) => "qemu".into(),
+    }
+}
+
+/// `disks[i]`: `#{ volume }`, `#{ pool, size, format }` or `#{ path }`, plus options.
+pub fn plan_disk(
+    conn: &Connect,
+    field: &str,
+    item: &Dynamic,
+    vm_name: &str,
+    d: &Domain,
+    taken: &mut BTreeSet<String>,
+) -> Result<(Disk, Option<NewVolume>), ScriptError> {
+    // A bare string is a path, a bare Volume a volume.
+    let map: Map = if let Some(m) = item.read_lock::<Map>() {
+        m.clone()
+    } else if item.is_string() {
+        let mut m = Map::new();
+        m.insert("path".into(), item.clone());
+        m
+    } else if item.read_lock::<Volume>().is_some() {
+        let mut m = Map::new();
+        m.insert("volume".into(), item.clone());
+        m
+    } else {
+        return Err(ScriptError::invalid(
+            field,
+            show(item),
+            format!(
+                "must be a map like #{{ pool: \"default\", size: \"10G\" }}, not {}",
+                item.type_name()
+            ),
+        ));
+    };
+    let f = Fields::new(field, &map);
+    f.only(DISK_KEYS)?;
+    let kinds: Vec<&str> = ["volume", "pool", "path"]
+        .into_iter()
+        .filter(|k| f.has(k))
+        .collect();
+    if kinds.len() != 1 {
+        return Err(ScriptError::invalid(
+            field,
+            if kinds.is_empty() {
+                "none".to_owned()
+            } else {
+                kinds.join(" + ")
+            },
+            "give exactly one of volume, pool (with size) or path",
+        ));
+    }
+    let device = f
+        .one_of("device", &["disk", "cdrom", "floppy", "lun"])?
+        .unwrap_or_else(|| "disk".into());
+    let bus = f.one_of("bus", BUSES)?.unwrap_or_else(|| {
+        if device == "cdrom" {
+            "sata".into()
+        } else {
+            "virtio".into()
+        }
+    });
+    let mut disk = Disk {
+        disk_type: "file".into(),
+        device,
+        target: String::new(),
+        bus: Some(bus.clone()),
+        cache: f.one_of("cache", CACHES)?,
+        readonly: f.boolean("readonly")?.unwrap_or(false),
+        shareable: f.boolean("shareable")?.unwrap_or(false),
+        boot_order: f.positive("boot_order", 1000)?,
+        ..Disk::default()
+    };
+    disk.target = d.next_target(&bus);
+    let mut new_volume = None;
+    match kinds[0] {
+        "volume" => {
+            let v = f.raw("volume").expect("has");
+            let vol = v.read_lock::<Volume>().ok_or_else(|| {
+                f.wrong(
+                    "volume",
+                    v,
+                    "a Volume (from pool.volume(...) or pool.create_volume(...))",
+                )
+            })?;
+            disk.source = Some(vol.raw.path().map_err(|e| ScriptError::libvirt(&e))?);
+            disk.format = vol
+                .raw
+                .xml_desc(0)
+                .ok()
+                .and_then(|x| Element::parse(&x).ok())
+                .and_then(|t| {
+                    t.path(&["target", "format"])
+                        .and_then(|e| e.attr("type").map(str::to_owned))
+                });
+            if f.has("size") {
+                return Err(ScriptError::invalid(
+                    &f.name("size"),
+                    show(f.raw("size").expect("has")),
+                    "only goes with pool (a new volume)",
+                ));
+            }
+        }
+        "pool" => {
+            let pool_name = f.string("pool")?.unwrap_or_default();
+            let pool = conn.lookup_storage_pool_by_name(&pool_name).map_err(|_| {
+                ScriptError::invalid(&f.name("pool"), &pool_name, "no storage pool by this name")
+            })?;
+            let size = f.size("size", false)?.ok_or_else(|| {
+                ScriptError::invalid(
+                    &f.name("size"),
+                    "()",
+                    "a new volume needs a size, like \"10G\"",
+                )
+            })?;
+            let format = f
+                .one_of("format", &["qcow2", "raw"])?
+                .unwrap_or_else(|| "qcow2".into());
+            let vol_name = match f.string("name")? {
+                Some(n) => n,
+                None => {
+                    let ext = if format == "raw" { "img" } else { "qcow2" };
+                    let mut i = 0;
+                    loop {
+                        let candidate = if i == 0 {
+                            format!("{vm_name}.{ext}")
+                        } else {
+                            format!("{vm_name}-{i}.{ext}")
+                        };
+                        if !taken.contains(&candidate)
+                            && pool.lookup_storage_vol_by_name(&candidate).is_err()
+                        {
+                            break candidate;
+                        }
+                        i += 1;
+                    }
+                }
+            };
+            if taken.contains(&vol_name) || pool.lookup_storage_vol_by_name(&vol_name).is_ok() {
+                return Err(ScriptError::invalid(
+                    &f.name("name"),
+                    &vol_name,
+                    format!("pool {pool_name} already has a volume by this name"),
+                ));
+            }
+            taken.insert(vol_name.clone());
+            let pool_path = pool
+                .xml_desc(0)
+                .ok()
+                .and_then(|x| Element::parse(&x).ok())
+                .and_then(|t| t.path(&["target", "path"]).map(|p| p.text()))
+                .unwrap_or_default();
+            disk.source = Some(format!("{}/{vol_name}", pool_path.trim_end_matches('/')));
+            disk.format = Some(format.clone());
+            let xml = Element::new("volume")
+                .with_child(Element::new("name").with_text(vol_name.clone()))
+                .with_child(
+                    Element::new("capacity")
+                        .with_attr("unit", "bytes")
+                        .with_text(size.to_string()),
+                )
+                .with_child(
+                    Element::new("target")
+                        .with_child(Element::new("format").with_attr("type", format)),
+                )
+                .to_xml();
+            new_volume = Some(NewVolume {
+                pool: pool_name,
+                name: vol_name,
+                xml,
+                disk: 0,
+            });
+        }
+        _ => {
+            let path = f.string("path")?.unwrap_or_default();
+            if !path.starts_with('/') {
+                return Err(ScriptError::invalid(
+                    &f.name("path"),
+                    &path,
+                    "must be an absolute path",
+                ));
+            }
+            if path.starts_with("/dev/") {
+                disk.disk_type = "block".into();
+            }
+            if f.has("size") {
+                return Err(ScriptError::invalid(
+                    &f.name("size"),
+                    show(f.raw("size").expect("has")),
+                    "only goes with pool (a new volume)",
+                ));
+            }
+            disk.format =
+                match f.one_of("format", &["qcow2", "raw", "vmdk", "vdi", "vpc", "qed"])? {
+                    Some(fmt) => Some(fmt),
+                    // A path that is a storage volume has the volume's format.
+                    None => match volume_format(conn, &path) {
+                        Some(fmt) => Some(fmt),
+                        None if path.ends_with(".qcow2") => Some("qcow2".into()),
+                        None => Some("raw".into()),
+                    },
+                };
+            disk.source = Some(path);
+        }
+    }
+    if kinds[0] != "pool" && f.has("name") {
+        return Err(ScriptError::invalid(
+            &f.name("name"),
+            show(f.raw("name").expect("has")),
+            "only goes with pool (the new volume's name)",
+        ));
+    }
+    if kinds[0] == "volume" && f.has("format") {
+        return Err(ScriptError::invalid(
+            &f.name("format"),
+            show(f.raw("format").expect("has")),
+            "a volume's format is the volume's own",
+        ));
+    }
+    if disk.device == "cdrom" {
+        disk.readonly = true;
+    }
+    Ok((disk, new_volume))
+}
+
+fn volume_format(conn: &Connect, path: &str) -> Option<String> {
+    let vol = conn.lookup_storage_vol_by_path(path).ok()?;
+    let tree = Element::parse(&vol.xml_desc(0).ok()?).ok()?;
+    tree.path(&["target", "format"])
+        .and_then(|e| e.attr("type"))
+        .map(str::to_owned)
+}
+
+/// `networks[i]`: a network name, or `#{ network | bridge | direct, mac, model }`.
+pub fn plan_interface(
+    conn: &Connect,
+    field: &str,
+    item: &Dynamic,
+) -> Result<Interface, ScriptError> {
+    let map: Map = if item.is_string() {
+        let mut m = Map::new();
+        m.insert("network".into(), item.clone());
+        m
+    } else if let Some(m) = item.read_lock::<Map>() {
+        m.clone()
+    } else {
+        return Err(ScriptError::invalid(
+            field,
+            show(item),
+            format!("must be a network name or a map, not {}", item.type_name()),
+        ));
+    };
+    let f = Fields::new(field, &map);
+    f.only(&[
+        "network", "bridge", "direct", "mode", "mac", "model", "live", "config",
+    ])?;
+    let kinds: Vec<&str> = ["network", "bridge", "direct"]
+        .into_iter()
+        .filter(|k| f.has(k))
+        .collect();
+    if kinds.len() != 1 {
+        return Err(ScriptError::invalid(
+            field,
+            if kinds.is_empty() {
+                "none".to_owned()
+            } else {
+                kinds.join(" + ")
+            },
+            "give exactly one of network, bridge or direct",
+        ));
+    }
+    let source = f.string(kinds[0])?.unwrap_or_default();
+    if source.is_empty() {
+        return Err(ScriptError::invalid(
+            &f.name(kinds[0]),
+            "",
+            "must not be empty",
+        ));
+    }
+    if kinds[0] == "network" && conn.lookup_network_by_name(&source).is_err() {
+        return Err(ScriptError::invalid(
+            &f.name("network"),
+            &source,
+            "no libvirt network by this name",
+        ));
+    }
+    let mac = f.string("mac")?;
+    if let Some(mac) = &mac {
+        let ok = mac.len() == 17
+            && mac.split(':').count() == 6
+            && mac
+                .split(':')
+                .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
+        if !ok {
+            return Err(ScriptError::invalid(
+                &f.name("mac"),
+                mac,
+                "must look like 52:54:00:12:34:56",
+            ));
+        }
+    }
+    let mode = f.one_of("mode", &["bridge", "vepa", "private", "passthrough"])?;
+    if mode.is_some() && kinds[0] != "direct" {
+        return Err(ScriptError::invalid(
+            &f.name("mode"),
+            mode.unwrap_or_default(),
+            "only goes with direct (macvtap)",
+        ));
+    }
+    Ok(Interface {
+        iface_type: kinds[0].into(),
+        source: Some(source),
+        mode: if kinds[0] == "direct" {
+            Some(mode.unwrap_or_else(|| "bridge".into()))
+        } else {
+            None
+        },
+        mac,
+        model: Some(f.string("model")?.unwrap_or_else(|| "virtio".into())),
+        target: None,
+    })
+}
+
+/// Find the installer kernel and initrd in a distribution tree (virt-install `--location`).
+fn find_kernel(location: &str) -> Result<(String, String), ScriptError> {
+    let dir = std::path::Path::new(location);
+    if !dir.is_dir() {
+        return Err(ScriptError::invalid(
+            "location",
+            location,
+            "must be a directory holding an installation tree (an unpacked ISO)",
+        ));
+    }
+    const PAIRS: &[(&str, &str)] = &[
+        ("images/pxeboot/vmlinuz", "images/pxeboot/initrd.img"),
+        ("install.amd/vmlinuz", "install.amd/initrd.gz"),
+        ("install/vmlinuz", "install/initrd.gz"),
+        ("casper/vmlinuz", "casper/initrd"),
+        ("casper/vmlinuz", "casper/initrd.gz"),
+        ("boot/x86_64/loader/linux", "boot/x86_64/loader/initrd"),
+        ("isolinux/vmlinuz", "isolinux/initrd.img"),
+        ("boot/vmlinuz", "boot/initrd.img"),
+        ("vmlinuz", "initrd.img"),
+        ("vmlinuz", "initrd.gz"),
+        ("vmlinuz", "initramfs"),
+    ];
+    for (k, i) in PAIRS {
+        let (kp, ip) = (dir.join(k), dir.join(i));
+        if kp.is_file() && ip.is_file() {
+            return Ok((
+                kp.to_string_lossy().into_owned(),
+                ip.to_string_lossy().into_owned(),
+            ));
+        }
+    }
+    Err(ScriptError::invalid(
+        "location",
+        location,
+        format!(
+            "no kernel and initrd found (looked for {})",
+            PAIRS
+                .iter()
+                .map(|(k, i)| format!("{k}+{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}

@@ -1,0 +1,479 @@
+//! Virtual machines: specs like virt-install, lifecycle, live tuning, addresses.
+use std::process::Command;
+
+use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+
+/// A spec that fails must name the field and value, point at the script line,
+/// and leave no VM (and no volume) behind.
+#[track_caller]
+fn bad_spec(spec: &str, field: &str, value: &str) {
+    let script = format!(
+        "let before = HOST.vms().len();\nlet vols = HOST.find_vm(\"x\");\ntry {{\n    HOST.create_vm({spec});\n    print(\"CREATED\");\n}} catch (e) {{\n    print(`field=${{e.field}}|value=${{e.value}}|line=${{e.line}}|${{e.message}}`);\n}}\nassert_eq(HOST.vms().len(), before);\nHOST.create_vm({spec});\n"
+    );
+    let run = Script::new(&script).run();
+    run.code(1)
+        .stdout_has(&format!("field={field}|value={value}|line=4|"))
+        .stderr_has("script.rhai:10:");
+    assert!(!run.stdout.contains("CREATED"), "{}", run.stdout);
+    assert!(run.stderr.contains(field), "{}", run.stderr);
+}
+
+#[test]
+fn bad_specs_name_the_field_and_leave_nothing() {
+    bad_spec(r#"#{ name: "a", virt_type: "qemu" }"#, "install", "none");
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", pxe: true, cdrom: "/x.iso" }"#,
+        "install",
+        "cdrom + pxe",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", pxe: true, networks: ["nosuchnet"] }"#,
+        "networks[0].network",
+        "nosuchnet",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", pxe: true, memory: "lots" }"#,
+        "memory",
+        "lots",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", import: true, disks: [#{ pool: "nopool", size: "1G" }] }"#,
+        "disks[0].pool",
+        "nopool",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", pxe: true, vcpu: 2 }"#,
+        "vcpu",
+        "vcpu",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", pxe: true, vcpus: "two" }"#,
+        "vcpus",
+        "two",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", import: true, disks: [#{ path: "/x.img", bus: "floppy" }] }"#,
+        "disks[0].bus",
+        "floppy",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", pxe: true, networks: [#{ network: "default", mac: "zz" }] }"#,
+        "networks[0].mac",
+        "zz",
+    );
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", import: true }"#,
+        "import",
+        "true",
+    );
+}
+
+#[test]
+fn failed_define_removes_the_volume_it_created() {
+    // The volume is created, then libvirt rejects the domain (unknown machine
+    // type is caught by the test driver? no: a bad uuid is): the volume goes again.
+    let run = Script::new(
+        r#"
+try {
+    HOST.create_vm(#{ name: "v", virt_type: "qemu", uuid: "not-a-uuid", "import": true,
+        disks: [#{ pool: "default-pool", size: "1G" }] });
+} catch (e) { print(`failed: ${e.message}`); }
+assert(HOST.find_vm("v") == ());
+let again = HOST.create_vm(#{ name: "v", virt_type: "qemu", "import": true, start: false,
+    disks: [#{ pool: "default-pool", size: "1G" }] });
+assert_eq(again.disks()[0].source, "/default-pool/v.qcow2");
+print("ok");
+"#,
+    )
+    .run();
+    run.ok().stdout_has("failed: ").stdout_has("ok");
+}
+
+#[test]
+fn dry_run_returns_xml_and_creates_nothing() {
+    let run = Script::new(
+        r##"
+let xml = HOST.create_vm(#{
+    name: "web", memory: "2G", vcpus: 2, max_vcpus: 8, cpu: "host-passthrough",
+    virt_type: "kvm", arch: "x86_64", machine: "q35", uefi: true,
+    disks: [#{ pool: "default-pool", size: "10G", format: "qcow2", cache: "none", boot_order: 1 },
+            #{ path: "/srv/data.img", bus: "scsi", readonly: true, shareable: true }],
+    cdrom: "/isos/debian.iso",
+    networks: ["default", #{ bridge: "br0", mac: "52:54:00:00:00:01", model: "e1000" },
+               #{ direct: "eth0" }],
+    graphics: "spice", autostart: true,
+    cloud_init: #{ user_data: "#cloud-config\n", network_config: "version: 2\n" },
+    dry_run: true,
+});
+print(xml);
+assert(HOST.find_vm("web") == ());
+assert_eq(HOST.vms().len(), 1);
+"##,
+    )
+    .run();
+    run.ok();
+    let xml = &run.stdout;
+    for needle in [
+        "<domain type='kvm'><name>web</name>",
+        "<memory unit='KiB'>2097152</memory>",
+        "<vcpu current='2'>8</vcpu>",
+        "<os firmware='efi'><type arch='x86_64' machine='q35'>hvm</type>",
+        "<cpu mode='host-passthrough'/>",
+        "<driver name='qemu' type='qcow2' cache='none'/><source file='/default-pool/web.qcow2'/><target dev='vda' bus='virtio'/><boot order='1'/>",
+        "<source file='/srv/data.img'/><target dev='sda' bus='scsi'/><readonly/><shareable/>",
+        "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='/isos/debian.iso'/><target dev='sdb' bus='sata'/><readonly/>",
+        "-cidata.iso'/><target dev='sdc' bus='sata'/><readonly/>",
+        "<interface type='network'><source network='default'/><model type='virtio'/></interface>",
+        "<interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='br0'/><model type='e1000'/></interface>",
+        "<interface type='direct'><source dev='eth0' mode='bridge'/>",
+        "<serial type='pty'><target port='0'/></serial><console type='pty'><target type='serial' port='0'/></console>",
+        "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>",
+        "<graphics type='spice' autoport='yes' listen='127.0.0.1'/>",
+    ] {
+        assert!(xml.contains(needle), "XML lacks {needle}:\n{xml}");
+    }
+    // Per-device boot order replaces <os><boot>.
+    assert!(!xml.contains("<boot dev="), "{xml}");
+}
+
+#[test]
+fn lifecycle_on_the_test_driver() {
+    let run = Script::new(
+        r#"
+let vm = HOST.create_vm(#{ name: "life", memory: 512, vcpus: 1, max_vcpus: 2, virt_type: "qemu",
+    "import": true, disks: [#{ pool: "default-pool", size: "1G" }], networks: ["default"] });
+assert_eq(vm.state, "running");
+assert(vm.id > 0);
+assert(HOST.vm("life").uuid == vm.uuid);
+assert_eq(HOST.vms().map(|v| v.name), ["life", "test"]);
+vm.suspend();
+assert_eq(vm.state, "paused");
+vm.resume();
+assert(vm.wait_state("running", 1));
+vm.save("/tmp/life.save");
+assert_eq(vm.state, "shut off");
+vm.restore("/tmp/life.save");
+assert_eq(vm.state, "running");
+vm.shutdown(#{ timeout: 5 });
+assert_eq(vm.state, "shut off");
+assert(vm.id == ());
+vm.autostart = true;
+assert(vm.info().autostart);
+vm.edit(|cfg| { cfg.memory = 1024; cfg.vcpus = 2; });
+let x = vm.inactive_xml;
+assert(x.contains("<memory unit='KiB'>1048576</memory>"), x);
+assert(x.contains("<vcpu placement='static'>2</vcpu>"), x);
+assert(x.contains("<serial type='pty'>"), "unmodelled parts kept");
+vm.start();
+assert_eq(vm.interfaces()[0].source, "default");
+assert_eq(vm.disks()[0].target, "vda");
+vm.destroy();
+let r = vm.undefine(#{ remove_storage: true });
+assert_eq(r.removed_volumes, ["/default-pool/life.qcow2"]);
+assert(HOST.find_vm("life") == ());
+print(`json ${HOST.vm("test")}`);
+"#,
+    )
+    .run();
+    run.ok().stdout_has("json Vm(test, running)");
+}
+
+#[test]
+fn undefine_keeps_a_volume_another_vm_uses() {
+    let run = Script::new(
+        r#"
+let a = HOST.define_vm(#{ name: "a", virt_type: "qemu", "import": true,
+    disks: [#{ pool: "default-pool", size: "1G" }] });
+let path = a.disks()[0].source;
+let b = HOST.define_vm(#{ name: "b", virt_type: "qemu", "import": true, disks: [#{ path: path }] });
+let r = a.undefine(#{ remove_storage: true });
+assert_eq(r.removed_volumes, []);
+assert(r.kept[0].contains("VM b"), r.kept[0]);
+print("kept");
+"#,
+    )
+    .run();
+    run.ok().stdout_has("kept");
+}
+
+#[test]
+fn wait_state_times_out_and_unknown_states_are_errors() {
+    let run = Script::new(
+        r#"
+let vm = HOST.vm("test");
+assert_eq(vm.wait_state("paused", 0.2), false);
+vm.wait_state("sleeping", 1);
+"#,
+    )
+    .run();
+    run.code(1)
+        .stderr_has("state: must be one of")
+        .stderr_has("\"sleeping\"")
+        .stderr_has("script.rhai:4:4");
+}
+
+#[test]
+fn wait_state_stops_on_timeout_flag() {
+    let run = Script::new("HOST.vm(\"test\").wait_state(\"paused\", 600);")
+        .arg("--timeout")
+        .arg("1s")
+        .run();
+    run.code(4);
+}
+
+// ------------------------------------------------------------------ live
+
+fn write_iso(path: &str) {
+    let iso = virtscript::iso::build("TESTCD", &[("readme.txt", b"virtscript test cd\n")]);
+    std::fs::write(path, iso).expect("write ISO");
+}
+
+/// A dir pool and a NAT network of our own on the real daemon, removed on drop.
+struct LiveEnv {
+    uri: String,
+    prefix: String,
+    pool: String,
+    net: String,
+    pool_dir: String,
+}
+
+impl LiveEnv {
+    fn new(uri: &str, tag: &str, subnet: u8) -> LiveEnv {
+        let pool = unique(&format!("{tag}-pool"));
+        let net = unique(&format!("{tag}-net"));
+        let pool_dir = format!("/var/lib/libvirt/images/{pool}");
+        let _ = virsh_try(uri, &["pool-destroy", &pool]);
+        let _ = virsh_try(uri, &["pool-undefine", &pool]);
+        std::fs::create_dir_all(&pool_dir).unwrap();
+        virsh(
+            uri,
+            &["pool-define-as", &pool, "dir", "--target", &pool_dir],
+        );
+        virsh(uri, &["pool-start", &pool]);
+        let _ = virsh_try(uri, &["net-destroy", &net]);
+        let _ = virsh_try(uri, &["net-undefine", &net]);
+        let bridge = format!("vsb{}{}", subnet, std::process::id() % 10000);
+        let xml = format!(
+            "<network><name>{net}</name><forward mode='nat'/><bridge name='{bridge}' stp='on' delay='0'/>\
+             <ip address='10.2{subnet:02}.{}.1' netmask='255.255.255.0'><dhcp><range start='10.2{subnet:02}.{}.10' end='10.2{subnet:02}.{}.200'/></dhcp></ip></network>",
+            std::process::id() % 250,
+            std::process::id() % 250,
+            std::process::id() % 250,
+        );
+        let file = std::env::temp_dir().join(format!("{net}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        virsh(uri, &["net-define", file.to_str().unwrap()]);
+        virsh(uri, &["net-start", &net]);
+        LiveEnv {
+            uri: uri.into(),
+            prefix: unique(tag),
+            pool,
+            net,
+            pool_dir,
+        }
+    }
+}
+
+impl Drop for LiveEnv {
+    fn drop(&mut self) {
+        for vm in virsh_try(&self.uri, &["list", "--all", "--name"]).1.lines() {
+            if vm.starts_with(&self.prefix) {
+                let _ = virsh_try(&self.uri, &["destroy", vm]);
+                let _ = virsh_try(&self.uri, &["undefine", vm, "--nvram"]);
+            }
+        }
+        let _ = virsh_try(&self.uri, &["net-destroy", &self.net]);
+        let _ = virsh_try(&self.uri, &["net-undefine", &self.net]);
+        let _ = virsh_try(&self.uri, &["pool-destroy", &self.pool]);
+        let _ = virsh_try(&self.uri, &["pool-delete", &self.pool]);
+        let _ = virsh_try(&self.uri, &["pool-undefine", &self.pool]);
+        let _ = std::fs::remove_dir_all(&self.pool_dir);
+    }
+}
+
+#[test]
+fn live_seed_steps_cdrom_and_import_vms() {
+    let Some(uri) = live_uri() else { return };
+    let env = LiveEnv::new(&uri, "seed", 41);
+    let iso = format!("{}/install.iso", env.pool_dir);
+    write_iso(&iso);
+    let cd_vm = format!("{}-cd", env.prefix);
+    let imp_vm = format!("{}-imp", env.prefix);
+    // The 10G qcow2 volume `controller`, made beside the test's pool, booted with import.
+    virsh(
+        &uri,
+        &[
+            "vol-create-as",
+            &env.pool,
+            "controller",
+            "10G",
+            "--format",
+            "qcow2",
+        ],
+    );
+    let controller = format!("{}/controller", env.pool_dir);
+    let script = format!(
+        r#"
+let k = HOST.kvm_support();
+print(`kvm: ${{k.advice}}`);
+let n = HOST.node_info();
+assert(n.cpus > 0);
+assert(HOST.memory_stats().total > 0);
+let cd = HOST.create_vm(#{{ name: "{cd_vm}", memory: "256M", vcpus: 1, virt_type: "qemu",
+    cdrom: "{iso}", disks: [#{{ pool: "{pool}", size: "1G", format: "qcow2" }}],
+    networks: ["{net}"], graphics: "vnc" }});
+assert_eq(cd.state, "running");
+assert(cd.xml.contains("{iso}"));
+print(`display ${{cd.display()}}`);
+let imp = HOST.create_vm(#{{ name: "{imp_vm}", memory: 256, virt_type: "qemu", import: true,
+    disks: [#{{ path: "{controller}" }}], networks: [#{{ network: "{net}", model: "e1000" }}] }});
+let x = imp.xml;
+print(`dumpxml ${{x.len()}}`);
+assert(x.contains("<boot dev='hd'/>"), x);
+assert(x.contains("type='qcow2'"), x);
+assert_eq(imp.state, "running");
+// Neither guest has an OS that answers ACPI: shut down with force, or destroy.
+cd.destroy();
+imp.shutdown(#{{ timeout: 2, force: true }});
+assert_eq(imp.state, "shut off");
+print(`removed ${{cd.undefine(#{{ remove_storage: true }}).removed_volumes.len()}}`);
+print(`removed ${{imp.undefine(#{{ remove_storage: true }}).removed_volumes}}`);
+"#,
+        iso = iso,
+        pool = env.pool,
+        net = env.net,
+    );
+    let run = Script::new(&script).connect(&uri).run();
+    run.ok()
+        .stdout_has("display vnc://127.0.0.1:")
+        .stdout_has("removed 1")
+        .stdout_has(&format!("removed [\"{controller}\"]"))
+        .stdout_has("dumpxml ");
+    let list = virsh(&uri, &["list", "--all", "--name"]);
+    assert!(!list.contains(&cd_vm) && !list.contains(&imp_vm), "{list}");
+    let vols = virsh(&uri, &["vol-list", &env.pool]);
+    assert!(!vols.contains("controller"), "{vols}");
+}
+
+#[test]
+fn live_virsh_sees_what_the_script_made() {
+    let Some(uri) = live_uri() else { return };
+    let env = LiveEnv::new(&uri, "see", 42);
+    let name = format!("{}-vm", env.prefix);
+    let run = Script::new(&format!(
+        r#"HOST.define_vm(#{{ name: "{name}", memory: "300M", vcpus: 1, max_vcpus: 3, virt_type: "qemu",
+            "import": true, disks: [#{{ pool: "{pool}", size: "10G", format: "qcow2", name: "controller" }}],
+            networks: ["{net}"] }});"#,
+        pool = env.pool,
+        net = env.net
+    ))
+    .connect(&uri)
+    .run();
+    run.ok();
+    let xml = virsh(&uri, &["dumpxml", &name]);
+    assert!(
+        xml.contains("<vcpu placement='static' current='1'>3</vcpu>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<memory unit='KiB'>307200</memory>"), "{xml}");
+    assert!(
+        xml.contains(&format!("{}/controller", env.pool_dir)),
+        "{xml}"
+    );
+    let vol = virsh(&uri, &["vol-info", "controller", "--pool", &env.pool]);
+    assert!(vol.contains("10.00 GiB"), "{vol}");
+    assert!(
+        virsh(&uri, &["vol-dumpxml", "controller", "--pool", &env.pool])
+            .contains("<format type='qcow2'/>")
+    );
+    let info = virsh(&uri, &["dominfo", &name]);
+    assert!(info.contains("shut off"), "{info}");
+    Script::new(&format!(
+        r#"let r = HOST.vm("{name}").undefine(#{{ remove_storage: true }}); print(r.removed_volumes.len());"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok()
+    .stdout_has("1");
+    assert!(!virsh_try(&uri, &["dominfo", &name]).0);
+}
+
+fn tiny_guest() -> String {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh"))
+        .output()
+        .expect("tools/tiny-guest.sh runs");
+    assert!(
+        out.status.success(),
+        "tiny-guest.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn live_tiny_guest_boots_gets_a_lease_and_is_tuned_live() {
+    let Some(uri) = live_uri() else { return };
+    let dir = tiny_guest();
+    let env = LiveEnv::new(&uri, "tiny", 43);
+    let name = format!("{}-vm", env.prefix);
+    let script = format!(
+        r#"
+let vm = HOST.create_vm(#{{ name: "{name}", memory: 256, vcpus: 1, max_vcpus: 2, virt_type: "qemu",
+    kernel: "{dir}/vmlinuz", initrd: "{dir}/initrd.img", cmdline: "console=ttyS0",
+    disks: [#{{ pool: "{pool}", size: "64M", format: "raw" }}],
+    networks: [#{{ network: "{net}", model: "e1000" }}] }});
+let ip = vm.wait_ip(#{{ timeout: 120, source: "lease" }});
+print(`ip=${{ip.ip}} mac=${{ip.mac}} source=${{ip.source}}`);
+vm.set_vcpus(2);
+vm.set_disk_throttle("vda", #{{ total_bytes_sec: 10485760, read_iops_sec: 200 }});
+let x = vm.xml;
+assert(x.contains("<vcpu placement='static'>2</vcpu>"), x);
+assert(x.contains("<total_bytes_sec>10485760</total_bytes_sec>"), x);
+assert(x.contains("<read_iops_sec>200</read_iops_sec>"), x);
+assert_eq(vm.info().cpus, 2);
+try {{ vm.set_vcpus(3); }} catch (e) {{ print(`too many: ${{e.field}}=${{e.value}}`); }}
+vm.destroy();
+assert(vm.wait_state("shut off", 10));
+print(`undefined ${{vm.undefine(#{{ remove_storage: true }}).removed_volumes.len()}}`);
+"#,
+        pool = env.pool,
+        net = env.net,
+    );
+    let run = Script::new(&script).connect(&uri).run();
+    run.ok()
+        .stdout_has("source=lease")
+        .stdout_has("too many: vcpus=3")
+        .stdout_has("undefined 1");
+    let ip = run
+        .stdout
+        .split("ip=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    // libvirt's dnsmasq leased exactly that address (leases outlive the guest).
+    let leases = virsh(&uri, &["net-dhcp-leases", &env.net]);
+    assert!(leases.contains(&ip), "lease {ip} not in:\n{leases}");
+}
+
+#[test]
+fn live_shutdown_waits_through_events_and_forces_only_when_asked() {
+    let Some(uri) = live_uri() else { return };
+    let env = LiveEnv::new(&uri, "shut", 44);
+    let name = format!("{}-vm", env.prefix);
+    // A guest without an OS ignores ACPI: without force the timeout is an error.
+    let script = format!(
+        r#"
+let vm = HOST.create_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", pxe: true, networks: ["{net}"] }});
+try {{ vm.shutdown(#{{ timeout: 1 }}); }} catch (e) {{ print(`no force: ${{e.kind}} ${{vm.state}}`); }}
+vm.shutdown(#{{ timeout: 1, force: true }});
+print(`forced: ${{vm.state}}`);
+vm.undefine();
+"#,
+        net = env.net
+    );
+    let run = Script::new(&script).connect(&uri).run();
+    run.ok()
+        .stdout_has("no force: timeout running")
+        .stdout_has("forced: shut off");
+}
