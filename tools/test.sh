@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 
 tools/libvirtd-netns.sh start
 export VIRTSCRIPT_LIVE_URI=qemu:///system
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # Real-daemon tests share one daemon; they use unique object names, so they may
 # run in parallel, but guests under TCG are slow: keep the thread count modest.
-cargo test --all-targets -- --test-threads="${VIRTSCRIPT_TEST_THREADS:-4}"
+status=0
+cargo test --all-targets -- --test-threads="${VIRTSCRIPT_TEST_THREADS:-4}" 2>&1 | tee "$log" || status=$?
+# Tests that restart the daemon run alone, after everything else.
+if [ "$status" = 0 ]; then
+  cargo test --test integration -- --ignored --test-threads=1 2>&1 | tee -a "$log" || status=$?
+fi
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"

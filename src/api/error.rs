@@ -28,6 +28,13 @@ impl ScriptError {
             .with("value", value)
     }
 
+    /// An object that does not exist; `message` is a sentence naming it.
+    pub fn not_found(field: &str, value: impl Display, message: impl Into<String>) -> Self {
+        ScriptError::new("not_found", message)
+            .with("field", field)
+            .with("value", value.to_string())
+    }
+
     /// An error that libvirt reported.
     pub fn libvirt(err: &virt::error::Error) -> Self {
         let code = err.code().to_raw() as i64;

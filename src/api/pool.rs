@@ -89,11 +89,6 @@ pub(crate) fn is_code(e: &Error, code: u32) -> bool {
     e.code().to_raw() as i64 == code as i64
 }
 
-/// The error for an object that does not exist, naming what was looked for.
-pub(crate) fn not_found(field: &str, value: &str, what: String) -> ScriptError {
-    ScriptError::invalid(field, value, what).with("kind", "not_found")
-}
-
 // ------------------------------------------------------------ script input
 
 /// Reads a script's option map, refusing unknown keys and wrong types with an
@@ -492,10 +487,10 @@ fn lookup(host: &Host, name: &str) -> Result<Option<Pool>, Error> {
 pub(crate) fn require_pool(ctx: &NativeCallContext, host: &Host, name: &str) -> ScriptResult<Pool> {
     match lookup(host, name).script(ctx)? {
         Some(p) => Ok(p),
-        None => Err(not_found(
+        None => Err(ScriptError::not_found(
             "name",
             name,
-            format!("no storage pool with this name on {}", host.uri()),
+            format!("no storage pool named {name:?} on {}", host.uri()),
         )
         .at(ctx)),
     }

@@ -824,7 +824,15 @@ pub mod vm_api {
                 host: host.clone(),
                 raw,
             }),
-            Err(_) => Err(ScriptError::invalid("name", name, "no VM by this name").at(&ctx)),
+            Err(e) if e.code() == virt::error::ErrorNumber::NoDomain.into() => {
+                Err(ScriptError::not_found(
+                    "name",
+                    name,
+                    format!("no VM named {name:?} on {}", host.uri()),
+                )
+                .at(&ctx))
+            }
+            Err(e) => Err(e).script(&ctx),
         }
     }
 

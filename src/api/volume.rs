@@ -17,9 +17,7 @@ use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
-use super::pool::{
-    check_name, is_code, is_local, not_found, parse_size_value, with_pool_retry, AtExt, Spec,
-};
+use super::pool::{check_name, is_code, is_local, parse_size_value, with_pool_retry, AtExt, Spec};
 use super::{Host, Pool};
 use crate::engine::stop::{self, StopReason};
 use crate::units::format_size;
@@ -297,10 +295,12 @@ fn backing_from(
         match host.conn().lookup_storage_vol_by_path(&path) {
             Ok(raw) => wrap(host, raw),
             Err(e) if is_code(&e, sys::VIR_ERR_NO_STORAGE_VOL) => {
-                return Err(not_found(
+                return Err(ScriptError::not_found(
                     "backing",
                     &path,
-                    "no storage volume at this path (it must be in a running pool)".into(),
+                    format!(
+                        "backing: no storage volume at {path:?} (it must be in a running pool)"
+                    ),
                 )
                 .at(ctx))
             }
@@ -1052,10 +1052,10 @@ pub mod volume_api {
     pub fn volume(ctx: NativeCallContext, pool: &mut Pool, name: &str) -> ScriptResult<Volume> {
         match lookup_in(pool, name).script(&ctx)? {
             Some(v) => Ok(v),
-            None => Err(not_found(
+            None => Err(ScriptError::not_found(
                 "name",
                 name,
-                format!("no volume with this name in pool {}", pool.name()),
+                format!("no volume named {name:?} in pool {}", pool.name()),
             )
             .at(&ctx)),
         }

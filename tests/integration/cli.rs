@@ -361,3 +361,26 @@ fn ctrl_c_stops_the_script_with_exit_4() {
         "{stderr}"
     );
 }
+
+#[test]
+fn missing_object_fails_at_the_calling_line_with_exit_1() {
+    let run =
+        Script::new("let name = \"nope\";\nlet vm = HOST.vm(name);\nprint(\"unreachable\");\n")
+            .run();
+    run.code(1);
+    assert_eq!(
+        run.diagnostics(),
+        "error: no VM named \"nope\" on test:///default\n --> script.rhai:2:15\n  |\n2 | let vm = HOST.vm(name);\n  |               ^\n"
+    );
+    assert!(!run.stdout.contains("unreachable"));
+}
+
+#[test]
+fn libvirt_errors_print_libvirts_message_and_code() {
+    let run = Script::new("let vm = HOST.vm(\"test\");\nvm.start();\n").run();
+    // The test driver's domain "test" is already running: libvirt refuses.
+    run.code(1)
+        .stderr_has("domain is already running")
+        .stderr_has("(libvirt error 55: VIR_ERR_OPERATION_INVALID)")
+        .stderr_has("script.rhai:2:4");
+}

@@ -55,11 +55,11 @@ fn missing_pool_and_volume_errors_name_them_with_position() {
         Script::new("let p = HOST.pool(\"default-pool\");\nlet x = p.volume(\"nope.img\");\n")
             .run();
     run.code(1)
-        .stderr_has("name: no volume with this name in pool default-pool (got \"nope.img\")")
+        .stderr_has("no volume named \"nope.img\" in pool default-pool")
         .stderr_has("script.rhai:2:11");
     let run = Script::new("print(1);\nHOST.pool(\"nope\");\n").run();
     run.code(1)
-        .stderr_has("name: no storage pool with this name on test:///default (got \"nope\")")
+        .stderr_has("no storage pool named \"nope\" on test:///default")
         .stderr_has("script.rhai:2:6");
 }
 

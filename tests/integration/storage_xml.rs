@@ -65,6 +65,7 @@ fn comparable(xml: &str, renamed: Option<(&str, &str)>, keep_uuid: bool) -> Elem
 
 #[test]
 fn pool_documents_agree_with_libvirt() {
+    virt::error::clear_error_callback();
     let conn = Connect::open(Some("test:///default")).unwrap();
     let mut rejected = Vec::new();
     let mut compared = 0;
@@ -117,6 +118,7 @@ fn pool_documents_agree_with_libvirt() {
 
 #[test]
 fn volume_documents_agree_with_libvirt() {
+    virt::error::clear_error_callback();
     let conn = Connect::open(Some("test:///default")).unwrap();
     let pool = conn.lookup_storage_pool_by_name("default-pool").unwrap();
     let mut rejected = Vec::new();
