@@ -380,7 +380,6 @@ fn libvirt_errors_print_libvirts_message_and_code() {
     let run = Script::new("let vm = HOST.vm(\"test\");\nvm.start();\n").run();
     // The test driver's domain "test" is already running: libvirt refuses.
     run.code(1)
-        .stderr_has("domain is already running")
-        .stderr_has("(libvirt error 55: VIR_ERR_OPERATION_INVALID)")
+        .stderr_has("error: internal error: Domain 'test' is already running (libvirt error 1: VIR_ERR_INTERNAL_ERROR)")
         .stderr_has("script.rhai:2:4");
 }
