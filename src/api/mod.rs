@@ -6,6 +6,7 @@ pub mod journal;
 pub mod json;
 pub mod network;
 pub mod pool;
+pub mod spec;
 pub mod vm;
 pub mod volume;
 
@@ -22,4 +23,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Host>("Host");
     engine.register_global_module(exported_module!(globals::globals_api).into());
     engine.register_global_module(exported_module!(host::host_api).into());
+    engine.register_type_with_name::<Network>("Network");
+    engine.register_global_module(exported_module!(network::network_api).into());
 }

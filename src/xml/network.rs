@@ -1656,28 +1656,58 @@ pub fn check_conflicts(def: &NetworkDef, others: &[Occupied]) -> Result<(), Fiel
 // The script spec
 // ---------------------------------------------------------------------------
 
-/// `forward: "nat"` or the full form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ForwardSpec {
-    Mode(String),
-    Full(Forward),
+/// A field given either as a string shorthand or as the full map
+/// (`forward: "nat"` / `forward: #{ mode: "route", dev: "eth1" }`); errors inside
+/// the map (an unknown key) come through as they are.
+fn string_or_struct<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de> + From<String>,
+    D: serde::Deserializer<'de>,
+{
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de> + From<String>> serde::de::Visitor<'de> for V<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or a map")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(T::from(v.to_owned())))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, m: M) -> Result<Self::Value, M::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Some)
+        }
+    }
+    d.deserialize_any(V(std::marker::PhantomData))
 }
 
-/// `bridge: "virbr10"` or the full form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum BridgeSpec {
-    Name(String),
-    Full(Bridge),
+impl From<String> for Forward {
+    fn from(mode: String) -> Forward {
+        Forward {
+            mode: Some(mode),
+            ..Forward::default()
+        }
+    }
 }
 
-/// `domain: "lab.example"` or the full form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum DomainSpec {
-    Name(String),
-    Full(Domain),
+impl From<String> for Bridge {
+    fn from(name: String) -> Bridge {
+        Bridge {
+            name: Some(name),
+            ..Bridge::default()
+        }
+    }
+}
+
+impl From<String> for Domain {
+    fn from(name: String) -> Domain {
+        Domain {
+            name,
+            ..Domain::default()
+        }
+    }
 }
 
 /// What a script passes to `define_network`, `create_network`, `ensure_network`.
@@ -1689,10 +1719,20 @@ pub struct NetworkSpec {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub forward: Option<ForwardSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bridge: Option<BridgeSpec>,
+    /// `"nat"`, `"route"`, ... (`"isolated"`: none) or the full `Forward` map.
+    #[serde(
+        default,
+        deserialize_with = "string_or_struct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub forward: Option<Forward>,
+    /// `"virbr10"` or the full `Bridge` map.
+    #[serde(
+        default,
+        deserialize_with = "string_or_struct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bridge: Option<Bridge>,
     /// Shorthand for the first IPv4 address: `"192.168.10.1/24"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
@@ -1702,8 +1742,13 @@ pub struct NetworkSpec {
     /// Shorthand: DHCP reservations `#{ mac, ip, name }` in `ip`'s subnet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dhcp_hosts: Vec<DhcpHost>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<DomainSpec>,
+    /// `"lab.example"` or the full `Domain` map.
+    #[serde(
+        default,
+        deserialize_with = "string_or_struct",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub domain: Option<Domain>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1740,6 +1785,28 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<bool>,
 }
+
+/// The keys of the typed document as a map (`Network.config`, `edit`).
+pub const DEF_KEYS: &[&str] = &[
+    "name",
+    "uuid",
+    "ipv6",
+    "trust_guest_rx_filters",
+    "metadata",
+    "bridge",
+    "mtu",
+    "domain",
+    "forward",
+    "mac",
+    "dns",
+    "ips",
+    "routes",
+    "portgroups",
+    "virtualport",
+    "bandwidth",
+    "vlan",
+    "port_isolated",
+];
 
 /// The keys a spec map may have (for error messages).
 pub const SPEC_KEYS: &[&str] = &[
@@ -1808,31 +1875,12 @@ impl NetworkSpec {
             port_isolated: self.port_isolated,
             ..NetworkDef::default()
         };
-        def.forward = match &self.forward {
-            None => None,
-            Some(ForwardSpec::Mode(m)) if m == "isolated" || m == "none" => None,
-            Some(ForwardSpec::Mode(m)) => Some(Forward {
-                mode: Some(m.clone()),
-                ..Forward::default()
-            }),
-            Some(ForwardSpec::Full(f)) => Some(f.clone()),
-        };
-        def.bridge = match &self.bridge {
-            None => None,
-            Some(BridgeSpec::Name(n)) => Some(Bridge {
-                name: Some(n.clone()),
-                ..Bridge::default()
-            }),
-            Some(BridgeSpec::Full(b)) => Some(b.clone()),
-        };
-        def.domain = match &self.domain {
-            None => None,
-            Some(DomainSpec::Name(n)) => Some(Domain {
-                name: n.clone(),
-                ..Domain::default()
-            }),
-            Some(DomainSpec::Full(d)) => Some(d.clone()),
-        };
+        def.forward = self
+            .forward
+            .clone()
+            .filter(|f| !matches!(f.mode.as_deref(), Some("isolated" | "none")));
+        def.bridge = self.bridge.clone();
+        def.domain = self.domain.clone();
         for ip in def.ips.iter_mut() {
             normalize_ip(ip);
         }
@@ -1840,9 +1888,6 @@ impl NetworkSpec {
         if let Some(cidr) = &self.ip {
             let subnet =
                 Subnet::parse_cidr(cidr).map_err(|problem| FieldError::new("ip", cidr, problem))?;
-            if subnet.addr.is_ipv6() && self.ips.iter().all(|i| !i.is_ipv6()) {
-                // Fine: an IPv6-only network from the shorthand.
-            }
             def.ips.insert(
                 0,
                 Ip {
@@ -1984,6 +2029,235 @@ fn merge_json(a: &mut serde_json::Value, d: serde_json::Value) {
     }
 }
 
+/// What `virNetworkUpdate` does with an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateCommand {
+    Add,
+    Delete,
+    Modify,
+}
+
+/// The sections of a network that `virNetworkUpdate` changes without a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateSection {
+    IpDhcpHost,
+    IpDhcpRange,
+    DnsHost,
+    DnsTxt,
+    DnsSrv,
+    ForwardInterface,
+    Portgroup,
+}
+
+/// One live change: the command, the section, which `<ip>` (for DHCP), the
+/// entry's XML, how to undo it, and a description for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveChange {
+    pub command: UpdateCommand,
+    pub section: UpdateSection,
+    pub parent_index: i32,
+    pub xml: Element,
+    pub undo: (UpdateCommand, Element),
+    pub description: String,
+}
+
+/// The document without the sections that can change live.
+pub fn strip_live_sections(def: &NetworkDef) -> NetworkDef {
+    let mut d = def.clone();
+    for ip in d.ips.iter_mut() {
+        if let Some(dhcp) = &mut ip.dhcp {
+            dhcp.ranges.clear();
+            dhcp.hosts.clear();
+            if dhcp.bootp.is_none() {
+                ip.dhcp = None;
+            }
+        }
+    }
+    if let Some(dns) = &mut d.dns {
+        dns.hosts.clear();
+        dns.txt.clear();
+        dns.srv.clear();
+        if *dns == Dns::default() {
+            d.dns = None;
+        }
+    }
+    if let Some(f) = &mut d.forward {
+        f.interfaces.clear();
+    }
+    d.portgroups.clear();
+    d
+}
+
+/// The live updates that turn `actual` into `target`, deletions first; `None`
+/// when they differ in something that needs a redefinition (and a restart).
+pub fn live_changes(actual: &NetworkDef, target: &NetworkDef) -> Option<Vec<LiveChange>> {
+    if strip_live_sections(actual) != strip_live_sections(target) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let none = Dhcp::default();
+    for (i, (a, t)) in actual.ips.iter().zip(&target.ips).enumerate() {
+        let (ad, td) = (
+            a.dhcp.as_ref().unwrap_or(&none),
+            t.dhcp.as_ref().unwrap_or(&none),
+        );
+        diff_list(
+            &mut out,
+            &ad.hosts,
+            &td.hosts,
+            |h| {
+                h.mac
+                    .clone()
+                    .or_else(|| h.id.clone())
+                    .or_else(|| h.name.clone())
+                    .unwrap_or_default()
+            },
+            write_dhcp_host,
+            UpdateSection::IpDhcpHost,
+            i as i32,
+            "DHCP host",
+        );
+        diff_list(
+            &mut out,
+            &ad.ranges,
+            &td.ranges,
+            |r| format!("{}-{}", r.start, r.end),
+            write_dhcp_range,
+            UpdateSection::IpDhcpRange,
+            i as i32,
+            "DHCP range",
+        );
+    }
+    let no_dns = Dns::default();
+    let (ad, td) = (
+        actual.dns.as_ref().unwrap_or(&no_dns),
+        target.dns.as_ref().unwrap_or(&no_dns),
+    );
+    diff_list(
+        &mut out,
+        &ad.hosts,
+        &td.hosts,
+        |h| h.ip.clone(),
+        write_dns_host,
+        UpdateSection::DnsHost,
+        -1,
+        "DNS host",
+    );
+    diff_list(
+        &mut out,
+        &ad.txt,
+        &td.txt,
+        |t| t.name.clone(),
+        write_dns_txt,
+        UpdateSection::DnsTxt,
+        -1,
+        "DNS TXT record",
+    );
+    diff_list(
+        &mut out,
+        &ad.srv,
+        &td.srv,
+        |s| format!("{}", write_dns_srv(s).to_xml()),
+        write_dns_srv,
+        UpdateSection::DnsSrv,
+        -1,
+        "DNS SRV record",
+    );
+    let no_ifaces = Vec::new();
+    diff_list(
+        &mut out,
+        actual
+            .forward
+            .as_ref()
+            .map_or(&no_ifaces, |f| &f.interfaces),
+        target
+            .forward
+            .as_ref()
+            .map_or(&no_ifaces, |f| &f.interfaces),
+        |d| d.clone(),
+        |d| Element::new("interface").with_attr("dev", d),
+        UpdateSection::ForwardInterface,
+        -1,
+        "forward interface",
+    );
+    diff_list(
+        &mut out,
+        &actual.portgroups,
+        &target.portgroups,
+        |p| p.name.clone(),
+        write_portgroup,
+        UpdateSection::Portgroup,
+        -1,
+        "port group",
+    );
+    out.sort_by_key(|c| c.command != UpdateCommand::Delete);
+    Some(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn diff_list<T: PartialEq>(
+    out: &mut Vec<LiveChange>,
+    actual: &[T],
+    target: &[T],
+    key: impl Fn(&T) -> String,
+    xml: impl Fn(&T) -> Element,
+    section: UpdateSection,
+    parent_index: i32,
+    what: &str,
+) {
+    for a in actual {
+        match target.iter().find(|t| key(t) == key(a)) {
+            None => out.push(LiveChange {
+                command: UpdateCommand::Delete,
+                section,
+                parent_index,
+                xml: xml(a),
+                undo: (UpdateCommand::Add, xml(a)),
+                description: format!("{what} {} removed", key(a)),
+            }),
+            Some(t) if t != a => out.push(LiveChange {
+                command: UpdateCommand::Modify,
+                section,
+                parent_index,
+                xml: xml(t),
+                undo: (UpdateCommand::Modify, xml(a)),
+                description: format!("{what} {} changed", key(a)),
+            }),
+            Some(_) => {}
+        }
+    }
+    for t in target {
+        if !actual.iter().any(|a| key(a) == key(t)) {
+            out.push(LiveChange {
+                command: UpdateCommand::Add,
+                section,
+                parent_index,
+                xml: xml(t),
+                undo: (UpdateCommand::Delete, xml(t)),
+                description: format!("{what} {} added", key(t)),
+            });
+        }
+    }
+}
+
+/// The top-level keys in which two documents differ (for reports).
+pub fn changed_keys(a: &NetworkDef, b: &NetworkDef) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(a), serde_json::to_value(b))
+    else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2049,8 +2323,8 @@ mod tests {
     fn spec_shorthands_build_the_document() {
         let spec = NetworkSpec {
             name: "lab".into(),
-            forward: Some(ForwardSpec::Mode("nat".into())),
-            bridge: Some(BridgeSpec::Name("virbr10".into())),
+            forward: Some(Forward::from("nat".to_owned())),
+            bridge: Some(Bridge::from("virbr10".to_owned())),
             ip: Some("192.168.10.1/24".into()),
             dhcp: Some(vec!["192.168.10.2".into(), "192.168.10.254".into()]),
             dhcp_hosts: vec![DhcpHost {
@@ -2095,7 +2369,7 @@ mod tests {
         });
         assert_eq!(e.field, "ip");
         let e = err(NetworkSpec {
-            bridge: Some(BridgeSpec::Name("a-very-long-bridge".into())),
+            bridge: Some(Bridge::from("a-very-long-bridge".to_owned())),
             ..base.clone()
         });
         assert_eq!(e.field, "bridge.name");
@@ -2157,5 +2431,40 @@ mod tests {
         assert_eq!(t.bridge.as_ref().unwrap().name.as_deref(), Some("virbr3"));
         assert_eq!(t.bridge.as_ref().unwrap().stp, Some(false));
         assert_eq!(t.ips.len(), 1);
+    }
+
+    #[test]
+    fn live_changes_for_dhcp_hosts_and_none_for_bridge_changes() {
+        let actual = NetworkDef::parse("<network><name>n</name><bridge name='b'/><ip address='10.0.0.1' prefix='24'><dhcp><range start='10.0.0.2' end='10.0.0.9'/><host mac='52:54:00:00:00:01' ip='10.0.0.5'/></dhcp></ip></network>").unwrap();
+        let mut target = actual.clone();
+        let dhcp = target.ips[0].dhcp.as_mut().unwrap();
+        dhcp.hosts[0].ip = Some("10.0.0.6".into());
+        dhcp.hosts.push(DhcpHost {
+            mac: Some("52:54:00:00:00:02".into()),
+            ip: Some("10.0.0.7".into()),
+            ..DhcpHost::default()
+        });
+        dhcp.ranges[0].end = "10.0.0.20".into();
+        let changes = live_changes(&actual, &target).unwrap();
+        let what: Vec<(UpdateCommand, &str)> = changes
+            .iter()
+            .map(|c| (c.command, c.description.as_str()))
+            .collect();
+        assert_eq!(
+            what,
+            vec![
+                (
+                    UpdateCommand::Delete,
+                    "DHCP range 10.0.0.2-10.0.0.9 removed"
+                ),
+                (UpdateCommand::Modify, "DHCP host 52:54:00:00:00:01 changed"),
+                (UpdateCommand::Add, "DHCP host 52:54:00:00:00:02 added"),
+                (UpdateCommand::Add, "DHCP range 10.0.0.2-10.0.0.20 added"),
+            ]
+        );
+        assert_eq!(live_changes(&actual, &actual), Some(vec![]));
+        target.bridge.as_mut().unwrap().stp = Some(false);
+        assert_eq!(live_changes(&actual, &target), None);
+        assert_eq!(changed_keys(&actual, &target), vec!["bridge", "ips"]);
     }
 }
