@@ -5,3 +5,4 @@ mod support;
 
 mod cli;
 mod doc_examples;
+mod network_conformance;
