@@ -1746,7 +1746,7 @@ pub mod network_api {
         forward_interface(&ctx, net, dev, false)
     }
 
-    /// Add a port group `#{ name, default, vlan, virtualport, bandwidth }` without
+    /// Add a port group `#{ name, is_default, vlan, virtualport, bandwidth }` without
     /// a restart. Returns false if exactly this group exists; another group of
     /// the same name is an error (use `modify_portgroup`).
     ///

@@ -356,7 +356,12 @@ pub struct Route {
 pub struct PortGroup {
     #[serde(default)]
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `default='yes'` (`default` is a reserved word in Rhai, hence the name).
+    #[serde(
+        default,
+        rename = "is_default",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_guest_rx_filters: Option<bool>,

@@ -5,4 +5,5 @@ mod support;
 
 mod cli;
 mod doc_examples;
+mod network;
 mod network_conformance;
