@@ -85,7 +85,8 @@ pub mod globals_api {
     ///
     /// ```rhai
     /// let before = mutation_count();
-    /// HOST.network("default").autostart = true;
+    /// let net = HOST.network("default");
+    /// net.autostart = true;
     /// assert_eq(mutation_count(), before + 1);
     /// ```
     pub fn mutation_count() -> i64 {

@@ -2162,7 +2162,7 @@ pub fn live_changes(actual: &NetworkDef, target: &NetworkDef) -> Option<Vec<Live
         &mut out,
         &ad.srv,
         &td.srv,
-        |s| format!("{}", write_dns_srv(s).to_xml()),
+        |s| write_dns_srv(s).to_xml(),
         write_dns_srv,
         UpdateSection::DnsSrv,
         -1,
