@@ -13,7 +13,8 @@ set -euo pipefail
 NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static)
+          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static
+          python3-libvirt hyperfine)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 

@@ -41,6 +41,16 @@ pub fn record(action: &str, object: impl Into<String>, undo: Option<Undo>) {
     });
 }
 
+/// Whether an undo step would be kept (a transaction is open), so that a
+/// binding can skip reading state that only an undo needs.
+pub fn wants_undo() -> bool {
+    !JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transactions
+        .is_empty()
+}
+
 /// All mutations recorded so far in this process.
 pub fn entries() -> Vec<Entry> {
     JOURNAL

@@ -4,8 +4,8 @@
 //! validated there and against the other networks on the host, and only then
 //! reach libvirt. Edits of existing networks go through [`NetworkDoc`] so no
 //! part of their XML that we do not model is dropped.
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
@@ -90,50 +90,73 @@ fn current_def(ctx: &NativeCallContext, net: &Network) -> ScriptResult<NetworkDe
     NetworkDef::parse(&xml).map_err(|e| xml_error(ctx, e))
 }
 
-/// What the networks on each host occupy (subnets, bridges), by UUID. Filled
-/// from libvirt for networks we have not seen and kept up to date by our own
-/// defines, so validating a new network does not re-read every other one.
+/// What the networks on each host occupy (subnets, bridges): per URI, by name.
+/// Filled from libvirt for networks we have not seen and kept up to date by our
+/// own defines, so validating a new network costs a listing of names, not a
+/// re-read of every other network (listing network objects is costly too:
+/// libvirt formats each one's UUID for a debug message when it is freed).
 /// A network redefined by another client keeps its old entry until it is
-/// undefined (libvirt itself still refuses real conflicts when starting).
-static OCCUPIED: Mutex<Option<HashMap<(String, String), Occupied>>> = Mutex::new(None);
+/// undefined, and the cache is trusted while the host has as many networks as
+/// it holds: validation against other clients' concurrent changes is best
+/// effort (libvirt still refuses real conflicts when a network starts).
+type OccupiedCache = HashMap<String, HashMap<String, Arc<Occupied>>>;
+static OCCUPIED: Mutex<Option<OccupiedCache>> = Mutex::new(None);
 
-fn occupied(host: &Host) -> Result<Vec<Occupied>, VirtError> {
-    let nets = host.conn().list_all_networks(0)?;
-    let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
-    let cache = guard.get_or_insert_with(HashMap::new);
-    let mut out = Vec::with_capacity(nets.len());
-    let mut seen = Vec::with_capacity(nets.len());
-    for n in &nets {
-        let key = (host.uri().to_owned(), n.uuid_string()?);
-        if let Some(o) = cache.get(&key) {
-            out.push(o.clone());
-        } else {
-            let occ = match NetworkDef::parse(&n.xml_desc(0)?) {
-                Ok(def) => Occupied::of(&def),
-                Err(_) => Occupied {
-                    name: n.name()?,
-                    bridge: None,
-                    subnets: Vec::new(),
-                },
-            };
-            cache.insert(key.clone(), occ.clone());
-            out.push(occ);
+fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
+    // Fast path: as many networks as we know of, so (short of another client
+    // swapping one for another in between) the cache is current.
+    let count =
+        host.conn().num_of_networks()? as usize + host.conn().num_of_defined_networks()? as usize;
+    {
+        let guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cache) = guard.as_ref().and_then(|c| c.get(host.uri())) {
+            if cache.len() == count {
+                return Ok(cache.values().cloned().collect());
+            }
         }
-        seen.push(key.1);
     }
-    if cache.len() > seen.len() {
-        cache.retain(|(uri, uuid), _| uri != host.uri() || seen.contains(uuid));
+    let mut names = host.conn().list_networks()?;
+    names.extend(host.conn().list_defined_networks()?);
+    let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = guard
+        .get_or_insert_with(HashMap::new)
+        .entry(host.uri().to_owned())
+        .or_default();
+    let mut out = Vec::with_capacity(names.len());
+    for name in &names {
+        if let Some(o) = cache.get(name) {
+            out.push(o.clone());
+            continue;
+        }
+        // Gone since listed: nothing to check against.
+        let Some(net) = lookup(host, name)? else {
+            continue;
+        };
+        let occ = Arc::new(match NetworkDef::parse(&net.xml_desc(0)?) {
+            Ok(def) => Occupied::of(&def),
+            Err(_) => Occupied {
+                name: name.clone(),
+                bridge: None,
+                subnets: Vec::new(),
+            },
+        });
+        cache.insert(name.clone(), occ.clone());
+        out.push(occ);
+    }
+    if cache.len() > names.len() {
+        let listed: HashSet<&String> = names.iter().collect();
+        cache.retain(|name, _| listed.contains(name));
     }
     Ok(out)
 }
 
-fn remember(host: &Host, raw: &RawNetwork, def: &NetworkDef) {
-    if let Ok(uuid) = raw.uuid_string() {
-        let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
-        guard
-            .get_or_insert_with(HashMap::new)
-            .insert((host.uri().to_owned(), uuid), Occupied::of(def));
-    }
+fn remember(host: &Host, def: &NetworkDef) {
+    let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .get_or_insert_with(HashMap::new)
+        .entry(host.uri().to_owned())
+        .or_default()
+        .insert(def.name.clone(), Arc::new(Occupied::of(def)));
 }
 
 /// The spec map as a typed spec and the document it describes, validated.
@@ -196,7 +219,7 @@ fn define_xml(
         format!("network {}", def.name),
         Some(undo_define(raw.clone())),
     );
-    remember(host, &raw, def);
+    remember(host, def);
     Ok(Network {
         host: host.clone(),
         raw,
@@ -537,14 +560,13 @@ fn converge(
                 apply_live(ctx, net, u)?;
                 changes.push(u.description.clone().into());
             }
-            remember(&net.host, &net.raw, &target);
+            remember(&net.host, &target);
             Ok(false)
         }
         None => {
             let keys = changed_keys(&actual, &target).join(", ");
             doc.set_def(target.clone());
-            let raw = net
-                .host
+            net.host
                 .conn()
                 .define_network_xml(&doc.to_xml())
                 .script(ctx)?;
@@ -556,7 +578,7 @@ fn converge(
                     host.conn().define_network_xml(&xml).map(|_| ())
                 })),
             );
-            remember(&net.host, &raw, &target);
+            remember(&net.host, &target);
             changes.push(format!("redefined ({keys})").into());
             if active {
                 if spec.restart == Some(true) {
@@ -757,7 +779,7 @@ pub mod network_api {
             format!("network {}", def.name),
             Some(Box::new(move || n.destroy())),
         );
-        remember(host, &raw, &def);
+        remember(host, &def);
         Ok(super::Network {
             host: host.clone(),
             raw,
@@ -1053,15 +1075,20 @@ pub mod network_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn undefine(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<()> {
-        let xml = config_xml(&net.raw).script(&ctx)?;
+        // The config to restore is only read when an open transaction may need it.
+        let xml = if journal::wants_undo() {
+            Some(config_xml(&net.raw).script(&ctx)?)
+        } else {
+            None
+        };
         net.raw.undefine().script(&ctx)?;
         let host = net.host.clone();
         journal::record(
             "undefine_network",
             net.label(),
-            Some(Box::new(move || {
-                host.conn().define_network_xml(&xml).map(|_| ())
-            })),
+            xml.map(|xml| -> Undo {
+                Box::new(move || host.conn().define_network_xml(&xml).map(|_| ()))
+            }),
         );
         Ok(())
     }
@@ -1123,8 +1150,7 @@ pub mod network_api {
         check_conflicts(&new, &occupied(&net.host).script(&ctx)?)
             .map_err(|e| field_error(&ctx, e))?;
         doc.set_def(new.clone());
-        let raw = net
-            .host
+        net.host
             .conn()
             .define_network_xml(&doc.to_xml())
             .script(&ctx)?;
@@ -1136,7 +1162,7 @@ pub mod network_api {
                 host.conn().define_network_xml(&xml).map(|_| ())
             })),
         );
-        remember(&net.host, &raw, &new);
+        remember(&net.host, &new);
         if !net.raw.is_active().script(&ctx)? {
             return Ok(false);
         }

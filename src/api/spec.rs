@@ -12,6 +12,12 @@ pub fn from_map<T: DeserializeOwned>(
     map: &Map,
     keys: &[&str],
 ) -> ScriptResult<T> {
+    let whole = Dynamic::from_map(map.clone());
+    let error = match rhai::serde::from_dynamic(&whole) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    // Find the key to blame: an unknown one, or the first that fails alone.
     for (key, value) in map {
         if !keys.contains(&key.as_str()) {
             return Err(ScriptError::invalid(
@@ -27,9 +33,7 @@ pub fn from_map<T: DeserializeOwned>(
             return Err(ScriptError::invalid(key, value, describe(&e)).at(ctx));
         }
     }
-    rhai::serde::from_dynamic(&Dynamic::from_map(map.clone())).map_err(|e| {
-        ScriptError::invalid(what, Dynamic::from_map(map.clone()), describe(&e)).at(ctx)
-    })
+    Err(ScriptError::invalid(what, whole, describe(&error)).at(ctx))
 }
 
 /// A serde error from `from_dynamic` in words.

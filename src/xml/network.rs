@@ -1619,10 +1619,22 @@ impl Occupied {
 
 /// Conflicts with the other networks on the host (a network of the same name is
 /// not "other": redefining it may keep its subnet and bridge).
-pub fn check_conflicts(def: &NetworkDef, others: &[Occupied]) -> Result<(), FieldError> {
-    for other in others.iter().filter(|o| o.name != def.name) {
-        for (i, ip) in def.ips.iter().enumerate() {
-            let Some(s) = ip.subnet() else { continue };
+pub fn check_conflicts<O: std::borrow::Borrow<Occupied>>(
+    def: &NetworkDef,
+    others: &[O],
+) -> Result<(), FieldError> {
+    let mine: Vec<(usize, Subnet)> = def
+        .ips
+        .iter()
+        .enumerate()
+        .filter_map(|(i, ip)| ip.subnet().map(|s| (i, s)))
+        .collect();
+    for other in others
+        .iter()
+        .map(|o| o.borrow())
+        .filter(|o| o.name != def.name)
+    {
+        for &(i, s) in &mine {
             if let Some(o) = other.subnets.iter().find(|o| o.overlaps(&s)) {
                 return Err(FieldError::new(
                     format!("ips[{i}].address"),
