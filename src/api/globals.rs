@@ -80,6 +80,19 @@ pub mod globals_api {
             .unwrap_or(0)
     }
 
+    /// How many changes (defines, starts, updates...) this script has made through
+    /// libvirt so far; an idempotent re-run leaves it unchanged.
+    ///
+    /// ```rhai
+    /// let before = mutation_count();
+    /// let net = HOST.network("default");
+    /// net.autostart = true;
+    /// assert_eq(mutation_count(), before + 1);
+    /// ```
+    pub fn mutation_count() -> i64 {
+        crate::api::journal::count() as i64
+    }
+
     /// Fail the script unless `condition` holds.
     ///
     /// ```rhai

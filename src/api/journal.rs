@@ -68,6 +68,16 @@ pub fn record(action: &str, object: impl Into<String>, undo: Option<Undo>) {
     });
 }
 
+/// Whether an undo step would be kept (a transaction is open), so that a
+/// binding can skip reading state that only an undo needs.
+pub fn wants_undo() -> bool {
+    !JOURNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .transactions
+        .is_empty()
+}
+
 /// All mutations recorded so far in this process.
 pub fn entries() -> Vec<Entry> {
     JOURNAL
@@ -133,14 +143,4 @@ pub fn rollback() -> (Vec<String>, Vec<String>) {
 pub fn rolled_back() -> (Vec<String>, Vec<String>) {
     let journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
     (journal.rolled_back.clone(), journal.rollback_failed.clone())
-}
-
-/// Whether a transaction is open, i.e. whether an undo step would be kept.
-/// Bindings use it to skip costly undo preparation (like saving a definition).
-pub fn wants_undo() -> bool {
-    !JOURNAL
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .transactions
-        .is_empty()
 }

@@ -2,7 +2,7 @@
 use rhai::Dynamic;
 use serde_json::{json, Map as JsonMap, Value};
 
-use super::{Host, Vm};
+use super::{Host, Network, Vm};
 
 /// Convert any script value to JSON. Script objects become a small map
 /// describing them (`{"type": "Host", "uri": ...}`), never an error.
@@ -51,6 +51,14 @@ pub fn to_json(value: &Dynamic) -> Value {
     }
     if let Some(vm) = value.read_lock::<Vm>() {
         return json!({"type": "Vm", "name": vm.name(), "state": vm.state_name()});
+    }
+    if let Some(net) = value.read_lock::<Network>() {
+        return json!({
+            "type": "Network",
+            "name": net.raw.name().unwrap_or_default(),
+            "active": net.raw.is_active().unwrap_or(false),
+            "persistent": net.raw.is_persistent().unwrap_or(false),
+        });
     }
     if let Some(timestamp) = value.read_lock::<std::time::Instant>() {
         return json!(timestamp.elapsed().as_secs_f64());

@@ -7,6 +7,7 @@ pub mod journal;
 pub mod json;
 pub mod network;
 pub mod pool;
+pub mod spec;
 pub mod table;
 pub mod vm;
 pub mod vm_spec;
@@ -32,4 +33,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(volume::volume_api).into());
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_global_module(exported_module!(vm::vm_api).into());
+    engine.register_type_with_name::<Network>("Network");
+    engine.register_global_module(exported_module!(network::network_api).into());
 }

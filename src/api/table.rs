@@ -5,7 +5,7 @@
 //! type, or below) and add ONE line `table_for::<Type>,` to [`KINDS`].
 use rhai::Dynamic;
 
-use super::{Host, Pool, Vm, Volume};
+use super::{Host, Network, Pool, Vm, Volume};
 
 /// A script object that can be one row of a table.
 pub trait TableRow: Clone + Send + Sync + 'static {
@@ -44,7 +44,7 @@ pub type TableFn = fn(&[Dynamic]) -> Option<Table>;
 /// Every type that prints as a table: one line per type.
 pub static KINDS: &[TableFn] = &[
     table_for::<Host>,
-    // table_for::<super::Network>,
+    table_for::<super::Network>,
     table_for::<super::Pool>,
     table_for::<super::Volume>,
     table_for::<super::Vm>,
@@ -175,6 +175,31 @@ impl TableRow for Vm {
                 .is_persistent()
                 .map(|a| yes_no(a).to_owned())
                 .unwrap_or_else(|_| "-".into()),
+        ]
+    }
+}
+
+impl TableRow for Network {
+    /// As `virsh net-list --all`, with the bridge.
+    fn columns() -> &'static [&'static str] {
+        &["Name", "State", "Autostart", "Persistent", "Bridge"]
+    }
+
+    fn row(&self) -> Vec<String> {
+        let flag = |r: Result<bool, virt::error::Error>| {
+            r.map(|b| yes_no(b).to_owned())
+                .unwrap_or_else(|_| "-".into())
+        };
+        vec![
+            self.raw.name().unwrap_or_else(|_| "-".into()),
+            match self.raw.is_active() {
+                Ok(true) => "active".into(),
+                Ok(false) => "inactive".into(),
+                Err(_) => "-".into(),
+            },
+            flag(self.raw.autostart()),
+            flag(self.raw.is_persistent()),
+            self.raw.bridge_name().unwrap_or_else(|_| "-".into()),
         ]
     }
 }

@@ -2,5 +2,6 @@
 //! here once so that no other module touches `virt::sys` directly.
 pub mod domain;
 pub mod events;
+pub mod network;
 pub mod node;
 pub mod stream;

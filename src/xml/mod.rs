@@ -1,4 +1,25 @@
 //! Typed libvirt XML documents: plain serde data, no libvirt calls, no Rhai.
 pub mod domain;
+pub mod network;
 pub mod storage;
 pub mod tree;
+
+/// A bad value in a document or a spec: which field, what value, what is wrong.
+/// The bindings turn it into a script error naming the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem} (got {value:?})")]
+pub struct FieldError {
+    pub field: String,
+    pub value: String,
+    pub problem: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, value: impl ToString, problem: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            value: value.to_string(),
+            problem: problem.into(),
+        }
+    }
+}

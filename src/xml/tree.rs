@@ -281,6 +281,131 @@ impl Element {
     }
 }
 
+/// Apply an edit made on a typed projection of `old` back onto `old`, keeping
+/// everything the projection does not model.
+///
+/// `base` is the projection as read from `old` (the typed model written back as
+/// an element), `new` the projection after the edit. Attributes and child
+/// elements that appear in `base` are modelled: they take `new`'s values (or go
+/// when `new` dropped them). Everything else in `old` (unknown attributes and
+/// elements, comments, whitespace) is kept where it was. Children of `old` and
+/// `base` correspond by name and position among same-named siblings (a model
+/// keeps list order); `base` and `new` children correspond by equality first,
+/// then by name and order, so removing one list entry keeps the others' extras.
+pub fn apply_edit(old: &Element, base: &Element, new: &Element) -> Element {
+    let mut out = Element::new(new.name.clone());
+    for (k, v) in &old.attrs {
+        if let Some(nv) = new.attr(k) {
+            out.attrs.push((k.clone(), nv.to_owned()));
+        } else if base.attr(k).is_none() {
+            out.attrs.push((k.clone(), v.clone()));
+        }
+    }
+    for (k, v) in &new.attrs {
+        if old.attr(k).is_none() {
+            out.attrs.push((k.clone(), v.clone()));
+        }
+    }
+
+    let b_elems: Vec<&Element> = base.elements().collect();
+    let n_elems: Vec<&Element> = new.elements().collect();
+    let mut n_for_b: Vec<Option<usize>> = vec![None; b_elems.len()];
+    let mut n_used = vec![false; n_elems.len()];
+    for (bi, be) in b_elems.iter().enumerate() {
+        if let Some(ni) = (0..n_elems.len()).find(|&ni| !n_used[ni] && n_elems[ni] == *be) {
+            n_for_b[bi] = Some(ni);
+            n_used[ni] = true;
+        }
+    }
+    for (bi, be) in b_elems.iter().enumerate() {
+        if n_for_b[bi].is_none() {
+            // Same name, and recognisably the same entry: a shared attribute, or
+            // the only element of that name on both sides.
+            let single = |els: &[&Element]| els.iter().filter(|e| e.name == be.name).count() == 1;
+            let (b_single, n_single) = (single(&b_elems), single(&n_elems));
+            if let Some(ni) = (0..n_elems.len()).find(|&ni| {
+                let ne = n_elems[ni];
+                !n_used[ni]
+                    && ne.name == be.name
+                    && ((b_single && n_single) || be.attrs.iter().any(|a| ne.attrs.contains(a)))
+            }) {
+                n_for_b[bi] = Some(ni);
+                n_used[ni] = true;
+            }
+        }
+    }
+
+    let text_modelled = has_text(base) || has_text(new);
+    let mut text_done = false;
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for node in &old.children {
+        match node {
+            Node::Element(oe) => {
+                let ordinal = match seen.iter_mut().find(|(n, _)| *n == oe.name) {
+                    Some((_, c)) => {
+                        *c += 1;
+                        *c - 1
+                    }
+                    None => {
+                        seen.push((&oe.name, 1));
+                        0
+                    }
+                };
+                let bi = b_elems
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.name == oe.name)
+                    .nth(ordinal)
+                    .map(|(i, _)| i);
+                match bi {
+                    None => out.children.push(node.clone()),
+                    Some(bi) => {
+                        if let Some(ni) = n_for_b[bi] {
+                            out.push(apply_edit(oe, b_elems[bi], n_elems[ni]));
+                        }
+                    }
+                }
+            }
+            Node::Text(t) | Node::CData(t) if text_modelled && !t.trim().is_empty() => {
+                if !text_done {
+                    text_done = true;
+                    let text = new.text();
+                    if !text.is_empty() {
+                        out.children.push(Node::Text(text));
+                    }
+                }
+            }
+            other => out.children.push(other.clone()),
+        }
+    }
+    if text_modelled && !text_done && has_text(new) {
+        out.children.push(Node::Text(new.text()));
+    }
+    for (ni, ne) in n_elems.iter().enumerate() {
+        if n_used[ni] {
+            continue;
+        }
+        // After the last sibling of the same name, else before trailing whitespace.
+        let pos = out
+            .children
+            .iter()
+            .rposition(|n| matches!(n, Node::Element(e) if e.name == ne.name))
+            .map(|p| p + 1)
+            .unwrap_or_else(|| match out.children.last() {
+                Some(Node::Text(t)) if t.trim().is_empty() => out.children.len() - 1,
+                _ => out.children.len(),
+            });
+        out.children.insert(pos, Node::Element((*ne).clone()));
+    }
+    out
+}
+
+fn has_text(el: &Element) -> bool {
+    el.children
+        .iter()
+        .any(|n| matches!(n, Node::Text(t) | Node::CData(t) if !t.trim().is_empty()))
+}
+
 fn element_from(start: &BytesStart) -> Result<Element, String> {
     let name = start.name().0.to_owned();
     let mut attrs = Vec::new();
@@ -353,5 +478,25 @@ mod tests {
             Err(TreeError::Malformed { .. })
         ));
         assert!(matches!(Element::parse(""), Err(TreeError::NoRoot)));
+    }
+
+    #[test]
+    fn apply_edit_keeps_unmodelled_and_takes_edits() {
+        let old = Element::parse(
+            "<n a='1' x='keep'>\n <h mac='m1' extra='e1'/>\n <h mac='m2' extra='e2'/>\n <h mac='m3'/>\n <u/>\n <t>old</t>\n</n>",
+        )
+        .unwrap();
+        // The model knows `a`, the `h` list with `mac`, and `t`'s text.
+        let base = Element::parse("<n a='1'><h mac='m1'/><h mac='m2'/><h mac='m3'/><t>old</t></n>")
+            .unwrap();
+        let new = Element::parse("<n a='2'><h mac='m2'/><h mac='m3'/><h mac='m4'/><t>new</t></n>")
+            .unwrap();
+        let out = apply_edit(&old, &base, &new);
+        assert_eq!(
+            out.to_xml(),
+            "<n a='2' x='keep'>\n \n <h mac='m2' extra='e2'/>\n <h mac='m3'/><h mac='m4'/>\n <u/>\n <t>new</t>\n</n>"
+        );
+        // No edit: nothing changes at all.
+        assert_eq!(apply_edit(&old, &base, &base), old);
     }
 }

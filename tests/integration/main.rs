@@ -6,6 +6,8 @@ mod support;
 mod cli;
 mod doc_examples;
 mod jobs;
+mod network;
+mod network_conformance;
 mod repl;
 mod storage;
 mod storage_xml;

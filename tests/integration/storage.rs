@@ -125,7 +125,7 @@ print(`volumes=${pool.volumes().map(|v| v.name)}`);
         "allocation|200G|25|allocation: exceeds the space available in pool default-pool",
         "format|qcow3|25|format: unknown volume format",
         "colour|red|25|colour: unknown key",
-        "backing|/elsewhere/x.qcow2|25|backing: no storage volume at this path",
+        "backing|/elsewhere/x.qcow2|25|backing: no storage volume at \"/elsewhere/x.qcow2\"",
         "backing|relative.qcow2|25|",
         "format|raw|25|format: a volume with a backing file must be qcow2",
         "capacity|1M|25|capacity: smaller than the backing volume's capacity",
