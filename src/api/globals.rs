@@ -144,4 +144,61 @@ pub mod globals_api {
             )
         }
     }
+
+    /// Parse one XML element (an object's metadata, a piece of `xml`) into a map:
+    /// `name`, `attrs` (a map of strings), `text` (its own text, trimmed) and
+    /// `children` (the child elements, as maps like this one).
+    ///
+    /// ```rhai
+    /// let e = xml_parse("<lab name='l1'><vm n='1'/><vm n='2'/>hi</lab>");
+    /// assert_eq(e.name, "lab");
+    /// assert_eq(e.attrs.name, "l1");
+    /// assert_eq(e.children.map(|c| c.attrs.n), ["1", "2"]);
+    /// assert_eq(e.text, "hi");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn xml_parse(ctx: NativeCallContext, xml: &str) -> ScriptResult<rhai::Map> {
+        let el = crate::xml::tree::Element::parse(xml)
+            .map_err(|e| ScriptError::invalid("xml", xml, e).at(&ctx))?;
+        Ok(element_map(&el))
+    }
+
+    /// Escape text for use inside XML attributes and text (`&`, `<`, `>`, quotes).
+    ///
+    /// ```rhai
+    /// assert_eq(xml_escape("a<b & 'c'"), "a&lt;b &amp; &apos;c&apos;");
+    /// let e = xml_parse(`<x v='${xml_escape("it's")}'/>`);
+    /// assert_eq(e.attrs.v, "it's");
+    /// ```
+    pub fn xml_escape(text: &str) -> String {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('\'', "&apos;")
+            .replace('"', "&quot;")
+    }
+}
+
+fn element_map(el: &crate::xml::tree::Element) -> rhai::Map {
+    use crate::xml::tree::Node;
+    let mut m = rhai::Map::new();
+    m.insert("name".into(), el.name.clone().into());
+    let attrs: rhai::Map = el
+        .attrs
+        .iter()
+        .map(|(k, v)| (k.as_str().into(), v.clone().into()))
+        .collect();
+    m.insert("attrs".into(), attrs.into());
+    let text: String = el
+        .children
+        .iter()
+        .filter_map(|c| match c {
+            Node::Text(t) | Node::CData(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    m.insert("text".into(), text.trim().to_owned().into());
+    let children: rhai::Array = el.elements().map(|e| element_map(e).into()).collect();
+    m.insert("children".into(), children.into());
+    m
 }

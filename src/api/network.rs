@@ -24,6 +24,7 @@ use crate::xml::network::{
     NetworkDoc, NetworkSpec, Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS,
     SPEC_KEYS,
 };
+use crate::xml::metadata as meta;
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
 
@@ -595,6 +596,27 @@ fn converge(
             Ok(false)
         }
     }
+}
+
+/// A metadata argument: an XML element (string) or `()` (remove), parsed.
+pub fn metadata_arg(
+    ctx: &NativeCallContext,
+    xml: &Dynamic,
+) -> ScriptResult<Option<(Option<String>, Element)>> {
+    if xml.is_unit() {
+        return Ok(None);
+    }
+    let Some(text) = xml.read_lock::<rhai::ImmutableString>().map(|s| s.to_string()) else {
+        return Err(ScriptError::invalid(
+            "xml",
+            xml.type_name(),
+            "expected an XML element as a string, or () to remove",
+        )
+        .at(ctx));
+    };
+    meta::parse_element(&text)
+        .map(Some)
+        .map_err(|e| ScriptError::invalid("xml", &text, format!("not one XML element: {e}")).at(ctx))
 }
 
 fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
@@ -1840,6 +1862,92 @@ pub mod network_api {
                 format!("port group {name} removed"),
             ),
         )?;
+        Ok(true)
+    }
+
+    // -- Network: application metadata -------------------------------------------
+
+    /// The application metadata element in XML namespace `ns_uri` from the
+    /// network's persistent config (`<metadata>`), as XML without its namespace
+    /// prefix, or `()` when there is none. Read it with `xml_parse`.
+    ///
+    /// ```rhai
+    /// let net = HOST.define_network(#{ name: "tagged", ip: "192.168.40.1/24" });
+    /// assert(net.metadata("https://example.org/owner") == ());
+    /// net.set_metadata("https://example.org/owner", "<owner team='ops'/>");
+    /// assert_eq(net.metadata("https://example.org/owner"), "<owner team='ops'/>");
+    /// assert_eq(xml_parse(net.metadata("https://example.org/owner")).attrs.team, "ops");
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn metadata(ctx: NativeCallContext, net: &mut Network, ns_uri: &str) -> ScriptResult<Dynamic> {
+        let xml = config_xml(&net.raw).script(&ctx)?;
+        let def = NetworkDef::parse(&xml).map_err(|e| xml_error(&ctx, e))?;
+        Ok(meta::find(def.metadata.as_deref(), ns_uri)
+            .map(|el| Dynamic::from(el.to_xml()))
+            .unwrap_or(Dynamic::UNIT))
+    }
+
+    /// Store an application metadata element in namespace `ns_uri` in the
+    /// network's persistent config, replacing the one there (`()` removes it).
+    /// The element is written with the prefix it has (`<app:x xmlns:app=...>`),
+    /// else `vs`. Other namespaces' elements stay. A running network keeps
+    /// running (metadata needs no restart). Returns false when it already was so.
+    ///
+    /// ```rhai
+    /// let net = HOST.define_network(#{ name: "tagged", ip: "192.168.40.1/24" });
+    /// assert(net.set_metadata("https://example.org/owner", "<owner team='ops'/>"));
+    /// assert(!net.set_metadata("https://example.org/owner", "<owner team='ops'/>"));
+    /// assert(net.xml_inactive.contains("xmlns:vs=\"https://example.org/owner\""));
+    /// assert(net.set_metadata("https://example.org/owner", ()));
+    /// assert(net.metadata("https://example.org/owner") == ());
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn set_metadata(
+        ctx: NativeCallContext,
+        net: &mut Network,
+        ns_uri: &str,
+        xml: Dynamic,
+    ) -> ScriptResult<bool> {
+        let wanted = metadata_arg(&ctx, &xml)?;
+        if !net.raw.is_persistent().script(&ctx)? {
+            return Err(ScriptError::new(
+                "invalid",
+                format!(
+                    "network '{}' is transient: it has no persistent config to hold metadata",
+                    net.name()
+                ),
+            )
+            .at(&ctx));
+        }
+        let old_xml = config_xml(&net.raw).script(&ctx)?;
+        let mut doc = NetworkDoc::parse(&old_xml).map_err(|e| xml_error(&ctx, e))?;
+        let current = meta::find(doc.def().metadata.as_deref(), ns_uri);
+        if current.as_ref().map(Element::normalized)
+            == wanted.as_ref().map(|(_, el)| el.normalized())
+        {
+            return Ok(false);
+        }
+        let new_inner = meta::replace(
+            doc.def().metadata.as_deref(),
+            ns_uri,
+            wanted
+                .as_ref()
+                .map(|(p, el)| (el, p.as_deref().unwrap_or(meta::DEFAULT_PREFIX))),
+        )
+        .map_err(|e| xml_error(&ctx, e))?;
+        doc.edit(|def| def.metadata = new_inner);
+        net.host
+            .conn()
+            .define_network_xml(&doc.to_xml())
+            .script(&ctx)?;
+        let host = net.host.clone();
+        journal::record(
+            "set_metadata",
+            format!("{} ({ns_uri})", net.label()),
+            Some(Box::new(move || {
+                host.conn().define_network_xml(&old_xml).map(|_| ())
+            })),
+        );
         Ok(true)
     }
 

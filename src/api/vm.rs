@@ -1002,6 +1002,102 @@ pub mod vm_api {
         xml_of(&vm.raw, true).script(&ctx)
     }
 
+    /// The application metadata element in XML namespace `ns_uri`
+    /// (`virsh metadata --uri`), as XML without its namespace prefix, or `()`
+    /// when there is none. Read it with `xml_parse`.
+    ///
+    /// ```rhai
+    /// let vm = HOST.vm("test");
+    /// assert(vm.metadata("https://example.org/owner") == ());
+    /// vm.set_metadata("https://example.org/owner", "<owner team='ops'/>");
+    /// assert_eq(xml_parse(vm.metadata("https://example.org/owner")).attrs.team, "ops");
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn metadata(ctx: NativeCallContext, vm: &mut Vm, ns_uri: &str) -> ScriptResult<Dynamic> {
+        match vm
+            .raw
+            .metadata(sys::VIR_DOMAIN_METADATA_ELEMENT as i32, Some(ns_uri), 0)
+        {
+            Ok(xml) => Ok(crate::xml::metadata::parse_element(&xml)
+                .map(|(_, el)| el.to_xml())
+                .unwrap_or(xml)
+                .into()),
+            Err(e) if e.code() == virt::error::ErrorNumber::NoDomainMetadata.into() => {
+                Ok(Dynamic::UNIT)
+            }
+            Err(e) => Err(ScriptError::libvirt(&e).at(&ctx)),
+        }
+    }
+
+    /// Store an application metadata element in namespace `ns_uri`
+    /// (`virsh metadata --uri --key --set`), replacing the one there; `()`
+    /// removes it. The element is written with the prefix it has
+    /// (`<app:x xmlns:app=...>`), else `vs`. A running VM gets it live and in
+    /// its persistent definition at once. Returns false when it already was so.
+    ///
+    /// ```rhai
+    /// let vm = HOST.vm("test");
+    /// assert(vm.set_metadata("https://example.org/owner", "<owner team='ops'><since>2024</since></owner>"));
+    /// assert(!vm.set_metadata("https://example.org/owner", "<owner team='ops'><since>2024</since></owner>"));
+    /// assert(vm.xml.contains("<vs:since>2024</vs:since>"));
+    /// assert(vm.set_metadata("https://example.org/owner", ()));
+    /// assert(vm.metadata("https://example.org/owner") == ());
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn set_metadata(
+        ctx: NativeCallContext,
+        vm: &mut Vm,
+        ns_uri: &str,
+        xml: Dynamic,
+    ) -> ScriptResult<bool> {
+        use crate::xml::metadata as meta;
+        let wanted = super::super::network::metadata_arg(&ctx, &xml)?;
+        let kind = sys::VIR_DOMAIN_METADATA_ELEMENT as i32;
+        let current = match vm.raw.metadata(kind, Some(ns_uri), 0) {
+            Ok(x) => meta::parse_element(&x).ok().map(|(_, el)| el),
+            Err(e) if e.code() == virt::error::ErrorNumber::NoDomainMetadata.into() => None,
+            Err(e) => return Err(ScriptError::libvirt(&e).at(&ctx)),
+        };
+        if current.as_ref().map(Element::normalized)
+            == wanted.as_ref().map(|(_, el)| el.normalized())
+        {
+            return Ok(false);
+        }
+        let mut flags = 0;
+        if vm.raw.is_active().script(&ctx)? {
+            flags |= AFFECT_LIVE;
+        }
+        if vm.raw.is_persistent().script(&ctx)? {
+            flags |= AFFECT_CONFIG;
+        }
+        let (text, prefix) = match &wanted {
+            Some((p, el)) => (
+                Some(el.to_xml()),
+                Some(p.clone().unwrap_or_else(|| meta::DEFAULT_PREFIX.to_owned())),
+            ),
+            None => (None, None),
+        };
+        vm.raw
+            .set_metadata(kind, text.as_deref(), prefix.as_deref(), Some(ns_uri), flags)
+            .script(&ctx)?;
+        let (raw, uri) = (vm.raw.clone(), ns_uri.to_owned());
+        let old = current.map(|el| el.to_xml());
+        journal::record(
+            "set_metadata",
+            format!("vm {} ({ns_uri})", vm.name()),
+            Some(Box::new(move || {
+                raw.set_metadata(
+                    kind,
+                    old.as_deref(),
+                    old.as_ref().map(|_| meta::DEFAULT_PREFIX),
+                    Some(&uri),
+                    flags,
+                )
+            })),
+        );
+        Ok(true)
+    }
+
     /// What `virsh dominfo` shows: `id`, `name`, `uuid`, `os_type`, `state`, `cpus`,
     /// `max_memory`, `used_memory` (bytes), `cpu_time` (seconds), `persistent`,
     /// `autostart`.

@@ -1,5 +1,6 @@
 //! Typed libvirt XML documents: plain serde data, no libvirt calls, no Rhai.
 pub mod domain;
+pub mod metadata;
 pub mod network;
 pub mod storage;
 pub mod tree;
