@@ -87,13 +87,31 @@ impl Diagnostic {
                 }
                 leaf => {
                     callers.reverse();
-                    return Diagnostic {
+                    let mut d = Diagnostic {
                         message: leaf_message(leaf),
                         location: locate(&current, leaf.position()),
                         callers,
                     };
+                    if is_bad_input(leaf) {
+                        d.blame_caller();
+                    }
+                    return d;
                 }
             }
+        }
+    }
+
+    /// A bundled recipe rejected its caller's input: the mistake is on the
+    /// caller's line, so point there (the outermost call that left the bundled
+    /// modules) and leave the recipe's internals out.
+    fn blame_caller(&mut self) {
+        if !self.location.as_ref().is_some_and(|l| is_bundled(&l.source)) {
+            return;
+        }
+        if let Some(i) = self.callers.iter().position(|(_, l)| !is_bundled(&l.source)) {
+            let (_, loc) = self.callers[i].clone();
+            self.location = Some(loc);
+            self.callers.drain(..=i);
         }
     }
 
@@ -117,6 +135,22 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Whether a source name is a module compiled into the binary (`stdlib/net.rhai`).
+fn is_bundled(source: &str) -> bool {
+    source.starts_with("stdlib/")
+}
+
+/// An error a script threw about its input: a map with `kind: "invalid"`.
+fn is_bad_input(err: &EvalAltResult) -> bool {
+    let EvalAltResult::ErrorRuntime(value, _) = err else {
+        return false;
+    };
+    value
+        .read_lock::<rhai::Map>()
+        .and_then(|m| m.get("kind").map(|k| k.to_string() == "invalid"))
+        .unwrap_or(false)
 }
 
 fn leaf_message(err: &EvalAltResult) -> String {

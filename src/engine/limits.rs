@@ -41,6 +41,9 @@ impl Limits {
             .set_max_call_levels(self.max_call_depth)
             .set_max_string_size(self.max_string_size)
             .set_max_array_size(self.max_array_size)
-            .set_max_map_size(self.max_map_size);
+            .set_max_map_size(self.max_map_size)
+            // Rhai's release defaults, fixed so debug builds (whose defaults are
+            // half) accept exactly the scripts release builds do.
+            .set_max_expr_depths(64, 32);
     }
 }
