@@ -145,6 +145,42 @@ pub mod globals_api {
         }
     }
 
+    /// The size in bytes of a local file (on the machine running the script),
+    /// or `()` when there is no such file. Relative paths are from the
+    /// current directory.
+    ///
+    /// ```rhai
+    /// assert(file_size("/no/such/file") == ());
+    /// assert(file_size("/proc/self/status") != ());
+    /// ```
+    pub fn file_size(path: &str) -> Dynamic {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => Dynamic::from(m.len() as i64),
+            _ => Dynamic::UNIT,
+        }
+    }
+
+    /// Bytes in a size: `"10G"` (GiB), `"512M"`, `"1.5T"`, `"2GB"` (10^9), or
+    /// a whole number of bytes; the same sizes volumes and VMs take.
+    ///
+    /// ```rhai
+    /// assert_eq(parse_size("10G"), 10 * 1024 * 1024 * 1024);
+    /// assert_eq(parse_size("2GB"), 2000000000);
+    /// assert_eq(parse_size(4096), 4096);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn parse_size(ctx: NativeCallContext, size: Dynamic) -> ScriptResult<i64> {
+        if let Ok(n) = size.as_int() {
+            if n >= 0 {
+                return Ok(n);
+            }
+        }
+        let text = size.to_string();
+        let bytes = crate::units::parse_size(&text)
+            .map_err(|problem| ScriptError::invalid("size", &text, problem).at(&ctx))?;
+        i64::try_from(bytes).map_err(|_| ScriptError::invalid("size", &text, "too large").at(&ctx))
+    }
+
     /// Parse one XML element (an object's metadata, a piece of `xml`) into a map:
     /// `name`, `attrs` (a map of strings), `text` (its own text, trimmed) and
     /// `children` (the child elements, as maps like this one).
