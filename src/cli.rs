@@ -11,6 +11,21 @@ use crate::api::host::{default_uri, Host};
 use crate::engine::{self, stop, Diagnostic, EngineOptions, Limits, SourceMap};
 use crate::jobs::report::{ChangeReport, ErrorReport, HostReport, RunReport};
 
+/// `print!`/`println!` that ignore a closed standard output (`| head`)
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Exit statuses, documented in the README and `virtscript --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
@@ -558,7 +573,7 @@ fn run(args: RunArgs) -> Exit {
                 .into()
         };
         if exit_code == 0 || hosts.len() > 1 {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
@@ -660,9 +675,9 @@ fn plan_one(job: &Job, uri: &str) -> Exit {
     };
     let changes = plan::diff(&before, &after);
     if uris_label_needed(job) {
-        println!("# {uri}");
+        outln!("# {uri}");
     }
-    print!("{}", plan::render(&changes));
+    out!("{}", plan::render(&changes));
     if changes.is_empty() {
         Exit::Success
     } else {
@@ -691,7 +706,7 @@ fn check(args: CheckArgs) -> Exit {
         let diagnostics =
             engine::check::check_source(&engine, &options, &sources, &scope, &name, &text);
         if diagnostics.is_empty() {
-            println!("ok: {name}");
+            outln!("ok: {name}");
         } else {
             failed += 1;
             for d in diagnostics {
@@ -715,7 +730,7 @@ fn doc(args: DocArgs) -> Exit {
         DocFormat::Markdown => crate::doc::markdown(),
         DocFormat::Json => crate::doc::json(),
     };
-    print!("{text}");
+    out!("{text}");
     Exit::Success
 }
 
@@ -756,7 +771,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
                 args.insert(1, "--log-level=info".to_owned());
             }
             if cron {
-                print!("{}", sched::cron_line(&name, &on_calendar, &program, &args));
+                out!("{}", sched::cron_line(&name, &on_calendar, &program, &args));
                 return Exit::Success;
             }
             let dir = unit_dir(dir, user);
@@ -766,10 +781,10 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
             match sched::install(&dir, &name, &service, &timer) {
                 Ok(paths) => {
                     for p in paths {
-                        println!("wrote {}", p.display());
+                        outln!("wrote {}", p.display());
                     }
                     let scope = if user { "--user " } else { "" };
-                    println!("enable it with: systemctl {scope}daemon-reload && systemctl {scope}enable --now {}{name}.timer", sched::UNIT_PREFIX);
+                    outln!("enable it with: systemctl {scope}daemon-reload && systemctl {scope}enable --now {}{name}.timer", sched::UNIT_PREFIX);
                     Exit::Success
                 }
                 Err(e) => {
@@ -783,7 +798,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
             user,
         } => {
             for (name, when) in sched::list(&unit_dir(dir, user)) {
-                println!("{name}\t{when}");
+                outln!("{name}\t{when}");
             }
             Exit::Success
         }
@@ -794,7 +809,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
         } => match sched::remove(&unit_dir(dir, user), &name) {
             Ok(paths) => {
                 for p in paths {
-                    println!("removed {}", p.display());
+                    outln!("removed {}", p.display());
                 }
                 Exit::Success
             }
