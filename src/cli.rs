@@ -405,13 +405,20 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Run on one host; the section of the report for it.
-    fn run_on(&self, uri: &str, host: Option<Host>) -> HostReport {
+    /// `host` and `engine` may come ready-made (opened or built while the script
+    /// compiled); otherwise they are made here.
+    fn run_on(
+        &self,
+        uri: &str,
+        host: Option<Result<Host, virt::error::Error>>,
+        engine: Option<rhai::Engine>,
+    ) -> HostReport {
         crate::api::journal::set_current_host(uri);
         let mut report = HostReport {
             uri: uri.to_owned(),
             ..HostReport::default()
         };
-        let host = match host.map(Ok).unwrap_or_else(|| Host::open(uri)) {
+        let host = match host.unwrap_or_else(|| Host::open(uri)) {
             Ok(host) => host,
             Err(e) => {
                 let message = format!("cannot connect to libvirt at {uri}: {}", e.message());
@@ -425,7 +432,9 @@ impl Job<'_> {
                 return report;
             }
         };
-        let mut engine = engine::build(&self.args.script_args.engine_options(), &self.sources);
+        let mut engine = engine.unwrap_or_else(|| {
+            engine::build(&self.args.script_args.engine_options(), &self.sources)
+        });
         engine::bind_globals(&mut engine, Some(host), &self.args.args);
         if self.args.atomic {
             crate::api::journal::begin();
@@ -483,6 +492,16 @@ fn run(args: RunArgs) -> Exit {
         Ok(s) => s,
         Err(exit) => return exit,
     };
+    let uris = match run_uris(&args) {
+        Ok(uris) => uris,
+        Err(exit) => return exit,
+    };
+    // The usual run (one host, no plan) connects while the script compiles:
+    // opening libvirt is most of a short script's start-up.
+    let connecting = (uris.len() == 1 && !args.plan).then(|| {
+        let uri = uris[0].clone();
+        std::thread::spawn(move || Host::open(&uri))
+    });
     let sources = SourceMap::default();
     sources.insert(name.clone(), text.as_str());
     let engine = engine::build(&args.script_args.engine_options(), &sources);
@@ -493,14 +512,9 @@ fn run(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    drop(engine);
     ast.set_source(name.clone());
     crate::jobs::log::init(args.log_format, args.log_level);
     crate::api::control::set_jobs(args.jobs);
-    let uris = match run_uris(&args) {
-        Ok(uris) => uris,
-        Err(exit) => return exit,
-    };
     // Each test:///default process has its own private driver: nothing to keep apart.
     let needs_lock =
         !args.no_lock && (args.lock.is_some() || uris.iter().any(|u| !u.starts_with("test://")));
@@ -536,12 +550,13 @@ fn run(args: RunArgs) -> Exit {
         return plan(&job, &uris);
     }
     let hosts: Vec<HostReport> = if uris.len() == 1 {
-        vec![job.run_on(&uris[0], None)]
+        let host = connecting.and_then(|thread| thread.join().ok());
+        vec![job.run_on(&uris[0], host, Some(engine))]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = uris
                 .iter()
-                .map(|uri| scope.spawn(|| job.run_on(uri, None)))
+                .map(|uri| scope.spawn(|| job.run_on(uri, None, None)))
                 .collect();
             handles
                 .into_iter()
@@ -665,7 +680,7 @@ fn plan_one(job: &Job, uri: &str) -> Exit {
         Err(e) => return failed(e.message().to_owned()),
     };
     eprintln!("virtscript: plan: rehearsing on a copy of {uri} (libvirt's test driver); the host is not touched");
-    let report = job.run_on(uri, Some(rehearsal.clone()));
+    let report = job.run_on(uri, Some(Ok(rehearsal.clone())), None);
     if report.exit_code != 0 {
         return exit_from_code(report.exit_code);
     }
