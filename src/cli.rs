@@ -11,6 +11,21 @@ use crate::api::host::{default_uri, Host};
 use crate::engine::{self, stop, Diagnostic, EngineOptions, Limits, SourceMap};
 use crate::jobs::report::{ChangeReport, ErrorReport, HostReport, RunReport};
 
+/// `print!`/`println!` that ignore a closed standard output (`| head`)
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Exit statuses, documented in the README and `virtscript --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
@@ -390,13 +405,20 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// Run on one host; the section of the report for it.
-    fn run_on(&self, uri: &str, host: Option<Host>) -> HostReport {
+    /// `host` and `engine` may come ready-made (opened or built while the script
+    /// compiled); otherwise they are made here.
+    fn run_on(
+        &self,
+        uri: &str,
+        host: Option<Result<Host, virt::error::Error>>,
+        engine: Option<rhai::Engine>,
+    ) -> HostReport {
         crate::api::journal::set_current_host(uri);
         let mut report = HostReport {
             uri: uri.to_owned(),
             ..HostReport::default()
         };
-        let host = match host.map(Ok).unwrap_or_else(|| Host::open(uri)) {
+        let host = match host.unwrap_or_else(|| Host::open(uri)) {
             Ok(host) => host,
             Err(e) => {
                 let message = format!("cannot connect to libvirt at {uri}: {}", e.message());
@@ -410,7 +432,9 @@ impl Job<'_> {
                 return report;
             }
         };
-        let mut engine = engine::build(&self.args.script_args.engine_options(), &self.sources);
+        let mut engine = engine.unwrap_or_else(|| {
+            engine::build(&self.args.script_args.engine_options(), &self.sources)
+        });
         engine::bind_globals(&mut engine, Some(host), &self.args.args);
         if self.args.atomic {
             crate::api::journal::begin();
@@ -468,6 +492,16 @@ fn run(args: RunArgs) -> Exit {
         Ok(s) => s,
         Err(exit) => return exit,
     };
+    let uris = match run_uris(&args) {
+        Ok(uris) => uris,
+        Err(exit) => return exit,
+    };
+    // The usual run (one host, no plan) connects while the script compiles:
+    // opening libvirt is most of a short script's start-up.
+    let connecting = (uris.len() == 1 && !args.plan).then(|| {
+        let uri = uris[0].clone();
+        std::thread::spawn(move || Host::open(&uri))
+    });
     let sources = SourceMap::default();
     sources.insert(name.clone(), text.as_str());
     let engine = engine::build(&args.script_args.engine_options(), &sources);
@@ -478,14 +512,9 @@ fn run(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    drop(engine);
     ast.set_source(name.clone());
     crate::jobs::log::init(args.log_format, args.log_level);
     crate::api::control::set_jobs(args.jobs);
-    let uris = match run_uris(&args) {
-        Ok(uris) => uris,
-        Err(exit) => return exit,
-    };
     // Each test:///default process has its own private driver: nothing to keep apart.
     let needs_lock =
         !args.no_lock && (args.lock.is_some() || uris.iter().any(|u| !u.starts_with("test://")));
@@ -521,12 +550,13 @@ fn run(args: RunArgs) -> Exit {
         return plan(&job, &uris);
     }
     let hosts: Vec<HostReport> = if uris.len() == 1 {
-        vec![job.run_on(&uris[0], None)]
+        let host = connecting.and_then(|thread| thread.join().ok());
+        vec![job.run_on(&uris[0], host, Some(engine))]
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = uris
                 .iter()
-                .map(|uri| scope.spawn(|| job.run_on(uri, None)))
+                .map(|uri| scope.spawn(|| job.run_on(uri, None, None)))
                 .collect();
             handles
                 .into_iter()
@@ -558,7 +588,7 @@ fn run(args: RunArgs) -> Exit {
                 .into()
         };
         if exit_code == 0 || hosts.len() > 1 {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&value).unwrap_or_default()
             );
@@ -650,7 +680,7 @@ fn plan_one(job: &Job, uri: &str) -> Exit {
         Err(e) => return failed(e.message().to_owned()),
     };
     eprintln!("virtscript: plan: rehearsing on a copy of {uri} (libvirt's test driver); the host is not touched");
-    let report = job.run_on(uri, Some(rehearsal.clone()));
+    let report = job.run_on(uri, Some(Ok(rehearsal.clone())), None);
     if report.exit_code != 0 {
         return exit_from_code(report.exit_code);
     }
@@ -660,9 +690,9 @@ fn plan_one(job: &Job, uri: &str) -> Exit {
     };
     let changes = plan::diff(&before, &after);
     if uris_label_needed(job) {
-        println!("# {uri}");
+        outln!("# {uri}");
     }
-    print!("{}", plan::render(&changes));
+    out!("{}", plan::render(&changes));
     if changes.is_empty() {
         Exit::Success
     } else {
@@ -691,7 +721,7 @@ fn check(args: CheckArgs) -> Exit {
         let diagnostics =
             engine::check::check_source(&engine, &options, &sources, &scope, &name, &text);
         if diagnostics.is_empty() {
-            println!("ok: {name}");
+            outln!("ok: {name}");
         } else {
             failed += 1;
             for d in diagnostics {
@@ -715,7 +745,7 @@ fn doc(args: DocArgs) -> Exit {
         DocFormat::Markdown => crate::doc::markdown(),
         DocFormat::Json => crate::doc::json(),
     };
-    print!("{text}");
+    out!("{text}");
     Exit::Success
 }
 
@@ -756,7 +786,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
                 args.insert(1, "--log-level=info".to_owned());
             }
             if cron {
-                print!("{}", sched::cron_line(&name, &on_calendar, &program, &args));
+                out!("{}", sched::cron_line(&name, &on_calendar, &program, &args));
                 return Exit::Success;
             }
             let dir = unit_dir(dir, user);
@@ -766,10 +796,10 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
             match sched::install(&dir, &name, &service, &timer) {
                 Ok(paths) => {
                     for p in paths {
-                        println!("wrote {}", p.display());
+                        outln!("wrote {}", p.display());
                     }
                     let scope = if user { "--user " } else { "" };
-                    println!("enable it with: systemctl {scope}daemon-reload && systemctl {scope}enable --now {}{name}.timer", sched::UNIT_PREFIX);
+                    outln!("enable it with: systemctl {scope}daemon-reload && systemctl {scope}enable --now {}{name}.timer", sched::UNIT_PREFIX);
                     Exit::Success
                 }
                 Err(e) => {
@@ -783,7 +813,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
             user,
         } => {
             for (name, when) in sched::list(&unit_dir(dir, user)) {
-                println!("{name}\t{when}");
+                outln!("{name}\t{when}");
             }
             Exit::Success
         }
@@ -794,7 +824,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
         } => match sched::remove(&unit_dir(dir, user), &name) {
             Ok(paths) => {
                 for p in paths {
-                    println!("removed {}", p.display());
+                    outln!("removed {}", p.display());
                 }
                 Exit::Success
             }

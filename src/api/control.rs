@@ -124,7 +124,9 @@ pub mod control_api {
     }
 
     /// Call `f(item)` for every item on a bounded pool of threads (`run --jobs N`,
-    /// default 4) and return the results in the items' order. If any calls fail,
+    /// default 4) and return the results in the items' order. Each thread has its
+    /// own copy of the variables the closure captures: return values rather than
+    /// changing captured variables. If any calls fail,
     /// the others still finish, then one error lists them all (`e.errors`: index,
     /// item, message) with the successful `e.results`.
     ///
@@ -132,6 +134,34 @@ pub mod control_api {
     /// let squares = parallel([1, 2, 3, 4], |x| x * x);
     /// assert_eq(squares, [1, 4, 9, 16]);
     /// ```
+    /// `parallel` over a range of numbers: `parallel(0..20, |i| ...)`.
+    ///
+    /// ```rhai
+    /// assert_eq(parallel(1..4, |i| i * 10), [10, 20, 30]);
+    /// ```
+    #[rhai_fn(name = "parallel", return_raw)]
+    pub fn parallel_range(
+        ctx: NativeCallContext,
+        items: std::ops::Range<i64>,
+        f: FnPtr,
+    ) -> ScriptResult<Array> {
+        parallel(ctx, items.map(Dynamic::from).collect(), f)
+    }
+
+    /// `parallel` over an inclusive range of numbers: `parallel(1..=20, |i| ...)`.
+    ///
+    /// ```rhai
+    /// assert_eq(parallel(1..=3, |i| i * 10), [10, 20, 30]);
+    /// ```
+    #[rhai_fn(name = "parallel", return_raw)]
+    pub fn parallel_range_inclusive(
+        ctx: NativeCallContext,
+        items: std::ops::RangeInclusive<i64>,
+        f: FnPtr,
+    ) -> ScriptResult<Array> {
+        parallel(ctx, items.map(Dynamic::from).collect(), f)
+    }
+
     #[rhai_fn(return_raw)]
     pub fn parallel(ctx: NativeCallContext, items: Array, f: FnPtr) -> ScriptResult<Array> {
         let n = items.len();
@@ -144,6 +174,12 @@ pub mod control_api {
             for _ in 0..threads {
                 scope.spawn(|| {
                     journal::set_current_host(&host);
+                    // Each thread works on its own copy of the closure's captured
+                    // variables (its own scope): shared captures would make
+                    // concurrent method calls collide on Rhai's locks.
+                    let mut f = f.clone();
+                    let own: Vec<Dynamic> = f.iter_curry().map(Dynamic::flatten_clone).collect();
+                    f.set_curry(own);
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         if i >= n {

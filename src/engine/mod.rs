@@ -35,7 +35,11 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     options.limits.apply(&mut engine);
     engine.on_progress(|_| stop::requested().map(|reason| Dynamic::from(reason.token())));
     allow_keyword_keys(&mut engine);
-    engine.on_print(|text| println!("{text}"));
+    // A closed stdout (`virtscript run x | head`) must not abort the script.
+    engine.on_print(|text| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "{text}");
+    });
     engine.on_debug(|text, source, pos| match (source, pos.line()) {
         (Some(src), Some(line)) => eprintln!("[{src}:{line}] {text}"),
         (None, Some(line)) => eprintln!("[line {line}] {text}"),

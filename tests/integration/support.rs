@@ -243,3 +243,13 @@ impl Run {
             .collect()
     }
 }
+
+/// The volume names in a pool, as `virsh vol-list` shows them.
+pub fn vol_names(uri: &str, pool: &str) -> Vec<String> {
+    virsh(uri, &["vol-list", pool])
+        .lines()
+        .skip_while(|l| !l.starts_with("---"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
