@@ -8,6 +8,7 @@ mod doc_examples;
 mod jobs;
 mod network;
 mod network_conformance;
+mod recipes;
 mod repl;
 mod storage;
 mod storage_xml;
