@@ -17,6 +17,7 @@ use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal::{self, Undo};
 use super::spec::from_map;
 use super::Host;
+use crate::xml::metadata as meta;
 use crate::xml::network::{
     changed_keys, check_conflicts, live_changes, normalize_dhcp_host, overlay, validate_dhcp_host,
     write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt,
@@ -24,7 +25,6 @@ use crate::xml::network::{
     NetworkDoc, NetworkSpec, Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS,
     SPEC_KEYS,
 };
-use crate::xml::metadata as meta;
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
 
@@ -606,7 +606,10 @@ pub fn metadata_arg(
     if xml.is_unit() {
         return Ok(None);
     }
-    let Some(text) = xml.read_lock::<rhai::ImmutableString>().map(|s| s.to_string()) else {
+    let Some(text) = xml
+        .read_lock::<rhai::ImmutableString>()
+        .map(|s| s.to_string())
+    else {
         return Err(ScriptError::invalid(
             "xml",
             xml.type_name(),
@@ -614,9 +617,9 @@ pub fn metadata_arg(
         )
         .at(ctx));
     };
-    meta::parse_element(&text)
-        .map(Some)
-        .map_err(|e| ScriptError::invalid("xml", &text, format!("not one XML element: {e}")).at(ctx))
+    meta::parse_element(&text).map(Some).map_err(|e| {
+        ScriptError::invalid("xml", &text, format!("not one XML element: {e}")).at(ctx)
+    })
 }
 
 fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
@@ -1879,7 +1882,11 @@ pub mod network_api {
     /// assert_eq(xml_parse(net.metadata("https://example.org/owner")).attrs.team, "ops");
     /// ```
     #[rhai_fn(pure, return_raw)]
-    pub fn metadata(ctx: NativeCallContext, net: &mut Network, ns_uri: &str) -> ScriptResult<Dynamic> {
+    pub fn metadata(
+        ctx: NativeCallContext,
+        net: &mut Network,
+        ns_uri: &str,
+    ) -> ScriptResult<Dynamic> {
         let xml = config_xml(&net.raw).script(&ctx)?;
         let def = NetworkDef::parse(&xml).map_err(|e| xml_error(&ctx, e))?;
         Ok(meta::find(def.metadata.as_deref(), ns_uri)

@@ -1078,7 +1078,13 @@ pub mod vm_api {
             None => (None, None),
         };
         vm.raw
-            .set_metadata(kind, text.as_deref(), prefix.as_deref(), Some(ns_uri), flags)
+            .set_metadata(
+                kind,
+                text.as_deref(),
+                prefix.as_deref(),
+                Some(ns_uri),
+                flags,
+            )
             .script(&ctx)?;
         let (raw, uri) = (vm.raw.clone(), ns_uri.to_owned());
         let old = current.map(|el| el.to_xml());

@@ -105,10 +105,18 @@ impl Diagnostic {
     /// caller's line, so point there (the outermost call that left the bundled
     /// modules) and leave the recipe's internals out.
     fn blame_caller(&mut self) {
-        if !self.location.as_ref().is_some_and(|l| is_bundled(&l.source)) {
+        if !self
+            .location
+            .as_ref()
+            .is_some_and(|l| is_bundled(&l.source))
+        {
             return;
         }
-        if let Some(i) = self.callers.iter().position(|(_, l)| !is_bundled(&l.source)) {
+        if let Some(i) = self
+            .callers
+            .iter()
+            .position(|(_, l)| !is_bundled(&l.source))
+        {
             let (_, loc) = self.callers[i].clone();
             self.location = Some(loc);
             self.callers.drain(..=i);

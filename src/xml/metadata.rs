@@ -54,7 +54,8 @@ pub fn with_ns(el: &Element, prefix: &str, uri: &str) -> Element {
         }
     }
     let mut out = prefixed(el, prefix);
-    out.attrs.insert(0, (format!("xmlns:{prefix}"), uri.to_owned()));
+    out.attrs
+        .insert(0, (format!("xmlns:{prefix}"), uri.to_owned()));
     out
 }
 
@@ -97,7 +98,9 @@ pub fn replace(
         return Ok(None);
     }
     let xml = root.to_xml();
-    Ok(Some(xml["<metadata>".len()..xml.len() - "</metadata>".len()].to_owned()))
+    Ok(Some(
+        xml["<metadata>".len()..xml.len() - "</metadata>".len()].to_owned(),
+    ))
 }
 
 /// Parse a script's metadata element: (its prefix if it had one, the element stripped).
@@ -129,11 +132,10 @@ mod tests {
         assert_eq!(find(Some(inner), "urn:b").unwrap().to_xml(), "<two k='v'/>");
         assert!(find(Some(inner), "urn:c").is_none());
         let el = Element::new("three");
-        let out = replace(Some(inner), "urn:b", Some((&el, "vs"))).unwrap().unwrap();
-        assert_eq!(
-            out,
-            "<a:one xmlns:a='urn:a'/><vs:three xmlns:vs='urn:b'/>"
-        );
+        let out = replace(Some(inner), "urn:b", Some((&el, "vs")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, "<a:one xmlns:a='urn:a'/><vs:three xmlns:vs='urn:b'/>");
         let gone = replace(Some("<a:one xmlns:a='urn:a'/>"), "urn:a", None).unwrap();
         assert_eq!(gone, None);
     }

@@ -67,18 +67,31 @@ fn every_rhai_block_in_the_docs_runs_on_the_test_driver() {
         let text = std::fs::read_to_string(&file).unwrap();
         for (info, code) in rhai_blocks(&text) {
             if info != "rhai" {
-                assert_eq!(info, "rhai,live", "unknown block kind in {}", file.display());
+                assert_eq!(
+                    info,
+                    "rhai,live",
+                    "unknown block kind in {}",
+                    file.display()
+                );
                 continue;
             }
             ran += 1;
             let run = Script::new(&code).run();
             if run.code != 0 {
-                failures.push(format!("{}:\n{code}\n{}", file.display(), run.diagnostics()));
+                failures.push(format!(
+                    "{}:\n{code}\n{}",
+                    file.display(),
+                    run.diagnostics()
+                ));
             }
         }
     }
     assert!(ran >= 10, "only {ran} blocks found");
-    assert!(failures.is_empty(), "failing doc blocks:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing doc blocks:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -107,12 +120,16 @@ fn every_bundled_module_compiles_and_documents_its_functions() {
         "lab::prune",
     ] {
         assert!(
-            entries.iter().any(|e| e.signature.starts_with(&format!("{f}("))),
+            entries
+                .iter()
+                .any(|e| e.signature.starts_with(&format!("{f}("))),
             "{f} is not documented"
         );
     }
     // Helpers stay private.
-    assert!(!entries.iter().any(|e| e.signature.starts_with("net::check_opts")));
+    assert!(!entries
+        .iter()
+        .any(|e| e.signature.starts_with("net::check_opts")));
 }
 
 #[test]
@@ -145,7 +162,9 @@ fn every_script_passes_check_and_runs_on_the_test_driver() {
 fn bad_option(call: &str, message: &str) {
     let script = format!("import \"net\" as net;\nimport \"lab\" as lab;\n\n{call}\n");
     let run = Script::new(&script).run();
-    run.code(1).stderr_has(message).stderr_has("--> script.rhai:4:");
+    run.code(1)
+        .stderr_has(message)
+        .stderr_has("--> script.rhai:4:");
     assert!(
         !run.stderr.contains("stdlib/"),
         "recipe internals shown:\n{}",
@@ -199,7 +218,10 @@ struct NetnsLink(String);
 impl NetnsLink {
     fn new(name: &str, kind: &str) -> NetnsLink {
         let _ = netns(&["link", "del", name]);
-        assert!(netns(&["link", "add", name, "type", kind]), "ip link add {name}");
+        assert!(
+            netns(&["link", "add", name, "type", kind]),
+            "ip link add {name}"
+        );
         netns(&["link", "set", name, "up"]);
         NetnsLink(name.to_owned())
     }
@@ -234,13 +256,17 @@ fn live_each_network_recipe_creates_then_changes_nothing() {
     let Some(uri) = live_uri() else { return };
     let tag = std::process::id() % 100000;
     let br = NetnsLink::new(&format!("vsbr{tag}"), "bridge");
-    let nic = NetnsLink::new(&format!("vsnic{tag}"), "dummy");
+    let nic = NetnsLink::new(&format!("vsnic{tag}"), "bridge"); // the dummy module is missing here; any link will do
     let names: Vec<String> = ["nat", "rt", "iso", "br", "mv"]
         .iter()
         .map(|k| unique(&format!("rnet-{k}")))
         .collect();
     let calls = [
-        format!(r#"net::nat(HOST, #{{ name: "{}", subnet: "{}" }})"#, names[0], subnet(181)),
+        format!(
+            r#"net::nat(HOST, #{{ name: "{}", subnet: "{}" }})"#,
+            names[0],
+            subnet(181)
+        ),
         format!(
             r#"net::routed(HOST, #{{ name: "{}", subnet: "{}", dev: "{}" }})"#,
             names[1],
@@ -253,8 +279,14 @@ fn live_each_network_recipe_creates_then_changes_nothing() {
             subnet(183),
             tag % 9000 + 1000
         ),
-        format!(r#"net::bridge(HOST, #{{ name: "{}", bridge: "{}" }})"#, names[3], br.0),
-        format!(r#"net::macvtap(HOST, #{{ name: "{}", dev: "{}" }})"#, names[4], nic.0),
+        format!(
+            r#"net::bridge(HOST, #{{ name: "{}", bridge: "{}" }})"#,
+            names[3], br.0
+        ),
+        format!(
+            r#"net::macvtap(HOST, #{{ name: "{}", dev: "{}" }})"#,
+            names[4], nic.0
+        ),
     ];
     for (name, call) in names.iter().zip(&calls) {
         remove_network(&uri, name);
@@ -296,7 +328,11 @@ print(`action=${{r.action}} restart=${{r.restart_needed}} changes=${{r.changes}}
 "#
         )
     };
-    Script::new(&script("")).connect(&uri).run().ok().stdout_has("action=created");
+    Script::new(&script(""))
+        .connect(&uri)
+        .run()
+        .ok()
+        .stdout_has("action=created");
     let ifindex = || {
         let out = Command::new("ip")
             .args(["netns", "exec", "virtscript", "cat"])
@@ -324,7 +360,10 @@ print(`action=${{r.action}} restart=${{r.restart_needed}} changes=${{r.changes}}
         "{live}"
     );
     assert!(live.contains("52:54:00:00:aa:01"), "{live}");
-    assert_eq!(before, after, "the bridge was recreated: the network restarted");
+    assert_eq!(
+        before, after,
+        "the bridge was recreated: the network restarted"
+    );
 }
 
 /// Every network, pool, volume (of every pool) and VM whose name holds `mark`.
@@ -410,7 +449,15 @@ print(`status ${{s.vms.len()}} ${{s.network.active}}`);
     .run();
     let after = listing(&uri, &mark);
     // Tidy the test's own pool before asserting.
-    let _ = virsh_try(&uri, &["vol-delete", &format!("{mark}-golden.qcow2"), "--pool", &pool]);
+    let _ = virsh_try(
+        &uri,
+        &[
+            "vol-delete",
+            &format!("{mark}-golden.qcow2"),
+            "--pool",
+            &pool,
+        ],
+    );
     let _ = virsh_try(&uri, &["pool-destroy", &pool]);
     let _ = virsh_try(&uri, &["pool-delete", &pool]);
     let _ = virsh_try(&uri, &["pool-undefine", &pool]);
@@ -473,49 +520,88 @@ fn live_scripts_and_live_doc_blocks_run_on_the_real_daemon() {
     let pool = format!("{mark}-pool");
     let path = format!("/var/lib/libvirt/images/{pool}");
     let br = NetnsLink::new(&format!("vssb{tag}"), "bridge");
-    let nic = NetnsLink::new(&format!("vssn{tag}"), "dummy");
+    let nic = NetnsLink::new(&format!("vssn{tag}"), "bridge"); // the dummy module is missing here; any link will do
     let n = |k: &str| format!("{mark}-{k}");
     let runs: Vec<(&str, Vec<String>)> = vec![
         ("01-check-host.rhai", vec![]),
-        ("02-networks.rhai", vec![
-            format!("name={}", n("net")),
-            format!("subnet={}", subnet(187)),
-            format!("web_ip={}.10", subnet(187).trim_end_matches(".0/24")),
-        ]),
-        ("03-volumes.rhai", vec![format!("pool={pool}"), format!("path={path}")]),
-        ("04-create-vm.rhai", vec![
-            format!("name={}", n("vm")),
-            format!("pool={pool}"),
-            format!("path={path}"),
-            format!("network={}", n("net")),
-            format!("subnet={}", subnet(187)),
-            "memory=96M".into(),
-            "virt_type=qemu".into(),
-        ]),
-        ("net-nat.rhai", vec![format!("name={}", n("nat")), format!("subnet={}", subnet(188))]),
-        ("net-routed.rhai", vec![
-            format!("name={}", n("rt")),
-            format!("subnet={}", subnet(189)),
-            format!("dev={}", nic.0),
-        ]),
-        ("net-isolated.rhai", vec![format!("name={}", n("iso")), format!("subnet={}", subnet(190))]),
-        ("net-bridge.rhai", vec![format!("name={}", n("br")), format!("bridge={}", br.0)]),
-        ("net-macvtap.rhai", vec![format!("name={}", n("mv")), format!("dev={}", nic.0)]),
-        ("lab.rhai", vec![
-            format!("name={}", n("lab")),
-            format!("subnet={}", subnet(191)),
-            format!("pool={pool}"),
-            format!("path={path}"),
-            "count=2".into(),
-            "memory=96M".into(),
-            "virt_type=qemu".into(),
-        ]),
-        ("nightly.rhai", vec![
-            format!("lab={}", n("lab")),
-            format!("subnet={}", subnet(191)),
-            "days=0".into(),
-        ]),
-        ("lab.rhai", vec![format!("name={}", n("lab")), "action=down".into()]),
+        (
+            "02-networks.rhai",
+            vec![
+                format!("name={}", n("net")),
+                format!("subnet={}", subnet(187)),
+                format!("web_ip={}.10", subnet(187).trim_end_matches(".0/24")),
+            ],
+        ),
+        (
+            "03-volumes.rhai",
+            vec![format!("pool={pool}"), format!("path={path}")],
+        ),
+        (
+            "04-create-vm.rhai",
+            vec![
+                format!("name={}", n("vm")),
+                format!("pool={pool}"),
+                format!("path={path}"),
+                format!("network={}", n("net")),
+                format!("subnet={}", subnet(187)),
+                "memory=96M".into(),
+                "virt_type=qemu".into(),
+            ],
+        ),
+        (
+            "net-nat.rhai",
+            vec![
+                format!("name={}", n("nat")),
+                format!("subnet={}", subnet(188)),
+            ],
+        ),
+        (
+            "net-routed.rhai",
+            vec![
+                format!("name={}", n("rt")),
+                format!("subnet={}", subnet(189)),
+                format!("dev={}", nic.0),
+            ],
+        ),
+        (
+            "net-isolated.rhai",
+            vec![
+                format!("name={}", n("iso")),
+                format!("subnet={}", subnet(190)),
+            ],
+        ),
+        (
+            "net-bridge.rhai",
+            vec![format!("name={}", n("br")), format!("bridge={}", br.0)],
+        ),
+        (
+            "net-macvtap.rhai",
+            vec![format!("name={}", n("mv")), format!("dev={}", nic.0)],
+        ),
+        (
+            "lab.rhai",
+            vec![
+                format!("name={}", n("lab")),
+                format!("subnet={}", subnet(191)),
+                format!("pool={pool}"),
+                format!("path={path}"),
+                "count=2".into(),
+                "memory=96M".into(),
+                "virt_type=qemu".into(),
+            ],
+        ),
+        (
+            "nightly.rhai",
+            vec![
+                format!("lab={}", n("lab")),
+                format!("subnet={}", subnet(191)),
+                "days=0".into(),
+            ],
+        ),
+        (
+            "lab.rhai",
+            vec![format!("name={}", n("lab")), "action=down".into()],
+        ),
     ];
     let mut failures = Vec::new();
     for (script, args) in &runs {
