@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Recipe benchmarks (docs/benchmarks.md, "Recipes"), on the real daemon:
+#
+#  1. a lab of 5 VMs from a base image: `lab::up` (one virtscript run) vs the
+#     tutorial's commands one after another: virsh net-define + net-start +
+#     net-autostart, then per VM virsh vol-clone + virt-install --import.
+#     Each run starts from nothing (teardown in hyperfine's --prepare, not timed).
+#  2. a re-run of `lab::up` that finds everything in place vs one `virsh list`.
+#
+# Needs root, the daemon from tools/libvirtd-netns.sh, hyperfine, virtinst.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q --bin virtscript
+VS=$PWD/target/release/virtscript
+URI=qemu:///system
+TMP=$(mktemp -d)
+RUNS=${RUNS:-5}
+POOL=vs-bench-recipes
+DIR=/var/lib/libvirt/images/$POOL
+COUNT=5
+
+virsh -c $URI pool-info $POOL >/dev/null 2>&1 || {
+  mkdir -p $DIR
+  virsh -c $URI pool-define-as $POOL dir --target $DIR >/dev/null
+  virsh -c $URI pool-start $POOL >/dev/null
+}
+virsh -c $URI vol-info base.qcow2 --pool $POOL >/dev/null 2>&1 ||
+  virsh -c $URI vol-create-as $POOL base.qcow2 64M --format qcow2 >/dev/null
+
+cat > "$TMP/up.rhai" <<R
+import "lab" as lab;
+let r = lab::up(HOST, #{ name: "vsbl", subnet: "10.240.1.0/24", base: "base.qcow2", pool: "$POOL",
+    count: $COUNT, memory: "96M", vm: #{ virt_type: "qemu", graphics: "none" } });
+print(\`\${r.action}: \${r.vms.len()} VMs\`);
+R
+cat > "$TMP/down.rhai" <<R
+import "lab" as lab;
+lab::down(HOST, "vsbl");
+R
+cat > "$TMP/net.xml" <<X
+<network>
+  <name>vsbt</name>
+  <forward mode='nat'/>
+  <ip address='10.240.2.1' netmask='255.255.255.0'>
+    <dhcp><range start='10.240.2.2' end='10.240.2.254'/></dhcp>
+  </ip>
+</network>
+X
+cat > "$TMP/tutorial.sh" <<S
+set -e
+virsh -c $URI net-define $TMP/net.xml >/dev/null
+virsh -c $URI net-start vsbt >/dev/null
+virsh -c $URI net-autostart vsbt >/dev/null
+for i in \$(seq 1 $COUNT); do
+  virsh -c $URI vol-clone --pool $POOL base.qcow2 vsbt-\$i.qcow2 >/dev/null
+  virt-install --connect $URI --name vsbt-\$i --memory 96 --vcpus 1 --virt-type qemu --import \
+    --disk vol=$POOL/vsbt-\$i.qcow2 --network network=vsbt --graphics none \
+    --osinfo detect=on,require=off --noautoconsole --quiet
+done
+S
+cat > "$TMP/tutorial-down.sh" <<S
+for i in \$(seq 1 $COUNT); do
+  virsh -c $URI destroy vsbt-\$i >/dev/null 2>&1
+  virsh -c $URI undefine vsbt-\$i >/dev/null 2>&1
+  virsh -c $URI vol-delete vsbt-\$i.qcow2 --pool $POOL >/dev/null 2>&1
+done
+virsh -c $URI net-destroy vsbt >/dev/null 2>&1
+virsh -c $URI net-undefine vsbt >/dev/null 2>&1
+true
+S
+cleanup() {
+  $VS run -c $URI "$TMP/down.rhai" >/dev/null 2>&1 || true
+  bash "$TMP/tutorial-down.sh"
+  virsh -c $URI vol-delete base.qcow2 --pool $POOL >/dev/null 2>&1 || true
+  virsh -c $URI pool-destroy $POOL >/dev/null 2>&1 || true
+  virsh -c $URI pool-undefine $POOL >/dev/null 2>&1 || true
+  rm -rf "$DIR" "$TMP"
+}
+trap cleanup EXIT
+
+hyperfine --runs "$RUNS" --export-markdown "$TMP/lab.md" \
+  -n "virtscript lab::up (5 VMs)" --prepare "$VS run -c $URI $TMP/down.rhai" "$VS run -c $URI $TMP/up.rhai" \
+  -n "tutorial: virsh net-define/start/autostart + 5 × (vol-clone + virt-install --import)" \
+  --prepare "bash $TMP/tutorial-down.sh" "bash $TMP/tutorial.sh"
+cat "$TMP/lab.md"
+
+# Everything in place: a re-run only reads.
+$VS run -c $URI "$TMP/up.rhai"
+hyperfine -N --warmup 3 --runs "${RERUNS:-30}" --export-markdown "$TMP/rerun.md" \
+  -n "virtscript lab::up, all in place" "$VS run -c $URI $TMP/up.rhai" \
+  -n "virsh list" "virsh -c $URI list"
+cat "$TMP/rerun.md"
