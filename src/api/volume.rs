@@ -17,7 +17,9 @@ use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
-use super::pool::{check_name, is_code, is_local, parse_size_value, with_pool_retry, AtExt, Spec};
+use super::pool::{
+    check_name, create_in_pool, is_code, is_local, parse_size_value, with_pool_retry, AtExt, Spec,
+};
 use super::{Host, Pool};
 use crate::engine::stop::{self, StopReason};
 use crate::units::format_size;
@@ -434,7 +436,8 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
         });
     }
     let xml = doc.to_xml();
-    let raw = with_pool_retry(|| StorageVol::create_xml(&pool.raw, &xml, 0)).script(ctx)?;
+    let raw =
+        create_in_pool(&pool.raw, || StorageVol::create_xml(&pool.raw, &xml, 0)).script(ctx)?;
     let undo = raw.clone();
     journal::record(
         "create_volume",
@@ -522,7 +525,11 @@ impl CloneJob<'_> {
                 let path = watch_path.as_ref()?;
                 Some(format!("{} written", format_size(allocated(path)?)))
             },
-            move || with_pool_retry(|| StorageVol::create_xml_from(&pool, &xml, &src, flags)),
+            move || {
+                create_in_pool(&pool, || {
+                    StorageVol::create_xml_from(&pool, &xml, &src, flags)
+                })
+            },
         );
         match (result, stopped) {
             (Ok(vol), Some(reason)) => {
@@ -575,7 +582,10 @@ impl CloneJob<'_> {
             permissions: None,
         });
         let xml = doc.to_xml();
-        with_pool_retry(|| StorageVol::create_xml(&self.target.raw, &xml, 0)).script(self.ctx)
+        create_in_pool(&self.target.raw, || {
+            StorageVol::create_xml(&self.target.raw, &xml, 0)
+        })
+        .script(self.ctx)
     }
 
     /// A copy-on-write clone: libvirt's reflink copy for raw volumes; for other
@@ -596,7 +606,7 @@ impl CloneJob<'_> {
         };
         if format == "raw" {
             let xml = self.doc().to_xml();
-            return with_pool_retry(|| {
+            return create_in_pool(&self.target.raw, || {
                 StorageVol::create_xml_from(
                     &self.target.raw,
                     &xml,
@@ -629,8 +639,10 @@ impl CloneJob<'_> {
         let src_file = File::open(&src_path)
             .map_err(|e| unsupported(format!("cannot open {src_path} here ({e})")))?;
         let xml = self.doc().to_xml();
-        let vol = with_pool_retry(|| StorageVol::create_xml(&self.target.raw, &xml, 0))
-            .map_err(|e| failed(ScriptError::libvirt(&e)))?;
+        let vol = create_in_pool(&self.target.raw, || {
+            StorageVol::create_xml(&self.target.raw, &xml, 0)
+        })
+        .map_err(|e| failed(ScriptError::libvirt(&e)))?;
         let result = (|| {
             let dst_path = vol.path().map_err(|e| failed(ScriptError::libvirt(&e)))?;
             let dst = std::fs::OpenOptions::new()

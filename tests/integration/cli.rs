@@ -383,3 +383,38 @@ fn libvirt_errors_print_libvirts_message_and_code() {
         .stderr_has("error: internal error: Domain 'test' is already running (libvirt error 1: VIR_ERR_INTERNAL_ERROR)")
         .stderr_has("script.rhai:2:4");
 }
+
+#[test]
+fn live_run_lists_the_daemons_networks_and_pools() {
+    let Some(uri) = live_uri() else { return };
+    // Make sure there is at least one of each to list.
+    let net = crate::support::unique("list");
+    let xml = std::env::temp_dir().join(format!("{net}.xml"));
+    std::fs::write(&xml, format!("<network><name>{net}</name><ip address='10.231.11.1' netmask='255.255.255.0'/></network>")).unwrap();
+    virsh(&uri, &["net-define", xml.to_str().unwrap()]);
+    let list = |what: &str| -> Vec<String> {
+        virsh(&uri, &[what, "--all", "--name"])
+            .lines()
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let (nets_before, pools_before) = (list("net-list"), list("pool-list"));
+    let run = Script::new(
+        "for n in HOST.networks() { print(`net ${n.name}`); }\nfor p in HOST.pools() { print(`pool ${p.name}`); }\n",
+    )
+    .connect(&uri)
+    .run();
+    run.ok();
+    // Other tests share the daemon: check what existed both before and after.
+    let (nets_after, pools_after) = (list("net-list"), list("pool-list"));
+    for name in nets_before.iter().filter(|n| nets_after.contains(n)) {
+        run.stdout_has(&format!("net {name}\n"));
+    }
+    for name in pools_before.iter().filter(|p| pools_after.contains(p)) {
+        run.stdout_has(&format!("pool {name}\n"));
+    }
+    run.stdout_has(&format!("net {net}"));
+    virsh(&uri, &["net-undefine", &net]);
+    let _ = std::fs::remove_file(xml);
+}
