@@ -96,7 +96,7 @@ fn every_rhai_block_in_the_docs_runs_on_the_test_driver() {
 
 #[test]
 fn every_bundled_module_compiles_and_documents_its_functions() {
-    for name in ["net", "storage", "lab", "retry"] {
+    for name in ["net", "storage", "lab", "clone", "retry"] {
         Script::new(&format!("import \"{name}\" as m;"))
             .command("check")
             .run()
@@ -118,6 +118,8 @@ fn every_bundled_module_compiles_and_documents_its_functions() {
         "lab::down",
         "lab::status",
         "lab::prune",
+        "clone::by_volume",
+        "clone::linked",
     ] {
         assert!(
             entries
@@ -540,6 +542,19 @@ fn live_scripts_and_live_doc_blocks_run_on_the_real_daemon() {
             "04-create-vm.rhai",
             vec![
                 format!("name={}", n("vm")),
+                format!("pool={pool}"),
+                format!("path={path}"),
+                format!("network={}", n("net")),
+                format!("subnet={}", subnet(187)),
+                "memory=96M".into(),
+                "virt_type=qemu".into(),
+            ],
+        ),
+        (
+            "05-clone.rhai",
+            vec![
+                format!("from={}", n("src")),
+                format!("name={}", n("c2")),
                 format!("pool={pool}"),
                 format!("path={path}"),
                 format!("network={}", n("net")),
