@@ -174,7 +174,8 @@ fn module_entries(engine: &rhai::Engine) -> Vec<FnDoc> {
             continue;
         };
         for f in ast.iter_functions() {
-            if f.access == rhai::FnAccess::Private {
+            // Private helpers and closures (`anon$...`) are not the module's API.
+            if f.access == rhai::FnAccess::Private || f.name.starts_with("anon$") {
                 continue;
             }
             let doc = f
