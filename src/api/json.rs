@@ -52,6 +52,9 @@ pub fn to_json(value: &Dynamic) -> Value {
     if let Some(vm) = value.read_lock::<Vm>() {
         return json!({"type": "Vm", "name": vm.name(), "state": vm.state_name()});
     }
+    if let Some(snap) = value.read_lock::<super::Snapshot>() {
+        return super::snapshot::json_of(&snap);
+    }
     if let Some(timestamp) = value.read_lock::<std::time::Instant>() {
         return json!(timestamp.elapsed().as_secs_f64());
     }

@@ -7,8 +7,10 @@ pub mod journal;
 pub mod json;
 pub mod network;
 pub mod pool;
+pub mod snapshot;
 pub mod table;
 pub mod vm;
+pub mod vm_clone;
 pub mod vm_spec;
 pub mod volume;
 
@@ -17,6 +19,7 @@ use rhai::{exported_module, Engine};
 pub use host::Host;
 pub use network::Network;
 pub use pool::Pool;
+pub use snapshot::Snapshot;
 pub use vm::Vm;
 pub use volume::Volume;
 
@@ -32,4 +35,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(volume::volume_api).into());
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_global_module(exported_module!(vm::vm_api).into());
+    engine.register_type_with_name::<Snapshot>("Snapshot");
+    engine.register_global_module(exported_module!(snapshot::snapshot_api).into());
 }

@@ -48,6 +48,7 @@ pub static KINDS: &[TableFn] = &[
     table_for::<super::Pool>,
     table_for::<super::Volume>,
     table_for::<super::Vm>,
+    table_for::<super::Snapshot>,
 ];
 
 /// A table of `items` when they are all objects of one known type.
@@ -175,6 +176,36 @@ impl TableRow for Vm {
                 .is_persistent()
                 .map(|a| yes_no(a).to_owned())
                 .unwrap_or_else(|_| "-".into()),
+        ]
+    }
+}
+
+impl TableRow for super::Snapshot {
+    /// As `virsh snapshot-list --parent`, with whether it is the current one.
+    fn columns() -> &'static [&'static str] {
+        &["Name", "Creation Time", "State", "Parent", "Current"]
+    }
+
+    fn row(&self) -> Vec<String> {
+        let d = self.definition().ok();
+        let created = d
+            .as_ref()
+            .and_then(|d| d.creation_time)
+            .map(|t| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+                )
+                .to_string()
+            })
+            .unwrap_or_else(|| "-".into());
+        vec![
+            self.name(),
+            created,
+            d.as_ref()
+                .and_then(|d| d.state.clone())
+                .unwrap_or_else(|| "-".into()),
+            d.and_then(|d| d.parent).unwrap_or_else(|| "-".into()),
+            yes_no(self.is_current()).to_owned(),
         ]
     }
 }
