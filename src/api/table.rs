@@ -227,4 +227,40 @@ mod tests {
         assert!(table_of(&mixed).is_none());
         assert!(table_of(&[]).is_none());
     }
+
+    #[test]
+    fn snapshots_make_a_table_like_snapshot_list_parent() {
+        let host = Host::open("test:///default").unwrap();
+        let dom = host.conn().lookup_domain_by_name("test").unwrap();
+        let a = dom
+            .create_snapshot_xml("<domainsnapshot><name>a</name></domainsnapshot>", 0)
+            .unwrap();
+        let b = dom
+            .create_snapshot_xml("<domainsnapshot><name>b</name></domainsnapshot>", 0)
+            .unwrap();
+        let vm = Vm {
+            host: host.clone(),
+            raw: dom,
+        };
+        let items: Vec<Dynamic> = [a, b]
+            .into_iter()
+            .map(|raw| {
+                Dynamic::from(super::super::Snapshot {
+                    vm: vm.clone(),
+                    raw,
+                })
+            })
+            .collect();
+        let table = table_of(&items).expect("snapshots are a table");
+        assert_eq!(
+            table.columns,
+            ["Name", "Creation Time", "State", "Parent", "Current"]
+        );
+        assert_eq!(table.rows[0][0], "a");
+        assert_eq!(table.rows[0][3], "-");
+        assert_eq!(table.rows[1][2], "running");
+        assert_eq!(table.rows[1][3], "a");
+        assert_eq!(table.rows[1][4], "yes");
+        assert_eq!(table.rows[0][4], "no");
+    }
 }

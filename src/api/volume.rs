@@ -1105,6 +1105,31 @@ pub mod volume_api {
             .unwrap_or(Dynamic::UNIT))
     }
 
+    /// The storage volume at `path` (`virsh vol-info --path`), in whatever pool
+    /// holds it; an error naming the path when no running pool has it.
+    ///
+    /// ```rhai
+    /// let vol = HOST.pool("default-pool").create_volume(#{ name: "a.qcow2", capacity: "1G", format: "qcow2" });
+    /// assert_eq(HOST.volume_by_path(vol.path).name, "a.qcow2");
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn volume_by_path(
+        ctx: NativeCallContext,
+        host: &mut Host,
+        path: &str,
+    ) -> ScriptResult<Volume> {
+        match host.conn().lookup_storage_vol_by_path(path) {
+            Ok(raw) => Ok(wrap(host, raw)),
+            Err(e) if is_code(&e, sys::VIR_ERR_NO_STORAGE_VOL) => Err(not_found(
+                "path",
+                path,
+                "no volume of a running storage pool is at this path (refresh the pool if the file is new)".into(),
+            )
+            .at(&ctx)),
+            Err(e) => Err(e).script(&ctx),
+        }
+    }
+
     /// Create a volume (`virsh vol-create-as`): `#{ name, capacity: "10G", format: "qcow2",
     /// allocation: "0", backing: vol_or_path }`. Sizes take `"10G"` (GiB), `"512M"`, `"1.5T"`,
     /// `"2GB"` (10^9) or bytes. Volumes are thin by default (allocation 0); `format` defaults
