@@ -583,6 +583,25 @@ pub mod snapshot_api {
             format!("snapshot {}", snap.label()),
             None,
         );
+        // Drivers that ignore the flag for a shut-off snapshot: boot it ourselves.
+        if start {
+            match snap.vm.raw.state().map(|(s, _)| s.to_raw()) {
+                Ok(sys::VIR_DOMAIN_SHUTOFF) => {
+                    snap.vm.raw.create().script(&ctx)?;
+                    let undo = snap.vm.raw.clone();
+                    journal::record(
+                        "start_vm",
+                        format!("vm {}", snap.vm.name()),
+                        Some(Box::new(move || undo.destroy())),
+                    );
+                }
+                Ok(sys::VIR_DOMAIN_PAUSED) => {
+                    snap.vm.raw.resume().script(&ctx)?;
+                    journal::record("resume_vm", format!("vm {}", snap.vm.name()), None);
+                }
+                _ => {}
+            }
+        }
         Ok(())
     }
 

@@ -57,7 +57,7 @@ enum NvramJob {
     /// The NVRAM file is a storage volume: clone it (full) into its pool.
     Volume {
         src: Volume,
-        src_doc: VolumeXml,
+        src_doc: Box<VolumeXml>,
         pool: Pool,
         name: String,
     },
@@ -586,7 +586,7 @@ pub fn plan(
                     let vol_name = new_path.rsplit('/').next().unwrap_or_default().to_owned();
                     check_new_volume(&pool, "nvram", &vol_name)?;
                     NvramJob::Volume {
-                        src_doc: src.definition()?,
+                        src_doc: Box::new(src.definition()?),
                         src,
                         pool,
                         name: vol_name,
@@ -763,7 +763,7 @@ fn execute_steps(
             job.mode,
             None,
         )
-        .map_err(|e| with_disk(e, &job.target))?;
+        .map_err(|e| with_disk(*e, &job.target))?;
         made.volumes.push(vol.raw.clone());
         let path = vol.raw.path().script(ctx)?;
         let format = vol
@@ -823,8 +823,8 @@ fn execute_steps(
 }
 
 /// Say which disk a volume error was about.
-fn with_disk(err: Box<EvalAltResult>, target: &str) -> Box<EvalAltResult> {
-    match *err {
+fn with_disk(err: EvalAltResult, target: &str) -> Box<EvalAltResult> {
+    match err {
         EvalAltResult::ErrorRuntime(value, pos) => {
             let value = match value.read_lock::<Map>().map(|m| m.clone()) {
                 Some(mut m) => {

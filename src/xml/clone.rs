@@ -115,13 +115,11 @@ pub fn apply_clone(root: &mut Element, edits: &CloneEdits) {
                     }
                 }
             }
-            "channel" => {
-                if dev.attr("type") == Some("unix") {
-                    // libvirt names the guest-agent socket after the domain
-                    // when no path is given.
-                    if let Some(source) = dev.child_mut("source") {
-                        source.remove_attr("path");
-                    }
+            "channel" if dev.attr("type") == Some("unix") => {
+                // libvirt names the guest-agent socket after the domain
+                // when no path is given.
+                if let Some(source) = dev.child_mut("source") {
+                    source.remove_attr("path");
                 }
             }
             _ => {}
