@@ -84,6 +84,9 @@ impl ClonePlan {
     }
 }
 
+/// Where libvirt's QEMU driver keeps NVRAM files it names itself.
+const NVRAM_DIR: &str = "/var/lib/libvirt/qemu/nvram";
+
 const OPTION_KEYS: &[&str] = &["name", "storage", "files", "macs", "start", "allow_running"];
 
 /// What the options of one clone say (clone_many passes `name` per clone).
@@ -573,9 +576,15 @@ pub fn plan(
     }
 
     // NVRAM.
+    // With `<os firmware='efi'>` libvirt picks the NVRAM file at start
+    // (`{nvram_dir}/{name}_VARS.fd`) and the definition does not name it.
+    let auto_nvram = (dom.os.firmware.as_deref() == Some("efi") && is_local(&vm.host))
+        .then(|| format!("{NVRAM_DIR}/{src_name}_VARS.fd"))
+        .filter(|p| Path::new(p).exists());
     let nvram = match tree
         .path(&["os", "nvram"])
         .map(|n| n.text().trim().to_owned())
+        .or(auto_nvram)
     {
         Some(path) if !path.is_empty() => {
             let new_path = rename_path(&path, &src_name, &name);

@@ -723,3 +723,71 @@ assert_eq(vm.snapshots().len(), 0);"#
         "the change survived the revert"
     );
 }
+
+#[test]
+fn live_uefi_clone_copies_nvram_and_internal_snapshots_are_refused_with_advice() {
+    let Some(uri) = live_uri() else { return };
+    let env = Env::new(&uri, "uefi", 55);
+    let name = format!("{}-src", env.prefix);
+    let clone = format!("{}-copy", env.prefix);
+    let run = Script::new(&format!(
+        r#"
+let vm = HOST.define_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", uefi: true, import: true,
+    disks: [#{{ pool: "{pool}", size: "16M", format: "qcow2" }}], networks: [], graphics: "none" }});
+vm.start();
+vm.destroy();
+let x = vm.inactive_xml;
+print(x);
+try {{ vm.snapshot("s"); }} catch (e) {{ print(`refused: ${{e.message}}`); }}
+let c = vm.clone(#{{ name: "{clone}", storage: "linked" }});
+print(`clone xml: ${{c.inactive_xml}}`);
+"#,
+        pool = env.pool,
+    ))
+    .connect(&uri)
+    .run();
+    run.ok()
+        .stdout_has("refused: disk_only: VM")
+        .stdout_has("UEFI");
+    let xml = virsh(&uri, &["dumpxml", "--inactive", &clone]);
+    let nvram = xml
+        .split("<nvram")
+        .nth(1)
+        .and_then(|s| s.split('>').nth(1))
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default()
+        .to_owned();
+    let src_xml = virsh(&uri, &["dumpxml", "--inactive", &name]);
+    if src_xml.contains("<nvram") {
+        assert!(
+            nvram.contains(&clone),
+            "the clone's NVRAM is not its own: {xml}"
+        );
+        assert!(
+            std::path::Path::new(&nvram).exists(),
+            "{nvram} was not copied"
+        );
+        assert!(!src_xml.contains(&nvram));
+    } else {
+        // firmware='efi': libvirt names the file after the VM at start.
+        let src_vars = format!("/var/lib/libvirt/qemu/nvram/{name}_VARS.fd");
+        let vars = format!("/var/lib/libvirt/qemu/nvram/{clone}_VARS.fd");
+        assert!(std::path::Path::new(&src_vars).exists());
+        assert_eq!(
+            std::fs::read(&vars).expect("the clone's NVRAM was copied"),
+            std::fs::read(&src_vars).unwrap()
+        );
+    }
+    // A clone that cannot be made leaves no NVRAM copy behind.
+    Script::new(&format!(
+        r#"HOST.vm("{name}").clone(#{{ name: "{clone}2", files: [1] }});"#
+    ))
+    .connect(&uri)
+    .run()
+    .code(1);
+    assert!(
+        !std::path::Path::new(&format!("/var/lib/libvirt/qemu/nvram/{clone}2_VARS.fd")).exists()
+    );
+    let _ = virsh_try(&uri, &["undefine", &clone, "--nvram"]);
+    let _ = virsh_try(&uri, &["undefine", &name, "--nvram"]);
+}
