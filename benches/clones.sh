@@ -23,6 +23,7 @@ KERNEL=$(tools/tiny-guest.sh)
 POOL=vs-bench-clones
 DIR=/var/lib/libvirt/images/$POOL
 BASE=vsbc-base
+NET=vs-bench-clones
 TMP=$(mktemp -d)
 
 remove_clones() {
@@ -36,6 +37,8 @@ remove_clones() {
 cleanup() {
   remove_clones
   virsh -c "$URI" undefine "$BASE" >/dev/null 2>&1 || true
+  virsh -c "$URI" net-destroy "$NET" >/dev/null 2>&1 || true
+  virsh -c "$URI" net-undefine "$NET" >/dev/null 2>&1 || true
   virsh -c "$URI" pool-destroy "$POOL" >/dev/null 2>&1 || true
   virsh -c "$URI" pool-undefine "$POOL" >/dev/null 2>&1 || true
   rm -rf "$DIR" "$TMP"
@@ -45,21 +48,33 @@ cleanup 2>/dev/null || true
 TMP=$(mktemp -d)
 
 mkdir -p "$DIR"
+cat > "$TMP/net.xml" <<X
+<network><name>$NET</name><forward mode='nat'/><bridge name='vsbclone0'/>
+<ip address='10.249.0.1' netmask='255.255.255.0'><dhcp><range start='10.249.0.10' end='10.249.0.200'/></dhcp></ip></network>
+X
+virsh -c "$URI" net-define "$TMP/net.xml" >/dev/null
+virsh -c "$URI" net-start "$NET" >/dev/null
 virsh -c "$URI" pool-define-as "$POOL" dir --target "$DIR" >/dev/null
 virsh -c "$URI" pool-start "$POOL" >/dev/null
 cat > "$TMP/base.rhai" <<R
 HOST.define_vm(#{ name: "$BASE", memory: 128, vcpus: 1, virt_type: "qemu",
     kernel: "$KERNEL/vmlinuz", initrd: "$KERNEL/initrd.img", cmdline: "console=ttyS0",
     disks: [#{ pool: "$POOL", size: "2G", format: "qcow2" }],
-    networks: ["default"], guest_agent: false });
+    networks: ["$NET"], guest_agent: false });
 R
 "$VS" run -c "$URI" "$TMP/base.rhai" 2>/dev/null || {
   # Older VM specs have no guest_agent key.
   sed -i 's/, guest_agent: false//' "$TMP/base.rhai"; "$VS" run -c "$URI" "$TMP/base.rhai"; }
-qemu-io -f qcow2 -c "write -P 0x5a 0 2G" "$DIR/$BASE.qcow2" >/dev/null
+qemu-io -f qcow2 -c "write -P 0x5a 0 1G" -c "write -P 0x5a 1G 1G" "$DIR/$BASE.qcow2" >/dev/null
 echo "base disk: $(du -h "$DIR/$BASE.qcow2" | cut -f1) allocated"
 
-clones_kib() { du -sk --apparent-size=false "$DIR"/"$BASE"-clone* 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
+clones_kib() {
+  local total=0 f
+  for f in "$DIR/$BASE"-clone*; do
+    [ -e "$f" ] && total=$((total + $(du -k "$f" | cut -f1)))
+  done
+  echo "$total"
+}
 now() { date +%s.%N; }
 
 # --- 1. ten linked clones vs ten virt-clone --auto-clone

@@ -37,6 +37,8 @@ use crate::xml::tree::Element;
 /// `clone_many`, where none of them exists yet when the next is planned).
 #[derive(Default)]
 pub struct Reserved {
+    /// The host's MACs, read once per batch of clones.
+    host_macs: Option<HashSet<String>>,
     names: HashSet<String>,
     macs: HashSet<String>,
     volumes: HashSet<(String, String)>,
@@ -216,24 +218,21 @@ pub fn random_mac(taken: &HashSet<String>) -> String {
     }
 }
 
-/// Every MAC any VM of the host uses.
+/// Every MAC any VM of the host uses: one XML call per domain (the live
+/// definition of a running VM, the persistent one of a stopped VM).
 fn host_macs(vm: &Vm) -> HashSet<String> {
     let mut macs = HashSet::new();
     for dom in vm.host.conn().list_all_domains(0).unwrap_or_default() {
-        for flags in [0, sys::VIR_DOMAIN_XML_INACTIVE] {
-            let Ok(xml) = dom.xml_desc(flags) else {
-                continue;
-            };
-            let Ok(tree) = Element::parse(&xml) else {
-                continue;
-            };
-            macs.extend(
-                interface_macs(&tree)
-                    .into_iter()
-                    .flatten()
-                    .map(|m| m.to_ascii_lowercase()),
-            );
-        }
+        let Ok(xml) = dom.xml_desc(0) else { continue };
+        let Ok(tree) = Element::parse(&xml) else {
+            continue;
+        };
+        macs.extend(
+            interface_macs(&tree)
+                .into_iter()
+                .flatten()
+                .map(|m| m.to_ascii_lowercase()),
+        );
     }
     macs
 }
@@ -557,7 +556,10 @@ pub fn plan(
             format!("VM {src_name} has {nics} network interface(s)"),
         ));
     }
-    let mut taken = host_macs(vm);
+    if reserved.host_macs.is_none() {
+        reserved.host_macs = Some(host_macs(vm));
+    }
+    let mut taken = reserved.host_macs.clone().unwrap_or_default();
     taken.extend(reserved.macs.iter().cloned());
     let mut macs = Vec::new();
     for (field, mac) in &opts.macs {
