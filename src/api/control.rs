@@ -16,6 +16,11 @@ pub fn set_jobs(n: usize) {
     JOBS.store(n.max(1), Ordering::Relaxed);
 }
 
+/// How many threads parallel work may use (`run --jobs N`, default 4).
+pub fn jobs() -> usize {
+    JOBS.load(Ordering::Relaxed).max(1)
+}
+
 /// Add `note` to the innermost error of a chain, keeping every position, and
 /// attach `fields` to it (turning a non-map error into a catchable map).
 fn annotate(
@@ -123,17 +128,6 @@ pub mod control_api {
         }
     }
 
-    /// Call `f(item)` for every item on a bounded pool of threads (`run --jobs N`,
-    /// default 4) and return the results in the items' order. Each thread has its
-    /// own copy of the variables the closure captures: return values rather than
-    /// changing captured variables. If any calls fail,
-    /// the others still finish, then one error lists them all (`e.errors`: index,
-    /// item, message) with the successful `e.results`.
-    ///
-    /// ```rhai
-    /// let squares = parallel([1, 2, 3, 4], |x| x * x);
-    /// assert_eq(squares, [1, 4, 9, 16]);
-    /// ```
     /// `parallel` over a range of numbers: `parallel(0..20, |i| ...)`.
     ///
     /// ```rhai
@@ -162,6 +156,17 @@ pub mod control_api {
         parallel(ctx, items.map(Dynamic::from).collect(), f)
     }
 
+    /// Call `f(item)` for every item on a bounded pool of threads (`run --jobs N`,
+    /// default 4) and return the results in the items' order. Each thread has its
+    /// own copy of the variables the closure captures: return values rather than
+    /// changing captured variables. If any calls fail,
+    /// the others still finish, then one error lists them all (`e.errors`: index,
+    /// item, message) with the successful `e.results`.
+    ///
+    /// ```rhai
+    /// let squares = parallel([1, 2, 3, 4], |x| x * x);
+    /// assert_eq(squares, [1, 4, 9, 16]);
+    /// ```
     #[rhai_fn(return_raw)]
     pub fn parallel(ctx: NativeCallContext, items: Array, f: FnPtr) -> ScriptResult<Array> {
         let n = items.len();
