@@ -16,6 +16,11 @@ pub fn set_jobs(n: usize) {
     JOBS.store(n.max(1), Ordering::Relaxed);
 }
 
+/// How many threads parallel work may use (`run --jobs N`, default 4).
+pub fn jobs() -> usize {
+    JOBS.load(Ordering::Relaxed).max(1)
+}
+
 /// Add `note` to the innermost error of a chain, keeping every position, and
 /// attach `fields` to it (turning a non-map error into a catchable map).
 fn annotate(

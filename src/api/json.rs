@@ -60,6 +60,9 @@ pub fn to_json(value: &Dynamic) -> Value {
             "persistent": net.raw.is_persistent().unwrap_or(false),
         });
     }
+    if let Some(snap) = value.read_lock::<super::Snapshot>() {
+        return super::snapshot::json_of(&snap);
+    }
     if let Some(timestamp) = value.read_lock::<std::time::Instant>() {
         return json!(timestamp.elapsed().as_secs_f64());
     }

@@ -7,9 +7,11 @@ pub mod journal;
 pub mod json;
 pub mod network;
 pub mod pool;
+pub mod snapshot;
 pub mod spec;
 pub mod table;
 pub mod vm;
+pub mod vm_clone;
 pub mod vm_spec;
 pub mod volume;
 
@@ -18,6 +20,7 @@ use rhai::{exported_module, Engine};
 pub use host::Host;
 pub use network::Network;
 pub use pool::Pool;
+pub use snapshot::Snapshot;
 pub use vm::Vm;
 pub use volume::Volume;
 
@@ -35,4 +38,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(vm::vm_api).into());
     engine.register_type_with_name::<Network>("Network");
     engine.register_global_module(exported_module!(network::network_api).into());
+    engine.register_type_with_name::<Snapshot>("Snapshot");
+    engine.register_global_module(exported_module!(snapshot::snapshot_api).into());
 }

@@ -48,6 +48,7 @@ pub static KINDS: &[TableFn] = &[
     table_for::<super::Pool>,
     table_for::<super::Volume>,
     table_for::<super::Vm>,
+    table_for::<super::Snapshot>,
 ];
 
 /// A table of `items` when they are all objects of one known type.
@@ -204,6 +205,36 @@ impl TableRow for Network {
     }
 }
 
+impl TableRow for super::Snapshot {
+    /// As `virsh snapshot-list --parent`, with whether it is the current one.
+    fn columns() -> &'static [&'static str] {
+        &["Name", "Creation Time", "State", "Parent", "Current"]
+    }
+
+    fn row(&self) -> Vec<String> {
+        let d = self.definition().ok();
+        let created = d
+            .as_ref()
+            .and_then(|d| d.creation_time)
+            .map(|t| {
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+                )
+                .to_string()
+            })
+            .unwrap_or_else(|| "-".into());
+        vec![
+            self.name(),
+            created,
+            d.as_ref()
+                .and_then(|d| d.state.clone())
+                .unwrap_or_else(|| "-".into()),
+            d.and_then(|d| d.parent).unwrap_or_else(|| "-".into()),
+            yes_no(self.is_current()).to_owned(),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +251,41 @@ mod tests {
         let mixed = vec![items[0].clone(), Dynamic::from(1_i64)];
         assert!(table_of(&mixed).is_none());
         assert!(table_of(&[]).is_none());
+    }
+
+    #[test]
+    fn snapshots_make_a_table_like_snapshot_list_parent() {
+        let host = Host::open("test:///default").unwrap();
+        let dom = host.conn().lookup_domain_by_name("test").unwrap();
+        let a = dom
+            .create_snapshot_xml("<domainsnapshot><name>a</name></domainsnapshot>", 0)
+            .unwrap();
+        let b = dom
+            .create_snapshot_xml("<domainsnapshot><name>b</name></domainsnapshot>", 0)
+            .unwrap();
+        let vm = Vm {
+            host: host.clone(),
+            raw: dom,
+        };
+        let items: Vec<Dynamic> = [a, b]
+            .into_iter()
+            .map(|raw| {
+                Dynamic::from(super::super::Snapshot {
+                    vm: vm.clone(),
+                    raw,
+                })
+            })
+            .collect();
+        let table = table_of(&items).expect("snapshots are a table");
+        assert_eq!(
+            table.columns,
+            ["Name", "Creation Time", "State", "Parent", "Current"]
+        );
+        assert_eq!(table.rows[0][0], "a");
+        assert_eq!(table.rows[0][3], "-");
+        assert_eq!(table.rows[1][2], "running");
+        assert_eq!(table.rows[1][3], "a");
+        assert_eq!(table.rows[1][4], "yes");
+        assert_eq!(table.rows[0][4], "no");
     }
 }

@@ -820,7 +820,8 @@ fn volume_format(conn: &Connect, path: &str) -> Option<String> {
     let tree = Element::parse(&vol.xml_desc(0).ok()?).ok()?;
     tree.path(&["target", "format"])
         .and_then(|e| e.attr("type"))
-        .map(str::to_owned)
+        // libvirt's pools call ISO images "iso"; QEMU reads them as raw.
+        .map(|f| if f == "iso" { "raw" } else { f }.to_owned())
 }
 
 /// `networks[i]`: a network name, or `#{ network | bridge | direct, mac, model }`.

@@ -64,7 +64,7 @@ impl Volume {
     }
 }
 
-fn wrap(host: &Host, raw: StorageVol) -> Volume {
+pub(crate) fn wrap(host: &Host, raw: StorageVol) -> Volume {
     Volume {
         host: host.clone(),
         raw,
@@ -104,7 +104,7 @@ fn lookup_in(pool: &Pool, name: &str) -> Result<Option<Volume>, Error> {
 
 /// Checks shared by everything that makes a new volume: the pool runs, the
 /// name is a plain file name and is free.
-fn check_new_volume(pool: &Pool, field: &str, name: &str) -> Result<(), ScriptError> {
+pub(crate) fn check_new_volume(pool: &Pool, field: &str, name: &str) -> Result<(), ScriptError> {
     check_name(field, name)?;
     if !pool.is_active() {
         return Err(ScriptError::new(
@@ -271,7 +271,7 @@ fn allocated(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.blocks() * 512)
 }
 
-fn delete_quietly(vol: &StorageVol) {
+pub(crate) fn delete_quietly(vol: &StorageVol) {
     let _ = with_pool_retry(|| vol.delete(0));
 }
 
@@ -449,12 +449,27 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
 
 // ------------------------------------------------------------ clone
 
+/// How a volume is cloned (`vol.clone(name, #{ mode })`, `vm.clone(#{ storage })`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum CloneMode {
+pub enum CloneMode {
     Auto,
     Full,
     Linked,
     Reflink,
+}
+
+impl CloneMode {
+    pub const NAMES: &'static [&'static str] = &["auto", "full", "linked", "reflink"];
+
+    pub fn parse(text: &str) -> Option<CloneMode> {
+        match text {
+            "auto" => Some(CloneMode::Auto),
+            "full" => Some(CloneMode::Full),
+            "linked" => Some(CloneMode::Linked),
+            "reflink" => Some(CloneMode::Reflink),
+            _ => None,
+        }
+    }
 }
 
 /// Whether a reflink attempt failed because the storage cannot do it (as
@@ -682,19 +697,13 @@ fn clone_impl(
 ) -> ScriptResult<Volume> {
     let s = Spec::new(opts, "", &["mode", "capacity", "pool"]).at(ctx)?;
     let mode_text = s.string("mode").at(ctx)?.unwrap_or_else(|| "auto".into());
-    let mode = match mode_text.as_str() {
-        "auto" => CloneMode::Auto,
-        "full" => CloneMode::Full,
-        "linked" => CloneMode::Linked,
-        "reflink" => CloneMode::Reflink,
-        _ => {
-            return Err(ScriptError::invalid(
-                "mode",
-                &mode_text,
-                "expected \"auto\", \"full\", \"linked\" or \"reflink\"",
-            )
-            .at(ctx))
-        }
+    let Some(mode) = CloneMode::parse(&mode_text) else {
+        return Err(ScriptError::invalid(
+            "mode",
+            &mode_text,
+            "expected \"auto\", \"full\", \"linked\" or \"reflink\"",
+        )
+        .at(ctx));
     };
     let target = match s.get("pool") {
         None => src.pool().script(ctx)?,
@@ -730,12 +739,36 @@ fn clone_impl(
         }
     }
     check_new_volume(&target, "new_name", new_name).at(ctx)?;
+    let (vol, used) = clone_volume(ctx, src, &src_doc, &target, new_name, mode, capacity)?;
+    let undo = vol.raw.clone();
+    journal::record(
+        "clone_volume",
+        format!("volume {} from {} ({used})", vol.label(), src.label()),
+        Some(Box::new(move || undo.delete(0))),
+    );
+    Ok(vol)
+}
+
+/// Clone `src` as `name` in `target` (already checked to be free) the way
+/// `mode` says, grown to `capacity` when given. Records nothing in the journal:
+/// callers do (a VM clone records the whole clone as one change). Returns the
+/// volume and the mode actually used (`auto` becomes `reflink` or `full`).
+pub(crate) fn clone_volume(
+    ctx: &NativeCallContext,
+    src: &Volume,
+    src_doc: &VolumeXml,
+    target: &Pool,
+    name: &str,
+    mode: CloneMode,
+    capacity: Option<u64>,
+) -> ScriptResult<(Volume, &'static str)> {
+    let src_capacity = src.raw.info().script(ctx)?.capacity;
     let job = CloneJob {
         ctx,
         src,
-        src_doc: &src_doc,
-        target: &target,
-        name: new_name,
+        src_doc,
+        target,
+        name,
         src_capacity,
     };
     let (raw, used) = match mode {
@@ -778,13 +811,7 @@ fn clone_impl(
             }
         }
     }
-    let undo = vol.raw.clone();
-    journal::record(
-        "clone_volume",
-        format!("volume {} from {} ({used})", vol.label(), src.label()),
-        Some(Box::new(move || undo.delete(0))),
-    );
-    Ok(vol)
+    Ok((vol, used))
 }
 
 // ------------------------------------------------------------ streams
@@ -1088,6 +1115,31 @@ pub mod volume_api {
             .script(&ctx)?
             .map(Dynamic::from)
             .unwrap_or(Dynamic::UNIT))
+    }
+
+    /// The storage volume at `path` (`virsh vol-info --path`), in whatever pool
+    /// holds it; an error naming the path when no running pool has it.
+    ///
+    /// ```rhai
+    /// let vol = HOST.pool("default-pool").create_volume(#{ name: "a.qcow2", capacity: "1G", format: "qcow2" });
+    /// assert_eq(HOST.volume_by_path(vol.path).name, "a.qcow2");
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn volume_by_path(
+        ctx: NativeCallContext,
+        host: &mut Host,
+        path: &str,
+    ) -> ScriptResult<Volume> {
+        match host.conn().lookup_storage_vol_by_path(path) {
+            Ok(raw) => Ok(wrap(host, raw)),
+            Err(e) if is_code(&e, sys::VIR_ERR_NO_STORAGE_VOL) => Err(ScriptError::not_found(
+                "path",
+                path,
+                format!("no volume of a running storage pool is at {path:?} (refresh the pool if the file is new)"),
+            )
+            .at(&ctx)),
+            Err(e) => Err(e).script(&ctx),
+        }
     }
 
     /// Create a volume (`virsh vol-create-as`): `#{ name, capacity: "10G", format: "qcow2",

@@ -854,4 +854,40 @@ mod tests {
             .iter()
             .any(|f| f.name == "sleep" && f.kind == Kind::Function));
     }
+
+    #[test]
+    fn real_catalog_completes_every_object_of_the_api() {
+        let catalog = Catalog::build();
+        let names =
+            |t: &str| -> Vec<String> { catalog.members(t).map(|f| f.name.clone()).collect() };
+        let host = names("Host");
+        for m in [
+            "networks",
+            "network",
+            "pools",
+            "pool",
+            "vms",
+            "vm",
+            "ensure_network",
+            "create_vm",
+        ] {
+            assert!(host.contains(&m.to_owned()), "Host lacks {m}: {host:?}");
+        }
+        assert!(names("Network").contains(&"add_dhcp_host".to_owned()));
+        assert!(names("Pool").contains(&"create_volume".to_owned()));
+        assert!(names("Volume").contains(&"clone".to_owned()));
+        assert!(names("Vm").contains(&"snapshot".to_owned()));
+        assert!(names("Snapshot").contains(&"revert".to_owned()));
+        let vars = Vec::new();
+        let aliases = Vec::new();
+        let known = Known {
+            catalog: &catalog,
+            vars: &vars,
+            aliases: &aliases,
+            live: &live,
+        };
+        let (_, found) = complete("HOST.net", 8, &known);
+        let found: Vec<String> = found.into_iter().map(|c| c.replacement).collect();
+        assert_eq!(found, ["network(", "networks("]);
+    }
 }

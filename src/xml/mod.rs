@@ -1,7 +1,9 @@
 //! Typed libvirt XML documents: plain serde data, no libvirt calls, no Rhai.
+pub mod clone;
 pub mod domain;
 pub mod metadata;
 pub mod network;
+pub mod snapshot;
 pub mod storage;
 pub mod tree;
 

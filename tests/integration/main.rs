@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod clones;
 mod doc_examples;
 mod jobs;
 mod network;

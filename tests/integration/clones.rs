@@ -1,0 +1,793 @@
+//! VM clones (`vm.clone`, `vm.clone_many`), the bundled clone scripts and
+//! snapshots: semantics on the embedded test driver, the real thing on the
+//! private daemon (`live_*`).
+use std::process::Command;
+
+use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+use virtscript::xml::snapshot::SnapshotXml;
+use virtscript::xml::tree::Element;
+
+const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/libvirt");
+
+/// A shut-off VM "web" with two disks, an ISO and two NICs, on the test driver.
+const WEB: &str = r#"
+let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    disks: [#{ pool: "default-pool", size: "1G" }, #{ pool: "default-pool", size: "2G" },
+            #{ path: "/isos/debian.iso", readonly: true }],
+    networks: ["default", #{ network: "default", mac: "52:54:00:00:00:07" }] });
+"#;
+
+fn script(body: &str) -> String {
+    format!("{WEB}\n{body}")
+}
+
+#[test]
+fn every_bundled_script_checks_and_runs_on_the_embedded_driver() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts");
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for path in names {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        Script::new(&text).named(&file).command("check").run().ok();
+        Script::new(&text).named(&file).run().ok();
+    }
+}
+
+#[test]
+fn a_clone_has_new_identity_and_disks_and_shares_the_iso() {
+    Script::new(&script(
+        r#"
+let c = web.clone();
+assert_eq(c.name, "web-clone");
+assert(c.uuid != web.uuid);
+assert_eq(c.state, "shut off");
+let old = web.interfaces().map(|n| n.mac);
+let fresh = c.interfaces().map(|n| n.mac);
+assert_eq(fresh.len(), 2);
+for m in fresh { assert(m.starts_with("52:54:00:"), m); assert(!old.contains(m), m); }
+assert(fresh[0] != fresh[1]);
+let d = c.disks();
+assert_eq(d.map(|x| x.source), ["/default-pool/web-clone.qcow2", "/default-pool/web-clone-1.qcow2", "/isos/debian.iso"]);
+assert_eq(d[2].readonly, true);
+assert_eq(HOST.pool("default-pool").volumes().len(), 4);
+// Automatic names go on like virt-clone --auto-clone.
+assert_eq(web.clone().name, "web-clone-1");
+assert_eq(web.clone().name, "web-clone-2");
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn explicit_names_files_macs_and_linked_storage() {
+    Script::new(&script(
+        r#"
+let db = web.clone(#{ name: "db", storage: "linked", files: ["db-root.qcow2", "/default-pool/db-data.qcow2"],
+    macs: ["52:54:00:aa:00:01"] });
+assert_eq(db.disks().map(|x| x.source), ["/default-pool/db-root.qcow2", "/default-pool/db-data.qcow2", "/isos/debian.iso"]);
+assert_eq(db.disks()[0].format, "qcow2");
+let pool = HOST.pool("default-pool");
+assert_eq(pool.volume("db-root.qcow2").backing.path, "/default-pool/web.qcow2");
+assert_eq(pool.volume("db-data.qcow2").backing.path, "/default-pool/web-1.qcow2");
+assert_eq(db.interfaces()[0].mac, "52:54:00:aa:00:01");
+assert(db.interfaces()[1].mac != "52:54:00:00:00:07");
+let started = web.clone(#{ name: "up", start: true });
+assert_eq(started.state, "running");
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"web.clone(#{ storage: "copy" });"#,
+            r#"storage: must be one of: auto, full, linked, reflink (got "copy")"#,
+        ),
+        (
+            r#"web.clone(#{ name: "test" });"#,
+            r#"name: a VM with this name already exists (got "test")"#,
+        ),
+        (
+            r#"web.clone(#{ files: ["web.qcow2"] });"#,
+            r#"files[0]: a volume with this name already exists in pool default-pool (got "web.qcow2")"#,
+        ),
+        (
+            r#"web.clone(#{ files: ["a.qcow2", true] });"#,
+            r#"files[1]: must be a path or a volume name, not bool"#,
+        ),
+        (
+            r#"web.clone(#{ files: ["a.qcow2", "b.qcow2", "c.qcow2"] });"#,
+            "VM web has 2 writable disk(s) to clone, so files[2]",
+        ),
+        (
+            r#"web.clone(#{ files: ["/nowhere/a.qcow2"] });"#,
+            r#"files[0]: no running storage pool has the directory /nowhere"#,
+        ),
+        (
+            r#"web.clone(#{ macs: ["52:54:00:00:00:07"] });"#,
+            r#"macs[0]: is already used by a VM of this host (got "52:54:00:00:00:07")"#,
+        ),
+        (
+            r#"web.clone(#{ macs: ["zz"] });"#,
+            r#"macs[0]: must look like 52:54:00:12:34:56 (got "zz")"#,
+        ),
+        (
+            r#"web.clone(#{ macs: ["52:54:00:00:01:01", "52:54:00:00:01:02", "52:54:00:00:01:03"] });"#,
+            "macs: VM web has 2 network interface(s)",
+        ),
+        (
+            r#"web.clone(#{ start: "yes" });"#,
+            r#"start: must be true or false, not string"#,
+        ),
+        (r#"web.clone(#{ nmae: "x" });"#, r#"nmae: unknown key"#),
+        (
+            r#"HOST.vm("test").clone();"#,
+            "VM test is running: shut it down first",
+        ),
+        (
+            r#"web.clone_many(0, #{});"#,
+            "n: must be between 1 and 1000",
+        ),
+        (
+            r#"web.clone_many(2, #{ name: "x" });"#,
+            "give prefix instead",
+        ),
+    ];
+    for (call, message) in cases {
+        let text = format!("{WEB}\n{call}\n",);
+        let line = text.lines().count();
+        let run = Script::new(&format!("{text}print(\"unreachable\");")).run();
+        run.code(1)
+            .stderr_has(message)
+            .stderr_has(&format!("script.rhai:{line}:"));
+        // Nothing was made: only web's two volumes, only test and web.
+        let check = Script::new(&format!(
+            "{WEB}\ntry {{ {call} }} catch (e) {{ }}\nprint(`vols=${{HOST.pool(\"default-pool\").volumes().len()}} vms=${{HOST.vms().len()}}`);"
+        ))
+        .run();
+        check.ok().stdout_has("vols=2 vms=2");
+    }
+    // A disk outside any pool is refused with what to do.
+    Script::new(r#"let t = HOST.vm("test"); t.destroy(); t.clone();"#)
+        .run()
+        .code(1)
+        .stderr_has("disk vda: /guest/diskimage1 is not a volume of any running storage pool")
+        .stderr_has("define and start a dir pool for /guest");
+}
+
+#[test]
+fn a_paused_vm_clones_only_with_allow_running_and_never_its_writable_disks_directly() {
+    Script::new(&script(
+        r#"
+web.start();
+web.suspend();
+try { web.clone(); throw "cloned"; } catch (e) { assert(e.message.contains("allow_running"), e.message); }
+try { web.clone(#{ allow_running: true }); throw "cloned"; } catch (e) {
+    assert(e.message.contains("disk vda of paused VM web is writable"), e.message);
+    assert(e.message.contains("disk_only: true"), e.message);
+}
+assert_eq(HOST.vms().len(), 2);
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn a_clone_inside_a_failed_transaction_is_removed_completely() {
+    Script::new(&script(
+        r#"
+try {
+    transaction(|| { web.clone(#{ name: "tx", start: true }); throw "later step failed"; });
+} catch (e) {
+    assert(e.rolled_back.len() == 2, `${e.rolled_back}`);
+}
+assert(HOST.find_vm("tx") == ());
+assert_eq(HOST.pool("default-pool").volumes().len(), 2);
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn clone_many_plans_unique_names_macs_and_volumes_and_returns_in_order() {
+    Script::new(&script(
+        r#"
+let vms = web.clone_many(6, #{ prefix: "node", storage: "linked", start: true });
+assert_eq(vms.map(|v| v.name), ["node-1", "node-2", "node-3", "node-4", "node-5", "node-6"]);
+assert(vms.all(|v| v.state == "running"));
+let macs = [];
+for v in vms { for n in v.interfaces() { assert(!macs.contains(n.mac)); macs.push(n.mac); } }
+assert_eq(macs.len(), 12);
+assert_eq(HOST.pool("default-pool").volumes().len(), 2 + 12);
+let auto = web.clone_many(2, #{});
+assert_eq(auto.map(|v| v.name), ["web-clone-1", "web-clone-2"]);
+try { web.clone_many(2, #{ prefix: "node" }); } catch (e) { assert(e.message.contains("node-1 already exists"), e.message); }
+print("ok");
+"#,
+    ))
+    .arg("--jobs")
+    .arg("3")
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn snapshots_form_a_tree_revert_and_delete() {
+    Script::new(
+        r#"
+let vm = HOST.vm("test");
+let a = vm.snapshot("a", #{ description: "first" });
+let b = vm.snapshot("b");
+let c = vm.snapshot("c");
+assert_eq(vm.snapshots().map(|s| s.name), ["a", "b", "c"]);
+assert_eq(c.parent.name, "b");
+assert_eq(a.children.map(|s| s.name), ["b"]);
+assert(c.current && !a.current);
+assert_eq(vm.current_snapshot().name, "c");
+assert_eq(a.description, "first");
+assert(a.xml.contains("<description>first</description>"));
+a.revert();
+assert_eq(vm.current_snapshot().name, "a");
+let d = vm.snapshot("d");
+assert_eq(d.parent.name, "a");
+assert_eq(a.children.map(|s| s.name), ["b", "d"]);
+print(vm.snapshots());
+b.delete();
+assert_eq(c.parent.name, "a");
+a.delete(#{ children: true });
+assert_eq(vm.snapshots().len(), 0);
+assert(vm.current_snapshot() == ());
+try { vm.snapshot_named("a"); } catch (e) { print(`${e.field}=${e.value}: ${e.message}`); }
+try { vm.snapshot("x", #{ disk_only: "yes" }); } catch (e) { print(e.message); }
+try { vm.snapshot("y", #{ memory: false }); } catch (e) { print(e.message); }
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("name=a: name: VM test has no snapshot by this name")
+    .stdout_has("disk_only: must be true or false, not string")
+    .stdout_has("an internal snapshot of a running VM always saves its memory");
+}
+
+#[test]
+fn snapshots_print_as_a_table_and_as_json() {
+    Script::new(r#"let vm = HOST.vm("test"); vm.snapshot("a"); vm.snapshot("b"); vm.snapshots()"#)
+        .arg("--json")
+        .run()
+        .ok()
+        .stdout_has(r#""type": "Snapshot""#)
+        .stdout_has(r#""parent": "a""#);
+}
+
+#[test]
+fn snapshot_xml_keeps_every_conformance_document_intact() {
+    let dir = std::path::Path::new(CONFORMANCE).join("domainsnapshotxml2xmlout");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        let doc = SnapshotXml::parse(&xml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let again = Element::parse(&doc.to_xml()).unwrap();
+        assert_eq!(
+            again.normalized(),
+            Element::parse(&xml).unwrap().normalized(),
+            "{} changed in a parse/serialise round trip",
+            path.display()
+        );
+        // The typed fields read what the document says.
+        let tree = Element::parse(&xml).unwrap();
+        assert_eq!(
+            doc.name,
+            tree.child("name").map(|n| n.text()),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            doc.disks.len(),
+            tree.child("disks")
+                .map(|d| d.children_named("disk").count())
+                .unwrap_or(0)
+        );
+        count += 1;
+    }
+    assert!(count >= 8);
+    let doc = SnapshotXml::parse(&std::fs::read_to_string(dir.join("disk_snapshot.xml")).unwrap())
+        .unwrap();
+    assert_eq!(doc.description.as_deref(), Some("!@#$%^"));
+    assert_eq!(doc.creation_time, Some(1555419243));
+    assert_eq!(doc.disks[4].source.as_deref(), Some("/path/to/new"));
+    assert_eq!(doc.disks[3].driver.as_deref(), Some("qed"));
+    let ext =
+        SnapshotXml::parse(&std::fs::read_to_string(dir.join("external_vm.xml")).unwrap()).unwrap();
+    assert_eq!(ext.parent.as_deref(), Some("earlier_snap"));
+    assert_eq!(
+        ext.memory.as_ref().map(|m| m.snapshot.as_str()),
+        Some("external")
+    );
+    assert!(ext.domain().is_some());
+    // A changed field is written back without disturbing the rest.
+    let mut changed = ext.clone();
+    changed.description = Some("new".into());
+    let x = changed.to_xml();
+    assert!(x.contains("<description>new</description>") && x.contains("QEMUGuest1"));
+}
+
+// ------------------------------------------------------------ live
+
+/// A dir pool and a NAT network of our own (unique 10.2xx subnet), removed on drop.
+struct Env {
+    uri: String,
+    prefix: String,
+    pool: String,
+    net: String,
+    dir: String,
+}
+
+impl Env {
+    fn new(uri: &str, tag: &str, subnet: u8) -> Env {
+        let pool = unique(&format!("{tag}-pool"));
+        let net = unique(&format!("{tag}-net"));
+        let dir = format!("/var/lib/libvirt/images/{pool}");
+        let _ = virsh_try(uri, &["pool-destroy", &pool]);
+        let _ = virsh_try(uri, &["pool-undefine", &pool]);
+        std::fs::create_dir_all(&dir).unwrap();
+        virsh(uri, &["pool-define-as", &pool, "dir", "--target", &dir]);
+        virsh(uri, &["pool-start", &pool]);
+        let _ = virsh_try(uri, &["net-destroy", &net]);
+        let _ = virsh_try(uri, &["net-undefine", &net]);
+        let bridge = format!("vsc{}{}", subnet, std::process::id() % 10000);
+        let third = std::process::id() % 250;
+        let xml = format!(
+            "<network><name>{net}</name><forward mode='nat'/><bridge name='{bridge}' stp='on' delay='0'/>\
+             <ip address='10.2{subnet:02}.{third}.1' netmask='255.255.255.0'><dhcp>\
+             <range start='10.2{subnet:02}.{third}.10' end='10.2{subnet:02}.{third}.200'/></dhcp></ip></network>"
+        );
+        let file = std::env::temp_dir().join(format!("{net}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        virsh(uri, &["net-define", file.to_str().unwrap()]);
+        virsh(uri, &["net-start", &net]);
+        Env {
+            uri: uri.into(),
+            prefix: unique(tag),
+            pool,
+            net,
+            dir,
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for vm in virsh_try(&self.uri, &["list", "--all", "--name"]).1.lines() {
+            if vm.starts_with(&self.prefix) {
+                let _ = virsh_try(&self.uri, &["destroy", vm]);
+                let _ = virsh_try(
+                    &self.uri,
+                    &["undefine", vm, "--nvram", "--snapshots-metadata"],
+                );
+            }
+        }
+        let _ = virsh_try(&self.uri, &["net-destroy", &self.net]);
+        let _ = virsh_try(&self.uri, &["net-undefine", &self.net]);
+        for vol in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_file(vol.path());
+        }
+        let _ = virsh_try(&self.uri, &["pool-destroy", &self.pool]);
+        let _ = virsh_try(&self.uri, &["pool-undefine", &self.pool]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tiny_guest() -> String {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh"))
+        .output()
+        .expect("tools/tiny-guest.sh runs");
+    assert!(
+        out.status.success(),
+        "tiny-guest.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn qemu_img_info(path: &str) -> String {
+    let out = Command::new("qemu-img")
+        .args(["info", "-U", path])
+        .output()
+        .expect("qemu-img runs");
+    assert!(
+        out.status.success(),
+        "qemu-img info {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn dominfo_uuid(uri: &str, name: &str) -> String {
+    virsh(uri, &["dominfo", name])
+        .lines()
+        .find_map(|l| l.strip_prefix("UUID:").map(|u| u.trim().to_owned()))
+        .expect("dominfo has a UUID")
+}
+
+fn macs(uri: &str, name: &str) -> Vec<String> {
+    virsh(uri, &["domiflist", name])
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .filter(|m| m.len() == 17)
+        .collect()
+}
+
+fn disk_sources(uri: &str, name: &str) -> Vec<String> {
+    virsh(uri, &["domblklist", name])
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .collect()
+}
+
+/// A shut-off source VM `{prefix}-src` with a qcow2 system disk holding data,
+/// a second (raw) data disk, an ISO and one NIC on the env's network.
+fn source_vm(env: &Env, with_kernel: Option<&str>) -> String {
+    let name = format!("{}-src", env.prefix);
+    let iso = format!("{}/install.iso", env.dir);
+    std::fs::write(
+        &iso,
+        virtscript::iso::build("TESTCD", &[("readme.txt", b"cd\n")]),
+    )
+    .unwrap();
+    virsh(&env.uri, &["pool-refresh", &env.pool]);
+    let boot = match with_kernel {
+        Some(dir) => format!(
+            r#"kernel: "{dir}/vmlinuz", initrd: "{dir}/initrd.img", cmdline: "console=ttyS0","#
+        ),
+        None => "import: true,".into(),
+    };
+    Script::new(&format!(
+        r#"
+let vm = HOST.define_vm(#{{ name: "{name}", memory: 256, vcpus: 1, virt_type: "qemu", {boot}
+    disks: [#{{ pool: "{pool}", size: "64M", format: "qcow2" }}, #{{ pool: "{pool}", size: "16M", format: "raw" }},
+            #{{ path: "{iso}", readonly: true }}],
+    networks: [#{{ network: "{net}", model: "e1000" }}] }});
+print(vm.uuid);
+"#,
+        pool = env.pool,
+        net = env.net,
+    ))
+    .connect(&env.uri)
+    .run()
+    .ok();
+    // Data in the system disk, so that a full copy is a real copy.
+    let disk = format!("{}/{name}.qcow2", env.dir);
+    let out = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "write -P 0xab 0 1M", &disk])
+        .output()
+        .expect("qemu-io runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    name
+}
+
+#[test]
+fn live_the_three_ways_give_new_uuids_macs_and_disks() {
+    let Some(uri) = live_uri() else { return };
+    let env = Env::new(&uri, "ways", 51);
+    let src = source_vm(&env, None);
+    let src_uuid = dominfo_uuid(&uri, &src);
+    let src_macs = macs(&uri, &src);
+    let src_disk = format!("{}/{src}.qcow2", env.dir);
+    let iso = format!("{}/install.iso", env.dir);
+    let scripts = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts");
+    let run = |file: &str, args: &[&str]| {
+        let text = std::fs::read_to_string(format!("{scripts}/{file}")).unwrap();
+        let mut s = Script::new(&text).named(file).connect(&uri);
+        for a in args {
+            s = s.script_arg(a);
+        }
+        s.run().ok().stdout.clone()
+    };
+
+    // 1: the volume, then a VM on it (a full copy).
+    let one = format!("{}-one", env.prefix);
+    run("clone-1-volume-then-import.rhai", &[&src, &one, "full"]);
+    // 2: explicit name and file.
+    let two = format!("{}-two", env.prefix);
+    let two_file = format!("{}/{two}-root.qcow2", env.dir);
+    run("clone-2-explicit.rhai", &[&src, &two, &two_file]);
+    // 3: automatic, linked.
+    run("clone-3-auto.rhai", &[&src, "linked"]);
+    let three = format!("{src}-clone");
+
+    for vm in [&one, &two, &three] {
+        let uuid = dominfo_uuid(&uri, vm);
+        assert_ne!(uuid, src_uuid, "{vm}");
+        let m = macs(&uri, vm);
+        assert_eq!(m.len(), 1, "{vm}: {m:?}");
+        assert!(
+            m[0].starts_with("52:54:00:") && !src_macs.contains(&m[0]),
+            "{vm}: {m:?}"
+        );
+        let disks = disk_sources(&uri, vm);
+        assert!(
+            !disks.contains(&src_disk),
+            "{vm} uses the source disk: {disks:?}"
+        );
+    }
+    // Full copies are independent files with the data; linked ones are overlays.
+    let one_disk = format!("{}/{one}.qcow2", env.dir);
+    let info = qemu_img_info(&one_disk);
+    assert!(!info.contains("backing file"), "{info}");
+    let info = qemu_img_info(&two_file);
+    assert!(!info.contains("backing file"), "{info}");
+    assert!(disk_sources(&uri, &two).contains(&two_file));
+    let three_disks = disk_sources(&uri, &three);
+    let info = qemu_img_info(&three_disks[0]);
+    assert!(
+        info.contains(&format!("backing file: {src_disk}")),
+        "{info}"
+    );
+    assert!(info.contains("file format: qcow2"), "{info}");
+    // The raw data disk became a qcow2 overlay of it as well.
+    let info = qemu_img_info(&three_disks[1]);
+    assert!(info.contains("backing file format: raw"), "{info}");
+    // The ISO is shared, not copied, by the VM clones.
+    for vm in [&two, &three] {
+        assert!(disk_sources(&uri, vm).contains(&iso), "{vm}");
+    }
+    let isos = std::fs::read_dir(&env.dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".iso")
+        })
+        .count();
+    assert_eq!(isos, 1);
+}
+
+#[test]
+fn live_a_clone_failing_on_its_second_disk_leaves_nothing() {
+    let Some(uri) = live_uri() else { return };
+    let env = Env::new(&uri, "fail", 52);
+    let src = source_vm(&env, None);
+    let before: Vec<String> = {
+        let mut v: Vec<String> = std::fs::read_dir(&env.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // A file libvirt does not list yet takes the second disk's name: the
+    // checks pass, the first disk is cloned, the second fails in libvirt.
+    let taken = format!("{}/{}-bad-data.img", env.dir, env.prefix);
+    std::fs::write(&taken, b"not mine").unwrap();
+    let bad = format!("{}-bad", env.prefix);
+    let run = Script::new(&format!(
+        r#"HOST.vm("{src}").clone(#{{ name: "{bad}", storage: "full", files: ["{bad}-root.qcow2", "{bad}-data.img"] }});"#
+    ))
+    .connect(&uri)
+    .run();
+    run.code(1).stderr_has("cloning disk vdb");
+    assert!(
+        !virsh_try(&uri, &["dominfo", &bad]).0,
+        "the domain was left"
+    );
+    let mut after: Vec<String> = std::fs::read_dir(&env.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    after.sort();
+    let mut expected = before.clone();
+    expected.push(format!("{}-bad-data.img", env.prefix));
+    expected.sort();
+    assert_eq!(after, expected, "a cloned volume was left behind");
+    assert_eq!(std::fs::read(&taken).unwrap(), b"not mine");
+    virsh(&uri, &["pool-refresh", &env.pool]);
+    let vols = virsh(&uri, &["vol-list", &env.pool]);
+    assert!(!vols.contains(&format!("{bad}-root.qcow2")), "{vols}");
+}
+
+#[test]
+fn live_ten_linked_clones_boot_and_each_gets_its_own_lease() {
+    let Some(uri) = live_uri() else { return };
+    let kernel = tiny_guest();
+    let env = Env::new(&uri, "many", 53);
+    let src = source_vm(&env, Some(&kernel));
+    let prefix = format!("{}-n", env.prefix);
+    let run = Script::new(&format!(
+        r#"
+let vms = HOST.vm("{src}").clone_many(10, #{{ prefix: "{prefix}", storage: "linked", start: true }});
+let ips = parallel(vms, |vm| vm.wait_ip(#{{ timeout: 600, source: "lease" }}).ip);
+for i in 0..vms.len() {{ print(`${{vms[i].name}} ${{ips[i]}}`); }}
+"#
+    ))
+    .connect(&uri)
+    .arg("--jobs")
+    .arg("10")
+    .run();
+    run.ok();
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .collect();
+    assert_eq!(lines.len(), 10, "{}", run.stdout);
+    let mut ips: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.starts_with(&format!("{prefix}-{} ", i + 1)), "order: {l}");
+    }
+    ips.sort();
+    ips.dedup();
+    assert_eq!(
+        ips.len(),
+        10,
+        "leases are not all different: {}",
+        run.stdout
+    );
+    let leases = virsh(&uri, &["net-dhcp-leases", &env.net]);
+    for ip in ips {
+        assert!(leases.contains(ip), "{ip} not leased:\n{leases}");
+    }
+    for i in 1..=10 {
+        let vm = format!("{prefix}-{i}");
+        assert!(virsh(&uri, &["domstate", &vm]).contains("running"));
+        let disk = disk_sources(&uri, &vm)[0].clone();
+        assert!(qemu_img_info(&disk).contains("backing file"), "{vm}");
+    }
+}
+
+#[test]
+fn live_snapshot_change_revert_and_the_change_is_gone() {
+    let Some(uri) = live_uri() else { return };
+    let env = Env::new(&uri, "snap", 54);
+    let src = source_vm(&env, None);
+    let disk = format!("{}/{src}.qcow2", env.dir);
+    // The raw data disk cannot hold an internal snapshot: the error says so.
+    Script::new(&format!(r#"HOST.vm("{src}").snapshot("s0");"#))
+        .connect(&uri)
+        .run()
+        .code(1)
+        .stderr_has("disk vdb of VM")
+        .stderr_has("disk_only: true");
+    Script::new(&format!(
+        r#"let vm = HOST.vm("{src}"); vm.detach_disk("vdb", #{{ config: true }});
+let s = vm.snapshot("clean", #{{ description: "before" }});
+assert_eq(s.state, "shutoff");
+assert(vm.current_snapshot().name == "clean");"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    assert!(virsh(&uri, &["snapshot-list", &src]).contains("clean"));
+    let read = |pattern: &str| {
+        let out = Command::new("qemu-io")
+            .args([
+                "-f",
+                "qcow2",
+                "-c",
+                &format!("read -P {pattern} 0 1M"),
+                &disk,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Change the disk while the VM is off.
+    let out = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "write -P 0xcd 0 1M", &disk])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!read("0xcd").contains("Pattern verification failed"));
+    Script::new(&format!(
+        r#"let vm = HOST.vm("{src}"); vm.snapshot_named("clean").revert();
+vm.snapshot_named("clean").delete();
+assert_eq(vm.snapshots().len(), 0);"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    assert!(
+        !read("0xab").contains("Pattern verification failed"),
+        "the change survived the revert"
+    );
+}
+
+#[test]
+fn live_uefi_clone_copies_nvram_and_internal_snapshots_are_refused_with_advice() {
+    let Some(uri) = live_uri() else { return };
+    let env = Env::new(&uri, "uefi", 55);
+    let name = format!("{}-src", env.prefix);
+    let clone = format!("{}-copy", env.prefix);
+    let run = Script::new(&format!(
+        r#"
+let vm = HOST.define_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", uefi: true, import: true,
+    disks: [#{{ pool: "{pool}", size: "16M", format: "qcow2" }}], networks: [], graphics: "none" }});
+vm.start();
+vm.destroy();
+let x = vm.inactive_xml;
+print(x);
+try {{ vm.snapshot("s"); }} catch (e) {{ print(`refused: ${{e.message}}`); }}
+let c = vm.clone(#{{ name: "{clone}", storage: "linked" }});
+print(`clone xml: ${{c.inactive_xml}}`);
+"#,
+        pool = env.pool,
+    ))
+    .connect(&uri)
+    .run();
+    run.ok()
+        .stdout_has("refused: disk_only: VM")
+        .stdout_has("UEFI");
+    let xml = virsh(&uri, &["dumpxml", "--inactive", &clone]);
+    let nvram = xml
+        .split("<nvram")
+        .nth(1)
+        .and_then(|s| s.split('>').nth(1))
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default()
+        .to_owned();
+    let src_xml = virsh(&uri, &["dumpxml", "--inactive", &name]);
+    if src_xml.contains("<nvram") {
+        assert!(
+            nvram.contains(&clone),
+            "the clone's NVRAM is not its own: {xml}"
+        );
+        assert!(
+            std::path::Path::new(&nvram).exists(),
+            "{nvram} was not copied"
+        );
+        assert!(!src_xml.contains(&nvram));
+    } else {
+        // firmware='efi': libvirt names the file after the VM at start.
+        let src_vars = format!("/var/lib/libvirt/qemu/nvram/{name}_VARS.fd");
+        let vars = format!("/var/lib/libvirt/qemu/nvram/{clone}_VARS.fd");
+        assert!(std::path::Path::new(&src_vars).exists());
+        assert_eq!(
+            std::fs::read(&vars).expect("the clone's NVRAM was copied"),
+            std::fs::read(&src_vars).unwrap()
+        );
+    }
+    // A clone that cannot be made leaves no NVRAM copy behind.
+    Script::new(&format!(
+        r#"HOST.vm("{name}").clone(#{{ name: "{clone}2", files: [1] }});"#
+    ))
+    .connect(&uri)
+    .run()
+    .code(1);
+    assert!(
+        !std::path::Path::new(&format!("/var/lib/libvirt/qemu/nvram/{clone}2_VARS.fd")).exists()
+    );
+    let _ = virsh_try(&uri, &["undefine", &clone, "--nvram"]);
+    let _ = virsh_try(&uri, &["undefine", &name, "--nvram"]);
+}
