@@ -120,6 +120,8 @@ fn every_bundled_module_compiles_and_documents_its_functions() {
         "lab::prune",
         "clone::by_volume",
         "clone::linked",
+        "clone::explicit",
+        "clone::auto",
     ] {
         assert!(
             entries
