@@ -85,6 +85,7 @@ pub fn type_name(t: &str) -> String {
         "Map" => "map",
         "Blob" => "blob",
         "FnPtr" => "function",
+        "Range<i64>" | "RangeInclusive<i64>" => "range",
         other => other,
     }
     .to_owned()
