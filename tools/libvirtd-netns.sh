@@ -67,7 +67,7 @@ install() {
 }
 
 answers() {
-  timeout 10 virsh -c "$URI" version >/dev/null 2>&1
+  timeout 5 virsh -c "$URI" version >/dev/null 2>&1
 }
 
 start() {
@@ -79,15 +79,23 @@ start() {
   ip netns list | grep -qw "$NETNS" || ip netns add "$NETNS"
   ip netns exec "$NETNS" ip link set lo up
   pgrep -x virtlogd >/dev/null || ip netns exec "$NETNS" virtlogd -d
-  pgrep -x libvirtd >/dev/null || ip netns exec "$NETNS" libvirtd -d
-  for _ in $(seq 1 100); do
-    if answers; then
-      log "libvirtd answers on $URI (network namespace $NETNS)"
-      return 0
-    fi
-    sleep 0.2
+  # After an unclean stop (kill -9) the first daemon sometimes never answers:
+  # give each attempt 30 s, then replace it.
+  for attempt in 1 2 3; do
+    pgrep -x libvirtd >/dev/null || ip netns exec "$NETNS" libvirtd -d
+    local deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+      if answers; then
+        log "libvirtd answers on $URI (network namespace $NETNS)"
+        return 0
+      fi
+      sleep 0.2
+    done
+    log "libvirtd did not answer within 30 s (attempt $attempt); restarting it"
+    pkill -9 -x libvirtd 2>/dev/null || true
+    sleep 1
   done
-  log "libvirtd did not answer on $URI within 20 s"
+  log "libvirtd did not answer on $URI"
   tail -n 20 /var/log/libvirt/libvirtd.log 2>/dev/null >&2 || true
   exit 1
 }

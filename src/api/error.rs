@@ -113,6 +113,14 @@ pub fn is_connection_error(value: &Dynamic) -> bool {
     if map.get("kind").is_some_and(|k| k.to_string() == "connect") {
         return true;
     }
+    // A dropped connection surfaces from libvirt's RPC layer with assorted codes
+    // ("client socket is closed" is an internal error).
+    if map
+        .get("domain")
+        .is_some_and(|d| d.to_string() == "VIR_FROM_RPC")
+    {
+        return true;
+    }
     map.get("code")
         .and_then(|c| c.as_int().ok())
         .is_some_and(|code| matches!(code, NO_CONNECT | RPC | INVALID_CONN))

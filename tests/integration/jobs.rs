@@ -437,6 +437,22 @@ vols.len()
 fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
     let Some(uri) = live_uri() else { return };
     let net = crate::support::unique("kill");
+    /// Removes the test's network even when an assertion fails (after the
+    /// daemon is back: guards drop in reverse order).
+    struct Cleanup(String, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            crate::support::virsh_try(&self.0, &["net-destroy", &self.1]);
+            crate::support::virsh_try(&self.0, &["net-undefine", &self.1]);
+        }
+    }
+    // A run interrupted before its guards ran may have left its network.
+    for old in crate::support::virsh(&uri, &["net-list", "--all", "--name"]).lines() {
+        if old.trim().starts_with("vst-kill-") {
+            drop(Cleanup(uri.clone(), old.trim().to_owned()));
+        }
+    }
+    let _cleanup = Cleanup(uri.clone(), net.clone());
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.rhai");
     std::fs::write(
@@ -459,7 +475,19 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n");
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/libvirtd-netns.sh");
+    /// Brings the shared daemon back even when an assertion below fails.
+    struct Restart;
+    impl Drop for Restart {
+        fn drop(&mut self) {
+            let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/libvirtd-netns.sh");
+            let ok = std::process::Command::new(harness)
+                .arg("start")
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok || std::thread::panicking(), "libvirtd did not restart");
+        }
+    }
+    let restart = Restart;
     std::process::Command::new("pkill")
         .args(["-9", "-x", "libvirtd"])
         .status()
@@ -469,11 +497,7 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("job.rhai:4:"), "{stderr}");
     assert!(stderr.contains("libvirt error"), "{stderr}");
-    let restarted = std::process::Command::new(root)
-        .arg("start")
-        .status()
-        .unwrap();
-    assert!(restarted.success());
+    drop(restart);
     let rerun = Script::new(&format!(
         "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.231.10.1/24\" }}).action"
     ))
@@ -482,6 +506,4 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
     .run();
     rerun.ok();
     assert_eq!(rerun.stdout.trim(), "\"unchanged\"");
-    crate::support::virsh_try(&uri, &["net-destroy", &net]);
-    crate::support::virsh(&uri, &["net-undefine", &net]);
 }
