@@ -85,7 +85,8 @@ pub fn type_name(t: &str) -> String {
         "Map" => "map",
         "Blob" => "blob",
         "FnPtr" => "function",
-        "Range<i64>" | "RangeInclusive<i64>" => "range",
+        "Range<i64>" => "range",
+        "RangeInclusive<i64>" => "inclusive range",
         other => other,
     }
     .to_owned()
@@ -162,8 +163,12 @@ pub fn entries() -> Vec<FnDoc> {
         });
     }
     out.extend(module_entries(&engine));
-    out.sort_by(|a, b| (&a.group, &a.name, &a.signature).cmp(&(&b.group, &b.name, &b.signature)));
-    out.dedup_by(|a, b| a.signature == b.signature);
+    // Sorted on everything shown, so the output never depends on the order in
+    // which the engine lists its functions.
+    out.sort_by(|a, b| {
+        (&a.group, &a.name, &a.signature, &a.doc).cmp(&(&b.group, &b.name, &b.signature, &b.doc))
+    });
+    out.dedup_by(|a, b| a.signature == b.signature && a.doc == b.doc);
     out
 }
 
