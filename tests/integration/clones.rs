@@ -3,7 +3,7 @@
 //! private daemon (`live_*`).
 use std::process::Command;
 
-use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+use crate::support::{live_uri, qemu_img_info, virsh, virsh_try, LiveEnv, Script};
 use virtscript::xml::snapshot::SnapshotXml;
 use virtscript::xml::tree::Element;
 
@@ -335,70 +335,6 @@ fn snapshot_xml_keeps_every_conformance_document_intact() {
 
 // ------------------------------------------------------------ live
 
-/// A dir pool and a NAT network of our own (unique 10.2xx subnet), removed on drop.
-struct Env {
-    uri: String,
-    prefix: String,
-    pool: String,
-    net: String,
-    dir: String,
-}
-
-impl Env {
-    fn new(uri: &str, tag: &str, subnet: u8) -> Env {
-        let pool = unique(&format!("{tag}-pool"));
-        let net = unique(&format!("{tag}-net"));
-        let dir = format!("/var/lib/libvirt/images/{pool}");
-        let _ = virsh_try(uri, &["pool-destroy", &pool]);
-        let _ = virsh_try(uri, &["pool-undefine", &pool]);
-        std::fs::create_dir_all(&dir).unwrap();
-        virsh(uri, &["pool-define-as", &pool, "dir", "--target", &dir]);
-        virsh(uri, &["pool-start", &pool]);
-        let _ = virsh_try(uri, &["net-destroy", &net]);
-        let _ = virsh_try(uri, &["net-undefine", &net]);
-        let bridge = format!("vsc{}{}", subnet, std::process::id() % 10000);
-        let third = std::process::id() % 250;
-        let xml = format!(
-            "<network><name>{net}</name><forward mode='nat'/><bridge name='{bridge}' stp='on' delay='0'/>\
-             <ip address='10.2{subnet:02}.{third}.1' netmask='255.255.255.0'><dhcp>\
-             <range start='10.2{subnet:02}.{third}.10' end='10.2{subnet:02}.{third}.200'/></dhcp></ip></network>"
-        );
-        let file = std::env::temp_dir().join(format!("{net}.xml"));
-        std::fs::write(&file, xml).unwrap();
-        virsh(uri, &["net-define", file.to_str().unwrap()]);
-        virsh(uri, &["net-start", &net]);
-        Env {
-            uri: uri.into(),
-            prefix: unique(tag),
-            pool,
-            net,
-            dir,
-        }
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for vm in virsh_try(&self.uri, &["list", "--all", "--name"]).1.lines() {
-            if vm.starts_with(&self.prefix) {
-                let _ = virsh_try(&self.uri, &["destroy", vm]);
-                let _ = virsh_try(
-                    &self.uri,
-                    &["undefine", vm, "--nvram", "--snapshots-metadata"],
-                );
-            }
-        }
-        let _ = virsh_try(&self.uri, &["net-destroy", &self.net]);
-        let _ = virsh_try(&self.uri, &["net-undefine", &self.net]);
-        for vol in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            let _ = std::fs::remove_file(vol.path());
-        }
-        let _ = virsh_try(&self.uri, &["pool-destroy", &self.pool]);
-        let _ = virsh_try(&self.uri, &["pool-undefine", &self.pool]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn tiny_guest() -> String {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh"))
         .output()
@@ -409,19 +345,6 @@ fn tiny_guest() -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn qemu_img_info(path: &str) -> String {
-    let out = Command::new("qemu-img")
-        .args(["info", "-U", path])
-        .output()
-        .expect("qemu-img runs");
-    assert!(
-        out.status.success(),
-        "qemu-img info {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn dominfo_uuid(uri: &str, name: &str) -> String {
@@ -450,7 +373,7 @@ fn disk_sources(uri: &str, name: &str) -> Vec<String> {
 
 /// A shut-off source VM `{prefix}-src` with a qcow2 system disk holding data,
 /// a second (raw) data disk, an ISO and one NIC on the env's network.
-fn source_vm(env: &Env, with_kernel: Option<&str>) -> String {
+fn source_vm(env: &LiveEnv, with_kernel: Option<&str>) -> String {
     let name = format!("{}-src", env.prefix);
     let iso = format!("{}/install.iso", env.dir);
     std::fs::write(
@@ -496,7 +419,7 @@ print(vm.uuid);
 #[test]
 fn live_the_three_ways_give_new_uuids_macs_and_disks() {
     let Some(uri) = live_uri() else { return };
-    let env = Env::new(&uri, "ways", 51);
+    let env = LiveEnv::new(&uri, "ways", 51);
     let src = source_vm(&env, None);
     let src_uuid = dominfo_uuid(&uri, &src);
     let src_macs = macs(&uri, &src);
@@ -575,7 +498,7 @@ fn live_the_three_ways_give_new_uuids_macs_and_disks() {
 #[test]
 fn live_a_clone_failing_on_its_second_disk_leaves_nothing() {
     let Some(uri) = live_uri() else { return };
-    let env = Env::new(&uri, "fail", 52);
+    let env = LiveEnv::new(&uri, "fail", 52);
     let src = source_vm(&env, None);
     let before: Vec<String> = {
         let mut v: Vec<String> = std::fs::read_dir(&env.dir)
@@ -619,7 +542,7 @@ fn live_a_clone_failing_on_its_second_disk_leaves_nothing() {
 fn live_ten_linked_clones_boot_and_each_gets_its_own_lease() {
     let Some(uri) = live_uri() else { return };
     let kernel = tiny_guest();
-    let env = Env::new(&uri, "many", 53);
+    let env = LiveEnv::new(&uri, "many", 53);
     let src = source_vm(&env, Some(&kernel));
     let prefix = format!("{}-n", env.prefix);
     let run = Script::new(&format!(
@@ -670,7 +593,7 @@ for i in 0..vms.len() {{ print(`${{vms[i].name}} ${{ips[i]}}`); }}
 #[test]
 fn live_snapshot_change_revert_and_the_change_is_gone() {
     let Some(uri) = live_uri() else { return };
-    let env = Env::new(&uri, "snap", 54);
+    let env = LiveEnv::new(&uri, "snap", 54);
     let src = source_vm(&env, None);
     let disk = format!("{}/{src}.qcow2", env.dir);
     // The raw data disk cannot hold an internal snapshot: the error says so.
@@ -727,7 +650,7 @@ assert_eq(vm.snapshots().len(), 0);"#
 #[test]
 fn live_uefi_clone_copies_nvram_and_internal_snapshots_are_refused_with_advice() {
     let Some(uri) = live_uri() else { return };
-    let env = Env::new(&uri, "uefi", 55);
+    let env = LiveEnv::new(&uri, "uefi", 55);
     let name = format!("{}-src", env.prefix);
     let clone = format!("{}-copy", env.prefix);
     let run = Script::new(&format!(

@@ -244,39 +244,6 @@ fn live_plan_does_not_touch_the_host() {
         .stderr_has("rehearsing on a copy of qemu:///system");
 }
 
-/// A `dir` pool for one live test, removed (with its volumes) when dropped.
-struct LivePool {
-    uri: String,
-    name: String,
-    dir: String,
-}
-
-impl LivePool {
-    fn new(uri: &str, what: &str) -> LivePool {
-        let name = crate::support::unique(what);
-        let dir = format!("/var/lib/libvirt/images/{name}");
-        crate::support::virsh(uri, &["pool-define-as", &name, "dir", "--target", &dir]);
-        crate::support::virsh(uri, &["pool-build", &name]);
-        crate::support::virsh(uri, &["pool-start", &name]);
-        LivePool {
-            uri: uri.to_owned(),
-            name,
-            dir,
-        }
-    }
-}
-
-impl Drop for LivePool {
-    fn drop(&mut self) {
-        for vol in crate::support::vol_names(&self.uri, &self.name) {
-            crate::support::virsh_try(&self.uri, &["vol-delete", &vol, "--pool", &self.name]);
-        }
-        crate::support::virsh_try(&self.uri, &["pool-destroy", &self.name]);
-        crate::support::virsh_try(&self.uri, &["pool-undefine", &self.name]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() {
     let Some(uri) = live_uri() else { return };
@@ -310,7 +277,7 @@ fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() 
 #[test]
 fn live_failed_transaction_leaves_nothing_and_the_report_lists_the_rollback() {
     let Some(uri) = live_uri() else { return };
-    let pool = LivePool::new(&uri, "txpool");
+    let pool = crate::support::LivePool::new(&uri, "txpool");
     let net = crate::support::unique("txnet");
     let vm = crate::support::unique("txvm");
     let script = format!(
@@ -411,7 +378,7 @@ fn live_two_runs_of_one_job_never_overlap() {
 #[test]
 fn live_parallel_volume_creation_in_one_pool_never_fails_busy() {
     let Some(uri) = live_uri() else { return };
-    let pool = LivePool::new(&uri, "par");
+    let pool = crate::support::LivePool::new(&uri, "par");
     let script = format!(
         r#"
 let pool = HOST.pool("{}");

@@ -1,9 +1,8 @@
 //! Storage pools and volumes: the script API on the embedded test driver, and
 //! on the real daemon (`live_*`) with a `dir` pool each test makes for itself.
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 
-use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+use crate::support::{live_uri, qemu_img_info, virsh, LivePool, Script};
 
 // ------------------------------------------------------------ embedded driver
 
@@ -225,24 +224,7 @@ print(`${a.action} ${b.action} ${c.action} ${c.changes} ${c.pool.autostart} ${c.
 
 // ------------------------------------------------------------ real daemon
 
-/// A `dir` pool for one live test, in its own directory under
-/// /var/lib/libvirt/images; removed (with its volumes) when dropped.
-struct LivePool {
-    uri: String,
-    name: String,
-    dir: String,
-}
-
 impl LivePool {
-    fn new(uri: &str, what: &str) -> LivePool {
-        let name = unique(what);
-        LivePool {
-            uri: uri.to_owned(),
-            dir: format!("/var/lib/libvirt/images/{name}"),
-            name,
-        }
-    }
-
     fn script(&self, body: &str) -> Script {
         Script::new(&format!(
             "let pool = HOST.ensure_pool(#{{ name: \"{}\", type: \"dir\", path: \"{}\" }}).pool;\n{body}",
@@ -252,22 +234,10 @@ impl LivePool {
     }
 }
 
-impl Drop for LivePool {
-    fn drop(&mut self) {
-        let (_, vols) = virsh_try(&self.uri, &["-q", "vol-list", "--pool", &self.name]);
-        for vol in vols.lines().filter_map(|l| l.split_whitespace().next()) {
-            let _ = virsh_try(&self.uri, &["vol-delete", vol, "--pool", &self.name]);
-        }
-        let _ = virsh_try(&self.uri, &["pool-destroy", &self.name]);
-        let _ = virsh_try(&self.uri, &["pool-undefine", &self.name]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn live_ensure_pool_converges() {
     let Some(uri) = live_uri() else { return };
-    let pool = LivePool::new(&uri, "ensure");
+    let pool = LivePool::named(&uri, "ensure");
     let moved = format!("{}-moved", pool.dir);
     let run = Script::new(&format!(
         r#"
@@ -291,23 +261,10 @@ print(`${{a.action}} ${{b.action}} ${{c.action}} ${{d.action}} ${{c.changes.len(
     assert!(virsh(&uri, &["pool-info", &pool.name]).contains("running"));
 }
 
-fn qemu_img_info(path: &str) -> String {
-    let out = Command::new("qemu-img")
-        .args(["info", "-U", path])
-        .output()
-        .expect("qemu-img runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn live_seed_steps_match_virsh() {
     let Some(uri) = live_uri() else { return };
-    let pool = LivePool::new(&uri, "seed");
+    let pool = LivePool::named(&uri, "seed");
     pool.script(
         r#"
 print(`pools=${HOST.pools().map(|p| p.name)}`);
@@ -353,7 +310,7 @@ print(`removed=${r.removed}`);
 #[test]
 fn live_linked_full_and_larger_clones() {
     let Some(uri) = live_uri() else { return };
-    let pool = LivePool::new(&uri, "clones");
+    let pool = LivePool::named(&uri, "clones");
     let run = pool
         .script(
             r#"
@@ -419,7 +376,7 @@ print(`after=${pool.volumes().map(|v| v.name)}`);
 #[test]
 fn live_upload_download_keeps_bytes_and_holes() {
     let Some(uri) = live_uri() else { return };
-    let pool = LivePool::new(&uri, "stream");
+    let pool = LivePool::named(&uri, "stream");
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("holes.bin");
     {

@@ -253,3 +253,128 @@ pub fn vol_names(uri: &str, pool: &str) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect()
 }
+
+/// `qemu-img info` of an image (`-U`: also while a guest has it open).
+pub fn qemu_img_info(path: &str) -> String {
+    let out = Command::new("qemu-img")
+        .args(["info", "-U", path])
+        .output()
+        .expect("qemu-img runs");
+    assert!(
+        out.status.success(),
+        "qemu-img info {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `dir` pool for one live test, in its own directory under
+/// /var/lib/libvirt/images; removed (with its volumes) when dropped.
+pub struct LivePool {
+    pub uri: String,
+    pub name: String,
+    pub dir: String,
+}
+
+impl LivePool {
+    /// Names only: the test makes the pool itself.
+    pub fn named(uri: &str, what: &str) -> LivePool {
+        let name = unique(what);
+        LivePool {
+            uri: uri.to_owned(),
+            dir: format!("/var/lib/libvirt/images/{name}"),
+            name,
+        }
+    }
+
+    /// Defined, built and started with virsh.
+    pub fn new(uri: &str, what: &str) -> LivePool {
+        let pool = LivePool::named(uri, what);
+        virsh(
+            uri,
+            &["pool-define-as", &pool.name, "dir", "--target", &pool.dir],
+        );
+        virsh(uri, &["pool-build", &pool.name]);
+        virsh(uri, &["pool-start", &pool.name]);
+        pool
+    }
+}
+
+impl Drop for LivePool {
+    fn drop(&mut self) {
+        if virsh_try(&self.uri, &["pool-info", &self.name]).0 {
+            for vol in vol_names(&self.uri, &self.name) {
+                let _ = virsh_try(&self.uri, &["vol-delete", &vol, "--pool", &self.name]);
+            }
+        }
+        let _ = virsh_try(&self.uri, &["pool-destroy", &self.name]);
+        let _ = virsh_try(&self.uri, &["pool-undefine", &self.name]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A dir pool and a NAT network of our own on the real daemon (subnet
+/// 10.2`subnet`.x.0/24, unique per test), and the prefix for the test's VMs;
+/// all of it removed on drop.
+pub struct LiveEnv {
+    pub uri: String,
+    pub prefix: String,
+    pub pool: String,
+    pub net: String,
+    pub dir: String,
+}
+
+impl LiveEnv {
+    pub fn new(uri: &str, tag: &str, subnet: u8) -> LiveEnv {
+        let pool = unique(&format!("{tag}-pool"));
+        let net = unique(&format!("{tag}-net"));
+        let dir = format!("/var/lib/libvirt/images/{pool}");
+        let _ = virsh_try(uri, &["pool-destroy", &pool]);
+        let _ = virsh_try(uri, &["pool-undefine", &pool]);
+        std::fs::create_dir_all(&dir).unwrap();
+        virsh(uri, &["pool-define-as", &pool, "dir", "--target", &dir]);
+        virsh(uri, &["pool-start", &pool]);
+        let _ = virsh_try(uri, &["net-destroy", &net]);
+        let _ = virsh_try(uri, &["net-undefine", &net]);
+        let bridge = format!("vsb{}{}", subnet, std::process::id() % 10000);
+        let third = std::process::id() % 250;
+        let xml = format!(
+            "<network><name>{net}</name><forward mode='nat'/><bridge name='{bridge}' stp='on' delay='0'/>\
+             <ip address='10.2{subnet:02}.{third}.1' netmask='255.255.255.0'><dhcp>\
+             <range start='10.2{subnet:02}.{third}.10' end='10.2{subnet:02}.{third}.200'/></dhcp></ip></network>"
+        );
+        let file = std::env::temp_dir().join(format!("{net}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        virsh(uri, &["net-define", file.to_str().unwrap()]);
+        virsh(uri, &["net-start", &net]);
+        LiveEnv {
+            uri: uri.into(),
+            prefix: unique(tag),
+            pool,
+            net,
+            dir,
+        }
+    }
+}
+
+impl Drop for LiveEnv {
+    fn drop(&mut self) {
+        for vm in virsh_try(&self.uri, &["list", "--all", "--name"]).1.lines() {
+            if vm.starts_with(&self.prefix) {
+                let _ = virsh_try(&self.uri, &["destroy", vm]);
+                let _ = virsh_try(
+                    &self.uri,
+                    &["undefine", vm, "--nvram", "--snapshots-metadata"],
+                );
+            }
+        }
+        let _ = virsh_try(&self.uri, &["net-destroy", &self.net]);
+        let _ = virsh_try(&self.uri, &["net-undefine", &self.net]);
+        for vol in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_file(vol.path());
+        }
+        let _ = virsh_try(&self.uri, &["pool-destroy", &self.pool]);
+        let _ = virsh_try(&self.uri, &["pool-undefine", &self.pool]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

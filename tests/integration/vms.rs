@@ -1,7 +1,7 @@
 //! Virtual machines: specs like virt-install, lifecycle, live tuning, addresses.
 use std::process::Command;
 
-use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+use crate::support::{live_uri, virsh, virsh_try, LiveEnv, Script};
 
 /// A spec that fails must name the field and value, point at the script line,
 /// and leave no VM (and no volume) behind.
@@ -228,74 +228,11 @@ fn write_iso(path: &str) {
     std::fs::write(path, iso).expect("write ISO");
 }
 
-/// A dir pool and a NAT network of our own on the real daemon, removed on drop.
-struct LiveEnv {
-    uri: String,
-    prefix: String,
-    pool: String,
-    net: String,
-    pool_dir: String,
-}
-
-impl LiveEnv {
-    fn new(uri: &str, tag: &str, subnet: u8) -> LiveEnv {
-        let pool = unique(&format!("{tag}-pool"));
-        let net = unique(&format!("{tag}-net"));
-        let pool_dir = format!("/var/lib/libvirt/images/{pool}");
-        let _ = virsh_try(uri, &["pool-destroy", &pool]);
-        let _ = virsh_try(uri, &["pool-undefine", &pool]);
-        std::fs::create_dir_all(&pool_dir).unwrap();
-        virsh(
-            uri,
-            &["pool-define-as", &pool, "dir", "--target", &pool_dir],
-        );
-        virsh(uri, &["pool-start", &pool]);
-        let _ = virsh_try(uri, &["net-destroy", &net]);
-        let _ = virsh_try(uri, &["net-undefine", &net]);
-        let bridge = format!("vsb{}{}", subnet, std::process::id() % 10000);
-        let xml = format!(
-            "<network><name>{net}</name><forward mode='nat'/><bridge name='{bridge}' stp='on' delay='0'/>\
-             <ip address='10.2{subnet:02}.{}.1' netmask='255.255.255.0'><dhcp><range start='10.2{subnet:02}.{}.10' end='10.2{subnet:02}.{}.200'/></dhcp></ip></network>",
-            std::process::id() % 250,
-            std::process::id() % 250,
-            std::process::id() % 250,
-        );
-        let file = std::env::temp_dir().join(format!("{net}.xml"));
-        std::fs::write(&file, xml).unwrap();
-        virsh(uri, &["net-define", file.to_str().unwrap()]);
-        virsh(uri, &["net-start", &net]);
-        LiveEnv {
-            uri: uri.into(),
-            prefix: unique(tag),
-            pool,
-            net,
-            pool_dir,
-        }
-    }
-}
-
-impl Drop for LiveEnv {
-    fn drop(&mut self) {
-        for vm in virsh_try(&self.uri, &["list", "--all", "--name"]).1.lines() {
-            if vm.starts_with(&self.prefix) {
-                let _ = virsh_try(&self.uri, &["destroy", vm]);
-                let _ = virsh_try(&self.uri, &["undefine", vm, "--nvram"]);
-            }
-        }
-        let _ = virsh_try(&self.uri, &["net-destroy", &self.net]);
-        let _ = virsh_try(&self.uri, &["net-undefine", &self.net]);
-        let _ = virsh_try(&self.uri, &["pool-destroy", &self.pool]);
-        let _ = virsh_try(&self.uri, &["pool-delete", &self.pool]);
-        let _ = virsh_try(&self.uri, &["pool-undefine", &self.pool]);
-        let _ = std::fs::remove_dir_all(&self.pool_dir);
-    }
-}
-
 #[test]
 fn live_seed_steps_cdrom_and_import_vms() {
     let Some(uri) = live_uri() else { return };
     let env = LiveEnv::new(&uri, "seed", 41);
-    let iso = format!("{}/install.iso", env.pool_dir);
+    let iso = format!("{}/install.iso", env.dir);
     write_iso(&iso);
     let cd_vm = format!("{}-cd", env.prefix);
     let imp_vm = format!("{}-imp", env.prefix);
@@ -311,7 +248,7 @@ fn live_seed_steps_cdrom_and_import_vms() {
             "qcow2",
         ],
     );
-    let controller = format!("{}/controller", env.pool_dir);
+    let controller = format!("{}/controller", env.dir);
     let script = format!(
         r#"
 let k = HOST.kvm_support();
@@ -376,10 +313,7 @@ fn live_virsh_sees_what_the_script_made() {
         "{xml}"
     );
     assert!(xml.contains("<memory unit='KiB'>307200</memory>"), "{xml}");
-    assert!(
-        xml.contains(&format!("{}/controller", env.pool_dir)),
-        "{xml}"
-    );
+    assert!(xml.contains(&format!("{}/controller", env.dir)), "{xml}");
     let vol = virsh(&uri, &["vol-info", "controller", "--pool", &env.pool]);
     assert!(vol.contains("10.00 GiB"), "{vol}");
     assert!(
