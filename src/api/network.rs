@@ -133,7 +133,12 @@ fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
         let Some(net) = lookup(host, name)? else {
             continue;
         };
-        let occ = Arc::new(match NetworkDef::parse(&net.xml_desc(0)?) {
+        let xml = match net.xml_desc(0) {
+            Ok(xml) => xml,
+            Err(e) if e.code() == ErrorNumber::NoNetwork.into() => continue,
+            Err(e) => return Err(e),
+        };
+        let occ = Arc::new(match NetworkDef::parse(&xml) {
             Ok(def) => Occupied::of(&def),
             Err(_) => Occupied {
                 name: name.clone(),
