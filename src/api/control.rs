@@ -97,7 +97,7 @@ pub fn rollback_into(err: Box<EvalAltResult>) -> Box<EvalAltResult> {
     )
 }
 
-#[export_module]
+#[export_module(manifest)]
 pub mod control_api {
     use super::*;
 

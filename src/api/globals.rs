@@ -6,7 +6,7 @@ use rhai::NativeCallContext;
 
 use super::error::{ScriptError, ScriptResult};
 
-#[export_module]
+#[export_module(manifest)]
 pub mod globals_api {
     use super::*;
 

@@ -114,7 +114,7 @@ pub fn kvm_support_map() -> Map {
     m
 }
 
-#[export_module]
+#[export_module(manifest)]
 pub mod host_api {
     use super::*;
 

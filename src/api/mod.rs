@@ -15,7 +15,7 @@ pub mod vm_clone;
 pub mod vm_spec;
 pub mod volume;
 
-use rhai::{exported_module, Engine};
+use rhai::{exported_manifest, Engine, Module};
 
 pub use host::Host;
 pub use network::Network;
@@ -29,15 +29,25 @@ pub fn register(engine: &mut Engine) {
     engine.register_type_with_name::<Host>("Host");
     engine.register_type_with_name::<Pool>("Pool");
     engine.register_type_with_name::<Volume>("Volume");
-    engine.register_global_module(exported_module!(globals::globals_api).into());
-    engine.register_global_module(exported_module!(control::control_api).into());
-    engine.register_global_module(exported_module!(host::host_api).into());
-    engine.register_global_module(exported_module!(pool::pool_api).into());
-    engine.register_global_module(exported_module!(volume::volume_api).into());
+    engine.register_global_module(
+        Module::from_manifest(exported_manifest!(globals::globals_api)).into(),
+    );
+    engine.register_global_module(
+        Module::from_manifest(exported_manifest!(control::control_api)).into(),
+    );
+    engine.register_global_module(Module::from_manifest(exported_manifest!(host::host_api)).into());
+    engine.register_global_module(Module::from_manifest(exported_manifest!(pool::pool_api)).into());
+    engine.register_global_module(
+        Module::from_manifest(exported_manifest!(volume::volume_api)).into(),
+    );
     engine.register_type_with_name::<Vm>("Vm");
-    engine.register_global_module(exported_module!(vm::vm_api).into());
+    engine.register_global_module(Module::from_manifest(exported_manifest!(vm::vm_api)).into());
     engine.register_type_with_name::<Network>("Network");
-    engine.register_global_module(exported_module!(network::network_api).into());
+    engine.register_global_module(
+        Module::from_manifest(exported_manifest!(network::network_api)).into(),
+    );
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    engine.register_global_module(exported_module!(snapshot::snapshot_api).into());
+    engine.register_global_module(
+        Module::from_manifest(exported_manifest!(snapshot::snapshot_api)).into(),
+    );
 }

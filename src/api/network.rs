@@ -647,7 +647,7 @@ fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
     m
 }
 
-#[export_module]
+#[export_module(manifest)]
 pub mod network_api {
     use super::*;
 

@@ -575,7 +575,7 @@ fn builds_directory(pool_type: &str) -> bool {
     matches!(pool_type, "dir" | "fs" | "netfs")
 }
 
-#[export_module]
+#[export_module(manifest)]
 pub mod pool_api {
     use super::*;
 

@@ -262,7 +262,7 @@ fn opt_string(v: Option<String>) -> Dynamic {
     v.map(Dynamic::from).unwrap_or(Dynamic::UNIT)
 }
 
-#[export_module]
+#[export_module(manifest)]
 pub mod snapshot_api {
     use super::*;
 

@@ -721,7 +721,7 @@ fn sources_of(ctx: &NativeCallContext, opts: &Map) -> ScriptResult<Vec<&'static 
     )
 }
 
-#[export_module]
+#[export_module(manifest)]
 pub mod vm_api {
     use super::*;
 

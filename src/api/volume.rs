@@ -1059,7 +1059,7 @@ fn options(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> ScriptResul
     Ok(s.bool("force").at(ctx)?.unwrap_or(false))
 }
 
-#[export_module]
+#[export_module(manifest)]
 pub mod volume_api {
     use super::*;
 
