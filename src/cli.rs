@@ -149,6 +149,7 @@ impl ScriptArgs {
         EngineOptions {
             limits: self.limits.clone(),
             lib_dirs: self.lib.clone(),
+            docs: false,
         }
     }
 }

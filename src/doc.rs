@@ -95,7 +95,11 @@ pub fn type_name(t: &str) -> String {
 /// Every registered (non-standard) function and every bundled module function.
 pub fn entries() -> Vec<FnDoc> {
     let sources = SourceMap::default();
-    let engine = engine::build(&EngineOptions::default(), &sources);
+    let options = EngineOptions {
+        docs: true,
+        ..EngineOptions::default()
+    };
+    let engine = engine::build(&options, &sources);
     let metadata: Value =
         serde_json::from_str(&engine.gen_fn_metadata_to_json(false).unwrap_or_default())
             .unwrap_or(Value::Null);

@@ -100,18 +100,30 @@ fn current_def(ctx: &NativeCallContext, net: &Network) -> ScriptResult<NetworkDe
 /// undefined, and the cache is trusted while the host has as many networks as
 /// it holds: validation against other clients' concurrent changes is best
 /// effort (libvirt still refuses real conflicts when a network starts).
+///
+/// `test:///default` lives inside this process, so no other client can change
+/// it: there the cache is trusted without counting (counting walks every
+/// network), and a clash it reports is confirmed against libvirt before a
+/// define is refused, since networks removed since stay cached.
 type OccupiedCache = HashMap<String, HashMap<String, Arc<Occupied>>>;
 static OCCUPIED: Mutex<Option<OccupiedCache>> = Mutex::new(None);
 
 fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
+    let private = driver_in_process(host.uri());
     // Fast path: as many networks as we know of, so (short of another client
     // swapping one for another in between) the cache is current.
-    let count =
-        host.conn().num_of_networks()? as usize + host.conn().num_of_defined_networks()? as usize;
+    let count = if private {
+        None
+    } else {
+        Some(
+            host.conn().num_of_networks()? as usize
+                + host.conn().num_of_defined_networks()? as usize,
+        )
+    };
     {
         let guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(cache) = guard.as_ref().and_then(|c| c.get(host.uri())) {
-            if cache.len() == count {
+            if count.map_or(true, |count| cache.len() == count) {
                 return Ok(cache.values().cloned().collect());
             }
         }
@@ -156,6 +168,63 @@ fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
     Ok(out)
 }
 
+/// libvirt's test driver at `test:///default` runs inside this process and is
+/// shared by all its connections here, so only this process changes it.
+fn driver_in_process(uri: &str) -> bool {
+    uri == "test:///default"
+}
+
+/// Forget what `host`'s networks occupy: the next check re-reads them all.
+fn invalidate(host: &Host) {
+    let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(cache) = guard.as_mut() {
+        cache.remove(host.uri());
+    }
+}
+
+/// Why `def` cannot be defined next to the other networks.
+enum Clash {
+    /// Another network has this name (only for new networks).
+    Name,
+    Field(FieldError),
+}
+
+/// The first clash of `def` with the other networks on its host. A clash found
+/// in a trusted cache (see [`OCCUPIED`]) is confirmed on freshly read networks.
+fn find_clash(host: &Host, def: &NetworkDef, new: bool) -> Result<Option<Clash>, VirtError> {
+    let clash_in = |others: &[Arc<Occupied>]| {
+        if new && others.iter().any(|o| o.name == def.name) {
+            return Some(Clash::Name);
+        }
+        check_conflicts(def, others).err().map(Clash::Field)
+    };
+    let clash = clash_in(&occupied(host)?);
+    if clash.is_none() || !driver_in_process(host.uri()) {
+        return Ok(clash);
+    }
+    invalidate(host);
+    Ok(clash_in(&occupied(host)?))
+}
+
+/// `find_clash` for an existing network being changed, as a script error.
+fn check_changed(
+    ctx: &NativeCallContext,
+    host: &Host,
+    def: &NetworkDef,
+    spec: Option<&NetworkSpec>,
+) -> ScriptResult<()> {
+    match find_clash(host, def, false).script(ctx)? {
+        Some(Clash::Field(e)) => Err(field_error(
+            ctx,
+            match spec {
+                Some(s) => s.field_name(e),
+                None => e,
+            },
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn remember(host: &Host, def: &NetworkDef) {
     let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
     guard
@@ -183,9 +252,9 @@ fn check_new(
     def: &NetworkDef,
     spec: Option<&NetworkSpec>,
 ) -> ScriptResult<()> {
-    let others = occupied(host).script(ctx)?;
-    if others.iter().any(|o| o.name == def.name) {
-        return Err(ScriptError::invalid(
+    match find_clash(host, def, true).script(ctx)? {
+        None => Ok(()),
+        Some(Clash::Name) => Err(ScriptError::invalid(
             "name",
             &def.name,
             format!(
@@ -193,15 +262,15 @@ fn check_new(
                 host.uri()
             ),
         )
-        .at(ctx));
+        .at(ctx)),
+        Some(Clash::Field(e)) => Err(field_error(
+            ctx,
+            match spec {
+                Some(s) => s.field_name(e),
+                None => e,
+            },
+        )),
     }
-    check_conflicts(def, &others).map_err(|e| {
-        let e = match spec {
-            Some(s) => s.field_name(e),
-            None => e,
-        };
-        field_error(ctx, e)
-    })
 }
 
 fn undo_define(net: RawNetwork) -> Undo {
@@ -256,24 +325,27 @@ fn set_autostart(ctx: &NativeCallContext, net: &Network, on: bool) -> ScriptResu
 }
 
 fn stop_network(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
-    let persistent = net.raw.is_persistent().script(ctx)?;
-    let xml = if persistent {
-        String::new()
+    // What the undo step needs is only read when an open transaction may use it.
+    let undo_xml = if journal::wants_undo() {
+        Some(if net.raw.is_persistent().script(ctx)? {
+            None
+        } else {
+            Some(net.raw.xml_desc(0).script(ctx)?)
+        })
     } else {
-        net.raw.xml_desc(0).script(ctx)?
+        None
     };
     net.raw.destroy().script(ctx)?;
     let (n, host) = (net.raw.clone(), net.host.clone());
     journal::record(
         "stop_network",
         net.label(),
-        Some(Box::new(move || {
-            if persistent {
-                n.create()
-            } else {
-                host.conn().create_network_xml(&xml).map(|_| ())
-            }
-        })),
+        undo_xml.map(|xml| -> Undo {
+            Box::new(move || match &xml {
+                None => n.create(),
+                Some(xml) => host.conn().create_network_xml(xml).map(|_| ()),
+            })
+        }),
     );
     Ok(())
 }
@@ -557,8 +629,7 @@ fn converge(
     target
         .validate()
         .map_err(|e| field_error(ctx, spec.field_name(e)))?;
-    check_conflicts(&target, &occupied(&net.host).script(ctx)?)
-        .map_err(|e| field_error(ctx, spec.field_name(e)))?;
+    check_changed(ctx, &net.host, &target, Some(spec))?;
     let active = net.raw.is_active().script(ctx)?;
     match updates {
         Some(updates) => {
@@ -581,7 +652,9 @@ fn converge(
                 "define_network",
                 format!("{} (redefined: {keys})", net.label()),
                 Some(Box::new(move || {
-                    host.conn().define_network_xml(&xml).map(|_| ())
+                    host.conn().define_network_xml(&xml)?;
+                    invalidate(&host);
+                    Ok(())
                 })),
             );
             remember(&net.host, &target);
@@ -1117,7 +1190,11 @@ pub mod network_api {
             "undefine_network",
             net.label(),
             xml.map(|xml| -> Undo {
-                Box::new(move || host.conn().define_network_xml(&xml).map(|_| ()))
+                Box::new(move || {
+                    host.conn().define_network_xml(&xml)?;
+                    invalidate(&host);
+                    Ok(())
+                })
             }),
         );
         Ok(())
@@ -1177,8 +1254,7 @@ pub mod network_api {
             return Ok(false);
         }
         new.validate().map_err(|e| field_error(&ctx, e))?;
-        check_conflicts(&new, &occupied(&net.host).script(&ctx)?)
-            .map_err(|e| field_error(&ctx, e))?;
+        check_changed(&ctx, &net.host, &new, None)?;
         doc.set_def(new.clone());
         net.host
             .conn()
@@ -1189,7 +1265,9 @@ pub mod network_api {
             "define_network",
             format!("{} (edited)", net.label()),
             Some(Box::new(move || {
-                host.conn().define_network_xml(&xml).map(|_| ())
+                host.conn().define_network_xml(&xml)?;
+                invalidate(&host);
+                Ok(())
             })),
         );
         remember(&net.host, &new);

@@ -23,12 +23,14 @@ use crate::api::Host;
 pub struct EngineOptions {
     pub limits: Limits,
     pub lib_dirs: Vec<PathBuf>,
+    /// Keep each API function's doc comment and parameter names (`virtscript doc`).
+    pub docs: bool,
 }
 
 /// Build the script engine. `sources` collects module texts for diagnostics.
 pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     let mut engine = Engine::new_raw();
-    engine.register_global_module(StandardPackage::new_lazy().as_shared_module());
+    engine.register_global_module(StandardPackage::new().as_shared_module());
     // Scripts run only what they say: no code from strings.
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
@@ -59,7 +61,7 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
             .and_then(|m| m.get(name).cloned())),
         _ => Ok(None),
     });
-    crate::api::register(&mut engine);
+    crate::api::register(&mut engine, options.docs);
     engine
 }
 

@@ -577,3 +577,40 @@ print(net.add_dhcp_host(h));"#
         "the bridge was recreated: the network restarted"
     );
 }
+
+/// On the embedded driver the overlap check trusts its cache of the host's
+/// networks; networks removed since (undefined, transient ones stopped, edits
+/// rolled back) must neither block a new network nor hide a real clash.
+#[test]
+fn overlap_check_follows_removed_and_rolled_back_networks() {
+    Script::new(
+        r#"
+let a = HOST.define_network(#{ name: "a", ip: "10.50.0.1/24" });
+a.undefine();
+// Same name and subnet again: the removed network no longer counts.
+let a = HOST.define_network(#{ name: "a", ip: "10.50.0.1/24" });
+let t = HOST.create_network(#{ name: "t", ip: "10.51.0.1/24" });
+t.stop();
+HOST.define_network(#{ name: "t2", ip: "10.51.0.1/24" });
+// An edit rolled back restores the old subnet, which must clash again.
+try {
+    transaction(|| {
+        a.edit(|cfg| { cfg.ips[0].address = "10.52.0.1"; });
+        throw "give up";
+    });
+} catch (e) { print(`rolled back: ${e.rolled_back.len()}`); }
+assert_eq(HOST.network("a").config.ips[0].address, "10.50.0.1");
+try { HOST.define_network(#{ name: "c", ip: "10.50.0.1/24" }); }
+catch (e) { print(`${e.field}: ${e.message}`); }
+HOST.define_network(#{ name: "b", ip: "10.52.0.1/24" });
+// And a real clash with a network that exists is still refused.
+HOST.define_network(#{ name: "d", ip: "10.51.0.1/24" });
+"#,
+    )
+    .run()
+    .code(1)
+    .stdout_has("rolled back: 1")
+    .stdout_has("ip: overlaps 10.50.0.0/24 of network 'a'")
+    .stderr_has("overlaps 10.51.0.0/24 of network 't2'")
+    .stderr_has("script.rhai:21:6");
+}
