@@ -451,6 +451,9 @@ impl Job<'_> {
             Err(err) if self.args.atomic => Err(crate::api::control::rollback_into(err)),
             Err(err) => Err(err),
         };
+        // The process ends after the run: freeing the engine's function
+        // tables would only delay the exit.
+        std::mem::forget(engine);
         match outcome {
             Ok(value) => report.result = Some(crate::api::json::to_json(&value)),
             Err(err) => {
