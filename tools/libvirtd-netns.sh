@@ -14,7 +14,7 @@ NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static tmux
-          file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc)
+          file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 
@@ -70,6 +70,16 @@ answers() {
   timeout 5 virsh -c "$URI" version >/dev/null 2>&1
 }
 
+# libvirtd double-forks QEMU, so an exited QEMU becomes a zombie of the nearest
+# subreaper, and `virsh destroy` waits until that zombie is reaped. On a host,
+# systemd (PID 1) reaps it at once; PID 1 on these machines takes ~2 s, which
+# every destroy would wait for. tini -s is the subreaper here: it runs libvirtd
+# in the foreground and reaps its orphans immediately.
+start_libvirtd() {
+  setsid ip netns exec "$NETNS" tini -s -- libvirtd \
+    </dev/null >>/var/log/libvirt/libvirtd-stderr.log 2>&1 &
+}
+
 start() {
   install
   if answers; then
@@ -82,7 +92,7 @@ start() {
   # After an unclean stop (kill -9) the first daemon sometimes never answers:
   # give each attempt 30 s, then replace it.
   for attempt in 1 2 3; do
-    pgrep -x libvirtd >/dev/null || ip netns exec "$NETNS" libvirtd -d
+    pgrep -x libvirtd >/dev/null || start_libvirtd
     local deadline=$((SECONDS + 30))
     while [ "$SECONDS" -lt "$deadline" ]; do
       if answers; then
