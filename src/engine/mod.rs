@@ -30,7 +30,7 @@ pub struct EngineOptions {
 /// Build the script engine. `sources` collects module texts for diagnostics.
 pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     let mut engine = Engine::new_raw();
-    engine.register_global_module(StandardPackage::new().as_shared_module());
+    engine.register_global_module(StandardPackage::new_lazy().as_shared_module());
     // Scripts run only what they say: no code from strings.
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
