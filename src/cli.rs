@@ -282,7 +282,7 @@ where
             match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
                 Ok(()) => Exit::Success,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     Exit::ScriptFailed
                 }
             }
@@ -306,7 +306,7 @@ where
 fn fallback_uri() -> String {
     let (uri, embedded) = default_uri();
     if embedded {
-        eprintln!(
+        errln!(
             "virtscript: no URI given; using libvirt's embedded test driver {uri} (nothing on this machine is touched); use -c qemu:///system to act on the host"
         );
     }
@@ -317,7 +317,7 @@ fn fallback_uri() -> String {
 pub fn open_host(connect: &ConnectArgs) -> Result<Host, Exit> {
     let uri = connect.connect.clone().unwrap_or_else(fallback_uri);
     Host::open(&uri).map_err(|e| {
-        eprintln!("error: cannot connect to libvirt at {uri}: {}", e.message());
+        errln!("error: cannot connect to libvirt at {uri}: {}", e.message());
         Exit::Connect
     })
 }
@@ -328,7 +328,7 @@ fn read_script(path: &str) -> Result<(String, String), Exit> {
         return match std::io::stdin().read_to_string(&mut text) {
             Ok(_) => Ok(("<stdin>".to_owned(), text)),
             Err(e) => {
-                eprintln!("error: cannot read the script from standard input: {e}");
+                errln!("error: cannot read the script from standard input: {e}");
                 Err(Exit::Usage)
             }
         };
@@ -336,7 +336,7 @@ fn read_script(path: &str) -> Result<(String, String), Exit> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok((path.to_owned(), text)),
         Err(e) => {
-            eprintln!("error: cannot read script {path}: {e}");
+            errln!("error: cannot read script {path}: {e}");
             Err(Exit::Usage)
         }
     }
@@ -376,7 +376,7 @@ fn run_uris(args: &RunArgs) -> Result<Vec<String>, Exit> {
     let mut uris = args.connect.clone();
     if let Some(file) = &args.hosts {
         let text = std::fs::read_to_string(file).map_err(|e| {
-            eprintln!("error: cannot read --hosts {}: {e}", file.display());
+            errln!("error: cannot read --hosts {}: {e}", file.display());
             Exit::Usage
         })?;
         uris.extend(
@@ -386,7 +386,7 @@ fn run_uris(args: &RunArgs) -> Result<Vec<String>, Exit> {
                 .map(str::to_owned),
         );
         if uris.is_empty() {
-            eprintln!("error: --hosts {} lists no URI", file.display());
+            errln!("error: --hosts {} lists no URI", file.display());
             return Err(Exit::Usage);
         }
     }
@@ -423,7 +423,7 @@ impl Job<'_> {
             Ok(host) => host,
             Err(e) => {
                 let message = format!("cannot connect to libvirt at {uri}: {}", e.message());
-                eprintln!("error: {message}");
+                errln!("error: {message}");
                 report.exit_code = Exit::Connect as i32;
                 report.error = Some(ErrorReport {
                     message,
@@ -472,7 +472,7 @@ impl Job<'_> {
                 } else {
                     String::new()
                 };
-                eprint!("{prefix}{}", diagnostic.render(&self.sources));
+                errp!("{prefix}{}", diagnostic.render(&self.sources));
                 report.exit_code = exit as i32;
                 report.error = Some(ErrorReport::from(&diagnostic));
             }
@@ -512,7 +512,7 @@ fn run(args: RunArgs) -> Exit {
     let mut ast = match engine.compile_with_scope(&engine::compile_scope(), &text) {
         Ok(ast) => ast,
         Err(err) => {
-            eprint!("{}", Diagnostic::from_parse(&err, &name).render(&sources));
+            errp!("{}", Diagnostic::from_parse(&err, &name).render(&sources));
             return Exit::Usage;
         }
     };
@@ -533,7 +533,7 @@ fn run(args: RunArgs) -> Exit {
         match crate::jobs::lock::acquire(&path, args.lock_timeout) {
             Ok(lock) => Some(lock),
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return Exit::Locked;
             }
         }
@@ -620,7 +620,7 @@ fn run(args: RunArgs) -> Exit {
         };
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         if let Err(e) = std::fs::write(path, json + "\n") {
-            eprintln!("error: cannot write the report {}: {e}", path.display());
+            errln!("error: cannot write the report {}: {e}", path.display());
             return Exit::ScriptFailed;
         }
     }
@@ -656,12 +656,12 @@ fn plan_one(job: &Job, uri: &str) -> Exit {
     let real = match Host::open(uri) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("error: cannot connect to libvirt at {uri}: {}", e.message());
+            errln!("error: cannot connect to libvirt at {uri}: {}", e.message());
             return Exit::Connect;
         }
     };
     let failed = |what: String| {
-        eprintln!("error: cannot rehearse on a copy of {uri}: {what}");
+        errln!("error: cannot rehearse on a copy of {uri}: {what}");
         Exit::ScriptFailed
     };
     let inventory = match plan::inventory(real.conn()) {
@@ -683,7 +683,7 @@ fn plan_one(job: &Job, uri: &str) -> Exit {
         Ok(inv) => inv,
         Err(e) => return failed(e.message().to_owned()),
     };
-    eprintln!("virtscript: plan: rehearsing on a copy of {uri} (libvirt's test driver); the host is not touched");
+    errln!("virtscript: plan: rehearsing on a copy of {uri} (libvirt's test driver); the host is not touched");
     let report = job.run_on(uri, Some(Ok(rehearsal.clone())), None);
     if report.exit_code != 0 {
         return exit_from_code(report.exit_code);
@@ -729,12 +729,12 @@ fn check(args: CheckArgs) -> Exit {
         } else {
             failed += 1;
             for d in diagnostics {
-                eprint!("{}", d.render(&sources));
+                errp!("{}", d.render(&sources));
             }
         }
     }
     if failed > 0 {
-        eprintln!(
+        errln!(
             "{failed} of {} scripts failed to compile",
             args.scripts.len()
         );
@@ -780,7 +780,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
             mut args,
         } => {
             if let Err(e) = sched::check_name(&name) {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return Exit::Usage;
             }
             // Unattended runs log JSON lines at info, so the journal shows every change.
@@ -807,7 +807,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
                     Exit::Success
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     Exit::ScriptFailed
                 }
             }
@@ -833,7 +833,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
                 Exit::Success
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 Exit::Usage
             }
         },

@@ -7,6 +7,23 @@
 //! - [`engine`]: the sandboxed Rhai engine, limits, module resolver, diagnostics.
 //! - [`cli`] and [`repl`]: the command line.
 
+/// `errln!` that ignores a closed stderr instead of panicking: a job whose
+/// stderr is piped into `head` must still finish and exit with its own status.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `errp!` that ignores a closed stderr (see `errln!`).
+macro_rules! errp {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod api;
 pub mod cli;
 pub mod doc;

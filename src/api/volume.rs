@@ -238,7 +238,7 @@ fn run_job<T: Send + 'static>(
                 );
                 match &bar {
                     Some(b) => b.set_message(note),
-                    None => eprintln!("virtscript: {note}"),
+                    None => errln!("virtscript: {note}"),
                 }
             }
         }
@@ -549,7 +549,7 @@ impl CloneJob<'_> {
         match (result, stopped) {
             (Ok(vol), Some(reason)) => {
                 delete_quietly(&vol);
-                eprintln!(
+                errln!(
                     "virtscript: {what} {}: removed the partial volume {}/{}",
                     reason.token(),
                     self.target.name(),

@@ -43,9 +43,9 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
         let _ = writeln!(std::io::stdout(), "{text}");
     });
     engine.on_debug(|text, source, pos| match (source, pos.line()) {
-        (Some(src), Some(line)) => eprintln!("[{src}:{line}] {text}"),
-        (None, Some(line)) => eprintln!("[line {line}] {text}"),
-        _ => eprintln!("{text}"),
+        (Some(src), Some(line)) => errln!("[{src}:{line}] {text}"),
+        (None, Some(line)) => errln!("[line {line}] {text}"),
+        _ => errln!("{text}"),
     });
     engine.set_module_resolver(resolver::ModuleLoader::new(
         options.lib_dirs.clone(),

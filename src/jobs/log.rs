@@ -43,7 +43,11 @@ pub fn init(format: LogFormat, level: LogLevel) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        // A closed stderr (`virtscript run job 2>&1 | head`) must not end the
+        // run: tracing-subscriber would report the failed write on stderr
+        // itself, and that report panics.
+        .log_internal_errors(false);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {

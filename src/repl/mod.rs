@@ -70,7 +70,7 @@ pub fn run(args: ReplArgs) -> Exit {
     let mut rl: Editor<ReplHelper, FileHistory> = match Editor::with_config(config) {
         Ok(rl) => rl,
         Err(e) => {
-            eprintln!("error: cannot start the line editor: {e}");
+            errln!("error: cannot start the line editor: {e}");
             return Exit::Usage;
         }
     };
@@ -82,7 +82,7 @@ pub fn run(args: ReplArgs) -> Exit {
         }
         if path.exists() {
             if let Err(e) = rl.load_history(path) {
-                eprintln!("warning: cannot read the history {}: {e}", path.display());
+                errln!("warning: cannot read the history {}: {e}", path.display());
             }
         }
     }
@@ -101,7 +101,7 @@ pub fn run(args: ReplArgs) -> Exit {
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 break;
             }
         };
@@ -127,7 +127,7 @@ pub fn run(args: ReplArgs) -> Exit {
 /// Add an input to the history (memory and file) unless it carries a secret.
 fn remember(rl: &mut Editor<ReplHelper, FileHistory>, file: Option<&PathBuf>, input: &str) {
     if history::is_secret(input) {
-        eprintln!("(not saved in the history: it mentions a password, secret or token)");
+        errln!("(not saved in the history: it mentions a password, secret or token)");
         return;
     }
     if matches!(rl.add_history_entry(input), Ok(true)) {
@@ -135,7 +135,7 @@ fn remember(rl: &mut Editor<ReplHelper, FileHistory>, file: Option<&PathBuf>, in
             // Append as we go: a killed session keeps its history, and two
             // sessions do not overwrite each other's.
             if let Err(e) = rl.append_history(path) {
-                eprintln!("warning: cannot write the history {}: {e}", path.display());
+                errln!("warning: cannot write the history {}: {e}", path.display());
             }
         }
     }
@@ -152,7 +152,7 @@ fn install_interrupt_handler() {
         }
         stop::request(stop::StopReason::Interrupted);
         if PRESSES.fetch_add(1, Ordering::SeqCst) + 1 >= 3 {
-            eprintln!("\ninterrupted three times: leaving");
+            errln!("\ninterrupted three times: leaving");
             std::process::exit(Exit::Stopped as i32);
         }
     });
@@ -208,7 +208,7 @@ impl Session {
         let mut ast = match self.engine.compile_with_scope(&self.scope, text) {
             Ok(ast) => ast,
             Err(err) => {
-                eprint!(
+                errp!(
                     "{}",
                     Diagnostic::from_parse(&err, name).render(&self.sources)
                 );
@@ -241,14 +241,14 @@ impl Session {
                 let mut diagnostic = Diagnostic::from_eval(&err, name);
                 if crate::cli::exit_for(&err) == Exit::Stopped {
                     // after the terminal's "^C"
-                    eprintln!();
+                    errln!();
                     diagnostic.message = "interrupted (Ctrl-C)".into();
                 }
-                eprint!("{}", diagnostic.render(&self.sources));
+                errp!("{}", diagnostic.render(&self.sources));
             }
         }
         if self.time {
-            eprintln!("\x1b[2mtook {}\x1b[0m", format_duration(elapsed));
+            errln!("\x1b[2mtook {}\x1b[0m", format_duration(elapsed));
         }
     }
 
@@ -296,7 +296,7 @@ impl Session {
                     self.aliases
                         .push((alias.name.to_string(), path.to_string()));
                 }
-                Err(e) => eprintln!("warning: cannot keep module '{path}': {e}"),
+                Err(e) => errln!("warning: cannot keep module '{path}': {e}"),
             }
         }
     }
@@ -334,8 +334,8 @@ impl Session {
     fn command(&mut self, command: Meta) {
         match command {
             Meta::Help => print!("{}", meta::HELP),
-            Meta::Usage(usage) => eprintln!("usage: {usage}"),
-            Meta::Unknown(name) => eprintln!("unknown command :{name}; :help lists the commands"),
+            Meta::Usage(usage) => errln!("usage: {usage}"),
+            Meta::Unknown(name) => errln!("unknown command :{name}; :help lists the commands"),
             Meta::Json => {
                 self.json = !self.json;
                 println!("JSON output {}", if self.json { "on" } else { "off" });
@@ -347,7 +347,7 @@ impl Session {
             Meta::Vars => self.print_vars(),
             Meta::Load(path) => match std::fs::read_to_string(&path) {
                 Ok(text) => self.eval(&path, &text),
-                Err(e) => eprintln!("error: cannot read {path}: {e}"),
+                Err(e) => errln!("error: cannot read {path}: {e}"),
             },
             Meta::Connect(uri) => match Host::open(&uri) {
                 Ok(host) => {
@@ -355,7 +355,7 @@ impl Session {
                     self.host = host;
                     println!("HOST is now {uri}");
                 }
-                Err(e) => eprintln!(
+                Err(e) => errln!(
                     "error: cannot connect to libvirt at {uri}: {}; HOST is still {}",
                     e.message(),
                     self.host.uri()

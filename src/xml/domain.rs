@@ -1019,7 +1019,7 @@ mod tests {
             "/../shared/conformance/libvirt/qemuxml2xmloutdata"
         );
         let Ok(entries) = std::fs::read_dir(dir) else {
-            eprintln!("skipped: {dir} is absent");
+            errln!("skipped: {dir} is absent");
             return;
         };
         let mut count = 0;

@@ -418,3 +418,44 @@ fn live_run_lists_the_daemons_networks_and_pools() {
     virsh(&uri, &["net-undefine", &net]);
     let _ = std::fs::remove_file(xml);
 }
+
+/// An unattended job whose stderr reader went away (`2>&1 | head`) still
+/// runs to the end and exits with its own status, not a panic's.
+#[test]
+fn closed_stderr_does_not_change_the_outcome() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let run = |script: &str, args: &[&str]| {
+        let path = dir.path().join("job.rhai");
+        std::fs::write(&path, script).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args([
+                "run",
+                "-c",
+                "test:///default",
+                "--log-format=json",
+                "--log-level=info",
+            ])
+            .args(args)
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Every change is logged on stderr, then the script carries on.
+    let (code, stdout) = run(
+        "for i in 0..20 { HOST.define_network(#{ name: `n${i}`, ip: `10.77.${i}.1/24` }); }\nprint(HOST.networks().len());",
+        &[],
+    );
+    assert_eq!((code, stdout.trim()), (Some(0), "21"));
+    // A failure's diagnostic cannot be shown, and the status still says "failed".
+    let (code, _) = run("print(1);\nthrow \"boom\";", &[]);
+    assert_eq!(code, Some(1));
+}
