@@ -255,7 +255,7 @@ fn execute(host: &Host, mut plan: vm_spec::Plan, ctx: &NativeCallContext) -> Scr
         }
         seed_file = Some(path);
     }
-    let xml = plan.domain.to_xml();
+    let xml = plan.xml();
     let dom = match conn.define_domain_xml(&xml) {
         Ok(dom) => dom,
         Err(e) => {
@@ -313,7 +313,7 @@ fn create_or_define(
         plan.start = false;
     }
     if plan.dry_run {
-        return Ok(plan.domain.to_xml().into());
+        return Ok(plan.xml().into());
     }
     execute(host, plan, &ctx).map(Dynamic::from)
 }
@@ -740,7 +740,10 @@ pub mod vm_api {
     /// `location` (+`extra_args`), `pxe: true`, `import: true`, `kernel`
     /// (+`initrd`, `cmdline`); `networks` (names or `#{ network | bridge | direct,
     /// mac, model }`), `graphics` (`"none"`, `"vnc"`, `"spice"`), `autostart`,
-    /// `cloud_init: #{ user_data, meta_data, network_config }`, `dry_run`.
+    /// `cloud_init: #{ user_data, meta_data, network_config }`, `description`,
+    /// `title`, `uuid`, `guest_agent`, `metadata` (`#{ "<namespace URI>":
+    /// "<element/>" }`: written with the definition, as `set_metadata` would),
+    /// `dry_run`.
     ///
     /// ```rhai
     /// let vm = HOST.create_vm(#{
@@ -762,6 +765,12 @@ pub mod vm_api {
     ///     disks: [#{ pool: "default-pool", size: "1G" }], import: true });
     /// assert_eq(vm.state, "shut off");
     /// assert_eq(vm.disks()[0].format, "qcow2");
+    ///
+    /// // Metadata that must exist from the first moment the VM does.
+    /// let md = #{};
+    /// md["https://example.org/owner"] = "<owner team='ops'/>";
+    /// let vm = HOST.define_vm(#{ name: "db2", virt_type: "qemu", pxe: true, metadata: md });
+    /// assert_eq(vm.metadata("https://example.org/owner"), "<owner team='ops'/>");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn define_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {

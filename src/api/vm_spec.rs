@@ -202,6 +202,8 @@ pub struct NewVolume {
 /// Everything `create_vm` will do, decided before anything is done.
 pub struct Plan {
     pub domain: Domain,
+    /// Application metadata elements, already in their namespaces.
+    pub metadata: Vec<Element>,
     pub new_volumes: Vec<NewVolume>,
     pub start: bool,
     pub autostart: bool,
@@ -240,6 +242,7 @@ const SPEC_KEYS: &[&str] = &[
     "title",
     "uuid",
     "guest_agent",
+    "metadata",
 ];
 
 const DISK_KEYS: &[&str] = &[
@@ -268,6 +271,54 @@ const CACHES: &[&str] = &[
 ];
 
 /// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
+/// `metadata: #{ "<namespace URI>": "<element/>" }`: application metadata
+/// written with the definition itself (what `set_metadata` does afterwards),
+/// so a VM never exists without it. Each element gets its own prefix, else `vs`.
+fn spec_metadata(f: &Fields) -> Result<Vec<Element>, ScriptError> {
+    use crate::xml::metadata as meta;
+    let Some(map) = f.map("metadata")? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (uri, xml) in &map {
+        let field = format!("{}.{uri}", f.name("metadata"));
+        if !uri.contains(':') {
+            return Err(ScriptError::invalid(
+                &field,
+                uri,
+                "the key must be a namespace URI (like https://example.org/app)",
+            ));
+        }
+        let text = xml
+            .read_lock::<rhai::ImmutableString>()
+            .map(|t| t.to_string())
+            .ok_or_else(|| {
+                ScriptError::invalid(
+                    &field,
+                    show(xml),
+                    format!("must be an XML element string, not {}", xml.type_name()),
+                )
+            })?;
+        let (prefix, el) = meta::parse_element(&text)
+            .map_err(|e| ScriptError::invalid(&field, &text, format!("not an XML element: {e}")))?;
+        out.push(meta::with_ns(
+            &el,
+            prefix.as_deref().unwrap_or(meta::DEFAULT_PREFIX),
+            uri,
+        ));
+    }
+    Ok(out)
+}
+
+impl Plan {
+    /// The domain XML to define.
+    pub fn xml(&self) -> String {
+        let mut root = self.domain.to_element();
+        crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
+        root.to_xml()
+    }
+}
+
 pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let f = Fields::new("", spec);
     f.only(SPEC_KEYS)?;
@@ -332,6 +383,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     d.uuid = f.string("uuid")?;
     d.title = f.string("title")?;
     d.description = f.string("description")?;
+    let metadata = spec_metadata(&f)?;
     d.os.arch = arch;
     d.os.machine = machine.clone();
     if f.boolean("uefi")?.unwrap_or(false) {
@@ -567,6 +619,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     }
     Ok(Plan {
         domain: d,
+        metadata,
         new_volumes,
         start,
         autostart,

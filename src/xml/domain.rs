@@ -655,6 +655,18 @@ const TOP_ORDER: &[&str] = &[
 ];
 
 /// The child `name` of a domain element, inserted at its place in libvirt's order.
+/// Put `elements` (application metadata, each in its namespace) into the
+/// domain's `<metadata>`, after what is there.
+pub fn set_metadata_elements(root: &mut Element, elements: &[Element]) {
+    if elements.is_empty() {
+        return;
+    }
+    let metadata = top_child(root, "metadata");
+    for el in elements {
+        metadata.push(el.clone());
+    }
+}
+
 fn top_child<'a>(root: &'a mut Element, name: &str) -> &'a mut Element {
     let rank = TOP_ORDER
         .iter()

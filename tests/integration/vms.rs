@@ -411,3 +411,28 @@ vm.undefine();
         .stdout_has("no force: timeout running")
         .stdout_has("forced: shut off");
 }
+
+/// Metadata given in the spec is part of the definition; bad entries name
+/// the field and nothing is defined.
+#[test]
+fn spec_metadata_is_defined_with_the_vm() {
+    Script::new(
+        r#"
+let md = #{};
+md["https://example.org/owner"] = "<o:owner xmlns:o='https://example.org/owner' team='ops'/>";
+let vm = HOST.define_vm(#{ name: "m1", virt_type: "qemu", pxe: true, metadata: md });
+// The element keeps the prefix it was given.
+assert(vm.xml.contains("<o:owner xmlns:o=\"https://example.org/owner\" team=\"ops\"/>"));
+for bad in [#{ owner: "<x/>" }, #{ "urn:x": "<x" }, #{ "urn:x": 5 }] {
+    try { HOST.define_vm(#{ name: "m2", virt_type: "qemu", pxe: true, metadata: bad }); }
+    catch (e) { print(`${e.field} | ${e.value}`); }
+}
+assert(HOST.find_vm("m2") == ());
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("metadata.owner | owner\n")
+    .stdout_has("metadata.urn:x | <x\n")
+    .stdout_has("metadata.urn:x | 5\n");
+}
