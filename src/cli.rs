@@ -195,7 +195,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "warn")]
     pub log_level: crate::jobs::log::LogLevel,
     /// Threads for parallel() (and hosts run at once)
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = crate::api::control::DEFAULT_JOBS)]
     pub jobs: usize,
     /// Stop the script after this long (e.g. 30s, 5m, 1h30m); exit status 4
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

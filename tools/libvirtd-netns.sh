@@ -14,7 +14,7 @@ NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static tmux
-          file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini)
+          file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini valgrind)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 

@@ -9,14 +9,19 @@ use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 use super::error::{ScriptError, ScriptResult};
 use super::journal;
 
+/// Threads `parallel` uses unless `run --jobs N` says otherwise: Terraform's
+/// default parallelism. Provisioning mostly waits on the daemon (QEMU
+/// starting, volumes copying), so more calls in flight than cores pays.
+pub const DEFAULT_JOBS: usize = 10;
+
 /// Threads `parallel` may use (`run --jobs N`).
-static JOBS: AtomicUsize = AtomicUsize::new(4);
+static JOBS: AtomicUsize = AtomicUsize::new(DEFAULT_JOBS);
 
 pub fn set_jobs(n: usize) {
     JOBS.store(n.max(1), Ordering::Relaxed);
 }
 
-/// How many threads parallel work may use (`run --jobs N`, default 4).
+/// How many threads parallel work may use (`run --jobs N`, default 10).
 pub fn jobs() -> usize {
     JOBS.load(Ordering::Relaxed).max(1)
 }
@@ -157,7 +162,7 @@ pub mod control_api {
     }
 
     /// Call `f(item)` for every item on a bounded pool of threads (`run --jobs N`,
-    /// default 4) and return the results in the items' order. Each thread has its
+    /// default 10) and return the results in the items' order. Each thread has its
     /// own copy of the variables the closure captures: return values rather than
     /// changing captured variables. If any calls fail,
     /// the others still finish, then one error lists them all (`e.errors`: index,
