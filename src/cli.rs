@@ -344,13 +344,17 @@ fn read_script(path: &str) -> Result<(String, String), Exit> {
 
 fn install_interrupt_handler() {
     // First Ctrl-C stops the script between operations; a second one ends the
-    // process at once (a libvirt call may be blocking).
-    let _ = ctrlc::set_handler(|| {
+    // process at once (a libvirt call may be blocking). A signal handler, not
+    // a watcher thread (see `connecting` in `run`).
+    let handler = || {
         if stop::requested().is_some() {
-            std::process::exit(Exit::Stopped as i32);
+            signal_hook::low_level::exit(Exit::Stopped as i32);
         }
         stop::request(stop::StopReason::Interrupted);
-    });
+    };
+    // SAFETY: the handler only reads and swaps an atomic and calls `_exit`,
+    // all async-signal-safe.
+    let _ = unsafe { signal_hook::low_level::register(signal_hook::consts::SIGINT, handler) };
 }
 
 /// How a failed evaluation maps onto an exit status.
@@ -500,12 +504,15 @@ fn run(args: RunArgs) -> Exit {
         Ok(uris) => uris,
         Err(exit) => return exit,
     };
-    // The usual run (one host, no plan) connects while the script compiles:
-    // opening libvirt is most of a short script's start-up.
-    let connecting = (uris.len() == 1 && !args.plan).then(|| {
-        let uri = uris[0].clone();
-        std::thread::spawn(move || Host::open(&uri))
-    });
+    // The usual run (one host, no plan) connects to a daemon while the script
+    // compiles: opening libvirt is most of a short script's start-up. The
+    // in-process test driver opens as fast on this thread, and a process
+    // without threads keeps glibc's faster single-threaded malloc.
+    let connecting = (uris.len() == 1 && !args.plan && !crate::api::host::in_process(&uris[0]))
+        .then(|| {
+            let uri = uris[0].clone();
+            std::thread::spawn(move || Host::open(&uri))
+        });
     let sources = SourceMap::default();
     sources.insert(name.clone(), text.as_str());
     let engine = engine::build(&args.script_args.engine_options(), &sources);

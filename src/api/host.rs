@@ -49,7 +49,12 @@ impl Host {
         // Registering it lazily here, once per process, keeps processes that
         // never connect free of the background thread.
         crate::virt_ext::events::init();
-        Ok(Host::from_connect(Connect::open(Some(uri))?, uri))
+        let conn = Connect::open(Some(uri))?;
+        if !in_process(uri) {
+            // A daemon's connection answers keepalive probes through the loop.
+            crate::virt_ext::events::run_loop();
+        }
+        Ok(Host::from_connect(conn, uri))
     }
 
     /// Wrap a connection opened elsewhere (the plan's rehearsal host).
@@ -73,6 +78,12 @@ impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Host({})", self.uri)
     }
+}
+
+/// Whether `uri` names libvirt's test driver inside this process (`test:///...`,
+/// no transport): no daemon, no keepalive, nothing to wait for.
+pub fn in_process(uri: &str) -> bool {
+    uri.starts_with("test:///")
 }
 
 /// libvirt packs versions as major * 1,000,000 + minor * 1,000 + release.

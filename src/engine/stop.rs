@@ -1,9 +1,13 @@
 //! One process-wide stop signal: Ctrl-C and `--timeout` set it, the engine's
 //! progress hook and our blocking helpers (sleep, waits) poll it.
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 static STOP: AtomicU8 = AtomicU8::new(RUNNING);
+/// `--timeout`'s deadline: checked where the stop is polled, so no timer thread.
+static DEADLINE: OnceLock<Instant> = OnceLock::new();
+static DEADLINE_SET: AtomicBool = AtomicBool::new(false);
 
 const RUNNING: u8 = 0;
 const INTERRUPTED: u8 = 1;
@@ -28,6 +32,14 @@ impl StopReason {
 
 /// The pending stop request, if any.
 pub fn requested() -> Option<StopReason> {
+    // Only a run with --timeout pays for reading the clock.
+    if DEADLINE_SET.load(Ordering::Relaxed) && STOP.load(Ordering::Relaxed) == RUNNING {
+        if let Some(deadline) = DEADLINE.get() {
+            if Instant::now() >= *deadline {
+                request(StopReason::TimedOut);
+            }
+        }
+    }
     match STOP.load(Ordering::Relaxed) {
         INTERRUPTED => Some(StopReason::Interrupted),
         TIMED_OUT => Some(StopReason::TimedOut),
@@ -49,12 +61,11 @@ pub fn reset() {
     STOP.store(RUNNING, Ordering::SeqCst);
 }
 
-/// Arm a timer that requests a stop after `timeout`.
+/// Request a stop once `timeout` has passed (from now; the first call wins).
 pub fn arm_timeout(timeout: Duration) {
-    std::thread::spawn(move || {
-        std::thread::sleep(timeout);
-        request(StopReason::TimedOut);
-    });
+    if DEADLINE.set(Instant::now() + timeout).is_ok() {
+        DEADLINE_SET.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Sleep for `duration`, waking early when a stop is requested.

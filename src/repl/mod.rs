@@ -146,16 +146,21 @@ fn install_interrupt_handler() {
     // while an input runs, Ctrl-C arrives as SIGINT and stops it between two
     // operations (and wakes sleeps and waits). A third press ends the process,
     // for a libvirt call that does not return.
-    let _ = ctrlc::set_handler(|| {
+    let handler = || {
         if !RUNNING.load(Ordering::SeqCst) {
             return;
         }
         stop::request(stop::StopReason::Interrupted);
         if PRESSES.fetch_add(1, Ordering::SeqCst) + 1 >= 3 {
-            errln!("\ninterrupted three times: leaving");
-            std::process::exit(Exit::Stopped as i32);
+            // Only async-signal-safe calls here: a raw write, then `_exit`.
+            let note = b"\ninterrupted three times: leaving\n";
+            // SAFETY: write(2) on stderr with a valid buffer.
+            unsafe { libc::write(2, note.as_ptr().cast(), note.len()) };
+            signal_hook::low_level::exit(Exit::Stopped as i32);
         }
-    });
+    };
+    // SAFETY: the handler only uses atomics, write(2) and `_exit`.
+    let _ = unsafe { signal_hook::low_level::register(signal_hook::consts::SIGINT, handler) };
 }
 
 pub struct Session {

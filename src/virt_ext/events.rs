@@ -5,8 +5,12 @@
 //! loop implementation must be registered (`virEventRegisterDefaultImpl`)
 //! BEFORE a connection is opened: a connection opened earlier never hands its
 //! socket to the loop, so it would never see an event. [`init`] therefore runs
-//! once, lazily, from `Host::open` before the first connection of the process,
-//! and starts one background thread that runs `virEventRunDefaultImpl` for ever.
+//! once, lazily, from `Host::open` before the first connection of the process.
+//! The thread that runs `virEventRunDefaultImpl` for ever ([`run_loop`]) starts
+//! with the first connection to a daemon (its keepalive needs the loop), or
+//! for libvirt's in-process test driver only when events are first watched: a
+//! process without threads keeps glibc's single-threaded malloc, which makes
+//! the test driver's calls about 10 % faster.
 //!
 //! Each connection gets one lifecycle callback for all its domains
 //! ([`watch`]); the callback only bumps a counter and wakes the waiters, who
@@ -37,21 +41,32 @@ static SEEN: Mutex<Seen> = Mutex::new(Seen {
 });
 static CHANGED: Condvar = Condvar::new();
 
-/// Register libvirt's default event loop and run it on a background thread.
-/// Idempotent; must run before the first connection is opened (see the module doc).
+static RUN: Once = Once::new();
+
+/// Register libvirt's default event loop implementation. Idempotent; must run
+/// before the first connection is opened (see the module doc).
 pub fn init() {
     INIT.call_once(|| {
-        // SAFETY: plain libvirt calls without arguments; registration happens
+        // SAFETY: a plain libvirt call without arguments; registration happens
         // once per process, before any connection exists.
         let rc = unsafe { sys::virEventRegisterDefaultImpl() };
-        if rc < 0 {
+        if rc >= 0 {
+            LOOP_OK.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+}
+
+/// Run the registered loop on a background thread, once per process.
+pub fn run_loop() {
+    init();
+    RUN.call_once(|| {
+        if !LOOP_OK.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        LOOP_OK.store(true, std::sync::atomic::Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("libvirt-events".into())
             .spawn(|| loop {
-                // SAFETY: runs one iteration of the loop registered above.
+                // SAFETY: runs one iteration of the loop registered by `init`.
                 if unsafe { sys::virEventRunDefaultImpl() } < 0 {
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -76,6 +91,7 @@ unsafe extern "C" fn lifecycle_callback(
 
 /// Make sure lifecycle events of `conn` reach [`wait_until`]. Once per connection.
 pub fn watch(conn: &Connect) -> Result<(), Error> {
+    run_loop();
     if !LOOP_OK.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(Error::last_error());
     }
