@@ -9,7 +9,10 @@ counts each command's instructions once under callgrind: those counts do not
 depend on what else the machine is doing.
 
     benches/compare.py [--runs N] [--warmup N] [--instructions] [--markdown FILE]
-                       NAME=COMMAND [NAME=COMMAND ...]
+                       [--prepare NAME=COMMAND ...] NAME=COMMAND [NAME=COMMAND ...]
+
+--prepare runs its command (untimed) before every run of the command NAME,
+e.g. to tear down what the previous run made.
 """
 import argparse
 import shlex
@@ -47,23 +50,31 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--markdown")
+    parser.add_argument("--prepare", action="append", default=[], metavar="NAME=COMMAND")
     parser.add_argument("commands", nargs="+", metavar="NAME=COMMAND")
     args = parser.parse_args()
 
-    named = []
-    for item in args.commands:
+    def split(item):
         name, sep, command = item.partition("=")
         if not sep:
             sys.exit(f"compare: expected NAME=COMMAND, got {item!r}")
-        named.append((name, shlex.split(command)))
+        return name, shlex.split(command)
+
+    named = [split(item) for item in args.commands]
+    prepare = dict(split(item) for item in args.prepare)
+
+    def timed(name, argv):
+        if name in prepare:
+            run_once(prepare[name])
+        return run_once(argv)
 
     for _ in range(args.warmup):
-        for _, argv in named:
-            run_once(argv)
+        for name, argv in named:
+            timed(name, argv)
     times = {name: [] for name, _ in named}
     for _ in range(args.runs):
         for name, argv in named:
-            times[name].append(run_once(argv))
+            times[name].append(timed(name, argv))
 
     counts = {name: instructions(argv) for name, argv in named} if args.instructions else {}
     base_name = named[0][0]

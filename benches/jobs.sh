@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 9: 20 independent VMs, each with its own volume, provisioned with
 # parallel() and --jobs 4 against the same script run sequentially, on the real
-# daemon (tools/libvirtd-netns.sh start). Needs hyperfine. Results: target/bench/jobs.md
+# daemon (tools/libvirtd-netns.sh start). Results: target/bench/jobs.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -41,9 +41,20 @@ for vm in HOST.vms() {
 for vol in HOST.pool(ARGS[0]).volumes() { vol.delete(); }
 RHAI
 clean="$bin run --no-lock -c qemu:///system $out/cleanup.rhai -- $pool"
-hyperfine --runs "$RUNS" --prepare "$clean" --export-markdown "$out/jobs.md" \
-  -n "parallel(), --jobs 4" "$bin run --no-lock --jobs 4 -c qemu:///system $out/provision.rhai -- $pool parallel" \
-  -n "sequential" "$bin run --no-lock -c qemu:///system $out/provision.rhai -- $pool sequential"
+# Both ways per round, round after round (benches/compare.py), each from a
+# clean pool; the machine-wide CPU time of each way shows how busy 2 cores are.
+benches/compare.py --runs "$RUNS" --warmup 0 --markdown "$out/jobs.md" \
+  --prepare "sequential=$clean" --prepare "parallel(), --jobs 4=$clean" \
+  "sequential=$bin run --no-lock -c qemu:///system $out/provision.rhai -- $pool sequential" \
+  "parallel(), --jobs 4=$bin run --no-lock --jobs 4 -c qemu:///system $out/provision.rhai -- $pool parallel"
+busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+for mode in sequential parallel; do
+  $clean >/dev/null
+  b0=$(busy); t0=$(date +%s.%N)
+  $bin run --no-lock --jobs 4 -c qemu:///system "$out/provision.rhai" -- "$pool" "$mode" >/dev/null
+  t1=$(date +%s.%N); b1=$(busy)
+  echo "$mode: $(echo "$t1 - $t0" | bc) s wall, $(echo "($b1 - $b0) / $(getconf CLK_TCK)" | bc -l | cut -c1-5) s of CPU (all processes, $(nproc) cores)"
+done
 $clean
 virsh -q -c qemu:///system pool-destroy "$pool" >/dev/null
 virsh -q -c qemu:///system pool-undefine "$pool" >/dev/null

@@ -78,10 +78,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-hyperfine --runs "$RUNS" --export-markdown "$TMP/lab.md" \
-  -n "virtscript lab::up (5 VMs)" --prepare "$VS run -c $URI $TMP/down.rhai" "$VS run -c $URI $TMP/up.rhai" \
-  -n "tutorial: virsh net-define/start/autostart + 5 × (vol-clone + virt-install --import)" \
-  --prepare "bash $TMP/tutorial-down.sh" "bash $TMP/tutorial.sh"
+# One lab of each kind per round, round after round (benches/compare.py): the
+# daemon's speed drifts, and hyperfine's blocks would give it to one side.
+benches/compare.py --runs "$RUNS" --warmup 1 --markdown "$TMP/lab.md" \
+  --prepare "tutorial commands=bash $TMP/tutorial-down.sh" \
+  --prepare "virtscript lab::up (5 VMs)=$VS run -c $URI $TMP/down.rhai" \
+  "tutorial commands=bash $TMP/tutorial.sh" \
+  "virtscript lab::up (5 VMs)=$VS run -c $URI $TMP/up.rhai" >/dev/null
 cat "$TMP/lab.md"
 
 # Everything in place: a re-run only reads.

@@ -62,10 +62,11 @@ virt-install --connect $URI --name $NAME --memory 128 --vcpus 1 --virt-type qemu
 virsh -c $URI destroy $NAME >/dev/null
 virsh -c $URI undefine $NAME >/dev/null
 S
-hyperfine --warmup 1 --runs "${LIVE_RUNS:-5}" --export-markdown "$TMP/live.md" \
-  --cleanup "virsh -c $URI destroy $NAME >/dev/null 2>&1; virsh -c $URI undefine $NAME >/dev/null 2>&1; true" \
-  -n "virtscript" "$VS run -c $URI $TMP/cycle.rhai" \
-  -n "libvirt-python" "/usr/bin/python3 $TMP/cycle.py" \
-  -n "virt-install + virsh" "bash $TMP/virtinst.sh"
+# One cycle of each tool per round, round after round (benches/compare.py):
+# the daemon's speed drifts, and hyperfine's blocks would give it to one tool.
+benches/compare.py --runs "${LIVE_RUNS:-10}" --warmup 1 --markdown "$TMP/live.md" \
+  "libvirt-python=/usr/bin/python3 $TMP/cycle.py" \
+  "virtscript=$VS run -c $URI $TMP/cycle.rhai" \
+  "virt-install + virsh=bash $TMP/virtinst.sh" >/dev/null
 cat "$TMP/live.md"
 rm -f "$DISK"
