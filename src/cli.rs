@@ -11,21 +11,6 @@ use crate::api::host::{default_uri, Host};
 use crate::engine::{self, stop, Diagnostic, EngineOptions, Limits, SourceMap};
 use crate::jobs::report::{ChangeReport, ErrorReport, HostReport, RunReport};
 
-/// `print!`/`println!` that ignore a closed standard output (`| head`)
-/// instead of panicking.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($arg)*);
-    }};
-}
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 /// Exit statuses, documented in the README and `virtscript --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]

@@ -7,21 +7,34 @@
 //! - [`engine`]: the sandboxed Rhai engine, limits, module resolver, diagnostics.
 //! - [`cli`] and [`repl`]: the command line.
 
-/// `errln!` that ignores a closed stderr instead of panicking: a job whose
-/// stderr is piped into `head` must still finish and exit with its own status.
-macro_rules! errln {
-    ($($arg:tt)*) => {{
+/// Output macros that ignore a closed stream instead of panicking like
+/// `println!`/`eprintln!` do: a job piped into `head` must still finish and
+/// exit with its own status.
+macro_rules! write_ignoring_errors {
+    ($write:ident, $stream:expr, $($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let _ = $write!($stream, $($arg)*);
     }};
 }
 
-/// `errp!` that ignores a closed stderr (see `errln!`).
+/// `print!` on a possibly closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => { write_ignoring_errors!(write, std::io::stdout(), $($arg)*) };
+}
+
+/// `println!` on a possibly closed stdout.
+macro_rules! outln {
+    ($($arg:tt)*) => { write_ignoring_errors!(writeln, std::io::stdout(), $($arg)*) };
+}
+
+/// `eprintln!` on a possibly closed stderr.
+macro_rules! errln {
+    ($($arg:tt)*) => { write_ignoring_errors!(writeln, std::io::stderr(), $($arg)*) };
+}
+
+/// `eprint!` on a possibly closed stderr.
 macro_rules! errp {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($arg)*);
-    }};
+    ($($arg:tt)*) => { write_ignoring_errors!(write, std::io::stderr(), $($arg)*) };
 }
 
 pub mod api;

@@ -214,15 +214,24 @@ fn check_changed(
     spec: Option<&NetworkSpec>,
 ) -> ScriptResult<()> {
     match find_clash(host, def, false).script(ctx)? {
-        Some(Clash::Field(e)) => Err(field_error(
-            ctx,
-            match spec {
-                Some(s) => s.field_name(e),
-                None => e,
-            },
-        )),
+        Some(Clash::Field(e)) => Err(clash_error(ctx, e, spec)),
         _ => Ok(()),
     }
+}
+
+/// A clash as a script error, named by the spec's key when there is a spec.
+fn clash_error(
+    ctx: &NativeCallContext,
+    e: FieldError,
+    spec: Option<&NetworkSpec>,
+) -> Box<EvalAltResult> {
+    field_error(
+        ctx,
+        match spec {
+            Some(s) => s.field_name(e),
+            None => e,
+        },
+    )
 }
 
 fn remember(host: &Host, def: &NetworkDef) {
@@ -263,13 +272,7 @@ fn check_new(
             ),
         )
         .at(ctx)),
-        Some(Clash::Field(e)) => Err(field_error(
-            ctx,
-            match spec {
-                Some(s) => s.field_name(e),
-                None => e,
-            },
-        )),
+        Some(Clash::Field(e)) => Err(clash_error(ctx, e, spec)),
     }
 }
 
