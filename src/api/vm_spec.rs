@@ -132,6 +132,25 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The one key of `keys` present in the map; an error naming the map's
+    /// field (with `hint`) when none or several are.
+    pub fn exactly_one(
+        &self,
+        keys: &[&'static str],
+        hint: &str,
+    ) -> Result<&'static str, ScriptError> {
+        let present: Vec<&'static str> = keys.iter().copied().filter(|k| self.has(k)).collect();
+        match present.as_slice() {
+            [one] => Ok(one),
+            [] => Err(ScriptError::invalid(&self.prefix, "none", hint)),
+            several => Err(ScriptError::invalid(
+                &self.prefix,
+                several.join(" + "),
+                hint,
+            )),
+        }
+    }
+
     pub fn one_of(&self, key: &str, allowed: &[&str]) -> Result<Option<String>, ScriptError> {
         match self.string(key)? {
             None => Ok(None),
@@ -270,7 +289,6 @@ const CACHES: &[&str] = &[
     "default",
 ];
 
-/// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
 /// `metadata: #{ "<namespace URI>": "<element/>" }`: application metadata
 /// written with the definition itself (what `set_metadata` does afterwards),
 /// so a VM never exists without it. Each element gets its own prefix, else `vs`.
@@ -279,9 +297,10 @@ fn spec_metadata(f: &Fields) -> Result<Vec<Element>, ScriptError> {
     let Some(map) = f.map("metadata")? else {
         return Ok(Vec::new());
     };
+    let entries = Fields::new(f.name("metadata"), &map);
     let mut out = Vec::new();
-    for (uri, xml) in &map {
-        let field = format!("{}.{uri}", f.name("metadata"));
+    for uri in map.keys() {
+        let field = entries.name(uri);
         if !uri.contains(':') {
             return Err(ScriptError::invalid(
                 &field,
@@ -289,16 +308,9 @@ fn spec_metadata(f: &Fields) -> Result<Vec<Element>, ScriptError> {
                 "the key must be a namespace URI (like https://example.org/app)",
             ));
         }
-        let text = xml
-            .read_lock::<rhai::ImmutableString>()
-            .map(|t| t.to_string())
-            .ok_or_else(|| {
-                ScriptError::invalid(
-                    &field,
-                    show(xml),
-                    format!("must be an XML element string, not {}", xml.type_name()),
-                )
-            })?;
+        let text = entries.string(uri)?.ok_or_else(|| {
+            ScriptError::invalid(&field, "()", "must be an XML element string, not ()")
+        })?;
         let (prefix, el) = meta::parse_element(&text)
             .map_err(|e| ScriptError::invalid(&field, &text, format!("not an XML element: {e}")))?;
         out.push(meta::with_ns(
@@ -319,6 +331,7 @@ impl Plan {
     }
 }
 
+/// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
 pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let f = Fields::new("", spec);
     f.only(SPEC_KEYS)?;
@@ -680,21 +693,10 @@ pub fn plan_disk(
     };
     let f = Fields::new(field, &map);
     f.only(DISK_KEYS)?;
-    let kinds: Vec<&str> = ["volume", "pool", "path"]
-        .into_iter()
-        .filter(|k| f.has(k))
-        .collect();
-    if kinds.len() != 1 {
-        return Err(ScriptError::invalid(
-            field,
-            if kinds.is_empty() {
-                "none".to_owned()
-            } else {
-                kinds.join(" + ")
-            },
-            "give exactly one of volume, pool (with size) or path",
-        ));
-    }
+    let kind = f.exactly_one(
+        &["volume", "pool", "path"],
+        "give exactly one of volume, pool (with size) or path",
+    )?;
     let device = f
         .one_of("device", &["disk", "cdrom", "floppy", "lun"])?
         .unwrap_or_else(|| "disk".into());
@@ -718,7 +720,7 @@ pub fn plan_disk(
     };
     disk.target = d.next_target(&bus);
     let mut new_volume = None;
-    match kinds[0] {
+    match kind {
         "volume" => {
             let v = f.raw("volume").expect("has");
             let vol = v.read_lock::<Volume>().ok_or_else(|| {
@@ -848,14 +850,14 @@ pub fn plan_disk(
             disk.source = Some(path);
         }
     }
-    if kinds[0] != "pool" && f.has("name") {
+    if kind != "pool" && f.has("name") {
         return Err(ScriptError::invalid(
             &f.name("name"),
             show(f.raw("name").expect("has")),
             "only goes with pool (the new volume's name)",
         ));
     }
-    if kinds[0] == "volume" && f.has("format") {
+    if kind == "volume" && f.has("format") {
         return Err(ScriptError::invalid(
             &f.name("format"),
             show(f.raw("format").expect("has")),
@@ -900,30 +902,15 @@ pub fn plan_interface(
     f.only(&[
         "network", "bridge", "direct", "mode", "mac", "model", "live", "config",
     ])?;
-    let kinds: Vec<&str> = ["network", "bridge", "direct"]
-        .into_iter()
-        .filter(|k| f.has(k))
-        .collect();
-    if kinds.len() != 1 {
-        return Err(ScriptError::invalid(
-            field,
-            if kinds.is_empty() {
-                "none".to_owned()
-            } else {
-                kinds.join(" + ")
-            },
-            "give exactly one of network, bridge or direct",
-        ));
-    }
-    let source = f.string(kinds[0])?.unwrap_or_default();
+    let kind = f.exactly_one(
+        &["network", "bridge", "direct"],
+        "give exactly one of network, bridge or direct",
+    )?;
+    let source = f.string(kind)?.unwrap_or_default();
     if source.is_empty() {
-        return Err(ScriptError::invalid(
-            &f.name(kinds[0]),
-            "",
-            "must not be empty",
-        ));
+        return Err(ScriptError::invalid(&f.name(kind), "", "must not be empty"));
     }
-    if kinds[0] == "network" && conn.lookup_network_by_name(&source).is_err() {
+    if kind == "network" && conn.lookup_network_by_name(&source).is_err() {
         return Err(ScriptError::invalid(
             &f.name("network"),
             &source,
@@ -946,7 +933,7 @@ pub fn plan_interface(
         }
     }
     let mode = f.one_of("mode", &["bridge", "vepa", "private", "passthrough"])?;
-    if mode.is_some() && kinds[0] != "direct" {
+    if mode.is_some() && kind != "direct" {
         return Err(ScriptError::invalid(
             &f.name("mode"),
             mode.unwrap_or_default(),
@@ -954,9 +941,9 @@ pub fn plan_interface(
         ));
     }
     Ok(Interface {
-        iface_type: kinds[0].into(),
+        iface_type: kind.into(),
         source: Some(source),
-        mode: if kinds[0] == "direct" {
+        mode: if kind == "direct" {
             Some(mode.unwrap_or_else(|| "bridge".into()))
         } else {
             None
