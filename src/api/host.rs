@@ -46,8 +46,8 @@ impl Host {
     pub fn open(uri: &str) -> Result<Host, virt::error::Error> {
         // libvirt's event loop must be registered BEFORE a connection is opened,
         // or that connection never delivers domain events (`Vm.wait_state`).
-        // Registering it lazily here, once per process, keeps processes that
-        // never connect free of the background thread.
+        // Registering makes no thread; the loop's thread starts below for a
+        // daemon, or with the first watched event (see `virt_ext::events`).
         crate::virt_ext::events::init();
         let conn = Connect::open(Some(uri))?;
         if !in_process(uri) {

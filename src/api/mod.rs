@@ -48,6 +48,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
     ];
     let mut module = Module::new();
     for manifest in manifests {
+        manifest.init_eager(&mut module);
         if docs {
             manifest.for_each_fn(true, &mut |f| f.register_into(&mut module));
         } else {
@@ -61,7 +62,6 @@ pub fn register(engine: &mut Engine, docs: bool) {
 /// parameter types and the function (what the generated code registers,
 /// minus the metadata).
 fn register_plain(module: &mut Module, manifest: &'static ModuleManifest) {
-    manifest.init_eager(module);
     manifest.for_each_fn(true, &mut |f| {
         f.with_param_types(&mut |types| {
             FuncRegistration::new(f.name())

@@ -109,10 +109,10 @@ type OccupiedCache = HashMap<String, HashMap<String, Arc<Occupied>>>;
 static OCCUPIED: Mutex<Option<OccupiedCache>> = Mutex::new(None);
 
 fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
-    let private = driver_in_process(host.uri());
+    let trusted = cache_is_authoritative(host.uri());
     // Fast path: as many networks as we know of, so (short of another client
     // swapping one for another in between) the cache is current.
-    let count = if private {
+    let count = if trusted {
         None
     } else {
         Some(
@@ -168,9 +168,11 @@ fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
     Ok(out)
 }
 
-/// libvirt's test driver at `test:///default` runs inside this process and is
-/// shared by all its connections here, so only this process changes it.
-fn driver_in_process(uri: &str) -> bool {
+/// Whether our own defines are the only changes `uri`'s networks see: true for
+/// `test:///default`, one test driver inside this process shared by all its
+/// connections here. (Not every `host::in_process` URI: each connection to a
+/// `test:///file.xml` gets a driver of its own, while this cache is per URI.)
+fn cache_is_authoritative(uri: &str) -> bool {
     uri == "test:///default"
 }
 
@@ -199,7 +201,7 @@ fn find_clash(host: &Host, def: &NetworkDef, new: bool) -> Result<Option<Clash>,
         check_conflicts(def, others).err().map(Clash::Field)
     };
     let clash = clash_in(&occupied(host)?);
-    if clash.is_none() || !driver_in_process(host.uri()) {
+    if clash.is_none() || !cache_is_authoritative(host.uri()) {
         return Ok(clash);
     }
     invalidate(host);
@@ -329,27 +331,19 @@ fn set_autostart(ctx: &NativeCallContext, net: &Network, on: bool) -> ScriptResu
 
 fn stop_network(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
     // What the undo step needs is only read when an open transaction may use it.
-    let undo_xml = if journal::wants_undo() {
+    let undo: Option<Undo> = if journal::wants_undo() {
+        let (n, host) = (net.raw.clone(), net.host.clone());
         Some(if net.raw.is_persistent().script(ctx)? {
-            None
+            Box::new(move || n.create())
         } else {
-            Some(net.raw.xml_desc(0).script(ctx)?)
+            let xml = net.raw.xml_desc(0).script(ctx)?;
+            Box::new(move || host.conn().create_network_xml(&xml).map(|_| ()))
         })
     } else {
         None
     };
     net.raw.destroy().script(ctx)?;
-    let (n, host) = (net.raw.clone(), net.host.clone());
-    journal::record(
-        "stop_network",
-        net.label(),
-        undo_xml.map(|xml| -> Undo {
-            Box::new(move || match &xml {
-                None => n.create(),
-                Some(xml) => host.conn().create_network_xml(xml).map(|_| ()),
-            })
-        }),
-    );
+    journal::record("stop_network", net.label(), undo);
     Ok(())
 }
 

@@ -1,13 +1,12 @@
 //! One process-wide stop signal: Ctrl-C and `--timeout` set it, the engine's
 //! progress hook and our blocking helpers (sleep, waits) poll it.
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 static STOP: AtomicU8 = AtomicU8::new(RUNNING);
 /// `--timeout`'s deadline: checked where the stop is polled, so no timer thread.
 static DEADLINE: OnceLock<Instant> = OnceLock::new();
-static DEADLINE_SET: AtomicBool = AtomicBool::new(false);
 
 const RUNNING: u8 = 0;
 const INTERRUPTED: u8 = 1;
@@ -33,11 +32,9 @@ impl StopReason {
 /// The pending stop request, if any.
 pub fn requested() -> Option<StopReason> {
     // Only a run with --timeout pays for reading the clock.
-    if DEADLINE_SET.load(Ordering::Relaxed) && STOP.load(Ordering::Relaxed) == RUNNING {
-        if let Some(deadline) = DEADLINE.get() {
-            if Instant::now() >= *deadline {
-                request(StopReason::TimedOut);
-            }
+    if let Some(deadline) = DEADLINE.get() {
+        if STOP.load(Ordering::Relaxed) == RUNNING && Instant::now() >= *deadline {
+            request(StopReason::TimedOut);
         }
     }
     match STOP.load(Ordering::Relaxed) {
@@ -63,9 +60,7 @@ pub fn reset() {
 
 /// Request a stop once `timeout` has passed (from now; the first call wins).
 pub fn arm_timeout(timeout: Duration) {
-    if DEADLINE.set(Instant::now() + timeout).is_ok() {
-        DEADLINE_SET.store(true, Ordering::Relaxed);
-    }
+    let _ = DEADLINE.set(Instant::now() + timeout);
 }
 
 /// Sleep for `duration`, waking early when a stop is requested.
