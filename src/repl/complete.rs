@@ -260,14 +260,7 @@ fn complete_inner(before: &str, after: &str, known: &Known) -> (usize, Vec<Candi
     let head = &before[..word_start];
     // `alias::fn`
     if let Some(module_head) = head.strip_suffix("::") {
-        let alias = trailing_ident(module_head);
-        let path = known
-            .aliases
-            .iter()
-            .find(|(a, _)| a == alias)
-            .map(|(_, p)| p.as_str())
-            .unwrap_or(alias);
-        let group = format!("{path}::");
+        let group = module_group(known, module_head);
         let out = known
             .catalog
             .functions
@@ -508,14 +501,7 @@ pub fn hint(before: &str, known: &Known) -> Option<String> {
             .filter(|f| f.name == name && f.kind == Kind::Method)
             .collect()
     } else if let Some(module) = receiver.strip_suffix("::") {
-        let alias = trailing_ident(module);
-        let path = known
-            .aliases
-            .iter()
-            .find(|(a, _)| a == alias)
-            .map(|(_, p)| p.as_str())
-            .unwrap_or(alias);
-        let group = format!("{path}::");
+        let group = module_group(known, module);
         known
             .catalog
             .functions
@@ -544,6 +530,18 @@ fn is_ident_char(c: char) -> bool {
 }
 
 /// The identifier at the end of `text` (may be empty).
+/// The catalog group (`net::`) of the module alias that ends `text` (`import "net" as n;`).
+fn module_group(known: &Known, text: &str) -> String {
+    let alias = trailing_ident(text);
+    let path = known
+        .aliases
+        .iter()
+        .find(|(a, _)| a == alias)
+        .map(|(_, p)| p.as_str())
+        .unwrap_or(alias);
+    format!("{path}::")
+}
+
 fn trailing_ident(text: &str) -> &str {
     let start = text
         .char_indices()
