@@ -2279,26 +2279,8 @@ pub fn changed_keys(a: &NetworkDef, b: &NetworkDef) -> Vec<String> {
 mod tests {
     use super::*;
 
-    const CONFORMANCE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/libvirt/networkxml2xmlin"
-    );
-
     fn documents() -> Vec<(String, String)> {
-        let Ok(dir) = std::fs::read_dir(CONFORMANCE) else {
-            return Vec::new();
-        };
-        let mut docs: Vec<(String, String)> = dir
-            .filter_map(Result::ok)
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read_to_string(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        docs.sort();
-        docs
+        crate::xml::conformance_documents("networkxml2xmlin")
     }
 
     #[test]

@@ -667,24 +667,8 @@ impl VolumeXml {
 mod tests {
     use super::*;
 
-    const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/libvirt");
-
     fn documents(folder: &str) -> Vec<(String, String)> {
-        let dir = std::path::Path::new(CONFORMANCE).join(folder);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        let mut docs: Vec<(String, String)> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read_to_string(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        docs.sort();
-        docs
+        crate::xml::conformance_documents(folder)
     }
 
     #[test]

@@ -3,11 +3,9 @@
 //! private daemon (`live_*`).
 use std::process::Command;
 
-use crate::support::{live_uri, qemu_img_info, virsh, virsh_try, LiveEnv, Script};
+use crate::support::{live_uri, qemu_img_info, tiny_guest, virsh, virsh_try, LiveEnv, Script};
 use virtscript::xml::snapshot::SnapshotXml;
 use virtscript::xml::tree::Element;
-
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/libvirt");
 
 /// A shut-off VM "web" with two disks, an ISO and two NICs, on the test driver.
 const WEB: &str = r#"
@@ -282,44 +280,36 @@ fn snapshots_print_as_a_table_and_as_json() {
 
 #[test]
 fn snapshot_xml_keeps_every_conformance_document_intact() {
-    let dir = std::path::Path::new(CONFORMANCE).join("domainsnapshotxml2xmlout");
-    let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        let xml = std::fs::read_to_string(&path).unwrap();
-        let doc = SnapshotXml::parse(&xml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let docs = crate::support::conformance_documents("domainsnapshotxml2xmlout");
+    assert!(docs.len() >= 8);
+    for (file, xml) in &docs {
+        let doc = SnapshotXml::parse(xml).unwrap_or_else(|e| panic!("{file}: {e}"));
         let again = Element::parse(&doc.to_xml()).unwrap();
         assert_eq!(
             again.normalized(),
-            Element::parse(&xml).unwrap().normalized(),
-            "{} changed in a parse/serialise round trip",
-            path.display()
+            Element::parse(xml).unwrap().normalized(),
+            "{file} changed in a parse/serialise round trip"
         );
         // The typed fields read what the document says.
-        let tree = Element::parse(&xml).unwrap();
-        assert_eq!(
-            doc.name,
-            tree.child("name").map(|n| n.text()),
-            "{}",
-            path.display()
-        );
+        let tree = Element::parse(xml).unwrap();
+        assert_eq!(doc.name, tree.child("name").map(|n| n.text()), "{file}");
         assert_eq!(
             doc.disks.len(),
             tree.child("disks")
                 .map(|d| d.children_named("disk").count())
                 .unwrap_or(0)
         );
-        count += 1;
     }
-    assert!(count >= 8);
-    let doc = SnapshotXml::parse(&std::fs::read_to_string(dir.join("disk_snapshot.xml")).unwrap())
-        .unwrap();
+    let named = |name: &str| {
+        let (_, xml) = docs.iter().find(|(file, _)| file == name).unwrap();
+        SnapshotXml::parse(xml).unwrap()
+    };
+    let doc = named("disk_snapshot.xml");
     assert_eq!(doc.description.as_deref(), Some("!@#$%^"));
     assert_eq!(doc.creation_time, Some(1555419243));
     assert_eq!(doc.disks[4].source.as_deref(), Some("/path/to/new"));
     assert_eq!(doc.disks[3].driver.as_deref(), Some("qed"));
-    let ext =
-        SnapshotXml::parse(&std::fs::read_to_string(dir.join("external_vm.xml")).unwrap()).unwrap();
+    let ext = named("external_vm.xml");
     assert_eq!(ext.parent.as_deref(), Some("earlier_snap"));
     assert_eq!(
         ext.memory.as_ref().map(|m| m.snapshot.as_str()),
@@ -334,18 +324,6 @@ fn snapshot_xml_keeps_every_conformance_document_intact() {
 }
 
 // ------------------------------------------------------------ live
-
-fn tiny_guest() -> String {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh"))
-        .output()
-        .expect("tools/tiny-guest.sh runs");
-    assert!(
-        out.status.success(),
-        "tiny-guest.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn dominfo_uuid(uri: &str, name: &str) -> String {
     virsh(uri, &["dominfo", name])

@@ -5,11 +5,6 @@ use virt::connect::Connect;
 use virtscript::xml::network::{changed_keys, overlay, NetworkDef, NetworkDoc};
 use virtscript::xml::tree::{Element, Node};
 
-const DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/conformance/libvirt/networkxml2xmlin"
-);
-
 /// The documents libvirt 9's test driver itself refuses (observed; a change
 /// here means libvirt or the documents changed).
 const REJECTED_BY_LIBVIRT: &[&str] = &[
@@ -24,32 +19,19 @@ const REJECTED_BY_LIBVIRT: &[&str] = &[
 const NOT_FULLY_MODELLED: &[&str] = &[];
 
 fn documents() -> Vec<(String, String)> {
-    let mut docs: Vec<(String, String)> = std::fs::read_dir(DIR)
-        .unwrap_or_else(|e| panic!("{DIR}: {e}"))
-        .map(|e| e.unwrap())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    docs.sort();
-    assert!(docs.len() >= 30, "expected libvirt's documents in {DIR}");
+    let docs = crate::support::conformance_documents("networkxml2xmlin");
+    assert!(docs.len() >= 30, "expected libvirt's network documents");
     docs
 }
 
-/// A fresh test driver without its preloaded "default" network, whose name
-/// many documents use.
+/// A test driver of its own, empty: `test:///default` is one driver shared by
+/// every connection in this process, and the tests here define the same
+/// documents at the same time (nor may its "default" network, whose name many
+/// documents use, be in the way).
 fn connect() -> Connect {
-    let conn = Connect::open(Some("test:///default")).unwrap();
-    if let Ok(net) = conn.lookup_network_by_name("default") {
-        if net.is_active().unwrap() {
-            net.destroy().unwrap();
-        }
-        net.undefine().unwrap();
-    }
-    conn
+    let node = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(node.path(), "<node/>").unwrap();
+    Connect::open(Some(&format!("test://{}", node.path().display()))).unwrap()
 }
 
 /// libvirt's dumpxml without what differs by design: name, uuid, and the MAC
@@ -189,7 +171,10 @@ fn typed_fields_survive_libvirt() {
 /// Unknown parts survive a typed edit and libvirt still accepts the result.
 #[test]
 fn typed_edit_keeps_unmodelled_parts() {
-    let xml = std::fs::read_to_string(format!("{DIR}/netboot-network.xml")).unwrap();
+    let (_, xml) = documents()
+        .into_iter()
+        .find(|(file, _)| file == "netboot-network.xml")
+        .expect("netboot-network.xml among libvirt's documents");
     let mut doc = NetworkDoc::parse(&xml).unwrap();
     doc.edit(|d| d.mtu = Some(9000));
     let tree = doc.tree();

@@ -8,25 +8,6 @@ use virt::storage_vol::StorageVol;
 use virtscript::xml::storage::{PoolXml, VolumeXml};
 use virtscript::xml::tree::{Element, Node};
 
-const CONFORMANCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/conformance/libvirt");
-
-fn documents(folder: &str) -> Vec<(String, String)> {
-    let dir = std::path::Path::new(CONFORMANCE).join(folder);
-    let mut docs: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    docs.sort();
-    assert!(!docs.is_empty(), "no documents in {}", dir.display());
-    docs
-}
-
 /// libvirt's answer for our renamed definition, with the new name put back
 /// (libvirt derives keys, volume paths and logical pools' source names and
 /// targets from it), and without the uuid where the input had none.
@@ -69,7 +50,7 @@ fn pool_documents_agree_with_libvirt() {
     let conn = Connect::open(Some("test:///default")).unwrap();
     let mut rejected = Vec::new();
     let mut compared = 0;
-    for (file, xml) in documents("storagepoolxml2xmlin") {
+    for (file, xml) in crate::support::conformance_documents("storagepoolxml2xmlin") {
         let ours = PoolXml::parse(&xml).unwrap_or_else(|e| panic!("{file}: {e}"));
         let keep_uuid = ours.uuid.is_some();
         let mut renamed = ours.clone();
@@ -123,7 +104,7 @@ fn volume_documents_agree_with_libvirt() {
     let pool = conn.lookup_storage_pool_by_name("default-pool").unwrap();
     let mut rejected = Vec::new();
     let mut compared = 0;
-    for (file, xml) in documents("storagevolxml2xmlin") {
+    for (file, xml) in crate::support::conformance_documents("storagevolxml2xmlin") {
         let ours = VolumeXml::parse(&xml).unwrap_or_else(|e| panic!("{file}: {e}"));
         let mut renamed = ours.clone();
         renamed.name = format!("ours-{}", ours.name);

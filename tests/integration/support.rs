@@ -5,6 +5,41 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+/// libvirt's own XML test documents (../shared/conformance/libvirt/FOLDER) as
+/// sorted (file name, text) pairs; a missing or empty folder fails the test.
+pub fn conformance_documents(folder: &str) -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance/libvirt")
+        .join(folder);
+    let mut docs: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    docs.sort();
+    assert!(!docs.is_empty(), "no documents in {}", dir.display());
+    docs
+}
+
+/// The tiny test guest (kernel and initramfs, built once by tools/tiny-guest.sh):
+/// the cache directory it prints, which holds `vmlinuz` and `initrd.img`.
+pub fn tiny_guest() -> String {
+    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh"))
+        .output()
+        .expect("tools/tiny-guest.sh runs");
+    assert!(
+        out.status.success(),
+        "tiny-guest.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// The real daemon's URI, from tools/test.sh. Outside CI a missing daemon skips
 /// the test with a note; in CI (CI=true) it fails, so no live test is skipped there.
 pub fn live_uri() -> Option<String> {

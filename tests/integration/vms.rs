@@ -1,7 +1,6 @@
 //! Virtual machines: specs like virt-install, lifecycle, live tuning, addresses.
-use std::process::Command;
 
-use crate::support::{live_uri, virsh, virsh_try, LiveEnv, Script};
+use crate::support::{live_uri, tiny_guest, virsh, virsh_try, LiveEnv, Script};
 
 /// A spec that fails must name the field and value, point at the script line,
 /// and leave no VM (and no volume) behind.
@@ -330,18 +329,6 @@ fn live_virsh_sees_what_the_script_made() {
     .ok()
     .stdout_has("1");
     assert!(!virsh_try(&uri, &["dominfo", &name]).0);
-}
-
-fn tiny_guest() -> String {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh"))
-        .output()
-        .expect("tools/tiny-guest.sh runs");
-    assert!(
-        out.status.success(),
-        "tiny-guest.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]
