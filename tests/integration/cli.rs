@@ -332,24 +332,18 @@ fn live_host_reports_the_daemon() {
 
 #[test]
 fn ctrl_c_stops_the_script_with_exit_4() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("spin.rhai");
     std::fs::write(&script, "print(\"ready\");\nloop {\n    sleep(0.05);\n}\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_virtscript"))
-        .arg("run")
-        .arg(&script)
-        .env_remove("LIBVIRT_DEFAULT_URI")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    let child = crate::support::spawn_until_line(
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .arg("run")
+            .arg(&script)
+            .env_remove("LIBVIRT_DEFAULT_URI")
+            .stderr(Stdio::piped()),
+        "ready",
+    );
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();

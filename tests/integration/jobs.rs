@@ -3,25 +3,19 @@ use crate::support::{live_uri, Script};
 
 #[test]
 fn second_run_holding_the_lock_exits_5() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("job.lock");
     let script = dir.path().join("slow.rhai");
     std::fs::write(&script, "print(\"holding\");\nsleep(5);\n").unwrap();
-    let mut first = Command::new(env!("CARGO_BIN_EXE_virtscript"))
-        .args(["run", "--lock"])
-        .arg(&lock)
-        .arg(&script)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(first.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "holding\n");
+    let mut first = crate::support::spawn_until_line(
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "--lock"])
+            .arg(&lock)
+            .arg(&script)
+            .stderr(Stdio::null()),
+        "holding",
+    );
     let second = Script::new("print(\"second ran\");")
         .arg("--lock")
         .arg(lock.to_str().unwrap())
@@ -429,19 +423,13 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
         ),
     )
     .unwrap();
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_virtscript"))
-        .args(["run", "-c", &uri])
-        .arg(&script)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
+    let child = crate::support::spawn_until_line(
+        std::process::Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "-c", &uri])
+            .arg(&script)
+            .stderr(std::process::Stdio::piped()),
+        "ready",
+    );
     /// Brings the shared daemon back even when an assertion below fails.
     struct Restart;
     impl Drop for Restart {

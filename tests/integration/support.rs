@@ -26,6 +26,19 @@ pub fn conformance_documents(folder: &str) -> Vec<(String, String)> {
     docs
 }
 
+/// Start `cmd` with stdout piped and wait until its first line is `first_line`
+/// (the script says it is ready); stderr is as `cmd` set it.
+pub fn spawn_until_line(cmd: &mut Command, first_line: &str) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, format!("{first_line}\n"));
+    child
+}
+
 /// The tiny test guest (kernel and initramfs, built once by tools/tiny-guest.sh):
 /// the cache directory it prints, which holds `vmlinuz` and `initrd.img`.
 pub fn tiny_guest() -> String {
