@@ -114,8 +114,10 @@ stop() {
   need_root
   pkill -x libvirtd 2>/dev/null || true
   pkill -x virtlogd 2>/dev/null || true
+  # Both must be gone before a start: a virtlogd still shutting down would be
+  # taken for a running one, and the new libvirtd would find no log socket.
   for _ in $(seq 1 50); do
-    pgrep -x libvirtd >/dev/null || break
+    pgrep -x libvirtd >/dev/null || pgrep -x virtlogd >/dev/null || break
     sleep 0.1
   done
   pkill -f "dnsmasq.*libvirt" 2>/dev/null || true
