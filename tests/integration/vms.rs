@@ -415,11 +415,16 @@ for bad in [#{ owner: "<x/>" }, #{ "urn:x": "<x" }, #{ "urn:x": 5 }] {
     catch (e) { print(`${e.field} | ${e.value}`); }
 }
 assert(HOST.find_vm("m2") == ());
+print("none made");
+HOST.define_vm(#{ name: "m2", virt_type: "qemu", pxe: true, metadata: #{ "urn:x": () } });
 "#,
     )
     .run()
-    .ok()
+    .code(1)
     .stdout_has("metadata.owner | owner\n")
     .stdout_has("metadata.urn:x | <x\n")
-    .stdout_has("metadata.urn:x | 5\n");
+    .stdout_has("metadata.urn:x | 5\n")
+    .stdout_has("none made\n")
+    .stderr_has("metadata.urn:x: must be an XML element string, not () (got \"()\")")
+    .stderr_has("script.rhai:13:6");
 }
