@@ -4,7 +4,8 @@
 #  1. a lab of 5 VMs from a base image: `lab::up` (one virtscript run) vs the
 #     tutorial's commands one after another: virsh net-define + net-start +
 #     net-autostart, then per VM virsh vol-clone + virt-install --import.
-#     Each run starts from nothing (teardown in hyperfine's --prepare, not timed).
+#     Each run starts from nothing: both labs are torn down before every run
+#     (not timed), so neither side shares the CPU with the other's guests.
 #  2. a re-run of `lab::up` that finds everything in place vs one `virsh list`.
 #
 # Needs root, the daemon from tools/libvirtd-netns.sh, hyperfine, virtinst.
@@ -80,9 +81,13 @@ trap cleanup EXIT
 
 # One lab of each kind per round, round after round (benches/compare.py): the
 # daemon's speed drifts, and hyperfine's blocks would give it to one side.
+cat > "$TMP/down-all.sh" <<S
+$VS run -c $URI $TMP/down.rhai >/dev/null
+bash $TMP/tutorial-down.sh
+S
 benches/compare.py --runs "$RUNS" --warmup 1 --markdown "$TMP/lab.md" \
-  --prepare "tutorial commands=bash $TMP/tutorial-down.sh" \
-  --prepare "virtscript lab::up (5 VMs)=$VS run -c $URI $TMP/down.rhai" \
+  --prepare "tutorial commands=bash $TMP/down-all.sh" \
+  --prepare "virtscript lab::up (5 VMs)=bash $TMP/down-all.sh" \
   "tutorial commands=bash $TMP/tutorial.sh" \
   "virtscript lab::up (5 VMs)=$VS run -c $URI $TMP/up.rhai" >/dev/null
 cat "$TMP/lab.md"

@@ -444,7 +444,10 @@ impl Job<'_> {
         // tables would only delay the exit.
         std::mem::forget(engine);
         match outcome {
-            Ok(value) => report.result = Some(crate::api::json::to_json(&value)),
+            Ok(value) if self.args.json || self.args.report.is_some() => {
+                report.result = Some(crate::api::json::to_json(&value));
+            }
+            Ok(_) => {}
             Err(err) => {
                 let exit = exit_for(&err);
                 let mut diagnostic = Diagnostic::from_eval(&err, &self.name);
@@ -466,11 +469,14 @@ impl Job<'_> {
                 report.error = Some(ErrorReport::from(&diagnostic));
             }
         }
-        report.changes = crate::api::journal::entries()
-            .iter()
-            .filter(|e| e.host == uri)
-            .map(ChangeReport::from)
-            .collect();
+        // Only a report file lists the changes (the journal holds every one).
+        if self.args.report.is_some() {
+            report.changes = crate::api::journal::entries()
+                .iter()
+                .filter(|e| e.host == uri)
+                .map(ChangeReport::from)
+                .collect();
+        }
         report
     }
 

@@ -49,19 +49,29 @@ static JOURNAL: Mutex<Journal> = Mutex::new(Journal {
 
 /// Record a successful mutation, with how to undo it when it can be undone.
 pub fn record(action: &str, object: impl Into<String>, undo: Option<Undo>) {
+    record_with(action, object, || undo);
+}
+
+/// [`record`], building the undo step only when an open transaction will
+/// keep it: undo steps hold libvirt references (each taken and released is
+/// a round trip through libvirt's object locks) or read state first.
+pub fn record_with(action: &str, object: impl Into<String>, undo: impl FnOnce() -> Option<Undo>) {
     let object = object.into();
+    let host = current_host();
     tracing::info!(
         action,
         object = object.as_str(),
-        host = current_host().as_str(),
+        host = host.as_str(),
         "changed"
     );
+    // Built outside the lock: it may call libvirt.
+    let undo = if wants_undo() { undo() } else { None };
     let mut journal = JOURNAL.lock().unwrap_or_else(|e| e.into_inner());
     if let (Some(frame), Some(undo)) = (journal.transactions.last_mut(), undo) {
         frame.push((format!("{action} {object}"), undo));
     }
     journal.entries.push(Entry {
-        host: current_host(),
+        host,
         action: action.to_owned(),
         object,
         at: SystemTime::now(),

@@ -28,11 +28,13 @@ use crate::xml::network::{
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
 
-/// A libvirt object handle plus the host it came from.
+/// A libvirt object handle plus the host it came from. Scripts copy handles
+/// freely (every `for n in nets` copies each one), so the libvirt reference
+/// is shared: a copy is a count, not a round trip through libvirt.
 #[derive(Clone)]
 pub struct Network {
     pub host: Host,
-    pub raw: virt::network::Network,
+    pub raw: Arc<RawNetwork>,
 }
 
 impl Network {
@@ -108,7 +110,12 @@ fn current_def(ctx: &NativeCallContext, net: &Network) -> ScriptResult<NetworkDe
 type OccupiedCache = HashMap<String, HashMap<String, Arc<Occupied>>>;
 static OCCUPIED: Mutex<Option<OccupiedCache>> = Mutex::new(None);
 
-fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
+/// Calls `f` with what `host`'s networks occupy, by name (under the cache's
+/// lock: `f` must not call libvirt).
+fn with_occupied<R>(
+    host: &Host,
+    f: impl FnOnce(&HashMap<String, Arc<Occupied>>) -> R,
+) -> Result<R, VirtError> {
     let trusted = cache_is_authoritative(host.uri());
     // Fast path: as many networks as we know of, so (short of another client
     // swapping one for another in between) the cache is current.
@@ -124,7 +131,7 @@ fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
         let guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(cache) = guard.as_ref().and_then(|c| c.get(host.uri())) {
             if count.map_or(true, |count| cache.len() == count) {
-                return Ok(cache.values().cloned().collect());
+                return Ok(f(cache));
             }
         }
     }
@@ -135,10 +142,8 @@ fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
         .get_or_insert_with(HashMap::new)
         .entry(host.uri().to_owned())
         .or_default();
-    let mut out = Vec::with_capacity(names.len());
     for name in &names {
-        if let Some(o) = cache.get(name) {
-            out.push(o.clone());
+        if cache.contains_key(name) {
             continue;
         }
         // Gone since listed: nothing to check against.
@@ -158,14 +163,14 @@ fn occupied(host: &Host) -> Result<Vec<Arc<Occupied>>, VirtError> {
                 subnets: Vec::new(),
             },
         });
-        cache.insert(name.clone(), occ.clone());
-        out.push(occ);
+        cache.insert(name.clone(), occ);
     }
+    // Now exactly the listed networks that still exist.
     if cache.len() > names.len() {
         let listed: HashSet<&String> = names.iter().collect();
         cache.retain(|name, _| listed.contains(name));
     }
-    Ok(out)
+    Ok(f(cache))
 }
 
 /// Whether our own defines are the only changes `uri`'s networks see: true for
@@ -194,18 +199,20 @@ enum Clash {
 /// The first clash of `def` with the other networks on its host. A clash found
 /// in a trusted cache (see [`OCCUPIED`]) is confirmed on freshly read networks.
 fn find_clash(host: &Host, def: &NetworkDef, new: bool) -> Result<Option<Clash>, VirtError> {
-    let clash_in = |others: &[Arc<Occupied>]| {
-        if new && others.iter().any(|o| o.name == def.name) {
+    let clash_in = |others: &HashMap<String, Arc<Occupied>>| {
+        if new && others.contains_key(&def.name) {
             return Some(Clash::Name);
         }
-        check_conflicts(def, others).err().map(Clash::Field)
+        check_conflicts(def, others.values().map(|o| &**o))
+            .err()
+            .map(Clash::Field)
     };
-    let clash = clash_in(&occupied(host)?);
+    let clash = with_occupied(host, clash_in)?;
     if clash.is_none() || !cache_is_authoritative(host.uri()) {
         return Ok(clash);
     }
     invalidate(host);
-    Ok(clash_in(&occupied(host)?))
+    with_occupied(host, clash_in)
 }
 
 /// `find_clash` for an existing network being changed, as a script error.
@@ -278,7 +285,7 @@ fn check_new(
     }
 }
 
-fn undo_define(net: RawNetwork) -> Undo {
+fn undo_define(net: Arc<RawNetwork>) -> Undo {
     Box::new(move || {
         if net.is_active()? {
             net.destroy()?;
@@ -293,12 +300,10 @@ fn define_xml(
     xml: &str,
     def: &NetworkDef,
 ) -> ScriptResult<Network> {
-    let raw = host.conn().define_network_xml(xml).script(ctx)?;
-    journal::record(
-        "define_network",
-        format!("network {}", def.name),
-        Some(undo_define(raw.clone())),
-    );
+    let raw = Arc::new(host.conn().define_network_xml(xml).script(ctx)?);
+    journal::record_with("define_network", format!("network {}", def.name), || {
+        Some(undo_define(raw.clone()))
+    });
     remember(host, def);
     Ok(Network {
         host: host.clone(),
@@ -308,24 +313,20 @@ fn define_xml(
 
 fn start(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
     net.raw.create().script(ctx)?;
-    let n = net.raw.clone();
-    journal::record(
-        "start_network",
-        net.label(),
-        Some(Box::new(move || n.destroy())),
-    );
+    journal::record_with("start_network", net.label(), || {
+        let n = net.raw.clone();
+        Some(Box::new(move || n.destroy()))
+    });
     Ok(())
 }
 
 fn set_autostart(ctx: &NativeCallContext, net: &Network, on: bool) -> ScriptResult<()> {
     let before = net.raw.autostart().script(ctx)?;
     net.raw.set_autostart(on).script(ctx)?;
-    let n = net.raw.clone();
-    journal::record(
-        "set_autostart",
-        format!("{} = {on}", net.label()),
-        Some(Box::new(move || n.set_autostart(before).map(|_| ()))),
-    );
+    journal::record_with("set_autostart", format!("{} = {on}", net.label()), || {
+        let n = net.raw.clone();
+        Some(Box::new(move || n.set_autostart(before).map(|_| ())))
+    });
     Ok(())
 }
 
@@ -739,7 +740,7 @@ pub mod network_api {
             .map(|raw| {
                 Dynamic::from(super::Network {
                     host: host.clone(),
-                    raw,
+                    raw: raw.into(),
                 })
             })
             .collect())
@@ -756,7 +757,7 @@ pub mod network_api {
         match lookup(host, name).script(&ctx)? {
             Some(raw) => Ok(super::Network {
                 host: host.clone(),
-                raw,
+                raw: raw.into(),
             }),
             None => Err(ScriptError::new(
                 "not_found",
@@ -782,7 +783,7 @@ pub mod network_api {
         Ok(match lookup(host, name).script(&ctx)? {
             Some(raw) => Dynamic::from(super::Network {
                 host: host.clone(),
-                raw,
+                raw: raw.into(),
             }),
             None => Dynamic::UNIT,
         })
@@ -873,16 +874,14 @@ pub mod network_api {
         }
         check_new(&ctx, host, &def, Some(&spec))?;
         let raw = host.conn().create_network_xml(&def.to_xml()).script(&ctx)?;
-        let n = raw.clone();
-        journal::record(
-            "create_network",
-            format!("network {}", def.name),
-            Some(Box::new(move || n.destroy())),
-        );
+        journal::record_with("create_network", format!("network {}", def.name), || {
+            let n = raw.clone();
+            Some(Box::new(move || n.destroy()))
+        });
         remember(host, &def);
         Ok(super::Network {
             host: host.clone(),
-            raw,
+            raw: raw.into(),
         })
     }
 
@@ -924,7 +923,7 @@ pub mod network_api {
             Some(raw) => {
                 let net = super::Network {
                     host: host.clone(),
-                    raw,
+                    raw: raw.into(),
                 };
                 restart_needed = converge(&ctx, &net, &spec, &desired, &mut changes)?;
                 net

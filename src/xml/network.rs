@@ -1619,9 +1619,9 @@ impl Occupied {
 
 /// Conflicts with the other networks on the host (a network of the same name is
 /// not "other": redefining it may keep its subnet and bridge).
-pub fn check_conflicts<O: std::borrow::Borrow<Occupied>>(
+pub fn check_conflicts<'a>(
     def: &NetworkDef,
-    others: &[O],
+    others: impl IntoIterator<Item = &'a Occupied>,
 ) -> Result<(), FieldError> {
     let mine: Vec<(usize, Subnet)> = def
         .ips
@@ -1629,11 +1629,18 @@ pub fn check_conflicts<O: std::borrow::Borrow<Occupied>>(
         .enumerate()
         .filter_map(|(i, ip)| ip.subnet().map(|s| (i, s)))
         .collect();
-    for other in others
-        .iter()
-        .map(|o| o.borrow())
-        .filter(|o| o.name != def.name)
-    {
+    // A forward mode='bridge' network names an existing host bridge that
+    // several networks may share; only libvirt-made bridges must be unique.
+    let shares_host_bridge = matches!(
+        def.forward.as_ref().and_then(|f| f.mode.as_deref()),
+        Some("bridge")
+    );
+    let bridge = def
+        .bridge
+        .as_ref()
+        .and_then(|b| b.name.as_ref())
+        .filter(|_| !shares_host_bridge);
+    for other in others.into_iter().filter(|o| o.name != def.name) {
         for &(i, s) in &mine {
             if let Some(o) = other.subnets.iter().find(|o| o.overlaps(&s)) {
                 return Err(FieldError::new(
@@ -1647,17 +1654,8 @@ pub fn check_conflicts<O: std::borrow::Borrow<Occupied>>(
                 ));
             }
         }
-        if let (Some(b), Some(ob)) = (
-            def.bridge.as_ref().and_then(|b| b.name.as_ref()),
-            &other.bridge,
-        ) {
-            // A forward mode='bridge' network names an existing host bridge that
-            // several networks may share; only libvirt-made bridges must be unique.
-            let shares_host_bridge = matches!(
-                def.forward.as_ref().and_then(|f| f.mode.as_deref()),
-                Some("bridge")
-            );
-            if b == ob && !shares_host_bridge {
+        if let (Some(b), Some(ob)) = (bridge, &other.bridge) {
+            if b == ob {
                 return Err(FieldError::new(
                     "bridge.name",
                     b,

@@ -119,7 +119,7 @@ impl Element {
 
     /// The document as text (no XML declaration, as libvirt writes it).
     pub fn to_xml(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(256);
         self.write(&mut out);
         out
     }
@@ -128,7 +128,11 @@ impl Element {
         out.push('<');
         out.push_str(&self.name);
         for (k, v) in &self.attrs {
-            let _ = write!(out, " {k}='{}'", escape(v, true));
+            out.push(' ');
+            out.push_str(k);
+            out.push_str("='");
+            escape_into(out, v, true);
+            out.push('\'');
         }
         if self.children.is_empty() {
             out.push_str("/>");
@@ -138,7 +142,7 @@ impl Element {
         for child in &self.children {
             match child {
                 Node::Element(e) => e.write(out),
-                Node::Text(t) => out.push_str(&escape(t, false)),
+                Node::Text(t) => escape_into(out, t, false),
                 Node::Comment(c) => {
                     let _ = write!(out, "<!--{c}-->");
                 }
@@ -148,7 +152,9 @@ impl Element {
                 Node::Other(o) => out.push_str(o),
             }
         }
-        let _ = write!(out, "</{}>", self.name);
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
     }
 
     pub fn attr(&self, name: &str) -> Option<&str> {
@@ -428,8 +434,12 @@ fn unescape(raw: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn escape(text: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(text.len());
+fn escape_into(out: &mut String, text: &str, attribute: bool) {
+    let special = |c: char| matches!(c, '<' | '>' | '&') || (attribute && matches!(c, '\'' | '"'));
+    if !text.contains(special) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),
@@ -440,7 +450,6 @@ fn escape(text: &str, attribute: bool) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 #[cfg(test)]
