@@ -16,7 +16,7 @@ use crate::xml::storage::{Permissions, PoolXml, SourceHost};
 #[derive(Clone)]
 pub struct Pool {
     pub host: Host,
-    pub raw: virt::storage_pool::StoragePool,
+    pub raw: std::sync::Arc<virt::storage_pool::StoragePool>,
 }
 
 impl Pool {
@@ -505,7 +505,7 @@ fn lookup(host: &Host, name: &str) -> Result<Option<Pool>, Error> {
     match host.conn().lookup_storage_pool_by_name(name) {
         Ok(raw) => Ok(Some(Pool {
             host: host.clone(),
-            raw,
+            raw: raw.into(),
         })),
         Err(e) if is_code(&e, sys::VIR_ERR_NO_STORAGE_POOL) => Ok(None),
         Err(e) => Err(e),
@@ -538,7 +538,7 @@ fn define(ctx: &NativeCallContext, host: &Host, doc: &PoolXml) -> ScriptResult<P
     );
     Ok(Pool {
         host: host.clone(),
-        raw,
+        raw: raw.into(),
     })
 }
 
@@ -594,7 +594,7 @@ pub mod pool_api {
             .into_iter()
             .map(|raw| super::Pool {
                 host: host.clone(),
-                raw,
+                raw: raw.into(),
             })
             .collect();
         out.sort_by_key(|p| p.name());
@@ -1041,6 +1041,6 @@ pub fn is_local(host: &Host) -> bool {
 pub fn wrap(host: &Host, raw: StoragePool) -> Pool {
     Pool {
         host: host.clone(),
-        raw,
+        raw: raw.into(),
     }
 }

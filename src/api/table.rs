@@ -265,7 +265,7 @@ mod tests {
             .unwrap();
         let vm = Vm {
             host: host.clone(),
-            raw: dom,
+            raw: dom.into(),
         };
         let items: Vec<Dynamic> = [a, b]
             .into_iter()

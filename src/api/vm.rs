@@ -19,7 +19,7 @@ use crate::xml::tree::Element;
 #[derive(Clone)]
 pub struct Vm {
     pub host: Host,
-    pub raw: virt::domain::Domain,
+    pub raw: std::sync::Arc<virt::domain::Domain>,
 }
 
 impl Vm {
@@ -290,7 +290,7 @@ fn execute(host: &Host, mut plan: vm_spec::Plan, ctx: &NativeCallContext) -> Scr
     }
     Ok(Vm {
         host: host.clone(),
-        raw: dom,
+        raw: dom.into(),
     })
 }
 
@@ -796,7 +796,7 @@ pub mod vm_api {
         );
         Ok(Vm {
             host: host.clone(),
-            raw: dom,
+            raw: dom.into(),
         })
     }
 
@@ -813,7 +813,7 @@ pub mod vm_api {
             .into_iter()
             .map(|raw| Vm {
                 host: host.clone(),
-                raw,
+                raw: raw.into(),
             })
             .collect();
         vms.sort_by_key(|v| v.name());
@@ -831,7 +831,7 @@ pub mod vm_api {
         match host.conn().lookup_domain_by_name(name) {
             Ok(raw) => Ok(Vm {
                 host: host.clone(),
-                raw,
+                raw: raw.into(),
             }),
             Err(e) if e.code() == virt::error::ErrorNumber::NoDomain.into() => {
                 Err(ScriptError::not_found(
@@ -856,7 +856,7 @@ pub mod vm_api {
         match host.conn().lookup_domain_by_name(name) {
             Ok(raw) => Dynamic::from(Vm {
                 host: host.clone(),
-                raw,
+                raw: raw.into(),
             }),
             Err(_) => Dynamic::UNIT,
         }

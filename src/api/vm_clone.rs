@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext};
 use virt::storage_vol::StorageVol;
@@ -274,7 +274,7 @@ fn unique_volume_name(pool: &Pool, wanted: &str, reserved: &Reserved) -> String 
 fn wrap_pool(vm: &Vm, raw: virt::storage_pool::StoragePool) -> Pool {
     Pool {
         host: vm.host.clone(),
-        raw,
+        raw: raw.into(),
     }
 }
 
@@ -647,7 +647,7 @@ pub fn plan(
 /// What a clone made so far, removed again when a later step fails.
 #[derive(Default)]
 pub struct Made {
-    volumes: Vec<StorageVol>,
+    volumes: Vec<Arc<StorageVol>>,
     files: Vec<String>,
     domain: Option<virt::domain::Domain>,
     host: Option<super::Host>,
@@ -716,7 +716,10 @@ impl Made {
                 Some(Box::new(move || undo.destroy())),
             );
         }
-        Vm { host, raw: dom }
+        Vm {
+            host,
+            raw: dom.into(),
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use crate::xml::storage::{BackingStore, Size, VolumeXml};
 #[derive(Clone)]
 pub struct Volume {
     pub host: Host,
-    pub raw: virt::storage_vol::StorageVol,
+    pub raw: std::sync::Arc<virt::storage_vol::StorageVol>,
 }
 
 impl Volume {
@@ -48,7 +48,7 @@ impl Volume {
     pub fn pool(&self) -> Result<Pool, Error> {
         Ok(Pool {
             host: self.host.clone(),
-            raw: self.raw.lookup_storage_pool()?,
+            raw: self.raw.lookup_storage_pool()?.into(),
         })
     }
 
@@ -67,7 +67,7 @@ impl Volume {
 pub(crate) fn wrap(host: &Host, raw: StorageVol) -> Volume {
     Volume {
         host: host.clone(),
-        raw,
+        raw: raw.into(),
     }
 }
 

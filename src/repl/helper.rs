@@ -76,8 +76,8 @@ impl ReplHelper {
 /// A libvirt object whose children can be listed.
 enum Object {
     Host(Host),
-    Pool(virt::storage_pool::StoragePool),
-    Vm(virt::domain::Domain),
+    Pool(std::sync::Arc<virt::storage_pool::StoragePool>),
+    Vm(std::sync::Arc<virt::domain::Domain>),
 }
 
 impl Object {
@@ -109,8 +109,12 @@ impl Object {
                 .conn()
                 .lookup_storage_pool_by_name(name)
                 .ok()
-                .map(Object::Pool),
-            "vm" | "find_vm" => host.conn().lookup_domain_by_name(name).ok().map(Object::Vm),
+                .map(|p| Object::Pool(p.into())),
+            "vm" | "find_vm" => host
+                .conn()
+                .lookup_domain_by_name(name)
+                .ok()
+                .map(|d| Object::Vm(d.into())),
             _ => None,
         }
     }
