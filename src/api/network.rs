@@ -19,11 +19,10 @@ use super::spec::from_map;
 use super::Host;
 use crate::xml::metadata as meta;
 use crate::xml::network::{
-    changed_keys, check_conflicts, live_changes, normalize_dhcp_host, overlay, validate_dhcp_host,
-    write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt,
-    write_portgroup, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange, NetworkDef,
-    NetworkDoc, NetworkSpec, Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS,
-    SPEC_KEYS,
+    changed_keys, live_changes, normalize_dhcp_host, overlay, validate_dhcp_host, write_dhcp_host,
+    write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt, write_portgroup, DhcpHost,
+    DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange, NetworkDef, NetworkDoc, NetworkSpec, Occupancy,
+    Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS, SPEC_KEYS,
 };
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
@@ -107,15 +106,12 @@ fn current_def(ctx: &NativeCallContext, net: &Network) -> ScriptResult<NetworkDe
 /// it: there the cache is trusted without counting (counting walks every
 /// network), and a clash it reports is confirmed against libvirt before a
 /// define is refused, since networks removed since stay cached.
-type OccupiedCache = HashMap<String, HashMap<String, Arc<Occupied>>>;
+type OccupiedCache = HashMap<String, Occupancy>;
 static OCCUPIED: Mutex<Option<OccupiedCache>> = Mutex::new(None);
 
 /// Calls `f` with what `host`'s networks occupy, by name (under the cache's
 /// lock: `f` must not call libvirt).
-fn with_occupied<R>(
-    host: &Host,
-    f: impl FnOnce(&HashMap<String, Arc<Occupied>>) -> R,
-) -> Result<R, VirtError> {
+fn with_occupied<R>(host: &Host, f: impl FnOnce(&Occupancy) -> R) -> Result<R, VirtError> {
     let trusted = cache_is_authoritative(host.uri());
     // Fast path: as many networks as we know of, so (short of another client
     // swapping one for another in between) the cache is current.
@@ -143,7 +139,7 @@ fn with_occupied<R>(
         .entry(host.uri().to_owned())
         .or_default();
     for name in &names {
-        if cache.contains_key(name) {
+        if cache.contains(name) {
             continue;
         }
         // Gone since listed: nothing to check against.
@@ -155,7 +151,7 @@ fn with_occupied<R>(
             Err(e) if e.code() == ErrorNumber::NoNetwork.into() => continue,
             Err(e) => return Err(e),
         };
-        let occ = Arc::new(match NetworkDef::parse(&xml) {
+        cache.insert(match NetworkDef::parse(&xml) {
             Ok(def) => Occupied::of(&def),
             Err(_) => Occupied {
                 name: name.clone(),
@@ -163,12 +159,11 @@ fn with_occupied<R>(
                 subnets: Vec::new(),
             },
         });
-        cache.insert(name.clone(), occ);
     }
     // Now exactly the listed networks that still exist.
     if cache.len() > names.len() {
-        let listed: HashSet<&String> = names.iter().collect();
-        cache.retain(|name, _| listed.contains(name));
+        let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
+        cache.retain(|name| listed.contains(name));
     }
     Ok(f(cache))
 }
@@ -199,13 +194,11 @@ enum Clash {
 /// The first clash of `def` with the other networks on its host. A clash found
 /// in a trusted cache (see [`OCCUPIED`]) is confirmed on freshly read networks.
 fn find_clash(host: &Host, def: &NetworkDef, new: bool) -> Result<Option<Clash>, VirtError> {
-    let clash_in = |others: &HashMap<String, Arc<Occupied>>| {
-        if new && others.contains_key(&def.name) {
+    let clash_in = |others: &Occupancy| {
+        if new && others.contains(&def.name) {
             return Some(Clash::Name);
         }
-        check_conflicts(def, others.values().map(|o| &**o))
-            .err()
-            .map(Clash::Field)
+        others.check(def).err().map(Clash::Field)
     };
     let clash = with_occupied(host, clash_in)?;
     if clash.is_none() || !cache_is_authoritative(host.uri()) {
@@ -249,7 +242,7 @@ fn remember(host: &Host, def: &NetworkDef) {
         .get_or_insert_with(HashMap::new)
         .entry(host.uri().to_owned())
         .or_default()
-        .insert(def.name.clone(), Arc::new(Occupied::of(def)));
+        .insert(Occupied::of(def));
 }
 
 /// The spec map as a typed spec and the document it describes, validated.
