@@ -6,6 +6,9 @@
 #     net-autostart, then per VM virsh vol-clone + virt-install --import.
 #     Each run starts from nothing: both labs are torn down before every run
 #     (not timed), so neither side shares the CPU with the other's guests.
+#     Third, benches/lab_floor.py: the least any client can do for the same
+#     lab (fixed XML, libvirt-python, everything that can overlap in threads):
+#     the daemon's and QEMU's share, the floor under every tool here.
 #  2. a re-run of `lab::up` that finds everything in place vs one `virsh list`.
 #
 # Needs root, the daemon from tools/libvirtd-netns.sh, hyperfine, virtinst.
@@ -19,6 +22,8 @@ RUNS=${RUNS:-5}
 POOL=vs-bench-recipes
 DIR=/var/lib/libvirt/images/$POOL
 COUNT=5
+PY=/usr/bin/python3   # Debian's, with python3-libvirt
+FLOOR="$PY benches/lab_floor.py $URI $POOL base.qcow2 vsbf $COUNT"
 
 virsh -c $URI pool-info $POOL >/dev/null 2>&1 || {
   mkdir -p $DIR
@@ -72,6 +77,7 @@ S
 cleanup() {
   $VS run -c $URI "$TMP/down.rhai" >/dev/null 2>&1 || true
   bash "$TMP/tutorial-down.sh"
+  $FLOOR down >/dev/null 2>&1 || true
   virsh -c $URI vol-delete base.qcow2 --pool $POOL >/dev/null 2>&1 || true
   virsh -c $URI pool-destroy $POOL >/dev/null 2>&1 || true
   virsh -c $URI pool-undefine $POOL >/dev/null 2>&1 || true
@@ -84,12 +90,15 @@ trap cleanup EXIT
 cat > "$TMP/down-all.sh" <<S
 $VS run -c $URI $TMP/down.rhai >/dev/null
 bash $TMP/tutorial-down.sh
+$FLOOR down
 S
 benches/compare.py --runs "$RUNS" --warmup 1 --markdown "$TMP/lab.md" \
   --prepare "tutorial commands=bash $TMP/down-all.sh" \
   --prepare "virtscript lab::up (5 VMs)=bash $TMP/down-all.sh" \
+  --prepare "floor: parallel libvirt-python, fixed XML=bash $TMP/down-all.sh" \
   "tutorial commands=bash $TMP/tutorial.sh" \
-  "virtscript lab::up (5 VMs)=$VS run -c $URI $TMP/up.rhai" >/dev/null
+  "virtscript lab::up (5 VMs)=$VS run -c $URI $TMP/up.rhai" \
+  "floor: parallel libvirt-python, fixed XML=$FLOOR" >/dev/null
 cat "$TMP/lab.md"
 
 # Everything in place: a re-run only reads.
