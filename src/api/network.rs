@@ -160,11 +160,11 @@ fn with_occupied<R>(host: &Host, f: impl FnOnce(&Occupancy) -> R) -> Result<R, V
             },
         });
     }
-    // Now exactly the listed networks that still exist.
-    if cache.len() > names.len() {
-        let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
-        cache.retain(|name| listed.contains(name));
-    }
+    // Drop what is no longer listed: now exactly the listed networks that
+    // still exist (a count alone can hide a removed network behind one that
+    // was listed and is gone again).
+    let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
+    cache.retain(|name| listed.contains(name));
     Ok(f(cache))
 }
 

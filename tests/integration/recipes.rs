@@ -184,7 +184,7 @@ fn bad_options_fail_with_the_recipes_message_at_the_callers_line() {
     );
     bad_option(
         r#"net::nat(HOST, #{ name: "lab", subnet: "192.168.10.0/24", colour: "blue" });"#,
-        r#"net::nat: colour: unknown option; known: autostart, bridge_name, dev, dhcp, domain, gateway, hosts, ipv6, metadata, name, subnet (got "blue")"#,
+        r#"net::nat: colour: unknown option; known: active, autostart, bridge_name, dev, dhcp, domain, gateway, hosts, ipv6, metadata, name, subnet (got "blue")"#,
     );
     bad_option(
         r#"net::isolated(HOST, #{ name: "lab", subnet: "10.1.0.0/24", autostart: "yes" });"#,
