@@ -53,8 +53,8 @@ pub fn record(action: &str, object: impl Into<String>, undo: Option<Undo>) {
 }
 
 /// [`record`], building the undo step only when an open transaction will
-/// keep it: undo steps hold libvirt references (each taken and released is
-/// a round trip through libvirt's object locks) or read state first.
+/// keep it: most runs open none, and an undo step may take a libvirt
+/// reference or read state first.
 pub fn record_with(action: &str, object: impl Into<String>, undo: impl FnOnce() -> Option<Undo>) {
     let object = object.into();
     let host = current_host();
