@@ -529,7 +529,6 @@ fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// The identifier at the end of `text` (may be empty).
 /// The catalog group (`net::`) of the module alias that ends `text` (`import "net" as n;`).
 fn module_group(known: &Known, text: &str) -> String {
     let alias = trailing_ident(text);
@@ -542,6 +541,7 @@ fn module_group(known: &Known, text: &str) -> String {
     format!("{path}::")
 }
 
+/// The identifier at the end of `text` (may be empty).
 fn trailing_ident(text: &str) -> &str {
     let start = text
         .char_indices()

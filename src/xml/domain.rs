@@ -654,7 +654,6 @@ const TOP_ORDER: &[&str] = &[
     "devices",
 ];
 
-/// The child `name` of a domain element, inserted at its place in libvirt's order.
 /// Put `elements` (application metadata, each in its namespace) into the
 /// domain's `<metadata>`, after what is there.
 pub fn set_metadata_elements(root: &mut Element, elements: &[Element]) {
@@ -667,6 +666,7 @@ pub fn set_metadata_elements(root: &mut Element, elements: &[Element]) {
     }
 }
 
+/// The child `name` of a domain element, inserted at its place in libvirt's order.
 fn top_child<'a>(root: &'a mut Element, name: &str) -> &'a mut Element {
     let rank = TOP_ORDER
         .iter()
