@@ -208,19 +208,6 @@ fn find_clash(host: &Host, def: &NetworkDef, new: bool) -> Result<Option<Clash>,
     with_occupied(host, clash_in)
 }
 
-/// `find_clash` for an existing network being changed, as a script error.
-fn check_changed(
-    ctx: &NativeCallContext,
-    host: &Host,
-    def: &NetworkDef,
-    spec: Option<&NetworkSpec>,
-) -> ScriptResult<()> {
-    match find_clash(host, def, false).script(ctx)? {
-        Some(Clash::Field(e)) => Err(clash_error(ctx, e, spec)),
-        _ => Ok(()),
-    }
-}
-
 /// A clash as a script error, named by the spec's key when there is a spec.
 fn clash_error(
     ctx: &NativeCallContext,
@@ -255,15 +242,17 @@ fn spec_of(ctx: &NativeCallContext, map: &Map) -> ScriptResult<(NetworkSpec, Net
     Ok((spec, def))
 }
 
-/// Checks against the host before creating `def`: the name is free, the
-/// subnets and bridge do not clash with another network.
-fn check_new(
+/// Checks against the host before `def` is defined: its subnets and bridge
+/// do not clash with another network, and, for a `new` network (not one
+/// being changed), its name is free.
+fn check_clash(
     ctx: &NativeCallContext,
     host: &Host,
     def: &NetworkDef,
     spec: Option<&NetworkSpec>,
+    new: bool,
 ) -> ScriptResult<()> {
-    match find_clash(host, def, true).script(ctx)? {
+    match find_clash(host, def, new).script(ctx)? {
         None => Ok(()),
         Some(Clash::Name) => Err(ScriptError::invalid(
             "name",
@@ -276,6 +265,16 @@ fn check_new(
         .at(ctx)),
         Some(Clash::Field(e)) => Err(clash_error(ctx, e, spec)),
     }
+}
+
+/// The undo step of a redefinition: the earlier config back, and the overlap
+/// cache, which described the new one, dropped.
+fn undo_redefine(host: Host, xml: String) -> Undo {
+    Box::new(move || {
+        host.conn().define_network_xml(&xml)?;
+        invalidate(&host);
+        Ok(())
+    })
 }
 
 fn undo_define(net: Arc<RawNetwork>) -> Undo {
@@ -620,7 +619,7 @@ fn converge(
     target
         .validate()
         .map_err(|e| field_error(ctx, spec.field_name(e)))?;
-    check_changed(ctx, &net.host, &target, Some(spec))?;
+    check_clash(ctx, &net.host, &target, Some(spec), false)?;
     let active = net.raw.is_active().script(ctx)?;
     match updates {
         Some(updates) => {
@@ -638,15 +637,10 @@ fn converge(
                 .conn()
                 .define_network_xml(&doc.to_xml())
                 .script(ctx)?;
-            let host = net.host.clone();
             journal::record(
                 "define_network",
                 format!("{} (redefined: {keys})", net.label()),
-                Some(Box::new(move || {
-                    host.conn().define_network_xml(&xml)?;
-                    invalidate(&host);
-                    Ok(())
-                })),
+                Some(undo_redefine(net.host.clone(), xml)),
             );
             remember(&net.host, &target);
             changes.push(format!("redefined ({keys})").into());
@@ -810,7 +804,7 @@ pub mod network_api {
         spec: Map,
     ) -> ScriptResult<Network> {
         let (spec, def) = spec_of(&ctx, &spec)?;
-        check_new(&ctx, host, &def, Some(&spec))?;
+        check_clash(&ctx, host, &def, Some(&spec), true)?;
         let net = define_xml(&ctx, host, &def.to_xml(), &def)?;
         if let Some(on) = spec.autostart {
             set_autostart(&ctx, &net, on)?;
@@ -836,7 +830,7 @@ pub mod network_api {
     ) -> ScriptResult<Network> {
         let def = NetworkDef::parse(xml).map_err(|e| xml_error(&ctx, e))?;
         def.validate().map_err(|e| field_error(&ctx, e))?;
-        check_new(&ctx, host, &def, None)?;
+        check_clash(&ctx, host, &def, None, true)?;
         define_xml(&ctx, host, xml, &def)
     }
 
@@ -865,7 +859,7 @@ pub mod network_api {
             )
             .at(&ctx));
         }
-        check_new(&ctx, host, &def, Some(&spec))?;
+        check_clash(&ctx, host, &def, Some(&spec), true)?;
         let raw = host.conn().create_network_xml(&def.to_xml()).script(&ctx)?;
         journal::record_with("create_network", format!("network {}", def.name), || {
             let n = raw.clone();
@@ -908,7 +902,7 @@ pub mod network_api {
         let mut restart_needed = false;
         let net = match lookup(host, &desired.name).script(&ctx)? {
             None => {
-                check_new(&ctx, host, &desired, Some(&spec))?;
+                check_clash(&ctx, host, &desired, Some(&spec), true)?;
                 created = true;
                 changes.push("defined".into());
                 define_xml(&ctx, host, &desired.to_xml(), &desired)?
@@ -1174,17 +1168,10 @@ pub mod network_api {
             None
         };
         net.raw.undefine().script(&ctx)?;
-        let host = net.host.clone();
         journal::record(
             "undefine_network",
             net.label(),
-            xml.map(|xml| -> Undo {
-                Box::new(move || {
-                    host.conn().define_network_xml(&xml)?;
-                    invalidate(&host);
-                    Ok(())
-                })
-            }),
+            xml.map(|xml| undo_redefine(net.host.clone(), xml)),
         );
         Ok(())
     }
@@ -1243,21 +1230,16 @@ pub mod network_api {
             return Ok(false);
         }
         new.validate().map_err(|e| field_error(&ctx, e))?;
-        check_changed(&ctx, &net.host, &new, None)?;
+        check_clash(&ctx, &net.host, &new, None, false)?;
         doc.set_def(new.clone());
         net.host
             .conn()
             .define_network_xml(&doc.to_xml())
             .script(&ctx)?;
-        let host = net.host.clone();
         journal::record(
             "define_network",
             format!("{} (edited)", net.label()),
-            Some(Box::new(move || {
-                host.conn().define_network_xml(&xml)?;
-                invalidate(&host);
-                Ok(())
-            })),
+            Some(undo_redefine(net.host.clone(), xml)),
         );
         remember(&net.host, &new);
         if !net.raw.is_active().script(&ctx)? {
