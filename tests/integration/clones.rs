@@ -3,7 +3,9 @@
 //! private daemon (`live_*`).
 use std::process::Command;
 
-use crate::support::{live_uri, qemu_img_info, tiny_guest, virsh, virsh_try, LiveEnv, Script};
+use crate::support::{
+    live_uri, qemu_img_info, stdout_of, tiny_guest, virsh, virsh_try, LiveEnv, Script,
+};
 use virtscript::xml::snapshot::SnapshotXml;
 use virtscript::xml::tree::Element;
 
@@ -382,14 +384,9 @@ print(vm.uuid);
     .ok();
     // Data in the system disk, so that a full copy is a real copy.
     let disk = format!("{}/{name}.qcow2", env.dir);
-    let out = Command::new("qemu-io")
-        .args(["-f", "qcow2", "-c", "write -P 0xab 0 1M", &disk])
-        .output()
-        .expect("qemu-io runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    stdout_of(
+        Command::new("qemu-io").args(["-f", "qcow2", "-c", "write -P 0xab 0 1M", &disk]),
+        "qemu-io write",
     );
     name
 }
@@ -605,11 +602,10 @@ assert(vm.current_snapshot().name == "clean");"#
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     // Change the disk while the VM is off.
-    let out = Command::new("qemu-io")
-        .args(["-f", "qcow2", "-c", "write -P 0xcd 0 1M", &disk])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    stdout_of(
+        Command::new("qemu-io").args(["-f", "qcow2", "-c", "write -P 0xcd 0 1M", &disk]),
+        "qemu-io write",
+    );
     assert!(!read("0xcd").contains("Pattern verification failed"));
     Script::new(&format!(
         r#"let vm = HOST.vm("{src}"); vm.snapshot_named("clean").revert();

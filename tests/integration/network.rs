@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+use crate::support::{live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
 
 #[test]
 fn networks_lookup_and_missing_network_error_names_it() {
@@ -292,15 +292,6 @@ fn netns(args: &[&str]) {
         .status()
         .expect("ip runs");
     assert!(status.success(), "ip {args:?}");
-}
-
-fn netns_ifindex(dev: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", "virtscript", "cat"])
-        .arg(format!("/sys/class/net/{dev}/ifindex"))
-        .output()
-        .expect("cat runs");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn cleanup(uri: &str, name: &str) {

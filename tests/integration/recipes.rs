@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{live_uri, unique, virsh, virsh_try, Script};
+use crate::support::{live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -337,22 +337,14 @@ print(`action=${{r.action}} restart=${{r.restart_needed}} changes=${{r.changes}}
         .run()
         .ok()
         .stdout_has("action=created");
-    let ifindex = || {
-        let out = Command::new("ip")
-            .args(["netns", "exec", "virtscript", "cat"])
-            .arg(format!("/sys/class/net/{bridge}/ifindex"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    let before = ifindex();
+    let before = netns_ifindex(&bridge);
     assert!(!before.is_empty(), "bridge {bridge} is up");
     let changed = script(&format!(
         r#", dhcp: ["{base}.100", "{base}.199"], hosts: [#{{ mac: "52:54:00:00:aa:01", ip: "{base}.10", name: "web" }}]"#
     ));
     let run = Script::new(&changed).connect(&uri).run();
     let live = virsh(&uri, &["net-dumpxml", &name]);
-    let after = ifindex();
+    let after = netns_ifindex(&bridge);
     remove_network(&uri, &name);
     run.ok()
         .stdout_has("action=updated restart=false")

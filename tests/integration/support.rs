@@ -39,18 +39,40 @@ pub fn spawn_until_line(cmd: &mut Command, first_line: &str) -> std::process::Ch
     child
 }
 
+/// Run `cmd` and return its standard output; a failure fails the test with
+/// `what` and the command's standard error.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The ifindex of `dev` inside the daemon's network namespace (empty when
+/// there is no such device): it changes when the device is made again.
+pub fn netns_ifindex(dev: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", "virtscript", "cat"])
+        .arg(format!("/sys/class/net/{dev}/ifindex"))
+        .output()
+        .expect("ip netns exec runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// The tiny test guest (kernel and initramfs, built once by tools/tiny-guest.sh):
 /// the cache directory it prints, which holds `vmlinuz` and `initrd.img`.
 pub fn tiny_guest() -> String {
-    let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh"))
-        .output()
-        .expect("tools/tiny-guest.sh runs");
-    assert!(
-        out.status.success(),
-        "tiny-guest.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    stdout_of(
+        &mut Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/tiny-guest.sh")),
+        "tiny-guest.sh",
+    )
+    .trim()
+    .to_owned()
 }
 
 /// The real daemon's URI, from tools/test.sh. Outside CI a missing daemon skips
@@ -70,18 +92,10 @@ pub fn live_uri() -> Option<String> {
 
 /// Run `virsh` against a URI and return its standard output (panics on failure).
 pub fn virsh(uri: &str, args: &[&str]) -> String {
-    let out = Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .output()
-        .expect("virsh runs");
-    assert!(
-        out.status.success(),
-        "virsh {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(
+        Command::new("virsh").arg("-c").arg(uri).args(args),
+        &format!("virsh {args:?}"),
+    )
 }
 
 /// Like [`virsh`] but returns success and combined output instead of panicking.
@@ -304,16 +318,10 @@ pub fn vol_names(uri: &str, pool: &str) -> Vec<String> {
 
 /// `qemu-img info` of an image (`-U`: also while a guest has it open).
 pub fn qemu_img_info(path: &str) -> String {
-    let out = Command::new("qemu-img")
-        .args(["info", "-U", path])
-        .output()
-        .expect("qemu-img runs");
-    assert!(
-        out.status.success(),
-        "qemu-img info {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    stdout_of(
+        Command::new("qemu-img").args(["info", "-U", path]),
+        &format!("qemu-img info {path}"),
+    )
 }
 
 /// A `dir` pool for one live test, in its own directory under
