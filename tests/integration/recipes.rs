@@ -191,6 +191,10 @@ fn bad_options_fail_with_the_recipes_message_at_the_callers_line() {
         r#"net::isolated: autostart: expected bool, not string (got "yes")"#,
     );
     bad_option(
+        r#"net::bridge(HOST, #{ name: "lab", bridge: "br0", active: 0 });"#,
+        "net::bridge: active: expected bool, not i64 (got 0)",
+    );
+    bad_option(
         r#"net::routed(HOST, #{ name: "lab", subnet: "10.1.0.0/24" });"#,
         "net::routed: dev: required",
     );
