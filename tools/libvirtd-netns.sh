@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A private libvirt daemon for virtscript's real-daemon tests.
 #
-#   tools/libvirtd-netns.sh install   install what is missing (Debian packages, users, dirs)
+#   tools/libvirtd-netns.sh install   install the Debian packages (one transaction), users, dirs
 #   tools/libvirtd-netns.sh start     install, then start virtlogd + libvirtd in their own
 #                                     network namespace (bridges, dnsmasq and NAT rules stay there)
 #   tools/libvirtd-netns.sh stop      stop both daemons, remove the namespace
@@ -13,8 +13,9 @@ set -euo pipefail
 NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-          dnsmasq-base iptables qemu-system-x86 iproute2 cpio busybox-static tmux
-          file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini valgrind)
+          dnsmasq-base iptables iproute2 cpio busybox-static tmux
+          file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini valgrind
+          genisoimage)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 
@@ -25,34 +26,21 @@ need_root() {
   fi
 }
 
-apt_updated=
-apt_install() {
-  if [ -z "$apt_updated" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    apt_updated=1
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
-}
+. "$(dirname "$0")/lib/apt.sh"
 
 install() {
   need_root
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    apt_install "${missing[@]}"
+  apt_update libvirtd-netns
+  # qemu-img must match qemu-system-x86's version: the machine image ships a
+  # newer qemu-utils than Debian 12's qemu-system-x86 accepts, so the pin is
+  # part of the same transaction (apt cannot resolve them one after the other).
+  local qemu
+  qemu=$(apt_candidate qemu-system-x86)
+  if [ -z "$qemu" ] || [ "$qemu" = "(none)" ]; then
+    log "apt has no candidate for qemu-system-x86"
+    exit 1
   fi
-  # qemu-img must match qemu-system-x86's version (a newer preinstalled
-  # qemu-utils conflicts with Debian 12's qemu-system-x86).
-  local want have
-  want=$(dpkg-query -W -f='${Version}' qemu-system-x86)
-  have=$(dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null || true)
-  if [ "$have" != "$want" ] || ! command -v qemu-img >/dev/null; then
-    log "installing qemu-utils=$want"
-    apt_install --allow-downgrades "qemu-utils=$want"
-  fi
+  apt_install libvirtd-netns "${PACKAGES[@]}" "qemu-system-x86=$qemu" "qemu-utils=$qemu"
   getent group kvm >/dev/null || groupadd -r kvm
   getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
   getent group libvirt >/dev/null || groupadd -r libvirt
