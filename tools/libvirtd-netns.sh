@@ -100,6 +100,8 @@ start() {
 
 stop() {
   need_root
+  # The second host hangs off this namespace (tools/libvirtd-host2.sh).
+  "$(dirname "$0")/libvirtd-host2.sh" stop
   pkill -x libvirtd 2>/dev/null || true
   pkill -x virtlogd 2>/dev/null || true
   # Both must be gone before a start: a virtlogd still shutting down would be

@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/libvirtd-netns.sh start
+# The second host, for the multi-host tests (tests/integration/hosts.rs).
+tools/libvirtd-host2.sh start
 export VIRTSCRIPT_LIVE_URI=qemu:///system
+VIRTSCRIPT_LIVE_URI2=$(tools/libvirtd-host2.sh uri)
+export VIRTSCRIPT_LIVE_URI2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Real-daemon tests share one daemon; they use unique object names, so they may

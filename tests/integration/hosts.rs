@@ -1,0 +1,109 @@
+//! Many hosts for real: runs on the first daemon (tools/libvirtd-netns.sh) and
+//! the second host (tools/libvirtd-host2.sh, its own network, mount and UTS
+//! namespaces), both reached through their unix sockets.
+use crate::support::*;
+
+/// The second host's URI, from tools/test.sh.
+fn second_uri() -> String {
+    std::env::var("VIRTSCRIPT_LIVE_URI2")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect("VIRTSCRIPT_LIVE_URI2 is unset: run the suite with tools/test.sh (it starts the second host)")
+}
+
+/// Removes a network from every listed host, also when the test fails.
+struct NetworkOn(Vec<String>, String);
+
+impl Drop for NetworkOn {
+    fn drop(&mut self) {
+        for uri in &self.0 {
+            let _ = virsh_try(uri, &["net-destroy", &self.1]);
+            let _ = virsh_try(uri, &["net-undefine", &self.1]);
+        }
+    }
+}
+
+fn report_of(run: &Run) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.dir.path().join("r.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn live_two_hosts_run_in_parallel_with_a_section_each() {
+    let Some(first) = live_uri() else { return };
+    let second = second_uri();
+    let name = unique("twohosts");
+    let _cleanup = NetworkOn(vec![first.clone(), second.clone()], name.clone());
+    let script = format!(
+        "let n = HOST.ensure_network(#{{ name: \"{name}\" }});\n\
+         #{{ host: HOST.hostname, action: n.action }}"
+    );
+    let run = Script::new(&script)
+        .connect(&first)
+        .arg("-c")
+        .arg(&second)
+        .arg("--json")
+        .arg("--report")
+        .arg("r.json")
+        .run();
+    run.code(0);
+    let out: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(out[&first]["action"], "created", "{}", run.stdout);
+    assert_eq!(out[&second]["action"], "created", "{}", run.stdout);
+    // Two hosts, not one twice: the second answers with its own hostname.
+    assert_eq!(out[&second]["host"], "vs-host2", "{}", run.stdout);
+    assert_ne!(out[&first]["host"], "vs-host2", "{}", run.stdout);
+    let report = report_of(&run);
+    let hosts = report["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2);
+    for (section, uri) in hosts.iter().zip([&first, &second]) {
+        assert_eq!(section["uri"], uri.as_str());
+        assert_eq!(section["exit_code"], 0);
+        let actions: Vec<&str> = section["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["define_network", "start_network"], "{section}");
+    }
+    // Each daemon has its own copy of the network.
+    for uri in [&first, &second] {
+        assert!(virsh(uri, &["net-info", &name]).contains(&name));
+    }
+}
+
+#[test]
+fn live_hosts_file_with_one_unreachable_host_reports_two_successes_and_one_failure() {
+    let Some(first) = live_uri() else { return };
+    let second = second_uri();
+    let unreachable = "qemu+unix:///system?socket=/nonexistent/libvirt-sock";
+    let run = Script::new("HOST.hostname")
+        .file(
+            "hosts.txt",
+            &format!("# the two test hosts and one that is down\n{first}\n{second}\n{unreachable}\n"),
+        )
+        .arg("--hosts")
+        .arg("hosts.txt")
+        .arg("--report")
+        .arg("r.json")
+        .run();
+    // One host down: exit 3, the others complete.
+    run.code(3);
+    let report = report_of(&run);
+    let hosts = report["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{report}");
+    let by_uri = |uri: &str| {
+        hosts
+            .iter()
+            .find(|h| h["uri"] == uri)
+            .unwrap_or_else(|| panic!("no section for {uri}: {report}"))
+    };
+    assert_eq!(by_uri(&first)["exit_code"], 0);
+    assert_eq!(by_uri(&second)["exit_code"], 0);
+    assert_eq!(by_uri(&second)["result"], "vs-host2");
+    let down = by_uri(unreachable);
+    assert_eq!(down["exit_code"], 3);
+    let message = down["error"]["message"].as_str().unwrap();
+    assert!(message.contains("/nonexistent/libvirt-sock"), "{message}");
+}
