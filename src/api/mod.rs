@@ -12,6 +12,7 @@ pub mod spec;
 pub mod table;
 pub mod vm;
 pub mod vm_clone;
+pub mod vm_migrate;
 pub mod vm_spec;
 pub mod volume;
 
@@ -36,13 +37,14 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 8] = [
+    let manifests: [&'static ModuleManifest; 9] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
         exported_manifest!(pool::pool_api),
         exported_manifest!(volume::volume_api),
         exported_manifest!(vm::vm_api),
+        exported_manifest!(vm_migrate::vm_migrate_api),
         exported_manifest!(network::network_api),
         exported_manifest!(snapshot::snapshot_api),
     ];

@@ -921,6 +921,16 @@ pub mod vm_api {
         vm.raw.name().script(&ctx)
     }
 
+    /// The host the VM is on (after `migrate`, the destination).
+    ///
+    /// ```rhai
+    /// assert_eq(HOST.vm("test").host.uri, HOST.uri);
+    /// ```
+    #[rhai_fn(get = "host", pure)]
+    pub fn host(vm: &mut Vm) -> Host {
+        vm.host.clone()
+    }
+
     /// The VM's UUID.
     ///
     /// ```rhai

@@ -2,6 +2,7 @@
 //! here once so that no other module touches `virt::sys` directly.
 pub mod domain;
 pub mod events;
+pub mod migration;
 pub mod network;
 pub mod node;
 pub mod stream;

@@ -24,8 +24,7 @@ impl Drop for NetworkOn {
 }
 
 fn report_of(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run.dir.path().join("r.json")).unwrap())
-        .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(run.dir.path().join("r.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -81,7 +80,9 @@ fn live_hosts_file_with_one_unreachable_host_reports_two_successes_and_one_failu
     let run = Script::new("HOST.hostname")
         .file(
             "hosts.txt",
-            &format!("# the two test hosts and one that is down\n{first}\n{second}\n{unreachable}\n"),
+            &format!(
+                "# the two test hosts and one that is down\n{first}\n{second}\n{unreachable}\n"
+            ),
         )
         .arg("--hosts")
         .arg("hosts.txt")

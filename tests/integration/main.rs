@@ -8,6 +8,7 @@ mod clones;
 mod doc_examples;
 mod hosts;
 mod jobs;
+mod migration;
 mod network;
 mod network_conformance;
 mod recipes;
