@@ -6,6 +6,7 @@ pub mod host;
 pub mod journal;
 pub mod json;
 pub mod network;
+pub mod numa;
 pub mod pool;
 pub mod snapshot;
 pub mod spec;
@@ -37,7 +38,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 9] = [
+    let manifests: [&'static ModuleManifest; 10] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
@@ -46,6 +47,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
         exported_manifest!(vm::vm_api),
         exported_manifest!(vm_migrate::vm_migrate_api),
         exported_manifest!(network::network_api),
+        exported_manifest!(numa::numa_api),
         exported_manifest!(snapshot::snapshot_api),
     ];
     let mut module = Module::new();

@@ -108,3 +108,27 @@ fn live_hosts_file_with_one_unreachable_host_reports_two_successes_and_one_failu
     let message = down["error"]["message"].as_str().unwrap();
     assert!(message.contains("/nonexistent/libvirt-sock"), "{message}");
 }
+
+#[test]
+fn live_numa_cells_and_balancing_come_from_the_real_host() {
+    let Some(first) = live_uri() else { return };
+    let run = Script::new(
+        "let n = HOST.numa();\n\
+         print(`cells=${n.cells.len()} cpus=${n.cells[0].cpus} balancing=${n.balancing}`);\n\
+         assert(n.cells[0].free_memory > 0 && n.cells[0].free_memory <= n.cells[0].memory);",
+    )
+    .connect(&first)
+    .run();
+    // This machine has one NUMA node with every CPU in it.
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let expect_cpus = if cpus == 1 {
+        "0".to_owned()
+    } else {
+        format!("0-{}", cpus - 1)
+    };
+    let balancing = std::fs::read_to_string("/proc/sys/kernel/numa_balancing")
+        .map(|v| (v.trim() != "0").to_string())
+        .unwrap_or_else(|_| "()".into());
+    run.ok()
+        .stdout_has(&format!("cells=1 cpus={expect_cpus} balancing={balancing}"));
+}

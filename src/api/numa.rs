@@ -1,0 +1,240 @@
+//! NUMA facts: the host's cells (`virsh capabilities` topology plus
+//! `virsh freecell`) and a VM's placement (`<numatune>`, guest NUMA cells).
+use rhai::plugin::*;
+use rhai::{Array, Map, NativeCallContext};
+
+use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::{Host, Vm};
+use crate::xml::tree::Element;
+
+/// `"0,1,2,3,5"` -> `"0-3,5"`: libvirt's cpuset notation, as `nodeset` takes it.
+pub fn cpuset(mut ids: Vec<u32>) -> String {
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let start = ids[i];
+        let mut end = start;
+        while i + 1 < ids.len() && ids[i + 1] == end + 1 {
+            i += 1;
+            end = ids[i];
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    out.join(",")
+}
+
+fn kib_bytes(el: Option<&Element>) -> i64 {
+    el.and_then(|m| m.text().trim().parse::<i64>().ok())
+        .map(|kib| kib.saturating_mul(1024))
+        .unwrap_or(0)
+}
+
+/// One map per `<cell>` of the capabilities' host topology.
+fn cells_of(caps: &Element) -> Vec<Map> {
+    let Some(cells) = caps.path(&["host", "topology", "cells"]) else {
+        return Vec::new();
+    };
+    cells
+        .children_named("cell")
+        .map(|cell| {
+            let mut m = Map::new();
+            let id = cell
+                .attr("id")
+                .and_then(|i| i.parse::<i64>().ok())
+                .unwrap_or(0);
+            m.insert("id".into(), id.into());
+            let cpus: Vec<u32> = cell
+                .child("cpus")
+                .map(|c| {
+                    c.children_named("cpu")
+                        .filter_map(|cpu| cpu.attr("id")?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            m.insert("cpus".into(), cpuset(cpus).into());
+            m.insert("memory".into(), kib_bytes(cell.child("memory")).into());
+            let distances: Array = cell
+                .child("distances")
+                .map(|d| {
+                    d.children_named("sibling")
+                        .filter_map(|s| s.attr("value")?.parse::<i64>().ok())
+                        .map(Dynamic::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            m.insert("distances".into(), distances.into());
+            m
+        })
+        .collect()
+}
+
+/// Whether the host is this machine's kernel: a local daemon (no host in
+/// the URI, no remote transport). The test driver has no kernel at all.
+fn is_local_kernel(uri: &str) -> bool {
+    if super::host::in_process(uri) {
+        return false;
+    }
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    let transport = scheme.split_once('+').map(|(_, t)| t);
+    matches!(transport, None | Some("unix")) && rest.starts_with('/')
+}
+
+/// `kernel.numa_balancing`, the kernel's automatic NUMA balancing.
+fn balancing(host: &Host) -> (Dynamic, Option<String>) {
+    if !is_local_kernel(host.uri()) {
+        return (
+            Dynamic::UNIT,
+            Some(format!(
+                "kernel.numa_balancing is read on the local machine only, and {} is not it",
+                host.uri()
+            )),
+        );
+    }
+    match std::fs::read_to_string("/proc/sys/kernel/numa_balancing") {
+        Ok(v) => (Dynamic::from(v.trim() != "0"), None),
+        Err(_) => (
+            Dynamic::UNIT,
+            Some(
+                "this kernel has no automatic NUMA balancing (/proc/sys/kernel/numa_balancing)"
+                    .into(),
+            ),
+        ),
+    }
+}
+
+#[export_module(manifest)]
+pub mod numa_api {
+    use super::*;
+
+    /// The host's NUMA cells (`virsh capabilities`, `virsh freecell --all`):
+    /// `#{ cells: [#{ id, cpus, memory, free_memory, distances }], balancing }`.
+    /// `cpus` is a cpuset like `"0-7"`, `memory` and `free_memory` are bytes,
+    /// `distances[i]` is the distance to cell `i` (as `numactl --hardware`).
+    /// `balancing` is the kernel's automatic NUMA balancing
+    /// (`kernel.numa_balancing`) when the host is this machine, else `()`
+    /// with a `balancing_note` saying why.
+    ///
+    /// ```rhai
+    /// let numa = HOST.numa();
+    /// // The embedded test driver models two cells of 8 CPUs each.
+    /// assert_eq(numa.cells.len(), 2);
+    /// assert_eq(numa.cells[0].cpus, "0-7");
+    /// assert(numa.cells[1].memory > numa.cells[0].memory);
+    /// assert(numa.cells[0].free_memory <= numa.cells[0].memory);
+    /// assert_eq(numa.balancing, ());
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn numa(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<Map> {
+        let caps = host.conn().capabilities().script(&ctx)?;
+        let caps =
+            Element::parse(&caps).map_err(|e| ScriptError::new("xml", e.to_string()).at(&ctx))?;
+        let mut cells = cells_of(&caps);
+        let free = host
+            .conn()
+            .cells_free_memory(0, cells.len() as i32)
+            .unwrap_or_default();
+        for (cell, bytes) in cells.iter_mut().zip(free) {
+            cell.insert(
+                "free_memory".into(),
+                i64::try_from(bytes).unwrap_or(i64::MAX).into(),
+            );
+        }
+        let mut m = Map::new();
+        m.insert(
+            "cells".into(),
+            cells
+                .into_iter()
+                .map(Dynamic::from)
+                .collect::<Array>()
+                .into(),
+        );
+        let (state, note) = balancing(host);
+        m.insert("balancing".into(), state);
+        if let Some(note) = note {
+            m.insert("balancing_note".into(), note.into());
+        }
+        Ok(m)
+    }
+
+    /// The VM's NUMA placement: `#{ mode, nodeset, cells }` from its
+    /// `<numatune><memory>` (`mode` and `nodeset` are `()` when unset) and its
+    /// guest NUMA cells (`<cpu><numa>`: `#{ id, cpus, memory }`, memory in bytes).
+    ///
+    /// ```rhai
+    /// let numa = HOST.vm("test").numa();
+    /// assert_eq(numa.mode, ());
+    /// assert_eq(numa.cells, []);
+    /// ```
+    #[rhai_fn(name = "numa", pure, return_raw)]
+    pub fn vm_numa(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
+        let xml = vm.raw.xml_desc(0).script(&ctx)?;
+        let root =
+            Element::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(&ctx))?;
+        let memory = root.path(&["numatune", "memory"]);
+        let attr = |name: &str| -> Dynamic {
+            memory
+                .and_then(|m| m.attr(name))
+                .map(|v| Dynamic::from(v.to_owned()))
+                .unwrap_or(Dynamic::UNIT)
+        };
+        let cells: Array = root
+            .path(&["cpu", "numa"])
+            .map(|numa| {
+                numa.children_named("cell")
+                    .map(|cell| {
+                        let mut c = Map::new();
+                        let id = cell.attr("id").and_then(|i| i.parse::<i64>().ok());
+                        c.insert("id".into(), id.map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+                        c.insert(
+                            "cpus".into(),
+                            cell.attr("cpus").unwrap_or_default().to_owned().into(),
+                        );
+                        let kib = cell.attr("memory").and_then(|m| m.parse::<i64>().ok());
+                        let unit = cell.attr("unit").unwrap_or("KiB");
+                        let bytes = kib.and_then(|n| {
+                            crate::xml::domain::to_kib(n as u64, unit).map(|k| k as i64 * 1024)
+                        });
+                        c.insert("memory".into(), bytes.unwrap_or(0).into());
+                        Dynamic::from(c)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut m = Map::new();
+        m.insert("mode".into(), attr("mode"));
+        m.insert("nodeset".into(), attr("nodeset"));
+        m.insert("cells".into(), cells.into());
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpusets_compress_runs() {
+        assert_eq!(cpuset(vec![0, 1, 2, 3, 5]), "0-3,5");
+        assert_eq!(cpuset(vec![7, 6, 8, 0]), "0,6-8");
+        assert_eq!(cpuset(vec![4]), "4");
+        assert_eq!(cpuset(vec![]), "");
+    }
+
+    #[test]
+    fn only_a_local_daemon_shares_this_kernel() {
+        assert!(is_local_kernel("qemu:///system"));
+        assert!(is_local_kernel("qemu+unix:///system?socket=/run/x"));
+        assert!(!is_local_kernel("qemu+ssh://h/system"));
+        assert!(!is_local_kernel("qemu+tcp://10.0.0.2/system"));
+        assert!(!is_local_kernel("test:///default"));
+    }
+}
