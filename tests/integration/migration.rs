@@ -204,3 +204,58 @@ print(`${{moved.state}} ${{moved.host.uri == ARGS[0]}} ${{HOST.find_vm("{name}")
     run.ok().stdout_has("shut off true true");
     assert!(virsh(&second, &["dominfo", &name]).contains("Persistent:     yes"));
 }
+
+#[test]
+fn live_evacuate_moves_every_running_vm_and_reports_what_could_not() {
+    let Some(first) = live_uri() else { return };
+    let second = second_uri();
+    let shared1 = LiveEnv::new(&first, "evac", 49);
+    let _shared2 = LiveEnv::new(&second, "evac", 49);
+    // A network the second host does not have: its VM must stay.
+    let only_here = LiveEnv::new(&first, "evaclocal", 50);
+    let prefix = shared1.prefix.clone();
+    let names: Vec<String> = (1..=4).map(|i| format!("{prefix}-{i}")).collect();
+    let _cleanup: Vec<VmOn> = names
+        .iter()
+        .map(|n| VmOn(vec![first.clone(), second.clone()], n.clone()))
+        .collect();
+    let script = format!(
+        r#"
+import "host" as host;
+for i in 1..=3 {{
+    HOST.create_vm(#{{ name: `{prefix}-${{i}}`, memory: 128, virt_type: "qemu", pxe: true, networks: ["{net}"] }});
+}}
+HOST.create_vm(#{{ name: "{prefix}-4", memory: 128, virt_type: "qemu", pxe: true, networks: ["{local}"] }});
+// Only this test's VMs: other tests share the daemon.
+let r = host::evacuate(HOST, connect(ARGS[0]), #{{ jobs: 2, bandwidth: "200M",
+    migrate_uri: "tcp://172.31.250.2", filter: |n| n.starts_with("{prefix}-") }});
+let moved = r.moved;
+moved.sort();
+print(`moved ${{moved}}`);
+for f in r.failed {{ print(`failed ${{f.name}}: ${{f.error}}`); }}
+assert_eq(r.stopped, []);
+"#,
+        net = shared1.net,
+        local = only_here.net,
+    );
+    let run = Script::new(&script)
+        .connect(&first)
+        .script_arg(&second)
+        .run();
+    run.ok()
+        .stdout_has(&format!(
+            "moved [\"{prefix}-1\", \"{prefix}-2\", \"{prefix}-3\"]"
+        ))
+        .stdout_has(&format!(
+            "failed {prefix}-4: VM {prefix}-4 uses network {}, which host {second} does not have",
+            only_here.net
+        ));
+    for name in &names[..3] {
+        assert!(
+            virsh(&second, &["domstate", name]).contains("running"),
+            "{name}"
+        );
+        assert!(!virsh_try(&first, &["dominfo", name]).0, "{name}");
+    }
+    assert!(virsh(&first, &["domstate", &names[3]]).contains("running"));
+}
