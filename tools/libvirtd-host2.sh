@@ -94,13 +94,15 @@ start() {
     log "the first daemon's namespace $FIRST_NETNS is missing: run tools/libvirtd-netns.sh start"
     exit 1
   fi
+  # The veth pair goes when the first namespace is re-made (a restart of
+  # the first daemon): make sure of it even when the second host runs.
+  link_namespaces
   if answers; then
     log "already answers on $URI"
     return 0
   fi
   stop_processes
   prepare_state
-  link_namespaces
   setsid ip netns exec "$NETNS" unshare -m -u "$(readlink -f "$0")" __inner </dev/null >/dev/null 2>&1 &
   local deadline=$((SECONDS + 30))
   while [ "$SECONDS" -lt "$deadline" ]; do
