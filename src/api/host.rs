@@ -91,8 +91,10 @@ pub fn version_string(v: u32) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1_000) % 1_000, v % 1_000)
 }
 
-/// The KVM check a user makes before installing: CPU virtualisation flags and `/dev/kvm`.
-pub fn kvm_support_map() -> Map {
+/// What this machine's kernel says about KVM: CPU virtualisation flags and
+/// `/dev/kvm` (`egrep -c '(vmx|svm)' /proc/cpuinfo`, `kvm-ok`). Only meaningful
+/// when the host is this machine: `kvm_support` labels it `local`.
+pub fn local_kvm_facts() -> Map {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     // Like `egrep -c '(vmx|svm)' /proc/cpuinfo`: one per logical CPU that has the flag.
     let flags = cpuinfo
@@ -114,15 +116,115 @@ pub fn kvm_support_map() -> Map {
     m.insert("cpu_flags".into(), flags.into());
     m.insert("flag".into(), (if flags > 0 { vendor } else { "" }).into());
     m.insert("dev_kvm".into(), dev_kvm.into());
-    m.insert("supported".into(), (flags > 0 && dev_kvm).into());
     let advice = match (flags > 0, dev_kvm) {
-        (true, true) => "KVM acceleration is available",
+        (true, true) => "the CPU has virtualisation extensions and /dev/kvm opens",
         (true, false) => "the CPU supports virtualisation but /dev/kvm cannot be opened: load kvm_intel or kvm_amd, or check permissions",
         (false, true) => "/dev/kvm opens but the CPU flags (vmx/svm) are hidden: nested virtualisation may be limited",
-        (false, false) => "no hardware virtualisation: guests run under TCG emulation (virt_type: \"qemu\")",
+        (false, false) => "no hardware virtualisation on this machine",
     };
     m.insert("advice".into(), advice.into());
     m
+}
+
+/// The host's answer to "can it run KVM guests?", from libvirt (so it holds
+/// for a remote host too): the domain types its hypervisor offers for the
+/// host's own architecture, the machine types, and the firmware
+/// (`virsh capabilities`, `virsh domcapabilities`).
+fn kvm_support_of(host: &Host) -> Result<Map, virt::error::Error> {
+    let caps = host.conn().capabilities()?;
+    let root = crate::xml::tree::Element::parse(&caps).ok();
+    let arch = root
+        .as_ref()
+        .and_then(|r| r.path(&["host", "cpu", "arch"]).map(|a| a.text()))
+        .unwrap_or_default();
+    let guest_arch = root.as_ref().and_then(|r| {
+        r.children_named("guest")
+            .filter_map(|g| g.child("arch"))
+            .find(|a| a.attr("name") == Some(arch.as_str()))
+    });
+    let mut domain_types: Vec<String> = guest_arch
+        .map(|a| {
+            a.children_named("domain")
+                .filter_map(|d| d.attr("type").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    domain_types.dedup();
+    let supported = domain_types.iter().any(|t| t == "kvm");
+    let virt_type = if supported { "kvm" } else { "qemu" };
+    let mut machines: Vec<String> = guest_arch
+        .map(|a| {
+            a.children_named("machine")
+                .map(|m| m.text())
+                .filter(|m| !m.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    machines.sort();
+    machines.dedup();
+    // Firmware the hypervisor knows for that type (UEFI loaders).
+    let firmware: Vec<String> = if domain_types.iter().any(|t| t == virt_type) {
+        host.conn()
+            .domain_capabilities(None, Some(&arch), None, Some(virt_type), 0)
+            .ok()
+            .and_then(|x| crate::xml::tree::Element::parse(&x).ok())
+            .and_then(|d| {
+                d.path(&["os", "loader"])
+                    .map(|l| l.children_named("value").map(|v| v.text()).collect())
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let list = |v: Vec<String>| -> Dynamic {
+        v.into_iter()
+            .map(Dynamic::from)
+            .collect::<rhai::Array>()
+            .into()
+    };
+    let mut m = Map::new();
+    m.insert("supported".into(), supported.into());
+    m.insert("arch".into(), arch.clone().into());
+    let advice = if supported {
+        format!("KVM acceleration is available on {} ({arch})", host.uri())
+    } else if domain_types.is_empty() {
+        format!(
+            "{} offers no hypervisor for its own architecture ({arch})",
+            host.uri()
+        )
+    } else {
+        format!(
+            "{} offers no KVM for {arch} (domain types: {}): guests run under TCG emulation (virt_type: \"qemu\")",
+            host.uri(),
+            domain_types.join(", ")
+        )
+    };
+    m.insert("advice".into(), advice.into());
+    m.insert("domain_types".into(), list(domain_types));
+    m.insert("machines".into(), list(machines));
+    m.insert("firmware".into(), list(firmware));
+    m.insert(
+        "local".into(),
+        if runs_on_this_kernel(host.uri()) {
+            local_kvm_facts().into()
+        } else {
+            Dynamic::UNIT
+        },
+    );
+    Ok(m)
+}
+
+/// Whether a host URI names a daemon on this machine (no remote transport,
+/// no host name); the in-process test driver is no machine at all.
+pub fn runs_on_this_kernel(uri: &str) -> bool {
+    if in_process(uri) {
+        return false;
+    }
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    let transport = scheme.split_once('+').map(|(_, t)| t);
+    matches!(transport, None | Some("unix")) && rest.starts_with('/')
 }
 
 #[export_module(manifest)]
@@ -256,17 +358,26 @@ pub mod host_api {
         }
     }
 
-    /// Whether this machine can run KVM guests: `cpu_flags` (CPUs with vmx/svm in
-    /// /proc/cpuinfo), `dev_kvm` (whether /dev/kvm opens), `supported`, and `advice`.
-    /// It checks the machine running the script, like `egrep -c '(vmx|svm)' /proc/cpuinfo`.
+    /// Whether the host can run KVM guests, answered by the host's libvirt
+    /// (so it holds for a remote host too): `supported` (KVM is a domain type
+    /// its hypervisor offers for the host's architecture), `arch`,
+    /// `domain_types`, `machines` (machine types), `firmware` (UEFI loaders of
+    /// `virsh domcapabilities`), `advice`. `local` holds this machine's own
+    /// facts (`cpu_flags`: CPUs with vmx/svm in /proc/cpuinfo, `flag`,
+    /// `dev_kvm`, `advice`) when the host is this machine, else `()`.
     ///
     /// ```rhai
     /// let k = HOST.kvm_support();
+    /// // The embedded test driver offers its own "test" domain type, no KVM,
+    /// // and is not this machine.
+    /// assert_eq(k.supported, false);
+    /// assert_eq(k.domain_types, ["test"]);
+    /// assert_eq(k.local, ());
     /// print(k.advice);
     /// ```
-    #[rhai_fn(pure)]
-    pub fn kvm_support(_host: &mut Host) -> Map {
-        kvm_support_map()
+    #[rhai_fn(pure, return_raw)]
+    pub fn kvm_support(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<Map> {
+        kvm_support_of(host).script(&ctx)
     }
 
     /// `Host(URI)`.

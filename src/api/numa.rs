@@ -75,22 +75,9 @@ fn cells_of(caps: &Element) -> Vec<Map> {
         .collect()
 }
 
-/// Whether the host is this machine's kernel: a local daemon (no host in
-/// the URI, no remote transport). The test driver has no kernel at all.
-fn is_local_kernel(uri: &str) -> bool {
-    if super::host::in_process(uri) {
-        return false;
-    }
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return false;
-    };
-    let transport = scheme.split_once('+').map(|(_, t)| t);
-    matches!(transport, None | Some("unix")) && rest.starts_with('/')
-}
-
 /// `kernel.numa_balancing`, the kernel's automatic NUMA balancing.
 fn balancing(host: &Host) -> (Dynamic, Option<String>) {
-    if !is_local_kernel(host.uri()) {
+    if !super::host::runs_on_this_kernel(host.uri()) {
         return (
             Dynamic::UNIT,
             Some(format!(
@@ -231,10 +218,11 @@ mod tests {
 
     #[test]
     fn only_a_local_daemon_shares_this_kernel() {
-        assert!(is_local_kernel("qemu:///system"));
-        assert!(is_local_kernel("qemu+unix:///system?socket=/run/x"));
-        assert!(!is_local_kernel("qemu+ssh://h/system"));
-        assert!(!is_local_kernel("qemu+tcp://10.0.0.2/system"));
-        assert!(!is_local_kernel("test:///default"));
+        use crate::api::host::runs_on_this_kernel as local;
+        assert!(local("qemu:///system"));
+        assert!(local("qemu+unix:///system?socket=/run/x"));
+        assert!(!local("qemu+ssh://h/system"));
+        assert!(!local("qemu+tcp://10.0.0.2/system"));
+        assert!(!local("test:///default"));
     }
 }

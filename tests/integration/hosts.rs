@@ -132,3 +132,30 @@ fn live_numa_cells_and_balancing_come_from_the_real_host() {
     run.ok()
         .stdout_has(&format!("cells=1 cpus={expect_cpus} balancing={balancing}"));
 }
+
+#[test]
+fn live_kvm_support_is_the_hosts_answer_not_this_machines() {
+    let Some(first) = live_uri() else { return };
+    let second = second_uri();
+    for uri in [&first, &second] {
+        let run = Script::new(
+            "let k = HOST.kvm_support();\n\
+             assert(k.domain_types.contains(\"qemu\"), `${k.domain_types}`);\n\
+             assert_eq(k.supported, k.domain_types.contains(\"kvm\"));\n\
+             assert(k.machines.contains(\"pc\"), `${k.machines}`);\n\
+             assert(k.firmware.some(|f| f.contains(\"OVMF\")), `${k.firmware}`);\n\
+             assert(k.local != (), \"a unix-socket host is this machine\");\n\
+             print(k.arch);",
+        )
+        .connect(uri)
+        .run();
+        run.ok().stdout_has("x86_64");
+    }
+    // The test driver is no machine: no local facts, no KVM.
+    Script::new(
+        "let k = HOST.kvm_support(); assert_eq(k.local, ()); assert(!k.supported); print(\"ok\");",
+    )
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
