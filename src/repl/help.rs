@@ -132,7 +132,13 @@ mod tests {
         for section in host.split("\n### ").skip(1) {
             assert!(reference.contains(section.trim_end()), "{section}");
         }
-        assert_eq!(topic_help(&entries, "host"), host, "case-insensitive types");
+        assert_eq!(
+            topic_help(&entries, "network"),
+            topic_help(&entries, "Network"),
+            "case-insensitive types"
+        );
+        // An exact name wins: "host" is the bundled module, "Host" the type.
+        assert!(topic_help(&entries, "host").contains("host::evacuate"));
         let node_info = topic_help(&entries, "node_info");
         assert!(
             node_info.starts_with("### `Host.node_info() -> map`"),
