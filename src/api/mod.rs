@@ -16,6 +16,7 @@ pub mod vm_clone;
 pub mod vm_migrate;
 pub mod vm_spec;
 pub mod volume;
+pub mod volume_copy;
 
 use rhai::plugin::{ModuleManifest, RhaiFunc};
 use rhai::{exported_manifest, Engine, FuncRegistration, Module};
@@ -38,12 +39,13 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 10] = [
+    let manifests: [&'static ModuleManifest; 11] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
         exported_manifest!(pool::pool_api),
         exported_manifest!(volume::volume_api),
+        exported_manifest!(volume_copy::volume_copy_api),
         exported_manifest!(vm::vm_api),
         exported_manifest!(vm_migrate::vm_migrate_api),
         exported_manifest!(network::network_api),

@@ -759,6 +759,16 @@ pub mod pool_api {
         pool.name()
     }
 
+    /// The host the pool is on.
+    ///
+    /// ```rhai
+    /// assert_eq(HOST.pool("default-pool").host.uri, HOST.uri);
+    /// ```
+    #[rhai_fn(get = "host", pure)]
+    pub fn host(pool: &mut Pool) -> Host {
+        pool.host.clone()
+    }
+
     /// The pool's UUID.
     ///
     /// ```rhai

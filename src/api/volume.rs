@@ -1175,6 +1175,16 @@ pub mod volume_api {
         vol.name()
     }
 
+    /// The host the volume is on.
+    ///
+    /// ```rhai
+    /// assert_eq(HOST.pool("default-pool").create_volume(#{ name: "h.img", capacity: "1M" }).host.uri, HOST.uri);
+    /// ```
+    #[rhai_fn(get = "host", pure)]
+    pub fn host(vol: &mut Volume) -> Host {
+        vol.host.clone()
+    }
+
     /// The volume's key (its path, for file-based pools).
     ///
     /// ```rhai

@@ -159,3 +159,78 @@ fn live_kvm_support_is_the_hosts_answer_not_this_machines() {
     .ok()
     .stdout_has("ok");
 }
+
+/// A pool on `uri` over its own directory, removed with its files on drop.
+struct DirPool {
+    uri: String,
+    name: String,
+    dir: String,
+}
+
+impl DirPool {
+    fn new(uri: &str, tag: &str) -> DirPool {
+        let name = unique(tag);
+        let dir = format!("/var/lib/libvirt/images/{name}");
+        std::fs::create_dir_all(&dir).unwrap();
+        virsh(uri, &["pool-define-as", &name, "dir", "--target", &dir]);
+        virsh(uri, &["pool-start", &name]);
+        DirPool {
+            uri: uri.into(),
+            name,
+            dir,
+        }
+    }
+}
+
+impl Drop for DirPool {
+    fn drop(&mut self) {
+        let _ = virsh_try(&self.uri, &["pool-destroy", &self.name]);
+        let _ = virsh_try(&self.uri, &["pool-undefine", &self.name]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn live_a_volume_copied_to_the_other_host_keeps_its_bytes_and_holes() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let Some(first) = live_uri() else { return };
+    let second = second_uri();
+    let here = DirPool::new(&first, "copysrc");
+    let there = DirPool::new(&second, "copydst");
+    // 32 MiB with data at three places and holes between.
+    let source = tempfile::NamedTempFile::new().unwrap();
+    let file = source.as_file();
+    file.set_len(32 << 20).unwrap();
+    for (i, at) in [0u64, 10 << 20, (32 << 20) - 4096].iter().enumerate() {
+        file.write_all_at(&vec![0xA0 + i as u8; 4096], *at).unwrap();
+    }
+    let script = format!(
+        r#"
+let vol = HOST.pool("{here}").create_volume(#{{ name: "data.img", capacity: "32M", format: "raw" }});
+vol.upload(ARGS[1]);
+let copy = vol.copy_to(connect(ARGS[0]).pool("{there}"));
+assert_eq(copy.host.uri, ARGS[0]);
+assert_eq(copy.capacity, vol.capacity);
+print(copy.path);
+"#,
+        here = here.name,
+        there = there.name
+    );
+    // The upload reads a file the operator named (the script's argument).
+    let run = Script::new(&script)
+        .connect(&first)
+        .script_arg(&second)
+        .script_arg(source.path().to_str().unwrap())
+        .run();
+    run.ok();
+    let copied = run.stdout.trim();
+    assert!(copied.starts_with(&there.dir), "{copied}");
+    let want = std::fs::read(source.path()).unwrap();
+    let got = std::fs::read(copied).unwrap();
+    assert!(want == got, "the copy's bytes differ");
+    // Holes stayed holes: far less than 32 MiB is allocated.
+    let allocated = std::fs::metadata(copied).unwrap().blocks() * 512;
+    assert!(allocated < 4 << 20, "{allocated} bytes allocated");
+    // The second host's pool lists the copy.
+    assert!(virsh(&second, &["vol-list", &there.name]).contains("data.img"));
+}
