@@ -234,3 +234,34 @@ print(copy.path);
     // The second host's pool lists the copy.
     assert!(virsh(&second, &["vol-list", &there.name]).contains("data.img"));
 }
+
+/// libvirt's remote protocol over TCP, run where the address exists: inside
+/// the first daemon's namespace (from the root namespace 172.31.250.2 is not
+/// local, and traffic to it would leave the machine).
+#[test]
+fn live_the_second_host_answers_over_tcp_from_inside_the_first_namespace() {
+    let Some(_first) = live_uri() else { return };
+    let _ = second_uri();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("tcp.rhai");
+    std::fs::write(
+        &script,
+        "print(HOST.hostname);\nprint(HOST.numa().cells.len());",
+    )
+    .unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", "virtscript"])
+        .arg(env!("CARGO_BIN_EXE_virtscript"))
+        .args(["run", "-c", "qemu+tcp://172.31.250.2/system"])
+        .arg(&script)
+        .env_remove("LIBVIRT_DEFAULT_URI")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "vs-host2\n1\n");
+}
