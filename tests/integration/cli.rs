@@ -318,7 +318,7 @@ fn api_doc_is_current() {
 
 #[test]
 fn live_host_reports_the_daemon() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let run = Script::new(
         "print(HOST.uri); print(HOST.hypervisor_version); print(HOST.memory_stats().total > 0);",
     )
@@ -380,7 +380,7 @@ fn libvirt_errors_print_libvirts_message_and_code() {
 
 #[test]
 fn live_run_lists_the_daemons_networks_and_pools() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     // Make sure there is at least one of each to list.
     let net = crate::support::unique("list");
     let xml = std::env::temp_dir().join(format!("{net}.xml"));

@@ -227,7 +227,7 @@ fn json_logs_when_not_a_terminal() {
 
 #[test]
 fn live_plan_does_not_touch_the_host() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let run = Script::new("print(HOST.uri);")
         .connect(&uri)
         .arg("--plan")
@@ -240,7 +240,7 @@ fn live_plan_does_not_touch_the_host() {
 
 #[test]
 fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let net = crate::support::unique("plan");
     let script = format!(
         "HOST.ensure_network(#{{ name: \"{net}\", forward: \"nat\", ip: \"10.231.7.1/24\", dhcp: [\"10.231.7.10\", \"10.231.7.99\"] }});\n"
@@ -270,7 +270,7 @@ fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() 
 
 #[test]
 fn live_failed_transaction_leaves_nothing_and_the_report_lists_the_rollback() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = crate::support::LivePool::new(&uri, "txpool");
     let net = crate::support::unique("txnet");
     let vm = crate::support::unique("txvm");
@@ -329,7 +329,7 @@ transaction(|| {{
 
 #[test]
 fn live_two_runs_of_one_job_never_overlap() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let net = crate::support::unique("lock");
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.rhai");
@@ -371,7 +371,7 @@ fn live_two_runs_of_one_job_never_overlap() {
 
 #[test]
 fn live_parallel_volume_creation_in_one_pool_never_fails_busy() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = crate::support::LivePool::new(&uri, "par");
     let script = format!(
         r#"
@@ -396,7 +396,7 @@ vols.len()
 #[test]
 #[ignore = "restarts libvirtd; tools/test.sh runs it after the other tests"]
 fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let net = crate::support::unique("kill");
     /// Removes the test's network even when an assertion fails (after the
     /// daemon is back: guards drop in reverse order).
