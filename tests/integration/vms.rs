@@ -3,11 +3,26 @@
 use crate::support::{live_uri, tiny_guest, virsh, virsh_try, LiveEnv, Script};
 
 /// A spec that fails must name the field and value, point at the script line,
-/// and leave no VM (and no volume) behind.
+/// and leave no VM and no volume behind.
 #[track_caller]
 fn bad_spec(spec: &str, field: &str, value: &str) {
     let script = format!(
-        "let before = HOST.vms().len();\nlet vols = HOST.find_vm(\"x\");\ntry {{\n    HOST.create_vm({spec});\n    print(\"CREATED\");\n}} catch (e) {{\n    print(`field=${{e.field}}|value=${{e.value}}|line=${{e.line}}|${{e.message}}`);\n}}\nassert_eq(HOST.vms().len(), before);\nHOST.create_vm({spec});\n"
+        r#"let before = HOST.vms().len();
+let vols = volumes(HOST);
+try {{
+    HOST.create_vm({spec});
+    print("CREATED");
+}} catch (e) {{
+    print(`field=${{e.field}}|value=${{e.value}}|line=${{e.line}}|${{e.message}}`);
+}}
+assert_eq(HOST.vms().len(), before); assert_eq(volumes(HOST), vols);
+HOST.create_vm({spec});
+fn volumes(h) {{
+    let out = [];
+    for p in h.pools() {{ for v in p.volumes() {{ out.push(v.path); }} }}
+    out
+}}
+"#
     );
     let run = Script::new(&script).run();
     run.code(1)
@@ -64,6 +79,12 @@ fn bad_specs_name_the_field_and_leave_nothing() {
         r#"#{ name: "a", virt_type: "qemu", import: true }"#,
         "import",
         "true",
+    );
+    // The first volume is made before the second fails: it goes again.
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", import: true, disks: [#{ pool: "default-pool", size: "1G" }, #{ pool: "default-pool", size: "900T" }] }"#,
+        "disks",
+        "default-pool/a-1.qcow2",
     );
 }
 
