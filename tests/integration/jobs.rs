@@ -214,15 +214,66 @@ fn many_hosts_run_in_parallel_with_a_section_each() {
     assert_eq!(report["hosts"][1]["exit_code"], 3);
 }
 
+/// Every libvirt change is logged at info: JSON lines when stderr is not a
+/// terminal (and with --log-format json), plain text with --log-format text,
+/// nothing at the default level (warn) or below it.
 #[test]
-fn json_logs_when_not_a_terminal() {
-    let run = Script::new("throw \"x\";")
+fn changes_are_logged_at_info_as_json_lines_or_text() {
+    let script = r#"HOST.define_network(#{ name: "logged", forward: "nat", ip: "10.9.9.1/24" });"#;
+    let changed = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains("changed"))
+            .map(str::to_owned)
+            .collect()
+    };
+    for format in [None, Some("json")] {
+        let mut s = Script::new(script).arg("--log-level").arg("info");
+        if let Some(f) = format {
+            s = s.arg("--log-format").arg(f);
+        }
+        let run = s.run();
+        run.ok();
+        let lines = changed(&run.stderr);
+        assert_eq!(lines.len(), 1, "{format:?}: {}", run.stderr);
+        let line: serde_json::Value = serde_json::from_str(&lines[0])
+            .unwrap_or_else(|e| panic!("{format:?}: not a JSON line ({e}): {}", lines[0]));
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["message"], "changed", "{line}");
+        assert_eq!(line["action"], "define_network", "{line}");
+        assert_eq!(line["object"], "network logged", "{line}");
+        assert_eq!(line["host"], "test:///default", "{line}");
+    }
+    let run = Script::new(script)
         .arg("--log-level")
         .arg("info")
+        .arg("--log-format")
+        .arg("text")
         .run();
-    run.code(1);
-    // No change was made, so no log line; the error itself is printed as a diagnostic.
-    assert!(run.stderr.contains("error: x"));
+    run.ok();
+    let lines = changed(&run.stderr);
+    assert_eq!(
+        lines,
+        [r#" INFO changed action="define_network" object="network logged" host="test:///default""#],
+        "{}",
+        run.stderr
+    );
+    for level in [None, Some("warn"), Some("error")] {
+        let mut s = Script::new(script).arg("--log-format").arg("json");
+        if let Some(l) = level {
+            s = s.arg("--log-level").arg(l);
+        }
+        let run = s.run();
+        run.ok();
+        assert!(changed(&run.stderr).is_empty(), "{level:?}: {}", run.stderr);
+    }
+    // A script error is a diagnostic, never a log line.
+    let run = Script::new("throw \"x\";")
+        .arg("--log-level")
+        .arg("debug")
+        .run();
+    run.code(1).stderr_has("error: x");
+    assert!(!run.stderr.contains("\"level\""), "{}", run.stderr);
 }
 
 #[test]
