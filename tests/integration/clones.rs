@@ -588,7 +588,10 @@ assert(vm.current_snapshot().name == "clean");"#
     .run()
     .ok();
     assert!(virsh(&uri, &["snapshot-list", &src]).contains("clean"));
-    let read = |pattern: &str| {
+    // Whether the first MiB holds `pattern`. A read that did not happen (the
+    // image would not open, qemu-io failed) fails the test: its empty output
+    // holds no "Pattern verification failed" either.
+    let holds = |pattern: &str| -> bool {
         let out = Command::new("qemu-io")
             .args([
                 "-f",
@@ -599,14 +602,24 @@ assert(vm.current_snapshot().name == "clean");"#
             ])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stdout.contains("read 1048576/1048576 bytes at offset 0") && stderr.trim().is_empty(),
+            "qemu-io read of {disk} did not happen ({}):\n{stdout}{stderr}",
+            out.status
+        );
+        let mismatch = stdout.contains("Pattern verification failed");
+        assert_eq!(out.status.success(), !mismatch, "qemu-io: {stdout}");
+        !mismatch
     };
     // Change the disk while the VM is off.
     stdout_of(
         Command::new("qemu-io").args(["-f", "qcow2", "-c", "write -P 0xcd 0 1M", &disk]),
         "qemu-io write",
     );
-    assert!(!read("0xcd").contains("Pattern verification failed"));
+    assert!(holds("0xcd"), "the write did not reach the disk");
+    assert!(!holds("0xab"));
     Script::new(&format!(
         r#"let vm = HOST.vm("{src}"); vm.snapshot_named("clean").revert();
 vm.snapshot_named("clean").delete();
@@ -615,10 +628,8 @@ assert_eq(vm.snapshots().len(), 0);"#
     .connect(&uri)
     .run()
     .ok();
-    assert!(
-        !read("0xab").contains("Pattern verification failed"),
-        "the change survived the revert"
-    );
+    assert!(holds("0xab"), "the change survived the revert");
+    assert!(!holds("0xcd"));
 }
 
 #[test]
