@@ -114,13 +114,23 @@ fn bad_flag_is_usage_error_2() {
 
 #[test]
 fn missing_script_file_is_usage_error() {
+    for command in ["run", "check"] {
+        let run = Script::missing("nope.rhai").command(command).run();
+        run.code(2)
+            .stderr_has("error: cannot read script nope.rhai: No such file or directory");
+        assert!(run.stdout.is_empty(), "{command}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn a_second_script_path_is_usage_error() {
     let run = Script::new("")
         .command("run")
         .named("x.rhai")
         .arg("nope.rhai")
         .run();
     // x.rhai exists, but the extra positional is rejected as usage.
-    assert_eq!(run.code, 2);
+    run.code(2).stderr_has("nope.rhai");
 }
 
 #[test]

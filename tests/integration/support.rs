@@ -143,6 +143,8 @@ pub struct Script {
     stdin: Option<String>,
     env: Vec<(String, String)>,
     files: Vec<(String, String)>,
+    /// Whether the script file is written at all (not: a missing script).
+    write_script: bool,
 }
 
 pub struct Run {
@@ -166,6 +168,15 @@ impl Script {
             stdin: None,
             env: Vec::new(),
             files: Vec::new(),
+            write_script: true,
+        }
+    }
+
+    /// Name a script file that does not exist (`virtscript run nope.rhai`).
+    pub fn missing(name: &str) -> Script {
+        Script {
+            write_script: false,
+            ..Script::new("").named(name)
         }
     }
 
@@ -222,7 +233,9 @@ impl Script {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        std::fs::write(self.dir.path().join(&self.name), &self.text).unwrap();
+        if self.write_script {
+            std::fs::write(self.dir.path().join(&self.name), &self.text).unwrap();
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_virtscript"));
         cmd.current_dir(self.dir.path()).arg(&self.command);
         if self.command == "run" || self.command == "check" {
