@@ -1769,9 +1769,11 @@ impl Occupancy {
                     })
             };
             if let Some((block, name)) = holding.or_else(inside) {
+                // The value as the user wrote it (`ip: "192.168.122.77/24"`),
+                // not the network address it is in.
                 return Err(FieldError::new(
                     format!("ips[{i}].address"),
-                    s.network_string(),
+                    format!("{}/{}", def.ips[i].address, s.prefix),
                     format!("overlaps {} of network '{name}'", block.network_string()),
                 ));
             }
@@ -2972,7 +2974,7 @@ mod tests {
             clash("<name>x</name><ip address='10.1.2.9' prefix='24'/>"),
             Err((
                 "ips[0].address".into(),
-                "10.1.2.0/24".into(),
+                "10.1.2.9/24".into(),
                 "overlaps 10.1.2.0/24 of network 'a'".into()
             ))
         );

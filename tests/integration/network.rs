@@ -128,8 +128,9 @@ fn validation_errors_name_field_value_and_line() {
             "dhcp_hosts[0].mac",
             "52:54:zz:00:00:01",
         ),
-        (r#"ip: "192.168.122.77/24""#, "ip", "192.168.122.0/24"),
-        (r#"ip: "192.168.0.1/16""#, "ip", "192.168.0.0/16"),
+        // An overlap names the value as written, not its network address.
+        (r#"ip: "192.168.122.77/24""#, "ip", "192.168.122.77/24"),
+        (r#"ip: "192.168.0.1/16""#, "ip", "192.168.0.1/16"),
         (
             r#"bridge: "virbr-far-too-long""#,
             "bridge.name",
@@ -484,11 +485,12 @@ for s in specs {{
         .stdout_has(&format!("{} isolated", names[2]))
         .stdout_has(&format!("{} bridge {hostbr}", names[3]));
     for n in &names {
-        let line = list
-            .lines()
-            .find(|l| l.contains(n.as_str()))
-            .unwrap_or_default();
-        assert!(line.contains("active"), "{n} not active:\n{list}");
+        // `virsh net-list --all` columns: Name State Autostart Persistent.
+        let state = list.lines().find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.first() == Some(&n.as_str())).then(|| cols.get(1).copied())
+        });
+        assert_eq!(state, Some(Some("active")), "{n}:\n{list}");
     }
 }
 
