@@ -221,7 +221,12 @@ assert_eq(macs.len(), 12);
 assert_eq(HOST.pool("default-pool").volumes().len(), 2 + 12);
 let auto = web.clone_many(2, #{});
 assert_eq(auto.map(|v| v.name), ["web-clone-1", "web-clone-2"]);
-try { web.clone_many(2, #{ prefix: "node" }); } catch (e) { assert(e.message.contains("node-1 already exists"), e.message); }
+let vols = HOST.pool("default-pool").volumes().len();
+let failed = "";
+try { web.clone_many(2, #{ prefix: "node" }); } catch (e) { failed = e.message; }
+assert(failed.contains("node-1 already exists"), `clone_many over existing names: ${failed}`);
+assert_eq(HOST.vms().len(), 1 + 1 + 6 + 2);
+assert_eq(HOST.pool("default-pool").volumes().len(), vols);
 print("ok");
 "#,
     ))
