@@ -646,7 +646,7 @@ fn live_uefi_clone_copies_nvram_and_internal_snapshots_are_refused_with_advice()
     let run = Script::new(&format!(
         r#"
 let vm = HOST.define_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", uefi: true, import: true,
-    disks: [#{{ pool: "{pool}", size: "16M", format: "qcow2" }}], networks: [], graphics: "none" }});
+    disks: [#{{ pool: "{pool}", size: "16M", format: "qcow2" }}], networks: ["{net}"], graphics: "none" }});
 vm.start();
 vm.destroy();
 let x = vm.inactive_xml;
@@ -656,6 +656,7 @@ let c = vm.clone(#{{ name: "{clone}", storage: "linked" }});
 print(`clone xml: ${{c.inactive_xml}}`);
 "#,
         pool = env.pool,
+        net = env.net,
     ))
     .connect(&uri)
     .run();
@@ -691,16 +692,28 @@ print(`clone xml: ${{c.inactive_xml}}`);
             std::fs::read(&src_vars).unwrap()
         );
     }
-    // A clone that cannot be made leaves no NVRAM copy behind.
-    Script::new(&format!(
-        r#"HOST.vm("{name}").clone(#{{ name: "{clone}2", files: [1] }});"#
+    // A clone that fails AFTER its NVRAM was copied leaves no copy behind:
+    // with the VM's network stopped, the clone is made and defined, then
+    // cannot start.
+    virsh(&uri, &["net-destroy", &env.net]);
+    let run = Script::new(&format!(
+        r#"let failed = "";
+try {{
+    HOST.vm("{name}").clone(#{{ name: "{clone}2", start: true }});
+}} catch (e) {{ failed = e.message; }}
+print(`failed: ${{failed}}`);"#
     ))
     .connect(&uri)
-    .run()
-    .code(1);
+    .run();
+    virsh(&uri, &["net-start", &env.net]);
+    run.ok().stdout_has("failed: ").stdout_has("not active");
     assert!(
-        !std::path::Path::new(&format!("/var/lib/libvirt/qemu/nvram/{clone}2_VARS.fd")).exists()
+        !std::path::Path::new(&format!("/var/lib/libvirt/qemu/nvram/{clone}2_VARS.fd")).exists(),
+        "the failed clone's NVRAM copy was left"
     );
+    assert!(!virsh_try(&uri, &["dominfo", &format!("{clone}2")]).0);
+    let vols = virsh(&uri, &["vol-list", &env.pool]);
+    assert!(!vols.contains(&format!("{clone}2")), "{vols}");
     let _ = virsh_try(&uri, &["undefine", &clone, "--nvram"]);
     let _ = virsh_try(&uri, &["undefine", &name, "--nvram"]);
 }
