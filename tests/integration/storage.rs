@@ -334,17 +334,29 @@ print(`after=${pool.volumes().map(|v| v.name)}`);
         .stdout_has("refused wipe: in_use")
         .stdout_has("refused resize: in_use");
     assert!(!run.stdout.contains("DELETED") && !run.stdout.contains("WIPED"));
-    assert!(
-        run.stdout.contains("reflink=ok")
-            || run
-                .stdout
-                .contains("reflink=mode|reflink|mode: a reflink clone"),
-        "{}",
-        run.stdout
-    );
-    // Nothing is left under the reflink clone's name when it could not be made.
-    if !run.stdout.contains("reflink=ok") {
+    // The reflink outcome is the filesystem's: ask it (`cp --reflink=always`
+    // in the pool's directory), then require exactly that outcome.
+    let probe = format!("{}/reflink-probe", pool.dir);
+    std::fs::write(&probe, b"x").unwrap();
+    let can_reflink = std::process::Command::new("cp")
+        .args(["--reflink=always", &probe, &format!("{probe}2")])
+        .status()
+        .unwrap()
+        .success();
+    let _ = std::fs::remove_file(&probe);
+    let _ = std::fs::remove_file(format!("{probe}2"));
+    if can_reflink {
+        run.stdout_has("reflink=ok");
+        let rl = qemu_img_info(&format!("{}/rl.qcow2", pool.dir));
+        assert!(
+            rl.contains("virtual size: 1 GiB") && !rl.contains("backing file"),
+            "{rl}"
+        );
+    } else {
+        run.stdout_has("reflink=mode|reflink|mode: a reflink clone");
+        // Nothing is left under the reflink clone's name.
         assert!(!run.stdout.contains("rl.qcow2"), "{}", run.stdout);
+        assert!(!std::path::Path::new(&format!("{}/rl.qcow2", pool.dir)).exists());
     }
     let refused = run
         .stdout
