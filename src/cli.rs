@@ -254,12 +254,11 @@ where
         Some(Command::Doc(args)) => doc(args),
         Some(Command::Repl(args)) => crate::repl::run(args),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "virtscript",
-                &mut std::io::stdout(),
-            );
+            // Into a buffer first: clap_complete panics on a closed stdout
+            // (`virtscript completions fish | head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "virtscript", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Exit::Success
         }
         Some(Command::Schedule(cmd)) => schedule(cmd),
