@@ -990,7 +990,7 @@ pub mod network_api {
     /// Whether the network starts when the host boots.
     ///
     /// ```rhai
-    /// print(HOST.network("default").autostart);
+    /// assert_eq(HOST.network("default").autostart, false);
     /// ```
     #[rhai_fn(get = "autostart", pure, return_raw)]
     pub fn get_autostart(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
@@ -1099,9 +1099,11 @@ pub mod network_api {
     /// `expiry_time` (RFC 3339). Drivers without DHCP (the test driver) have none.
     ///
     /// ```rhai
-    /// for l in HOST.network("default").leases() {
+    /// let leases = HOST.network("default").leases();
+    /// for l in leases {
     ///     print(`${l.mac} ${l.ip}/${l.prefix} ${l.hostname}`);
     /// }
+    /// assert_eq(leases, []);   // the test driver's dnsmasq has handed out none
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn leases(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<Array> {

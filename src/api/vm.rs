@@ -1155,7 +1155,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let d = HOST.vm("test").disks();
-    /// print(d);
+    /// assert_eq(d[0].target, "vda");
+    /// assert_eq(d[0].source, "/guest/diskimage1");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn disks(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Array> {
@@ -1168,7 +1169,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let nics = HOST.vm("test").interfaces();
-    /// print(nics);
+    /// assert_eq(nics[0].mac, "aa:bb:cc:dd:ee:ff");
+    /// assert_eq(nics[0].source, "default");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn interfaces(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Array> {
@@ -1275,7 +1277,9 @@ pub mod vm_api {
     /// Ask the guest to reboot (`virsh reboot`).
     ///
     /// ```rhai
-    /// HOST.vm("test").reboot();
+    /// let vm = HOST.vm("test");
+    /// vm.reboot();
+    /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn reboot(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
@@ -1287,7 +1291,9 @@ pub mod vm_api {
     /// Hard-reset the VM like the reset button (`virsh reset`).
     ///
     /// ```rhai
-    /// HOST.vm("test").reset();
+    /// let vm = HOST.vm("test");
+    /// vm.reset();
+    /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn reset(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
@@ -1602,6 +1608,7 @@ pub mod vm_api {
     /// ```rhai
     /// let vm = HOST.define_vm(#{ name: "hot2", virt_type: "qemu", pxe: true, vcpus: 1, max_vcpus: 2 });
     /// vm.set_vcpus(2, #{ config: true });
+    /// assert_eq(vm.info().cpus, 2);
     /// ```
     #[rhai_fn(name = "set_vcpus", pure, return_raw)]
     pub fn set_vcpus_with(
@@ -1656,7 +1663,9 @@ pub mod vm_api {
     /// `set_memory(size, #{ live, config })`.
     ///
     /// ```rhai
-    /// HOST.vm("test").set_memory(512, #{ live: true, config: false });
+    /// let vm = HOST.vm("test");
+    /// vm.set_memory(512, #{ live: true, config: false });
+    /// assert_eq(vm.info().used_memory, 512 * 1024 * 1024);
     /// ```
     #[rhai_fn(name = "set_memory", pure, return_raw)]
     pub fn set_memory_with(
@@ -1707,7 +1716,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
-    /// try { vm.set_disk_throttle("vda", #{ total_bytes_sec: 10485760 }); } catch (e) { print(e.message); }
+    /// vm.set_disk_throttle("vda", #{ total_bytes_sec: 10485760, total_bytes_sec_max: 20971520, live: true, config: false });
+    /// assert(vm.xml.contains("<total_bytes_sec>10485760</total_bytes_sec>"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn set_disk_throttle(
@@ -1972,7 +1982,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let a = HOST.vm("test").addresses(#{ source: "lease" });
-    /// print(a);
+    /// assert(a.all(|x| x.source == "lease"));
+    /// assert_eq(a[0].interface, "testnet0");
     /// ```
     #[rhai_fn(name = "addresses", pure, return_raw)]
     pub fn addresses_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Array> {
@@ -1997,7 +2008,9 @@ pub mod vm_api {
     /// `addresses(#{ source: "any" })`.
     ///
     /// ```rhai
-    /// print(HOST.vm("test").addresses());
+    /// let a = HOST.vm("test").addresses();
+    /// assert_eq(a[0].ip, "192.168.122.3");
+    /// assert_eq(a[0].mac, "aa:bb:cc:dd:ee:ff");
     /// ```
     #[rhai_fn(name = "addresses", pure, return_raw)]
     pub fn addresses(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Array> {
@@ -2009,7 +2022,8 @@ pub mod vm_api {
     /// mac }` (IPv4 preferred); after the timeout an error says what was tried.
     ///
     /// ```rhai
-    /// try { HOST.vm("test").wait_ip(#{ timeout: 0.2 }); } catch (e) { print(e.message); }
+    /// let ip = HOST.vm("test").wait_ip(#{ timeout: 0.2 });
+    /// assert_eq(ip, #{ ip: "192.168.122.3", mac: "aa:bb:cc:dd:ee:ff", source: "lease" });
     /// ```
     #[rhai_fn(name = "wait_ip", pure, return_raw)]
     pub fn wait_ip_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Map> {
@@ -2072,8 +2086,11 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
+    /// assert_eq(vm.wait_ip().ip, "192.168.122.3");
     /// vm.destroy();
-    /// try { vm.wait_ip(); } catch (e) { print(e.message); }
+    /// let refused = "";
+    /// try { vm.wait_ip(); } catch (e) { refused = e.message; }
+    /// assert_eq(refused, "VM test is not running");
     /// ```
     #[rhai_fn(name = "wait_ip", pure, return_raw)]
     pub fn wait_ip(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
@@ -2089,7 +2106,9 @@ pub mod vm_api {
     /// or `spice://127.0.0.1:5900`.
     ///
     /// ```rhai
-    /// try { print(HOST.vm("test").display()); } catch (e) { print(e.message); }
+    /// let refused = "";
+    /// try { print(HOST.vm("test").display()); } catch (e) { refused = e.message; }
+    /// assert_eq(refused, "VM test has no graphics (graphics: \"none\")");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn display(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<String> {
@@ -2122,7 +2141,10 @@ pub mod vm_api {
     /// (Ctrl-] leaves). Needs an interactive terminal.
     ///
     /// ```rhai
-    /// try { HOST.vm("test").console(); } catch (e) { print(e.message); }
+    /// let refused = "";
+    /// try { HOST.vm("test").console(); } catch (e) { refused = e.message; }
+    /// // Examples run without a terminal; in the REPL or a shell it attaches.
+    /// assert_eq(refused, "console() needs an interactive terminal");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn console(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {

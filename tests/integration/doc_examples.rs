@@ -15,6 +15,80 @@ fn every_function_has_a_doc_comment_with_an_example() {
     );
 }
 
+/// The example without its `catch { ... }` blocks: an assert there runs only
+/// when the call failed, so it proves nothing about what the call did.
+fn outside_catch(example: &str) -> String {
+    let mut out = String::new();
+    let mut rest = example;
+    while let Some(at) = rest.find("catch") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let Some(open) = after.find('{') else {
+            rest = "";
+            break;
+        };
+        let mut depth = 0;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An example is a test: it asserts what the function did, outside any catch.
+fn asserts_something(example: &str) -> bool {
+    let code = outside_catch(example);
+    code.contains("assert(") || code.contains("assert_eq(") || code.contains("assert_ne(")
+}
+
+#[test]
+fn outside_catch_drops_only_catch_blocks() {
+    assert_eq!(
+        outside_catch(
+            "let a = 1;\ntry { f(); } catch (e) { assert(false); if x { y } }\nassert(a == 1);"
+        ),
+        "let a = 1;\ntry { f(); } \nassert(a == 1);"
+    );
+    assert!(!asserts_something(
+        "try { f(); } catch (e) { assert(e.message != \"\"); }"
+    ));
+    assert!(!asserts_something("print(f());"));
+    assert!(asserts_something("let v = f();\nassert_eq(v, 2);"));
+}
+
+#[test]
+fn every_doc_example_asserts_what_it_did() {
+    let vacuous: Vec<String> = virtscript::doc::entries()
+        .into_iter()
+        .flat_map(|entry| {
+            entry
+                .examples()
+                .into_iter()
+                .filter(|e| !asserts_something(e))
+                .map(move |e| format!("{}:\n{e}", entry.signature))
+        })
+        .collect();
+    assert!(
+        vacuous.is_empty(),
+        "{} doc examples assert nothing outside catch:\n{}",
+        vacuous.len(),
+        vacuous.join("\n")
+    );
+}
+
 #[test]
 fn every_doc_example_runs() {
     let mut failures = Vec::new();
