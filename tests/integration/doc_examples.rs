@@ -1,6 +1,6 @@
 //! Every script function is documented with an example, and every example runs
 //! (each in its own process, so each sees a fresh embedded test driver).
-use crate::support::Script;
+use crate::support::{asserts_something, outside_catch, Script};
 
 #[test]
 fn every_function_has_a_doc_comment_with_an_example() {
@@ -13,45 +13,6 @@ fn every_function_has_a_doc_comment_with_an_example() {
         missing.is_empty(),
         "functions without a ```rhai example: {missing:#?}"
     );
-}
-
-/// The example without its `catch { ... }` blocks: an assert there runs only
-/// when the call failed, so it proves nothing about what the call did.
-fn outside_catch(example: &str) -> String {
-    let mut out = String::new();
-    let mut rest = example;
-    while let Some(at) = rest.find("catch") {
-        out.push_str(&rest[..at]);
-        let after = &rest[at..];
-        let Some(open) = after.find('{') else {
-            rest = "";
-            break;
-        };
-        let mut depth = 0;
-        let mut end = after.len();
-        for (i, c) in after[open..].char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = open + i + 1;
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// An example is a test: it asserts what the function did, outside any catch.
-fn asserts_something(example: &str) -> bool {
-    let code = outside_catch(example);
-    code.contains("assert(") || code.contains("assert_eq(") || code.contains("assert_ne(")
 }
 
 #[test]

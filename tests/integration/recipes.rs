@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
+use crate::support::{
+    asserts_something, live_uri, netns_ifindex, unique, virsh, virsh_try, Script,
+};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -66,6 +68,12 @@ fn every_rhai_block_in_the_docs_runs_on_the_test_driver() {
     for file in doc_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         for (info, code) in rhai_blocks(&text) {
+            if !asserts_something(&code) {
+                failures.push(format!(
+                    "{} ({info}) asserts nothing outside catch:\n{code}",
+                    file.display()
+                ));
+            }
             if info != "rhai" {
                 assert_eq!(
                     info,

@@ -26,6 +26,46 @@ pub fn conformance_documents(folder: &str) -> Vec<(String, String)> {
     docs
 }
 
+/// The example without its `catch { ... }` blocks: an assert there runs only
+/// when the call failed, so it proves nothing about what the call did.
+pub fn outside_catch(example: &str) -> String {
+    let mut out = String::new();
+    let mut rest = example;
+    while let Some(at) = rest.find("catch") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let Some(open) = after.find('{') else {
+            rest = "";
+            break;
+        };
+        let mut depth = 0;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An example (a doc comment's, a docs block) is a test: it asserts what it
+/// did, outside any catch.
+pub fn asserts_something(example: &str) -> bool {
+    let code = outside_catch(example);
+    code.contains("assert(") || code.contains("assert_eq(") || code.contains("assert_ne(")
+}
+
 /// Start `cmd` with stdout piped and wait until its first line is `first_line`
 /// (the script says it is ready); stderr is as `cmd` set it.
 pub fn spawn_until_line(cmd: &mut Command, first_line: &str) -> std::process::Child {
