@@ -158,7 +158,10 @@ fn every_script_passes_check_and_runs_on_the_test_driver() {
     );
     for path in all {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let mut s = Script::new(&script_text(&path)).named(&name);
+        // What the script left on the driver, read in its own process (a new
+        // process would see a fresh driver).
+        let text = format!("{}\n;\n{INVENTORY}", script_text(&path));
+        let mut s = Script::new(&text).named(&name);
         if name.starts_with("04-") || name.starts_with("05-") || name == "lab.rhai" {
             s = s.script_arg("virt_type=qemu");
         }
@@ -167,8 +170,122 @@ fn every_script_passes_check_and_runs_on_the_test_driver() {
         }
         let run = s.run();
         assert_eq!(run.code, 0, "{name}:\n{}{}", run.stdout, run.stderr);
+        let made = run
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("MADE "))
+            .unwrap_or_else(|| panic!("{name} printed no inventory:\n{}", run.stdout));
+        let expected = SCRIPTS_MAKE
+            .iter()
+            .find(|(script, _)| *script == name)
+            .unwrap_or_else(|| panic!("{name}: add what it makes to SCRIPTS_MAKE"))
+            .1;
+        let expected: Vec<String> = expected.iter().map(|m| format!("{m:?}")).collect();
+        assert_eq!(made, format!("[{}]", expected.join(", ")), "{name}");
+        if name == "hello.rhai" || name == "01-check-host.rhai" {
+            // They make nothing; they report the host.
+            assert!(run.stdout.contains("libvirt 9."), "{name}: {}", run.stdout);
+            assert!(run.stdout.contains(" CPUs ("), "{name}: {}", run.stdout);
+        }
     }
 }
+
+/// Appended to each script: what it left besides the driver's own objects.
+const INVENTORY: &str = r#"let made = [];
+for n in HOST.networks() { if n.name != "default" { made.push(`network ${n.name} ${if n.active {"active"} else {"inactive"}}`); } }
+for p in HOST.pools() {
+    if p.name != "default-pool" { made.push(`pool ${p.name} ${if p.active {"active"} else {"inactive"}}`); }
+    for v in p.volumes() { made.push(`volume ${p.name}/${v.name}`); }
+}
+for v in HOST.vms() { if v.name != "test" { made.push(`vm ${v.name} ${v.state}`); } }
+made.sort();
+print(`MADE ${made}`);
+"#;
+
+/// What each script in scripts/ makes on the embedded test driver (sorted).
+const SCRIPTS_MAKE: &[(&str, &[&str])] = &[
+    ("01-check-host.rhai", &[]),
+    ("02-networks.rhai", &["network lab active"]),
+    (
+        "03-volumes.rhai",
+        &["pool vms active", "volume vms/kvm1.qcow2"],
+    ),
+    (
+        "04-create-vm.rhai",
+        &[
+            "network lab active",
+            "pool vms active",
+            "vm kvm1 running",
+            "volume vms/kvm1.qcow2",
+        ],
+    ),
+    (
+        "05-clone.rhai",
+        &[
+            "network lab active",
+            "pool vms active",
+            "vm kvm1 shut off",
+            "vm kvm1-clone shut off",
+            "vm kvm2 running",
+            "vm kvm2-explicit shut off",
+            "vm kvm2-linked-1 running",
+            "vm kvm2-linked-2 running",
+            "volume vms/kvm1-clone.qcow2",
+            "volume vms/kvm1.qcow2",
+            "volume vms/kvm2-explicit.qcow2",
+            "volume vms/kvm2-linked-1.qcow2",
+            "volume vms/kvm2-linked-2.qcow2",
+            "volume vms/kvm2.qcow2",
+        ],
+    ),
+    (
+        "clone-1-volume-then-import.rhai",
+        &[
+            "vm web shut off",
+            "vm web2 shut off",
+            "volume default-pool/web.qcow2",
+            "volume default-pool/web2.qcow2",
+        ],
+    ),
+    (
+        "clone-2-explicit.rhai",
+        &[
+            "vm web shut off",
+            "vm web2 shut off",
+            "volume default-pool/web.qcow2",
+            "volume default-pool/web2-disk.qcow2",
+        ],
+    ),
+    (
+        "clone-3-auto.rhai",
+        &[
+            "vm web shut off",
+            "vm web-clone shut off",
+            "volume default-pool/web-clone.qcow2",
+            "volume default-pool/web.qcow2",
+        ],
+    ),
+    ("hello.rhai", &[]),
+    (
+        "lab.rhai",
+        &[
+            "network lab1 active",
+            "pool vms active",
+            "vm lab1-1 running",
+            "vm lab1-2 running",
+            "volume vms/blank-base.qcow2",
+            "volume vms/lab1-1.qcow2",
+            "volume vms/lab1-2.qcow2",
+        ],
+    ),
+    ("net-bridge.rhai", &["network lan active"]),
+    ("net-isolated.rhai", &["network backend active"]),
+    ("net-macvtap.rhai", &["network direct active"]),
+    ("net-nat.rhai", &["network natlab active"]),
+    ("net-routed.rhai", &["network dmz active"]),
+    // The lab network it keeps; no lab VMs to prune on a fresh driver.
+    ("nightly.rhai", &["network lab1 active"]),
+];
 
 /// A bad option: the recipe's own message naming it, at the caller's line.
 fn bad_option(call: &str, message: &str) {
