@@ -1265,8 +1265,22 @@ pub mod network_api {
             return Ok(false);
         }
         let parse = |xml: String| NetworkDef::parse(&xml).map_err(|e| xml_error(&ctx, e));
-        let live = parse(net.raw.xml_desc(0).script(&ctx)?)?;
+        let mut live = parse(net.raw.xml_desc(0).script(&ctx)?)?;
         let config = parse(config_xml(&net.raw).script(&ctx)?)?;
+        // A running NAT network shows the port range libvirt chose (1024-65535)
+        // where its config names none: that is no difference to apply.
+        if let (Some(lf), Some(cf)) = (live.forward.as_mut(), config.forward.as_ref()) {
+            let chosen = crate::xml::network::Nat {
+                port: Some(crate::xml::network::PortRange {
+                    start: 1024,
+                    end: 65535,
+                }),
+                ..Default::default()
+            };
+            if cf.nat.is_none() && lf.nat.as_ref() == Some(&chosen) {
+                lf.nat = None;
+            }
+        }
         if live == config {
             return Ok(false);
         }
