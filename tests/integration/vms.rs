@@ -366,6 +366,24 @@ let vm = HOST.create_vm(#{{ name: "{name}", memory: 256, vcpus: 1, max_vcpus: 2,
     networks: [#{{ network: "{net}", model: "e1000" }}] }});
 let ip = vm.wait_ip(#{{ timeout: 120, source: "lease" }});
 print(`ip=${{ip.ip}} mac=${{ip.mac}} source=${{ip.source}}`);
+// The network's leases and the VM's addresses both show that lease.
+let lease = HOST.network("{net}").leases().filter(|l| l.mac == ip.mac);
+assert(lease.len() == 1, `${{lease}}`);
+assert_eq([lease[0].ip, lease[0].type], [ip.ip, "ipv4"]);
+let a = vm.addresses(#{{ source: "lease" }});
+assert(a.some(|x| x.ip == ip.ip && x.mac == ip.mac && x.prefix == 24), `${{a}}`);
+// reset: the guest boots again at once and asks for its lease again
+// (dnsmasq moves the expiry); the QEMU process stays.
+let expiry = lease[0].expiry;
+vm.reset();
+assert_eq(vm.state, "running");
+let renewed = false;
+for attempt in 0..120 {{
+    let l = HOST.network("{net}").leases().filter(|l| l.mac == ip.mac);
+    if l.len() == 1 && l[0].expiry > expiry {{ renewed = true; break; }}
+    sleep(1);
+}}
+assert(renewed, "no DHCP request after reset: the guest did not boot again");
 vm.set_vcpus(2);
 vm.set_disk_throttle("vda", #{{ total_bytes_sec: 10485760, read_iops_sec: 200 }});
 let x = vm.xml;
