@@ -473,3 +473,57 @@ print(`down=${{down.downloaded}} data=${{down.data}}`);
     .code(1)
     .stderr_has("local_path: the file exists");
 }
+
+/// Pool.refresh on the daemon: a file put into the pool's directory behind
+/// libvirt's back is a volume only after the refresh. storage::image uploads a
+/// local file once: the bytes arrive, a second call leaves the volume alone,
+/// and a changed file is uploaded again.
+#[test]
+fn live_refresh_finds_new_files_and_image_uploads_once() {
+    let uri = live_uri();
+    let pool = LivePool::named(&uri, "refresh");
+    let local = tempfile::tempdir().unwrap();
+    let image = local.path().join("base.raw");
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[..5].copy_from_slice(b"hello");
+    bytes[(1 << 20) - 3..].copy_from_slice(b"end");
+    std::fs::write(&image, &bytes).unwrap();
+    pool.script("assert_eq(pool.volumes().len(), 0);")
+        .run()
+        .ok();
+    std::fs::write(format!("{}/dropped.img", pool.dir), b"x").unwrap();
+    let run = pool
+        .script(&format!(
+            r#"import "storage" as storage;
+assert(pool.find_volume("dropped.img") == (), "libvirt saw the file before a refresh");
+pool.refresh();
+assert(pool.find_volume("dropped.img") != (), "refresh found no dropped.img");
+let a = storage::image(HOST, #{{ pool: pool.name, file: "{file}" }});
+let b = storage::image(HOST, #{{ pool: pool.name, file: "{file}" }});
+assert_eq([a.action, b.action, b.uploaded], ["created", "unchanged", 0]);
+assert_eq(a.volume.name, "base.raw");
+assert_eq(a.volume.capacity, 1048576);
+print("done");"#,
+            file = image.display()
+        ))
+        .run();
+    run.ok().stdout_has("done");
+    let copy = std::fs::read(format!("{}/base.raw", pool.dir)).unwrap();
+    assert!(
+        copy == bytes,
+        "the uploaded volume's bytes differ from the file"
+    );
+    // A file of another size is uploaded again.
+    bytes.extend_from_slice(&[7u8; 4096]);
+    std::fs::write(&image, &bytes).unwrap();
+    pool.script(&format!(
+        r#"import "storage" as storage;
+let c = storage::image(HOST, #{{ pool: pool.name, file: "{}" }});
+assert_eq(c.action, "updated");
+assert(c.uploaded > 0);"#,
+        image.display()
+    ))
+    .run()
+    .ok();
+    assert!(std::fs::read(format!("{}/base.raw", pool.dir)).unwrap() == bytes);
+}
