@@ -869,8 +869,13 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let o = HOST.overcommit();
-    /// assert(o.host_cpus > 0);
-    /// print(`vCPU ratio ${o.cpu_ratio}`);
+    /// assert_eq([o.host_cpus, o.running_vcpus], [16, 2]);   // the test driver's VM "test"
+    /// HOST.define_vm(#{ name: "big", virt_type: "qemu", pxe: true, vcpus: 4, memory: "1G" }).start();
+    /// let o = HOST.overcommit();
+    /// assert_eq([o.running_vcpus, o.defined_vcpus], [6, 6]);
+    /// assert_eq(o.cpu_ratio, 6.0 / 16.0);
+    /// assert_eq(o.running_memory, o.host_memory);   // memory_ratio 1.0: fully given out
+    /// assert_eq(o.memory_ratio, 1.0);
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn overcommit(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<Map> {
