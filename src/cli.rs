@@ -753,7 +753,9 @@ fn doc(args: DocArgs) -> Exit {
 fn unit_dir(explicit: Option<PathBuf>, user: bool) -> PathBuf {
     explicit.unwrap_or_else(|| {
         if user {
+            // An empty XDG_CONFIG_HOME counts as unset (the XDG spec), not as ".".
             let config = std::env::var_os("XDG_CONFIG_HOME")
+                .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
                 .unwrap_or_else(|| PathBuf::from("."));

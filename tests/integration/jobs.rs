@@ -513,3 +513,149 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
     rerun.ok();
     assert_eq!(rerun.stdout.trim(), "\"unchanged\"");
 }
+
+/// --hosts FILE: the script runs on every URI the file lists (comments and
+/// blank lines skipped), each on its own HOST; an empty or missing file is a
+/// usage error naming the file.
+#[test]
+fn hosts_file_runs_the_script_on_each_listed_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_node = dir.path().join("empty.xml");
+    std::fs::write(&empty_node, "<node/>").unwrap();
+    let other = format!("test://{}", empty_node.display());
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("# the lab hosts\n\ntest:///default\n  {other}  \n"),
+    )
+    .unwrap();
+    let run = Script::new("`${HOST.uri} has ${HOST.vms().len()} VMs`")
+        .arg("--hosts")
+        .arg(hosts.to_str().unwrap())
+        .arg("--json")
+        .run();
+    run.ok();
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        value["test:///default"], "test:///default has 1 VMs",
+        "{value}"
+    );
+    assert_eq!(
+        value[other.as_str()],
+        format!("{other} has 0 VMs"),
+        "{value}"
+    );
+    assert_eq!(value.as_object().unwrap().len(), 2, "{value}");
+
+    std::fs::write(&hosts, "# nothing yet\n\n").unwrap();
+    Script::new("1")
+        .arg("--hosts")
+        .arg(hosts.to_str().unwrap())
+        .run()
+        .code(2)
+        .stderr_has(&format!("--hosts {} lists no URI", hosts.display()));
+    Script::new("1")
+        .arg("--hosts")
+        .arg("/nonexistent/hosts")
+        .run()
+        .code(2)
+        .stderr_has("cannot read --hosts /nonexistent/hosts: No such file or directory");
+}
+
+/// The engine's limits, each set by its flag: a script within it runs, one
+/// past it fails at the line that went past.
+#[test]
+fn engine_limits_follow_their_flags() {
+    let cases: &[(&str, &str, &str, &str, &str)] = &[
+        (
+            "--max-call-depth",
+            "8",
+            "fn f(n) { if n == 0 { 0 } else { f(n - 1) } }\nprint(f(3));",
+            "fn f(n) { if n == 0 { 0 } else { f(n - 1) } }\nprint(f(50));",
+            "Stack overflow",
+        ),
+        (
+            "--max-string-size",
+            "10",
+            "let s = \"0123456789\";\nprint(s.len());",
+            "let s = \"0123456789\";\ns += \"x\";",
+            "Length of string too large",
+        ),
+        (
+            "--max-array-size",
+            "3",
+            "let a = [1, 2];\na.push(3);",
+            "let a = [1, 2];\na.push(3); a.push(4);",
+            "Size of array/BLOB too large",
+        ),
+        (
+            "--max-map-size",
+            "2",
+            "let m = #{ a: 1 };\nm.b = 2;",
+            "let m = #{ a: 1 };\nm.b = 2; m.c = 3;",
+            "Size of object map too large",
+        ),
+    ];
+    for (flag, limit, within, past, message) in cases {
+        Script::new(within).arg(flag).arg(limit).run().ok();
+        Script::new(past)
+            .arg(flag)
+            .arg(limit)
+            .run()
+            .code(1)
+            .stderr_has(message)
+            .stderr_has("--> script.rhai:2:");
+        // Without the flag the default limit is far above: the same script runs.
+        Script::new(past).run().ok();
+    }
+}
+
+/// schedule --user: the units go to the user's systemd directory
+/// ($XDG_CONFIG_HOME, else ~/.config), and list and remove find them there.
+#[test]
+fn schedule_user_writes_to_the_users_unit_directory() {
+    for xdg in [true, false] {
+        let home = tempfile::tempdir().unwrap();
+        let units = if xdg {
+            home.path().join("xdg/systemd/user")
+        } else {
+            home.path().join(".config/systemd/user")
+        };
+        let with_env = |s: Script| {
+            let s = s.env("HOME", home.path().to_str().unwrap());
+            if xdg {
+                s.env("XDG_CONFIG_HOME", home.path().join("xdg").to_str().unwrap())
+            } else {
+                s.env("XDG_CONFIG_HOME", "")
+            }
+        };
+        with_env(Script::new(""))
+            .command("schedule")
+            .arg("install")
+            .arg("mine")
+            .arg("--user")
+            .arg("--")
+            .arg("run")
+            .arg("/srv/mine.rhai")
+            .run()
+            .ok()
+            .stdout_has(&format!("wrote {}", units.join("virtscript-mine.timer").display()))
+            .stdout_has("systemctl --user daemon-reload && systemctl --user enable --now virtscript-mine.timer");
+        assert!(units.join("virtscript-mine.service").exists(), "xdg={xdg}");
+        with_env(Script::new(""))
+            .command("schedule")
+            .arg("list")
+            .arg("--user")
+            .run()
+            .ok()
+            .stdout_has("mine\tdaily");
+        with_env(Script::new(""))
+            .command("schedule")
+            .arg("remove")
+            .arg("mine")
+            .arg("--user")
+            .run()
+            .ok();
+        assert!(!units.join("virtscript-mine.timer").exists(), "xdg={xdg}");
+    }
+}
