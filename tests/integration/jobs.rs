@@ -659,3 +659,99 @@ fn schedule_user_writes_to_the_users_unit_directory() {
         assert!(!units.join("virtscript-mine.timer").exists(), "xdg={xdg}");
     }
 }
+
+/// --atomic on the real daemon: a script that fails after making things
+/// leaves nothing (every change undone); the same script without it leaves
+/// what it made.
+#[test]
+fn live_atomic_undoes_everything_a_failed_script_made() {
+    let uri = live_uri();
+    let names = [
+        crate::support::unique("atomic-a"),
+        crate::support::unique("atomic-b"),
+    ];
+    let _guard = Undefine(uri.clone(), names.to_vec());
+    let script = format!(
+        r#"HOST.define_network(#{{ name: "{}" }});
+HOST.define_network(#{{ name: "{}" }}).start();
+throw "step three failed";"#,
+        names[0], names[1]
+    );
+    let exists = |name: &str| crate::support::virsh_try(&uri, &["net-info", name]).0;
+    Script::new(&script)
+        .connect(&uri)
+        .arg("--atomic")
+        .run()
+        .code(1)
+        .stderr_has("step three failed");
+    assert!(
+        !exists(&names[0]) && !exists(&names[1]),
+        "--atomic left networks"
+    );
+    Script::new(&script).connect(&uri).run().code(1);
+    assert!(
+        exists(&names[0]) && exists(&names[1]),
+        "without --atomic they stay"
+    );
+}
+
+/// --no-lock on the real daemon: while one run of a job holds its lock, a
+/// second run of the same job exits 5, and with --no-lock it runs at once.
+#[test]
+fn live_no_lock_runs_beside_a_run_holding_the_lock() {
+    use std::process::{Command, Stdio};
+    let uri = live_uri();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.rhai");
+    std::fs::write(
+        &script,
+        "if ARGS.len() == 0 { print(\"holding\"); sleep(30); } else { print(\"ran\"); }\n",
+    )
+    .unwrap();
+    let mut first = crate::support::spawn_until_line(
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "-c", &uri])
+            .arg(&script)
+            .stderr(Stdio::null()),
+        "holding",
+    );
+    let second = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "-c", &uri, "--lock-timeout", "0s"])
+            .args(extra)
+            .arg(&script)
+            .args(["--", "second"])
+            .output()
+            .unwrap()
+    };
+    let locked = second(&[]);
+    let no_lock = second(&["--no-lock"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(
+        locked.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&locked.stderr).contains("another run holds the lock"));
+    assert_eq!(
+        no_lock.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&no_lock.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&no_lock.stdout), "ran\n");
+}
+
+/// Networks undefined when the test ends, also when it panics.
+struct Undefine(String, Vec<String>);
+
+impl Drop for Undefine {
+    fn drop(&mut self) {
+        for name in &self.1 {
+            let _ = crate::support::virsh_try(&self.0, &["net-destroy", name]);
+            let _ = crate::support::virsh_try(&self.0, &["net-undefine", name]);
+        }
+    }
+}
