@@ -494,10 +494,14 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
         }
     }
     let restart = Restart;
-    std::process::Command::new("pkill")
-        .args(["-9", "-x", "libvirtd"])
+    // SIGKILL the harness's own daemon, by its pid file: never every libvirtd
+    // on the machine (another host's daemon may run beside it).
+    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/libvirtd-netns.sh");
+    let killed = std::process::Command::new(harness)
+        .arg("kill")
         .status()
         .unwrap();
+    assert!(killed.success(), "tools/libvirtd-netns.sh kill failed");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
