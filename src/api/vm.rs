@@ -1346,9 +1346,11 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
-    /// vm.save("/tmp/test.save");
+    /// // The embedded driver runs in this process: a relative path is in the
+    /// // script's directory. A daemon needs an absolute path on its host.
+    /// vm.save("test.save");
     /// assert_eq(vm.state, "shut off");
-    /// vm.restore("/tmp/test.save");
+    /// vm.restore("test.save");
     /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]
@@ -1365,8 +1367,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
-    /// vm.save("/tmp/test2.save");
-    /// vm.restore("/tmp/test2.save");
+    /// vm.save("test2.save");   // in the script's directory (embedded driver)
+    /// vm.restore("test2.save");
     /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]

@@ -492,8 +492,11 @@ fn live_run_lists_the_daemons_networks_and_pools() {
     let uri = live_uri();
     // Make sure there is at least one of each to list.
     let net = crate::support::unique("list");
-    let xml = std::env::temp_dir().join(format!("{net}.xml"));
-    std::fs::write(&xml, format!("<network><name>{net}</name><ip address='10.231.11.1' netmask='255.255.255.0'/></network>")).unwrap();
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join(format!("{net}.xml"));
+    std::fs::write(&xml, format!("<network><name>{net}</name><ip address='10.235.{o}.1' netmask='255.255.255.0'/></network>")).unwrap();
     virsh(&uri, &["net-define", xml.to_str().unwrap()]);
     let list = |what: &str| -> Vec<String> {
         virsh(&uri, &[what, "--all", "--name"])

@@ -293,8 +293,10 @@ fn live_plan_does_not_touch_the_host() {
 fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() {
     let uri = live_uri();
     let net = crate::support::unique("plan");
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
     let script = format!(
-        "HOST.ensure_network(#{{ name: \"{net}\", forward: \"nat\", ip: \"10.231.7.1/24\", dhcp: [\"10.231.7.10\", \"10.231.7.99\"] }});\n"
+        "HOST.ensure_network(#{{ name: \"{net}\", forward: \"nat\", ip: \"10.231.{o}.1/24\", dhcp: [\"10.231.{o}.10\", \"10.231.{o}.99\"] }});\n"
     );
     let plan = Script::new(&script).connect(&uri).arg("--plan").run();
     plan.code(10)
@@ -309,12 +311,12 @@ fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() 
     again.ok().stdout_has("plan: no changes");
 
     // A changed DHCP range shows up as a change with an XML diff.
-    let changed = script.replace("10.231.7.99", "10.231.7.120");
+    let changed = script.replace(&format!("10.231.{o}.99"), &format!("10.231.{o}.120"));
     let drift = Script::new(&changed).connect(&uri).arg("--plan").run();
     drift
         .code(10)
         .stdout_has(&format!("~ change network {net}"))
-        .stdout_has("10.231.7.120");
+        .stdout_has(&format!("10.231.{o}.120"));
     crate::support::virsh_try(&uri, &["net-destroy", &net]);
     crate::support::virsh(&uri, &["net-undefine", &net]);
 }
@@ -324,11 +326,13 @@ fn live_failed_transaction_leaves_nothing_and_the_report_lists_the_rollback() {
     let uri = live_uri();
     let pool = crate::support::LivePool::new(&uri, "txpool");
     let net = crate::support::unique("txnet");
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
     let vm = crate::support::unique("txvm");
     let script = format!(
         r#"
 transaction(|| {{
-    HOST.define_network(#{{ name: "{net}", ip: "10.231.8.1/24" }});
+    HOST.define_network(#{{ name: "{net}", ip: "10.232.{o}.1/24" }});
     let vol = HOST.pool("{pool}").create_volume(#{{ name: "disk.qcow2", capacity: "1G", format: "qcow2" }});
     HOST.define_vm(#{{ name: "{vm}", memory: 128, virt_type: "qemu", import: true, disks: [#{{ volume: vol }}], networks: ["{net}"] }});
     throw "the fourth step failed";
@@ -382,12 +386,14 @@ transaction(|| {{
 fn live_two_runs_of_one_job_never_overlap() {
     let uri = live_uri();
     let net = crate::support::unique("lock");
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.rhai");
     std::fs::write(
         &script,
         format!(
-            "let r = HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.231.9.1/24\" }});\nsleep(1.5);\nr.action\n"
+            "let r = HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.233.{o}.1/24\" }});\nsleep(1.5);\nr.action\n"
         ),
     )
     .unwrap();
@@ -465,12 +471,13 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
         }
     }
     let _cleanup = Cleanup(uri.clone(), net.clone());
+    let o = crate::support::octet();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.rhai");
     std::fs::write(
         &script,
         format!(
-            "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.231.10.1/24\" }});\nprint(\"ready\");\nloop {{\n    HOST.network(\"{net}\").active;\n    sleep(0.05);\n}}\n"
+            "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.234.{o}.1/24\" }});\nprint(\"ready\");\nloop {{\n    HOST.network(\"{net}\").active;\n    sleep(0.05);\n}}\n"
         ),
     )
     .unwrap();
@@ -509,7 +516,7 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
     assert!(stderr.contains("libvirt error"), "{stderr}");
     drop(restart);
     let rerun = Script::new(&format!(
-        "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.231.10.1/24\" }}).action"
+        "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.234.{o}.1/24\" }}).action"
     ))
     .connect(&uri)
     .arg("--json")

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::support::{live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
+use crate::support::{ifname, live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
 
 #[test]
 fn networks_lookup_and_missing_network_error_names_it() {
@@ -279,11 +279,6 @@ try { net.edit(|cfg| { cfg.colour = 1; }); } catch (e) { print(e.message); }
 /// A third octet that differs between test runs (leftovers never collide).
 fn octet() -> u32 {
     std::process::id() % 250 + 1
-}
-
-/// A short unique interface name (≤ 15 characters).
-fn ifname(tag: &str) -> String {
-    format!("vs{tag}{}", std::process::id() % 1_000_000)
 }
 
 fn netns(args: &[&str]) {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::{
-    asserts_something, live_uri, netns_ifindex, unique, virsh, virsh_try, Script,
+    asserts_something, ifname, live_uri, netns_ifindex, unique, virsh, virsh_try, Script,
 };
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -373,12 +373,33 @@ fn bad_options_fail_with_the_recipes_message_at_the_callers_line() {
 // Real daemon
 // ---------------------------------------------------------------------------
 
+/// A pool (its volumes and its directory) removed when the test ends, also
+/// when it panics.
+struct PoolGuard(String, String);
+
+impl Drop for PoolGuard {
+    fn drop(&mut self) {
+        let (uri, pool) = (&self.0, &self.1);
+        if let (true, vols) = virsh_try(uri, &["vol-list", pool]) {
+            for line in vols.lines().skip(2) {
+                if let Some(v) = line.split_whitespace().next() {
+                    let _ = virsh_try(uri, &["vol-delete", v, "--pool", pool]);
+                }
+            }
+        }
+        let _ = virsh_try(uri, &["pool-destroy", pool]);
+        let _ = virsh_try(uri, &["pool-delete", pool]);
+        let _ = virsh_try(uri, &["pool-undefine", pool]);
+    }
+}
+
 /// A device inside the daemon's network namespace (never on the host).
 struct NetnsLink(String);
 
 impl NetnsLink {
+    /// `name` comes from `ifname`, unique to this test: nothing else's link
+    /// is ever deleted to make room for it.
     fn new(name: &str, kind: &str) -> NetnsLink {
-        let _ = netns(&["link", "del", name]);
         assert!(
             netns(&["link", "add", name, "type", kind]),
             "ip link add {name}"
@@ -415,9 +436,8 @@ fn subnet(n: u8) -> String {
 #[test]
 fn live_each_network_recipe_creates_then_changes_nothing() {
     let uri = live_uri();
-    let tag = std::process::id() % 100000;
-    let br = NetnsLink::new(&format!("vsbr{tag}"), "bridge");
-    let nic = NetnsLink::new(&format!("vsnic{tag}"), "bridge"); // the dummy module is missing here; any link will do
+    let br = NetnsLink::new(&ifname("br"), "bridge");
+    let nic = NetnsLink::new(&ifname("nic"), "bridge"); // the dummy module is missing here; any link will do
     let names: Vec<String> = ["nat", "rt", "iso", "br", "mv"]
         .iter()
         .map(|k| unique(&format!("rnet-{k}")))
@@ -438,7 +458,7 @@ fn live_each_network_recipe_creates_then_changes_nothing() {
             r#"net::isolated(HOST, #{{ name: "{}", subnet: "{}", ipv6: "fd00:{}::/64" }})"#,
             names[2],
             subnet(183),
-            tag % 9000 + 1000
+            std::process::id() % 9000 + 1000
         ),
         format!(
             r#"net::bridge(HOST, #{{ name: "{}", bridge: "{}" }})"#,
@@ -477,7 +497,7 @@ print(`ok ${{first.changes}}`);
 fn live_changing_an_option_converges_the_running_network_without_a_restart() {
     let uri = live_uri();
     let name = unique("rnet-conv");
-    let bridge = format!("vsc{}", std::process::id() % 100000);
+    let bridge = ifname("c");
     remove_network(&uri, &name);
     let sub = subnet(184);
     let base = sub.trim_end_matches(".0/24").to_owned();
@@ -669,11 +689,16 @@ net::nat(HOST, #{{ name: "{name}", subnet: "192.168.10.0/33" }});
 fn live_scripts_and_live_doc_blocks_run_on_the_real_daemon() {
     let uri = live_uri();
     let mark = unique("rscr");
-    let tag = std::process::id() % 100000;
+    // The tutorial's live blocks name their lab and pool "vs-tutorial"; a
+    // block that fails halfway must not leave them for the next run.
+    let _tutorial = (
+        crate::support::NetworkGuard::new(&uri, &["vs-tutorial"]),
+        PoolGuard(uri.clone(), "vs-tutorial".into()),
+    );
     let pool = format!("{mark}-pool");
     let path = format!("/var/lib/libvirt/images/{pool}");
-    let br = NetnsLink::new(&format!("vssb{tag}"), "bridge");
-    let nic = NetnsLink::new(&format!("vssn{tag}"), "bridge"); // the dummy module is missing here; any link will do
+    let br = NetnsLink::new(&ifname("sb"), "bridge");
+    let nic = NetnsLink::new(&ifname("sn"), "bridge"); // the dummy module is missing here; any link will do
     let n = |k: &str| format!("{mark}-{k}");
     let runs: Vec<(&str, Vec<String>)> = vec![
         ("01-check-host.rhai", vec![]),

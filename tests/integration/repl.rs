@@ -319,7 +319,7 @@ fn repl_cannot_connect_exits_3() {
 fn live_console_shows_the_guest_and_ctrl_bracket_leaves() {
     let uri = live_uri();
     let dir = crate::support::tiny_guest();
-    let env = crate::support::LiveEnv::new(&uri, "con", 44);
+    let env = crate::support::LiveEnv::new(&uri, "con", 45);
     let name = format!("{}-vm", env.prefix);
     Script::new(&format!(
         r#"HOST.create_vm(#{{ name: "{name}", memory: 256, vcpus: 1, virt_type: "qemu",

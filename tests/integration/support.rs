@@ -167,9 +167,79 @@ pub fn virsh_try(uri: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// A unique object name for a live test, so tests can share one daemon.
+/// A third octet of this process for live tests' subnets (10.N.octet.0/24;
+/// each test picks its own N), so two test processes rarely share a subnet.
+pub fn octet() -> u32 {
+    std::process::id() % 250 + 1
+}
+
+/// Networks on the daemon that the test made: destroyed and undefined when
+/// the guard drops, also when an assertion fails, so a network on a fixed
+/// subnet can never outlive its test and break the next run's overlap check.
+pub struct NetworkGuard {
+    uri: String,
+    names: Vec<String>,
+}
+
+impl NetworkGuard {
+    pub fn new(uri: &str, names: &[&str]) -> NetworkGuard {
+        NetworkGuard {
+            uri: uri.to_owned(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+}
+
+impl Drop for NetworkGuard {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = virsh_try(&self.uri, &["net-destroy", name]);
+            let _ = virsh_try(&self.uri, &["net-undefine", name]);
+        }
+    }
+}
+
+/// One number per call in this process: names made from it never repeat.
+fn next_serial() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SERIAL: AtomicUsize = AtomicUsize::new(1);
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A unique object name for a live test, so tests can share one daemon: the
+/// pid keeps processes apart, the serial (fixed width, so no name is the
+/// start of another) keeps this process's tests apart.
 pub fn unique(prefix: &str) -> String {
-    format!("vst-{prefix}-{}", std::process::id())
+    format!("vst-{prefix}-{}-{:03}", std::process::id(), next_serial())
+}
+
+fn base36(mut n: usize) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[n % 36]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+/// A unique network interface name for a live test: `vs`, the tag (at most
+/// 4 characters), the pid and a serial, in base 36 (at most 13 characters;
+/// the kernel allows 15). Unlike names built from `pid % N`, two tests of one
+/// process, or of two processes, never get the same one.
+pub fn ifname(tag: &str) -> String {
+    assert!(tag.len() <= 4, "ifname tag {tag:?} is longer than 4");
+    let name = format!(
+        "vs{tag}{}{}",
+        base36(std::process::id() as usize),
+        base36(next_serial())
+    );
+    assert!(name.len() <= 15, "{name}");
+    name
 }
 
 pub struct Script {
@@ -461,7 +531,7 @@ impl LiveEnv {
         virsh(uri, &["pool-start", &pool]);
         let _ = virsh_try(uri, &["net-destroy", &net]);
         let _ = virsh_try(uri, &["net-undefine", &net]);
-        let bridge = format!("vsb{}{}", subnet, std::process::id() % 10000);
+        let bridge = ifname("b");
         let third = std::process::id() % 250;
         let xml = format!(
             "<network><name>{net}</name><forward mode='nat'/><bridge name='{bridge}' stp='on' delay='0'/>\
@@ -502,4 +572,17 @@ impl Drop for LiveEnv {
         let _ = virsh_try(&self.uri, &["pool-undefine", &self.pool]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+#[test]
+fn unique_names_never_repeat_and_interface_names_fit_the_kernel() {
+    let names: Vec<String> = (0..2000).map(|_| ifname("nic")).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "an interface name repeated");
+    assert!(names.iter().all(|n| n.len() <= 15), "{names:?}");
+    let (a, b) = (unique("net"), unique("net"));
+    assert_ne!(a, b);
+    assert!(!b.starts_with(&a) && !a.starts_with(&b), "{a} {b}");
 }
