@@ -781,8 +781,10 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let xml = HOST.create_vm(#{ name: "raw", virt_type: "qemu", pxe: true, dry_run: true });
+    /// assert(HOST.find_vm("raw") == ());   // the dry run made nothing
     /// let vm = HOST.define_vm_xml(xml);
-    /// assert_eq(vm.name, "raw");
+    /// assert_eq([vm.name, vm.state], ["raw", "shut off"]);
+    /// assert(HOST.vm("raw").inactive_xml.contains("<boot dev='network'/>"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn define_vm_xml(ctx: NativeCallContext, host: &mut Host, xml: &str) -> ScriptResult<Vm> {

@@ -391,6 +391,12 @@ assert(x.contains("<vcpu placement='static'>2</vcpu>"), x);
 assert(x.contains("<total_bytes_sec>10485760</total_bytes_sec>"), x);
 assert(x.contains("<read_iops_sec>200</read_iops_sec>"), x);
 assert_eq(vm.info().cpus, 2);
+// A disk hot-plugged into the running guest: in its live XML and its config.
+let t = vm.attach_disk(#{{ pool: "{pool}", size: "8M", format: "raw" }});
+assert_eq(t, "vdb");
+assert(vm.disks().some(|d| d.target == "vdb"), "not live");
+assert(vm.inactive_xml.contains("<target dev='vdb' bus='virtio'/>"), vm.inactive_xml);
+print("attached vdb");
 try {{ vm.set_vcpus(3); }} catch (e) {{ print(`too many: ${{e.field}}=${{e.value}}`); }}
 vm.destroy();
 assert(vm.wait_state("shut off", 10));
@@ -401,9 +407,10 @@ print(`undefined ${{vm.undefine(#{{ remove_storage: true }}).removed_volumes.len
     );
     let run = Script::new(&script).connect(&uri).run();
     run.ok()
+        .stdout_has("attached vdb")
         .stdout_has("source=lease")
         .stdout_has("too many: vcpus=3")
-        .stdout_has("undefined 1");
+        .stdout_has("undefined 2");
     let ip = run
         .stdout
         .split("ip=")
