@@ -254,12 +254,11 @@ where
         Some(Command::Doc(args)) => doc(args),
         Some(Command::Repl(args)) => crate::repl::run(args),
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "virtscript",
-                &mut std::io::stdout(),
-            );
+            // Into a buffer first: clap_complete panics on a closed stdout
+            // (`virtscript completions fish | head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "virtscript", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Exit::Success
         }
         Some(Command::Schedule(cmd)) => schedule(cmd),
@@ -754,7 +753,9 @@ fn doc(args: DocArgs) -> Exit {
 fn unit_dir(explicit: Option<PathBuf>, user: bool) -> PathBuf {
     explicit.unwrap_or_else(|| {
         if user {
+            // An empty XDG_CONFIG_HOME counts as unset (the XDG spec), not as ".".
             let config = std::env::var_os("XDG_CONFIG_HOME")
+                .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
                 .unwrap_or_else(|| PathBuf::from("."));

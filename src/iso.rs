@@ -288,27 +288,39 @@ mod tests {
         assert!(img.windows(joliet.len()).any(|w| w == joliet.as_slice()));
     }
 
-    /// When the system has isoinfo (genisoimage), it reads our image back.
+    /// isoinfo (genisoimage, installed by tools/libvirtd-netns.sh) reads our
+    /// image back: the volume label, the Joliet names and each file's bytes.
     #[test]
-    fn isoinfo_reads_it_when_present() {
-        let dir = std::env::temp_dir().join(format!("vs-iso-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("seed.iso");
+    fn isoinfo_reads_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seed.iso");
         write(
             &path,
             "cidata",
             &[("user-data", b"hello"), ("network-config", b"v: 2")],
         )
         .unwrap();
-        let out = std::process::Command::new("isoinfo")
-            .args(["-J", "-f", "-i"])
-            .arg(&path)
-            .output();
-        if let Ok(out) = out {
-            let list = String::from_utf8_lossy(&out.stdout);
-            assert!(list.contains("/user-data"), "{list}");
-            assert!(list.contains("/network-config"), "{list}");
-        }
-        let _ = std::fs::remove_dir_all(dir);
+        let isoinfo = |args: &[&str]| {
+            let out = std::process::Command::new("isoinfo")
+                .args(args)
+                .arg("-i")
+                .arg(&path)
+                .output()
+                .expect("isoinfo (Debian genisoimage; tools/libvirtd-netns.sh install) runs");
+            assert!(
+                out.status.success(),
+                "isoinfo {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let list = isoinfo(&["-J", "-f"]);
+        let mut names: Vec<&str> = list.lines().collect();
+        names.sort();
+        assert_eq!(names, ["/network-config", "/user-data"], "{list}");
+        assert_eq!(isoinfo(&["-J", "-x", "/user-data"]), "hello");
+        assert_eq!(isoinfo(&["-J", "-x", "/network-config"]), "v: 2");
+        let descriptor = isoinfo(&["-d"]);
+        assert!(descriptor.contains("Volume id: cidata"), "{descriptor}");
     }
 }

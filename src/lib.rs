@@ -44,6 +44,8 @@ pub mod engine;
 pub mod iso;
 pub mod jobs;
 pub mod repl;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod units;
 pub mod virt_ext;
 pub mod xml;

@@ -5,13 +5,18 @@
 #   tools/libvirtd-netns.sh start     install, then start virtlogd + libvirtd in their own
 #                                     network namespace (bridges, dnsmasq and NAT rules stay there)
 #   tools/libvirtd-netns.sh stop      stop both daemons, remove the namespace
+#   tools/libvirtd-netns.sh kill      SIGKILL the daemon, as a crash would (tests)
 #   tools/libvirtd-netns.sh status    say whether the daemon answers
 #
 # Clients reach the daemon through its unix socket as usual: qemu:///system.
+# The harness knows its daemons by pid file ($PIDDIR) and by their network
+# namespace: stop and kill never touch a libvirtd it did not start (another
+# host's daemon on this machine included).
 set -euo pipefail
 
 NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
+PIDDIR=/run/virtscript-harness/$NETNS
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           dnsmasq-base iptables iproute2 cpio busybox-static tmux
           file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini valgrind
@@ -64,23 +69,64 @@ answers() {
 # every destroy would wait for. tini -s is the subreaper here: it runs libvirtd
 # in the foreground and reaps its orphans immediately.
 start_libvirtd() {
-  setsid ip netns exec "$NETNS" tini -s -- libvirtd \
+  setsid ip netns exec "$NETNS" tini -s -- libvirtd --pid-file "$PIDDIR/libvirtd.pid" \
     </dev/null >>/var/log/libvirt/libvirtd-stderr.log 2>&1 &
+  echo $! >"$PIDDIR/tini.pid"
+}
+
+# The pid in pid file $1 when that process is alive and is $2 (a pid file
+# outlives its process, and the pid may be reused).
+live_pid() {
+  local pid
+  pid=$(cat "$PIDDIR/$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && echo "$pid"
+}
+
+# Whether process $1 is still there (a zombie waiting for its reaper is gone).
+running() {
+  [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# Signal $2 to every pid in $1 (a list), then wait up to 5 s for them to go.
+signal_and_wait() {
+  local pids=$1 signal=$2 pid alive
+  [ -n "$pids" ] || return 0
+  kill "-$signal" $pids 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    alive=
+    for pid in $pids; do
+      running "$pid" && alive=1
+    done
+    [ -z "$alive" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Stop the process of pid file $1 named $2: TERM, then KILL after 5 s.
+stop_pid() {
+  local pid
+  if pid=$(live_pid "$1" "$2"); then
+    signal_and_wait "$pid" TERM || signal_and_wait "$pid" KILL || true
+  fi
+  rm -f "$PIDDIR/$1"
 }
 
 start() {
   install
+  mkdir -p "$PIDDIR"
   if answers; then
     log "libvirtd already answers on $URI"
     return 0
   fi
   ip netns list | grep -qw "$NETNS" || ip netns add "$NETNS"
   ip netns exec "$NETNS" ip link set lo up
-  pgrep -x virtlogd >/dev/null || ip netns exec "$NETNS" virtlogd -d
+  live_pid virtlogd.pid virtlogd >/dev/null ||
+    ip netns exec "$NETNS" virtlogd -d --pid-file "$PIDDIR/virtlogd.pid"
   # After an unclean stop (kill -9) the first daemon sometimes never answers:
   # give each attempt 30 s, then replace it.
   for attempt in 1 2 3; do
-    pgrep -x libvirtd >/dev/null || start_libvirtd
+    live_pid tini.pid tini >/dev/null || start_libvirtd
     local deadline=$((SECONDS + 30))
     while [ "$SECONDS" -lt "$deadline" ]; do
       if answers; then
@@ -90,7 +136,7 @@ start() {
       sleep 0.2
     done
     log "libvirtd did not answer within 30 s (attempt $attempt); restarting it"
-    pkill -9 -x libvirtd 2>/dev/null || true
+    kill_daemon
     sleep 1
   done
   log "libvirtd did not answer on $URI"
@@ -98,20 +144,31 @@ start() {
   exit 1
 }
 
+# SIGKILL the harness's libvirtd (and its tini), as a crash would.
+kill_daemon() {
+  local pid
+  pid=$(live_pid libvirtd.pid libvirtd) && signal_and_wait "$pid" KILL || true
+  pid=$(live_pid tini.pid tini) && signal_and_wait "$pid" KILL || true
+  rm -f "$PIDDIR/libvirtd.pid" "$PIDDIR/tini.pid"
+}
+
 stop() {
   need_root
   # The second host hangs off this namespace (tools/libvirtd-host2.sh).
   "$(dirname "$0")/libvirtd-host2.sh" stop
-  pkill -x libvirtd 2>/dev/null || true
-  pkill -x virtlogd 2>/dev/null || true
-  # Both must be gone before a start: a virtlogd still shutting down would be
-  # taken for a running one, and the new libvirtd would find no log socket.
-  for _ in $(seq 1 50); do
-    pgrep -x libvirtd >/dev/null || pgrep -x virtlogd >/dev/null || break
-    sleep 0.1
-  done
-  pkill -f "dnsmasq.*libvirt" 2>/dev/null || true
-  ip netns list | grep -qw "$NETNS" && ip netns delete "$NETNS" || true
+  stop_pid libvirtd.pid libvirtd
+  stop_pid tini.pid tini
+  # virtlogd after libvirtd: a virtlogd still shutting down would be taken
+  # for a running one, and the new libvirtd would find no log socket.
+  stop_pid virtlogd.pid virtlogd
+  # What the daemon started in its namespace (dnsmasq, QEMU), and daemons of
+  # a harness that kept no pid files: all of them are this harness's own.
+  if ip netns list | grep -qw "$NETNS"; then
+    local pids
+    pids=$(ip netns pids "$NETNS" | tr '\n' ' ')
+    signal_and_wait "$pids" TERM || signal_and_wait "$pids" KILL || true
+    ip netns delete "$NETNS" || true
+  fi
   log "stopped"
 }
 
@@ -119,6 +176,7 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
+  kill) need_root; kill_daemon ;;
   status) if answers; then echo "libvirtd answers on $URI"; else echo "libvirtd is not running"; exit 1; fi ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|kill|status" >&2; exit 2 ;;
 esac

@@ -13,7 +13,9 @@ pub mod globals_api {
     /// Pause the script for `seconds` (fractions allowed); Ctrl-C and `--timeout` still stop it.
     ///
     /// ```rhai
+    /// let t = timestamp();
     /// sleep(0.01);
+    /// assert(t.elapsed >= 0.01);
     /// ```
     #[rhai_fn(name = "sleep", return_raw)]
     pub fn sleep_float(ctx: NativeCallContext, seconds: f64) -> ScriptResult<()> {
@@ -33,7 +35,9 @@ pub mod globals_api {
     /// Pause the script for whole `seconds`.
     ///
     /// ```rhai
-    /// sleep(0);
+    /// let t = timestamp();
+    /// sleep(1);
+    /// assert(t.elapsed >= 1.0);
     /// ```
     #[rhai_fn(name = "sleep", return_raw)]
     pub fn sleep_int(ctx: NativeCallContext, seconds: i64) -> ScriptResult<()> {
@@ -53,7 +57,7 @@ pub mod globals_api {
     /// The host name of the machine running the script.
     ///
     /// ```rhai
-    /// print(hostname());
+    /// assert_eq(hostname(), HOST.hostname);   // HOST is the embedded driver, on this machine
     /// ```
     #[rhai_fn(name = "hostname")]
     pub fn local_hostname() -> String {

@@ -238,7 +238,7 @@ pub mod host_api {
     ///
     /// ```rhai
     /// let h = connect();
-    /// print(h.uri);
+    /// assert_eq(h.uri, "test:///default");   // LIBVIRT_DEFAULT_URI is unset here
     /// ```
     #[rhai_fn(name = "connect", return_raw)]
     pub fn connect_default(ctx: NativeCallContext) -> ScriptResult<Host> {
@@ -270,7 +270,7 @@ pub mod host_api {
     /// The URI this host was opened with.
     ///
     /// ```rhai
-    /// print(HOST.uri);
+    /// assert_eq(HOST.uri, "test:///default");   // no -c: the embedded test driver
     /// ```
     #[rhai_fn(get = "uri", pure)]
     pub fn uri(host: &mut Host) -> String {
@@ -280,7 +280,8 @@ pub mod host_api {
     /// The host name of the libvirt host (not of the machine running the script).
     ///
     /// ```rhai
-    /// print(HOST.hostname);
+    /// // The embedded test driver runs in this process, on this machine.
+    /// assert_eq(HOST.hostname, hostname());
     /// ```
     #[rhai_fn(get = "hostname", pure, return_raw)]
     pub fn host_hostname(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<String> {
@@ -290,7 +291,9 @@ pub mod host_api {
     /// The libvirt version of the host's daemon, as `"major.minor.release"`.
     ///
     /// ```rhai
-    /// print(HOST.libvirt_version);
+    /// let v = HOST.libvirt_version.split(".");
+    /// assert_eq(v.len(), 3);
+    /// assert(parse_int(v[0]) >= 9, "libvirt 9 or newer");
     /// ```
     #[rhai_fn(get = "libvirt_version", pure, return_raw)]
     pub fn libvirt_version(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<String> {
@@ -300,7 +303,8 @@ pub mod host_api {
     /// The hypervisor's version (QEMU's for `qemu://` hosts), as `"major.minor.release"`.
     ///
     /// ```rhai
-    /// print(HOST.hypervisor_version);
+    /// let v = HOST.hypervisor_version;
+    /// assert_eq(v.split(".").len(), 3);   // "major.minor.release"
     /// ```
     #[rhai_fn(get = "hypervisor_version", pure, return_raw)]
     pub fn hypervisor_version(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<String> {

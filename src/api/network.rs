@@ -990,7 +990,7 @@ pub mod network_api {
     /// Whether the network starts when the host boots.
     ///
     /// ```rhai
-    /// print(HOST.network("default").autostart);
+    /// assert_eq(HOST.network("default").autostart, false);
     /// ```
     #[rhai_fn(get = "autostart", pure, return_raw)]
     pub fn get_autostart(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
@@ -1099,9 +1099,11 @@ pub mod network_api {
     /// `expiry_time` (RFC 3339). Drivers without DHCP (the test driver) have none.
     ///
     /// ```rhai
-    /// for l in HOST.network("default").leases() {
+    /// let leases = HOST.network("default").leases();
+    /// for l in leases {
     ///     print(`${l.mac} ${l.ip}/${l.prefix} ${l.hostname}`);
     /// }
+    /// assert_eq(leases, []);   // the test driver's dnsmasq has handed out none
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn leases(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<Array> {
@@ -1263,8 +1265,22 @@ pub mod network_api {
             return Ok(false);
         }
         let parse = |xml: String| NetworkDef::parse(&xml).map_err(|e| xml_error(&ctx, e));
-        let live = parse(net.raw.xml_desc(0).script(&ctx)?)?;
+        let mut live = parse(net.raw.xml_desc(0).script(&ctx)?)?;
         let config = parse(config_xml(&net.raw).script(&ctx)?)?;
+        // A running NAT network shows the port range libvirt chose (1024-65535)
+        // where its config names none: that is no difference to apply.
+        if let (Some(lf), Some(cf)) = (live.forward.as_mut(), config.forward.as_ref()) {
+            let chosen = crate::xml::network::Nat {
+                port: Some(crate::xml::network::PortRange {
+                    start: 1024,
+                    end: 65535,
+                }),
+                ..Default::default()
+            };
+            if cf.nat.is_none() && lf.nat.as_ref() == Some(&chosen) {
+                lf.nat = None;
+            }
+        }
         if live == config {
             return Ok(false);
         }

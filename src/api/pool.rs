@@ -857,6 +857,8 @@ pub mod pool_api {
     /// ```rhai
     /// let pool = HOST.define_pool(#{ name: "b", path: "/tmp/b" });
     /// pool.build();
+    /// pool.start();
+    /// assert(pool.active);
     /// ```
     #[rhai_fn(name = "build", pure, return_raw)]
     pub fn build_pool(ctx: NativeCallContext, pool: &mut Pool) -> ScriptResult<()> {
@@ -973,7 +975,10 @@ pub mod pool_api {
     /// Rescan the pool's volumes (`virsh pool-refresh`).
     ///
     /// ```rhai
-    /// HOST.pool("default-pool").refresh();
+    /// let pool = HOST.pool("default-pool");
+    /// pool.create_volume(#{ name: "r.img", capacity: "1M" });
+    /// pool.refresh();
+    /// assert_eq(pool.volumes().map(|v| v.name), ["r.img"]);
     /// ```
     #[rhai_fn(name = "refresh", pure, return_raw)]
     pub fn refresh(ctx: NativeCallContext, pool: &mut Pool) -> ScriptResult<()> {

@@ -781,8 +781,10 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let xml = HOST.create_vm(#{ name: "raw", virt_type: "qemu", pxe: true, dry_run: true });
+    /// assert(HOST.find_vm("raw") == ());   // the dry run made nothing
     /// let vm = HOST.define_vm_xml(xml);
-    /// assert_eq(vm.name, "raw");
+    /// assert_eq([vm.name, vm.state], ["raw", "shut off"]);
+    /// assert(HOST.vm("raw").inactive_xml.contains("<boot dev='network'/>"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn define_vm_xml(ctx: NativeCallContext, host: &mut Host, xml: &str) -> ScriptResult<Vm> {
@@ -869,8 +871,13 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let o = HOST.overcommit();
-    /// assert(o.host_cpus > 0);
-    /// print(`vCPU ratio ${o.cpu_ratio}`);
+    /// assert_eq([o.host_cpus, o.running_vcpus], [16, 2]);   // the test driver's VM "test"
+    /// HOST.define_vm(#{ name: "big", virt_type: "qemu", pxe: true, vcpus: 4, memory: "1G" }).start();
+    /// let o = HOST.overcommit();
+    /// assert_eq([o.running_vcpus, o.defined_vcpus], [6, 6]);
+    /// assert_eq(o.cpu_ratio, 6.0 / 16.0);
+    /// assert_eq(o.running_memory, o.host_memory);   // memory_ratio 1.0: fully given out
+    /// assert_eq(o.memory_ratio, 1.0);
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn overcommit(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<Map> {
@@ -1165,7 +1172,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let d = HOST.vm("test").disks();
-    /// print(d);
+    /// assert_eq(d[0].target, "vda");
+    /// assert_eq(d[0].source, "/guest/diskimage1");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn disks(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Array> {
@@ -1178,7 +1186,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let nics = HOST.vm("test").interfaces();
-    /// print(nics);
+    /// assert_eq(nics[0].mac, "aa:bb:cc:dd:ee:ff");
+    /// assert_eq(nics[0].source, "default");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn interfaces(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Array> {
@@ -1285,7 +1294,9 @@ pub mod vm_api {
     /// Ask the guest to reboot (`virsh reboot`).
     ///
     /// ```rhai
-    /// HOST.vm("test").reboot();
+    /// let vm = HOST.vm("test");
+    /// vm.reboot();
+    /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn reboot(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
@@ -1297,7 +1308,9 @@ pub mod vm_api {
     /// Hard-reset the VM like the reset button (`virsh reset`).
     ///
     /// ```rhai
-    /// HOST.vm("test").reset();
+    /// let vm = HOST.vm("test");
+    /// vm.reset();
+    /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn reset(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
@@ -1345,9 +1358,11 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
-    /// vm.save("/tmp/test.save");
+    /// // The embedded driver runs in this process: a relative path is in the
+    /// // script's directory. A daemon needs an absolute path on its host.
+    /// vm.save("test.save");
     /// assert_eq(vm.state, "shut off");
-    /// vm.restore("/tmp/test.save");
+    /// vm.restore("test.save");
     /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]
@@ -1364,8 +1379,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
-    /// vm.save("/tmp/test2.save");
-    /// vm.restore("/tmp/test2.save");
+    /// vm.save("test2.save");   // in the script's directory (embedded driver)
+    /// vm.restore("test2.save");
     /// assert_eq(vm.state, "running");
     /// ```
     #[rhai_fn(pure, return_raw)]
@@ -1612,6 +1627,7 @@ pub mod vm_api {
     /// ```rhai
     /// let vm = HOST.define_vm(#{ name: "hot2", virt_type: "qemu", pxe: true, vcpus: 1, max_vcpus: 2 });
     /// vm.set_vcpus(2, #{ config: true });
+    /// assert_eq(vm.info().cpus, 2);
     /// ```
     #[rhai_fn(name = "set_vcpus", pure, return_raw)]
     pub fn set_vcpus_with(
@@ -1666,7 +1682,9 @@ pub mod vm_api {
     /// `set_memory(size, #{ live, config })`.
     ///
     /// ```rhai
-    /// HOST.vm("test").set_memory(512, #{ live: true, config: false });
+    /// let vm = HOST.vm("test");
+    /// vm.set_memory(512, #{ live: true, config: false });
+    /// assert_eq(vm.info().used_memory, 512 * 1024 * 1024);
     /// ```
     #[rhai_fn(name = "set_memory", pure, return_raw)]
     pub fn set_memory_with(
@@ -1717,7 +1735,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
-    /// try { vm.set_disk_throttle("vda", #{ total_bytes_sec: 10485760 }); } catch (e) { print(e.message); }
+    /// vm.set_disk_throttle("vda", #{ total_bytes_sec: 10485760, total_bytes_sec_max: 20971520, live: true, config: false });
+    /// assert(vm.xml.contains("<total_bytes_sec>10485760</total_bytes_sec>"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn set_disk_throttle(
@@ -1982,7 +2001,8 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let a = HOST.vm("test").addresses(#{ source: "lease" });
-    /// print(a);
+    /// assert(a.all(|x| x.source == "lease"));
+    /// assert_eq(a[0].interface, "testnet0");
     /// ```
     #[rhai_fn(name = "addresses", pure, return_raw)]
     pub fn addresses_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Array> {
@@ -2007,7 +2027,9 @@ pub mod vm_api {
     /// `addresses(#{ source: "any" })`.
     ///
     /// ```rhai
-    /// print(HOST.vm("test").addresses());
+    /// let a = HOST.vm("test").addresses();
+    /// assert_eq(a[0].ip, "192.168.122.3");
+    /// assert_eq(a[0].mac, "aa:bb:cc:dd:ee:ff");
     /// ```
     #[rhai_fn(name = "addresses", pure, return_raw)]
     pub fn addresses(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Array> {
@@ -2019,7 +2041,8 @@ pub mod vm_api {
     /// mac }` (IPv4 preferred); after the timeout an error says what was tried.
     ///
     /// ```rhai
-    /// try { HOST.vm("test").wait_ip(#{ timeout: 0.2 }); } catch (e) { print(e.message); }
+    /// let ip = HOST.vm("test").wait_ip(#{ timeout: 0.2 });
+    /// assert_eq(ip, #{ ip: "192.168.122.3", mac: "aa:bb:cc:dd:ee:ff", source: "lease" });
     /// ```
     #[rhai_fn(name = "wait_ip", pure, return_raw)]
     pub fn wait_ip_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Map> {
@@ -2082,8 +2105,11 @@ pub mod vm_api {
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
+    /// assert_eq(vm.wait_ip().ip, "192.168.122.3");
     /// vm.destroy();
-    /// try { vm.wait_ip(); } catch (e) { print(e.message); }
+    /// let refused = "";
+    /// try { vm.wait_ip(); } catch (e) { refused = e.message; }
+    /// assert_eq(refused, "VM test is not running");
     /// ```
     #[rhai_fn(name = "wait_ip", pure, return_raw)]
     pub fn wait_ip(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
@@ -2099,7 +2125,9 @@ pub mod vm_api {
     /// or `spice://127.0.0.1:5900`.
     ///
     /// ```rhai
-    /// try { print(HOST.vm("test").display()); } catch (e) { print(e.message); }
+    /// let refused = "";
+    /// try { print(HOST.vm("test").display()); } catch (e) { refused = e.message; }
+    /// assert_eq(refused, "VM test has no graphics (graphics: \"none\")");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn display(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<String> {
@@ -2132,7 +2160,10 @@ pub mod vm_api {
     /// (Ctrl-] leaves). Needs an interactive terminal.
     ///
     /// ```rhai
-    /// try { HOST.vm("test").console(); } catch (e) { print(e.message); }
+    /// let refused = "";
+    /// try { HOST.vm("test").console(); } catch (e) { refused = e.message; }
+    /// // Examples run without a terminal; in the REPL or a shell it attaches.
+    /// assert_eq(refused, "console() needs an interactive terminal");
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn console(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {

@@ -1345,7 +1345,11 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "r.img", capacity: "1G" });
-    /// try { v.resize("2G"); } catch (e) { print(e.message); } // the test driver cannot resize
+    /// let refused = "";
+    /// try { v.resize("2G"); } catch (e) { refused = e.message; }
+    /// // On a real host the volume grows to 2G; the embedded test driver cannot resize.
+    /// assert(refused.contains("not supported by the connection driver"), refused);
+    /// assert_eq(v.capacity, 1073741824);
     /// ```
     #[rhai_fn(name = "resize", pure, return_raw)]
     pub fn resize(ctx: NativeCallContext, vol: &mut Volume, size: Dynamic) -> ScriptResult<Map> {
@@ -1357,7 +1361,10 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "r.img", capacity: "2G" });
-    /// try { v.resize("1G"); } catch (e) { assert(e.message.contains("shrink")); }
+    /// let refused = "";
+    /// try { v.resize("1G"); } catch (e) { refused = e.message; }
+    /// assert(refused.contains("shrink"), refused);   // shrinking needs #{ shrink: true }
+    /// assert_eq(v.capacity, 2147483648);
     /// ```
     #[rhai_fn(name = "resize", pure, return_raw)]
     pub fn resize_opts(
@@ -1429,7 +1436,10 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "w.img", capacity: "1M" });
-    /// try { v.wipe(); } catch (e) { print(e.message); } // the test driver cannot wipe
+    /// let refused = "";
+    /// try { v.wipe(); } catch (e) { refused = e.message; }
+    /// // On a real host the volume is zeroed; the embedded test driver cannot wipe.
+    /// assert(refused.contains("not supported by the connection driver"), refused);
     /// ```
     #[rhai_fn(name = "wipe", pure, return_raw)]
     pub fn wipe(ctx: NativeCallContext, vol: &mut Volume) -> ScriptResult<Map> {
@@ -1442,7 +1452,10 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "w.img", capacity: "1M" });
-    /// try { v.wipe(#{ algorithm: "shred" }); } catch (e) { assert_eq(e.field, "algorithm"); }
+    /// let refused = #{};
+    /// try { v.wipe(#{ algorithm: "shred" }); } catch (e) { refused = e; }
+    /// assert_eq(refused.field, "algorithm");   // not one of libvirt's algorithms
+    /// assert_eq(refused.value, "shred");
     /// ```
     #[rhai_fn(name = "wipe", pure, return_raw)]
     pub fn wipe_opts(ctx: NativeCallContext, vol: &mut Volume, opts: Map) -> ScriptResult<Map> {
@@ -1506,8 +1519,12 @@ pub mod volume_api {
     /// let pool = HOST.pool("default-pool");
     /// let base = pool.create_volume(#{ name: "b.qcow2", capacity: "1G", format: "qcow2" });
     /// pool.create_volume(#{ name: "o.qcow2", backing: base });
-    /// try { base.delete(); } catch (e) { assert(e.message.contains("o.qcow2")); }
-    /// base.delete(#{ force: true });
+    /// let refused = "";
+    /// try { base.delete(); } catch (e) { refused = e.message; }
+    /// assert(refused.contains("o.qcow2"), refused);   // it backs o.qcow2
+    /// let r = base.delete(#{ force: true });
+    /// assert_eq(r.removed, "/default-pool/b.qcow2");
+    /// assert(pool.find_volume("b.qcow2") == ());
     /// ```
     #[rhai_fn(name = "delete", pure, return_raw)]
     pub fn delete_opts(ctx: NativeCallContext, vol: &mut Volume, opts: Map) -> ScriptResult<Map> {
@@ -1530,7 +1547,11 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "u.img", capacity: "1M" });
-    /// try { v.upload("disk.img"); } catch (e) { print(e.message); } // needs a real host
+    /// let refused = #{};
+    /// try { v.upload("disk.img"); } catch (e) { refused = e; }
+    /// // With a local disk.img on a real host, its bytes become the volume's.
+    /// assert_eq(refused.field, "local_path");
+    /// assert(refused.message.contains("no such file"), refused.message);
     /// ```
     #[rhai_fn(name = "upload", pure, return_raw)]
     pub fn upload(ctx: NativeCallContext, vol: &mut Volume, local_path: &str) -> ScriptResult<Map> {
@@ -1541,7 +1562,9 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "u.img", capacity: "1M" });
-    /// try { v.upload("disk.img", #{ force: true }); } catch (e) { print(e.message); }
+    /// let refused = #{};
+    /// try { v.upload("disk.img", #{ force: true }); } catch (e) { refused = e; }
+    /// assert_eq(refused.field, "local_path");   // there is no disk.img here
     /// ```
     #[rhai_fn(name = "upload", pure, return_raw)]
     pub fn upload_opts(
@@ -1576,7 +1599,10 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "d.img", capacity: "1M" });
-    /// try { v.download("copy.img"); } catch (e) { print(e.message); } // needs a real host
+    /// let refused = "";
+    /// try { v.download("copy.img"); } catch (e) { refused = e.message; }
+    /// // On a real host this writes copy.img; the embedded test driver cannot.
+    /// assert(refused.contains("not supported by the connection driver"), refused);
     /// ```
     #[rhai_fn(name = "download", pure, return_raw)]
     pub fn download(
@@ -1591,7 +1617,10 @@ pub mod volume_api {
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "d.img", capacity: "1M" });
-    /// try { v.download("copy.img", #{ overwrite: true }); } catch (e) { print(e.message); }
+    /// let refused = "";
+    /// try { v.download("copy.img", #{ overwrite: true }); } catch (e) { refused = e.message; }
+    /// // On a real host this replaces copy.img; the embedded test driver cannot.
+    /// assert(refused.contains("not supported by the connection driver"), refused);
     /// ```
     #[rhai_fn(name = "download", pure, return_raw)]
     pub fn download_opts(

@@ -44,6 +44,8 @@ pub fn init(format: LogFormat, level: LogLevel) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour codes only for a terminal: text logs sent to a file stay plain.
+        .with_ansi(std::io::stderr().is_terminal())
         // A closed stderr (`virtscript run job 2>&1 | head`) must not end the
         // run: tracing-subscriber would report the failed write on stderr
         // itself, and that report panics.

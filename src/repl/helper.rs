@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn live_names_come_from_libvirt() {
-        let host = Host::open("test:///default").unwrap();
+        let host = crate::testing::private_host();
         let mut helper = ReplHelper::new(Arc::default(), Some(host.clone()));
         let names = |h: &ReplHelper, c: &Chain, m: &str| h.live_names(c, m);
         assert_eq!(

@@ -8,17 +8,17 @@ pub mod storage;
 pub mod tree;
 
 /// libvirt's own XML test documents (../shared/conformance/libvirt/FOLDER) as
-/// sorted (file name, text) pairs; none when the folder is not there.
+/// sorted (file name, text) pairs; a missing or empty folder fails the test
+/// (a test that reads no document proves nothing).
 #[cfg(test)]
 pub(crate) fn conformance_documents(folder: &str) -> Vec<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/conformance/libvirt")
         .join(folder);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
+    let entries = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("libvirt's conformance documents: {}: {e}", dir.display()));
     let mut docs: Vec<(String, String)> = entries
-        .filter_map(Result::ok)
+        .map(|e| e.unwrap())
         .map(|e| {
             (
                 e.file_name().to_string_lossy().into_owned(),
@@ -27,7 +27,18 @@ pub(crate) fn conformance_documents(folder: &str) -> Vec<(String, String)> {
         })
         .collect();
     docs.sort();
+    assert!(!docs.is_empty(), "no documents in {}", dir.display());
     docs
+}
+
+/// One conformance document by folder and file name; a missing one fails the test.
+#[cfg(test)]
+pub(crate) fn conformance_document(folder: &str, file: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/conformance/libvirt")
+        .join(folder)
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A bad value in a document or a spec: which field, what value, what is wrong.

@@ -114,13 +114,23 @@ fn bad_flag_is_usage_error_2() {
 
 #[test]
 fn missing_script_file_is_usage_error() {
+    for command in ["run", "check"] {
+        let run = Script::missing("nope.rhai").command(command).run();
+        run.code(2)
+            .stderr_has("error: cannot read script nope.rhai: No such file or directory");
+        assert!(run.stdout.is_empty(), "{command}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn a_second_script_path_is_usage_error() {
     let run = Script::new("")
         .command("run")
         .named("x.rhai")
         .arg("nope.rhai")
         .run();
     // x.rhai exists, but the extra positional is rejected as usage.
-    assert_eq!(run.code, 2);
+    run.code(2).stderr_has("nope.rhai");
 }
 
 #[test]
@@ -278,14 +288,113 @@ fn operation_limit_stops_runaway_scripts() {
         .stderr_has("Too many operations");
 }
 
+/// What bash offers after `words` (the last one is being completed), from
+/// the script `virtscript completions bash` printed.
+fn bash_completes(script: &str, words: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("virtscript.bash");
+    std::fs::write(&file, script).unwrap();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        r#"source '{}'
+COMP_WORDS=({})
+COMP_CWORD={}
+_virtscript virtscript '{}' '{}'
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        file.display(),
+        quoted.join(" "),
+        words.len() - 1,
+        words[words.len() - 1],
+        words[words.len() - 2],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &program])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bash: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut offered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    offered.sort();
+    offered
+}
+
 #[test]
-fn completions_and_man_page() {
-    Script::new("")
-        .command("completions")
-        .arg("bash")
-        .run()
-        .ok()
-        .stdout_has("virtscript");
+fn completions_for_bash_zsh_and_fish() {
+    let script = |shell: &str| {
+        let run = Script::new("").command("completions").arg(shell).run();
+        run.ok();
+        run.stdout.clone()
+    };
+    // bash: the script, sourced, completes subcommands, flags and values.
+    let bash = script("bash");
+    assert_eq!(bash_completes(&bash, &["virtscript", "sch"]), ["schedule"]);
+    assert_eq!(
+        bash_completes(&bash, &["virtscript", "run", "--max-ar"]),
+        ["--max-array-size"]
+    );
+    assert_eq!(
+        bash_completes(&bash, &["virtscript", "run", "--log-level", ""]),
+        ["debug", "error", "info", "warn"]
+    );
+    assert_eq!(
+        bash_completes(&bash, &["virtscript", "completions", "f"]),
+        ["fish"]
+    );
+    // zsh and fish (neither shell is installed here): each names every
+    // subcommand and run's flags in its own syntax.
+    let zsh = script("zsh");
+    assert!(zsh.starts_with("#compdef virtscript\n"), "{zsh}");
+    for needle in [
+        "(run)",
+        "(schedule)",
+        "'--atomic[",
+        "--no-lock[",
+        "'--hosts=[",
+        "'--max-call-depth=[",
+        ":LOG_LEVEL:(error warn info debug)",
+    ] {
+        assert!(zsh.contains(needle), "zsh lacks {needle:?}");
+    }
+    let fish = script("fish");
+    for needle in [
+        "complete -c virtscript -n \"__fish_virtscript_needs_command\" -f -a \"run\"",
+        "complete -c virtscript -n \"__fish_virtscript_needs_command\" -f -a \"schedule\"",
+        "__fish_virtscript_using_subcommand run\" -l atomic",
+        "__fish_virtscript_using_subcommand run\" -l no-lock",
+        "__fish_virtscript_using_subcommand run\" -l max-string-size",
+        "__fish_virtscript_using_subcommand run\" -l log-level",
+    ] {
+        assert!(fish.contains(needle), "fish lacks {needle:?}");
+    }
+}
+
+/// A closed stdout (`virtscript completions fish | head -1`) is no panic.
+#[test]
+fn completions_into_a_closed_pipe_exit_0() {
+    use std::process::{Command, Stdio};
+    for shell in ["bash", "zsh", "fish"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["completions", shell])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{shell}: {stderr}");
+    }
+}
+
+#[test]
+fn man_page() {
     Script::new("")
         .command("man")
         .run()
@@ -318,7 +427,7 @@ fn api_doc_is_current() {
 
 #[test]
 fn live_host_reports_the_daemon() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let run = Script::new(
         "print(HOST.uri); print(HOST.hypervisor_version); print(HOST.memory_stats().total > 0);",
     )
@@ -380,11 +489,14 @@ fn libvirt_errors_print_libvirts_message_and_code() {
 
 #[test]
 fn live_run_lists_the_daemons_networks_and_pools() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     // Make sure there is at least one of each to list.
     let net = crate::support::unique("list");
-    let xml = std::env::temp_dir().join(format!("{net}.xml"));
-    std::fs::write(&xml, format!("<network><name>{net}</name><ip address='10.231.11.1' netmask='255.255.255.0'/></network>")).unwrap();
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join(format!("{net}.xml"));
+    std::fs::write(&xml, format!("<network><name>{net}</name><ip address='10.235.{o}.1' netmask='255.255.255.0'/></network>")).unwrap();
     virsh(&uri, &["net-define", xml.to_str().unwrap()]);
     let list = |what: &str| -> Vec<String> {
         virsh(&uri, &[what, "--all", "--name"])

@@ -221,7 +221,12 @@ assert_eq(macs.len(), 12);
 assert_eq(HOST.pool("default-pool").volumes().len(), 2 + 12);
 let auto = web.clone_many(2, #{});
 assert_eq(auto.map(|v| v.name), ["web-clone-1", "web-clone-2"]);
-try { web.clone_many(2, #{ prefix: "node" }); } catch (e) { assert(e.message.contains("node-1 already exists"), e.message); }
+let vols = HOST.pool("default-pool").volumes().len();
+let failed = "";
+try { web.clone_many(2, #{ prefix: "node" }); } catch (e) { failed = e.message; }
+assert(failed.contains("node-1 already exists"), `clone_many over existing names: ${failed}`);
+assert_eq(HOST.vms().len(), 1 + 1 + 6 + 2);
+assert_eq(HOST.pool("default-pool").volumes().len(), vols);
 print("ok");
 "#,
     ))
@@ -393,7 +398,7 @@ print(vm.uuid);
 
 #[test]
 fn live_the_three_ways_give_new_uuids_macs_and_disks() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let env = LiveEnv::new(&uri, "ways", 51);
     let src = source_vm(&env, None);
     let src_uuid = dominfo_uuid(&uri, &src);
@@ -472,7 +477,7 @@ fn live_the_three_ways_give_new_uuids_macs_and_disks() {
 
 #[test]
 fn live_a_clone_failing_on_its_second_disk_leaves_nothing() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let env = LiveEnv::new(&uri, "fail", 52);
     let src = source_vm(&env, None);
     let before: Vec<String> = {
@@ -515,7 +520,7 @@ fn live_a_clone_failing_on_its_second_disk_leaves_nothing() {
 
 #[test]
 fn live_ten_linked_clones_boot_and_each_gets_its_own_lease() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let kernel = tiny_guest();
     let env = LiveEnv::new(&uri, "many", 53);
     let src = source_vm(&env, Some(&kernel));
@@ -567,7 +572,7 @@ for i in 0..vms.len() {{ print(`${{vms[i].name}} ${{ips[i]}}`); }}
 
 #[test]
 fn live_snapshot_change_revert_and_the_change_is_gone() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let env = LiveEnv::new(&uri, "snap", 54);
     let src = source_vm(&env, None);
     let disk = format!("{}/{src}.qcow2", env.dir);
@@ -588,7 +593,10 @@ assert(vm.current_snapshot().name == "clean");"#
     .run()
     .ok();
     assert!(virsh(&uri, &["snapshot-list", &src]).contains("clean"));
-    let read = |pattern: &str| {
+    // Whether the first MiB holds `pattern`. A read that did not happen (the
+    // image would not open, qemu-io failed) fails the test: its empty output
+    // holds no "Pattern verification failed" either.
+    let holds = |pattern: &str| -> bool {
         let out = Command::new("qemu-io")
             .args([
                 "-f",
@@ -599,14 +607,24 @@ assert(vm.current_snapshot().name == "clean");"#
             ])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stdout.contains("read 1048576/1048576 bytes at offset 0") && stderr.trim().is_empty(),
+            "qemu-io read of {disk} did not happen ({}):\n{stdout}{stderr}",
+            out.status
+        );
+        let mismatch = stdout.contains("Pattern verification failed");
+        assert_eq!(out.status.success(), !mismatch, "qemu-io: {stdout}");
+        !mismatch
     };
     // Change the disk while the VM is off.
     stdout_of(
         Command::new("qemu-io").args(["-f", "qcow2", "-c", "write -P 0xcd 0 1M", &disk]),
         "qemu-io write",
     );
-    assert!(!read("0xcd").contains("Pattern verification failed"));
+    assert!(holds("0xcd"), "the write did not reach the disk");
+    assert!(!holds("0xab"));
     Script::new(&format!(
         r#"let vm = HOST.vm("{src}"); vm.snapshot_named("clean").revert();
 vm.snapshot_named("clean").delete();
@@ -615,22 +633,20 @@ assert_eq(vm.snapshots().len(), 0);"#
     .connect(&uri)
     .run()
     .ok();
-    assert!(
-        !read("0xab").contains("Pattern verification failed"),
-        "the change survived the revert"
-    );
+    assert!(holds("0xab"), "the change survived the revert");
+    assert!(!holds("0xcd"));
 }
 
 #[test]
 fn live_uefi_clone_copies_nvram_and_internal_snapshots_are_refused_with_advice() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let env = LiveEnv::new(&uri, "uefi", 55);
     let name = format!("{}-src", env.prefix);
     let clone = format!("{}-copy", env.prefix);
     let run = Script::new(&format!(
         r#"
 let vm = HOST.define_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", uefi: true, import: true,
-    disks: [#{{ pool: "{pool}", size: "16M", format: "qcow2" }}], networks: [], graphics: "none" }});
+    disks: [#{{ pool: "{pool}", size: "16M", format: "qcow2" }}], networks: ["{net}"], graphics: "none" }});
 vm.start();
 vm.destroy();
 let x = vm.inactive_xml;
@@ -640,6 +656,7 @@ let c = vm.clone(#{{ name: "{clone}", storage: "linked" }});
 print(`clone xml: ${{c.inactive_xml}}`);
 "#,
         pool = env.pool,
+        net = env.net,
     ))
     .connect(&uri)
     .run();
@@ -675,16 +692,28 @@ print(`clone xml: ${{c.inactive_xml}}`);
             std::fs::read(&src_vars).unwrap()
         );
     }
-    // A clone that cannot be made leaves no NVRAM copy behind.
-    Script::new(&format!(
-        r#"HOST.vm("{name}").clone(#{{ name: "{clone}2", files: [1] }});"#
+    // A clone that fails AFTER its NVRAM was copied leaves no copy behind:
+    // with the VM's network stopped, the clone is made and defined, then
+    // cannot start.
+    virsh(&uri, &["net-destroy", &env.net]);
+    let run = Script::new(&format!(
+        r#"let failed = "";
+try {{
+    HOST.vm("{name}").clone(#{{ name: "{clone}2", start: true }});
+}} catch (e) {{ failed = e.message; }}
+print(`failed: ${{failed}}`);"#
     ))
     .connect(&uri)
-    .run()
-    .code(1);
+    .run();
+    virsh(&uri, &["net-start", &env.net]);
+    run.ok().stdout_has("failed: ").stdout_has("not active");
     assert!(
-        !std::path::Path::new(&format!("/var/lib/libvirt/qemu/nvram/{clone}2_VARS.fd")).exists()
+        !std::path::Path::new(&format!("/var/lib/libvirt/qemu/nvram/{clone}2_VARS.fd")).exists(),
+        "the failed clone's NVRAM copy was left"
     );
+    assert!(!virsh_try(&uri, &["dominfo", &format!("{clone}2")]).0);
+    let vols = virsh(&uri, &["vol-list", &env.pool]);
+    assert!(!vols.contains(&format!("{clone}2")), "{vols}");
     let _ = virsh_try(&uri, &["undefine", &clone, "--nvram"]);
     let _ = virsh_try(&uri, &["undefine", &name, "--nvram"]);
 }

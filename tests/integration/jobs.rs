@@ -214,20 +214,71 @@ fn many_hosts_run_in_parallel_with_a_section_each() {
     assert_eq!(report["hosts"][1]["exit_code"], 3);
 }
 
+/// Every libvirt change is logged at info: JSON lines when stderr is not a
+/// terminal (and with --log-format json), plain text with --log-format text,
+/// nothing at the default level (warn) or below it.
 #[test]
-fn json_logs_when_not_a_terminal() {
-    let run = Script::new("throw \"x\";")
+fn changes_are_logged_at_info_as_json_lines_or_text() {
+    let script = r#"HOST.define_network(#{ name: "logged", forward: "nat", ip: "10.9.9.1/24" });"#;
+    let changed = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| l.contains("changed"))
+            .map(str::to_owned)
+            .collect()
+    };
+    for format in [None, Some("json")] {
+        let mut s = Script::new(script).arg("--log-level").arg("info");
+        if let Some(f) = format {
+            s = s.arg("--log-format").arg(f);
+        }
+        let run = s.run();
+        run.ok();
+        let lines = changed(&run.stderr);
+        assert_eq!(lines.len(), 1, "{format:?}: {}", run.stderr);
+        let line: serde_json::Value = serde_json::from_str(&lines[0])
+            .unwrap_or_else(|e| panic!("{format:?}: not a JSON line ({e}): {}", lines[0]));
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["message"], "changed", "{line}");
+        assert_eq!(line["action"], "define_network", "{line}");
+        assert_eq!(line["object"], "network logged", "{line}");
+        assert_eq!(line["host"], "test:///default", "{line}");
+    }
+    let run = Script::new(script)
         .arg("--log-level")
         .arg("info")
+        .arg("--log-format")
+        .arg("text")
         .run();
-    run.code(1);
-    // No change was made, so no log line; the error itself is printed as a diagnostic.
-    assert!(run.stderr.contains("error: x"));
+    run.ok();
+    let lines = changed(&run.stderr);
+    assert_eq!(
+        lines,
+        [r#" INFO changed action="define_network" object="network logged" host="test:///default""#],
+        "{}",
+        run.stderr
+    );
+    for level in [None, Some("warn"), Some("error")] {
+        let mut s = Script::new(script).arg("--log-format").arg("json");
+        if let Some(l) = level {
+            s = s.arg("--log-level").arg(l);
+        }
+        let run = s.run();
+        run.ok();
+        assert!(changed(&run.stderr).is_empty(), "{level:?}: {}", run.stderr);
+    }
+    // A script error is a diagnostic, never a log line.
+    let run = Script::new("throw \"x\";")
+        .arg("--log-level")
+        .arg("debug")
+        .run();
+    run.code(1).stderr_has("error: x");
+    assert!(!run.stderr.contains("\"level\""), "{}", run.stderr);
 }
 
 #[test]
 fn live_plan_does_not_touch_the_host() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let run = Script::new("print(HOST.uri);")
         .connect(&uri)
         .arg("--plan")
@@ -240,10 +291,12 @@ fn live_plan_does_not_touch_the_host() {
 
 #[test]
 fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let net = crate::support::unique("plan");
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
     let script = format!(
-        "HOST.ensure_network(#{{ name: \"{net}\", forward: \"nat\", ip: \"10.231.7.1/24\", dhcp: [\"10.231.7.10\", \"10.231.7.99\"] }});\n"
+        "HOST.ensure_network(#{{ name: \"{net}\", forward: \"nat\", ip: \"10.231.{o}.1/24\", dhcp: [\"10.231.{o}.10\", \"10.231.{o}.99\"] }});\n"
     );
     let plan = Script::new(&script).connect(&uri).arg("--plan").run();
     plan.code(10)
@@ -258,26 +311,28 @@ fn live_plan_lists_changes_without_touching_the_host_then_nothing_after_a_run() 
     again.ok().stdout_has("plan: no changes");
 
     // A changed DHCP range shows up as a change with an XML diff.
-    let changed = script.replace("10.231.7.99", "10.231.7.120");
+    let changed = script.replace(&format!("10.231.{o}.99"), &format!("10.231.{o}.120"));
     let drift = Script::new(&changed).connect(&uri).arg("--plan").run();
     drift
         .code(10)
         .stdout_has(&format!("~ change network {net}"))
-        .stdout_has("10.231.7.120");
+        .stdout_has(&format!("10.231.{o}.120"));
     crate::support::virsh_try(&uri, &["net-destroy", &net]);
     crate::support::virsh(&uri, &["net-undefine", &net]);
 }
 
 #[test]
 fn live_failed_transaction_leaves_nothing_and_the_report_lists_the_rollback() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = crate::support::LivePool::new(&uri, "txpool");
     let net = crate::support::unique("txnet");
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
     let vm = crate::support::unique("txvm");
     let script = format!(
         r#"
 transaction(|| {{
-    HOST.define_network(#{{ name: "{net}", ip: "10.231.8.1/24" }});
+    HOST.define_network(#{{ name: "{net}", ip: "10.232.{o}.1/24" }});
     let vol = HOST.pool("{pool}").create_volume(#{{ name: "disk.qcow2", capacity: "1G", format: "qcow2" }});
     HOST.define_vm(#{{ name: "{vm}", memory: 128, virt_type: "qemu", import: true, disks: [#{{ volume: vol }}], networks: ["{net}"] }});
     throw "the fourth step failed";
@@ -329,14 +384,16 @@ transaction(|| {{
 
 #[test]
 fn live_two_runs_of_one_job_never_overlap() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let net = crate::support::unique("lock");
+    let _guard = crate::support::NetworkGuard::new(&uri, &[&net]);
+    let o = crate::support::octet();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.rhai");
     std::fs::write(
         &script,
         format!(
-            "let r = HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.231.9.1/24\" }});\nsleep(1.5);\nr.action\n"
+            "let r = HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.233.{o}.1/24\" }});\nsleep(1.5);\nr.action\n"
         ),
     )
     .unwrap();
@@ -371,7 +428,7 @@ fn live_two_runs_of_one_job_never_overlap() {
 
 #[test]
 fn live_parallel_volume_creation_in_one_pool_never_fails_busy() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = crate::support::LivePool::new(&uri, "par");
     let script = format!(
         r#"
@@ -396,7 +453,7 @@ vols.len()
 #[test]
 #[ignore = "restarts libvirtd; tools/test.sh runs it after the other tests"]
 fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let net = crate::support::unique("kill");
     /// Removes the test's network even when an assertion fails (after the
     /// daemon is back: guards drop in reverse order).
@@ -414,12 +471,13 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
         }
     }
     let _cleanup = Cleanup(uri.clone(), net.clone());
+    let o = crate::support::octet();
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("job.rhai");
     std::fs::write(
         &script,
         format!(
-            "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.231.10.1/24\" }});\nprint(\"ready\");\nloop {{\n    HOST.network(\"{net}\").active;\n    sleep(0.05);\n}}\n"
+            "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.234.{o}.1/24\" }});\nprint(\"ready\");\nloop {{\n    HOST.network(\"{net}\").active;\n    sleep(0.05);\n}}\n"
         ),
     )
     .unwrap();
@@ -443,10 +501,14 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
         }
     }
     let restart = Restart;
-    std::process::Command::new("pkill")
-        .args(["-9", "-x", "libvirtd"])
+    // SIGKILL the harness's own daemon, by its pid file: never every libvirtd
+    // on the machine (another host's daemon may run beside it).
+    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/libvirtd-netns.sh");
+    let killed = std::process::Command::new(harness)
+        .arg("kill")
         .status()
         .unwrap();
+    assert!(killed.success(), "tools/libvirtd-netns.sh kill failed");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
@@ -454,11 +516,253 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
     assert!(stderr.contains("libvirt error"), "{stderr}");
     drop(restart);
     let rerun = Script::new(&format!(
-        "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.231.10.1/24\" }}).action"
+        "HOST.ensure_network(#{{ name: \"{net}\", ip: \"10.234.{o}.1/24\" }}).action"
     ))
     .connect(&uri)
     .arg("--json")
     .run();
     rerun.ok();
     assert_eq!(rerun.stdout.trim(), "\"unchanged\"");
+}
+
+/// --hosts FILE: the script runs on every URI the file lists (comments and
+/// blank lines skipped), each on its own HOST; an empty or missing file is a
+/// usage error naming the file.
+#[test]
+fn hosts_file_runs_the_script_on_each_listed_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_node = dir.path().join("empty.xml");
+    std::fs::write(&empty_node, "<node/>").unwrap();
+    let other = format!("test://{}", empty_node.display());
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("# the lab hosts\n\ntest:///default\n  {other}  \n"),
+    )
+    .unwrap();
+    let run = Script::new("`${HOST.uri} has ${HOST.vms().len()} VMs`")
+        .arg("--hosts")
+        .arg(hosts.to_str().unwrap())
+        .arg("--json")
+        .run();
+    run.ok();
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        value["test:///default"], "test:///default has 1 VMs",
+        "{value}"
+    );
+    assert_eq!(
+        value[other.as_str()],
+        format!("{other} has 0 VMs"),
+        "{value}"
+    );
+    assert_eq!(value.as_object().unwrap().len(), 2, "{value}");
+
+    std::fs::write(&hosts, "# nothing yet\n\n").unwrap();
+    Script::new("1")
+        .arg("--hosts")
+        .arg(hosts.to_str().unwrap())
+        .run()
+        .code(2)
+        .stderr_has(&format!("--hosts {} lists no URI", hosts.display()));
+    Script::new("1")
+        .arg("--hosts")
+        .arg("/nonexistent/hosts")
+        .run()
+        .code(2)
+        .stderr_has("cannot read --hosts /nonexistent/hosts: No such file or directory");
+}
+
+/// The engine's limits, each set by its flag: a script within it runs, one
+/// past it fails at the line that went past.
+#[test]
+fn engine_limits_follow_their_flags() {
+    let cases: &[(&str, &str, &str, &str, &str)] = &[
+        (
+            "--max-call-depth",
+            "8",
+            "fn f(n) { if n == 0 { 0 } else { f(n - 1) } }\nprint(f(3));",
+            "fn f(n) { if n == 0 { 0 } else { f(n - 1) } }\nprint(f(50));",
+            "Stack overflow",
+        ),
+        (
+            "--max-string-size",
+            "10",
+            "let s = \"0123456789\";\nprint(s.len());",
+            "let s = \"0123456789\";\ns += \"x\";",
+            "Length of string too large",
+        ),
+        (
+            "--max-array-size",
+            "3",
+            "let a = [1, 2];\na.push(3);",
+            "let a = [1, 2];\na.push(3); a.push(4);",
+            "Size of array/BLOB too large",
+        ),
+        (
+            "--max-map-size",
+            "2",
+            "let m = #{ a: 1 };\nm.b = 2;",
+            "let m = #{ a: 1 };\nm.b = 2; m.c = 3;",
+            "Size of object map too large",
+        ),
+    ];
+    for (flag, limit, within, past, message) in cases {
+        Script::new(within).arg(flag).arg(limit).run().ok();
+        Script::new(past)
+            .arg(flag)
+            .arg(limit)
+            .run()
+            .code(1)
+            .stderr_has(message)
+            .stderr_has("--> script.rhai:2:");
+        // Without the flag the default limit is far above: the same script runs.
+        Script::new(past).run().ok();
+    }
+}
+
+/// schedule --user: the units go to the user's systemd directory
+/// ($XDG_CONFIG_HOME, else ~/.config), and list and remove find them there.
+#[test]
+fn schedule_user_writes_to_the_users_unit_directory() {
+    for xdg in [true, false] {
+        let home = tempfile::tempdir().unwrap();
+        let units = if xdg {
+            home.path().join("xdg/systemd/user")
+        } else {
+            home.path().join(".config/systemd/user")
+        };
+        let with_env = |s: Script| {
+            let s = s.env("HOME", home.path().to_str().unwrap());
+            if xdg {
+                s.env("XDG_CONFIG_HOME", home.path().join("xdg").to_str().unwrap())
+            } else {
+                s.env("XDG_CONFIG_HOME", "")
+            }
+        };
+        with_env(Script::new(""))
+            .command("schedule")
+            .arg("install")
+            .arg("mine")
+            .arg("--user")
+            .arg("--")
+            .arg("run")
+            .arg("/srv/mine.rhai")
+            .run()
+            .ok()
+            .stdout_has(&format!("wrote {}", units.join("virtscript-mine.timer").display()))
+            .stdout_has("systemctl --user daemon-reload && systemctl --user enable --now virtscript-mine.timer");
+        assert!(units.join("virtscript-mine.service").exists(), "xdg={xdg}");
+        with_env(Script::new(""))
+            .command("schedule")
+            .arg("list")
+            .arg("--user")
+            .run()
+            .ok()
+            .stdout_has("mine\tdaily");
+        with_env(Script::new(""))
+            .command("schedule")
+            .arg("remove")
+            .arg("mine")
+            .arg("--user")
+            .run()
+            .ok();
+        assert!(!units.join("virtscript-mine.timer").exists(), "xdg={xdg}");
+    }
+}
+
+/// --atomic on the real daemon: a script that fails after making things
+/// leaves nothing (every change undone); the same script without it leaves
+/// what it made.
+#[test]
+fn live_atomic_undoes_everything_a_failed_script_made() {
+    let uri = live_uri();
+    let names = [
+        crate::support::unique("atomic-a"),
+        crate::support::unique("atomic-b"),
+    ];
+    let _guard = Undefine(uri.clone(), names.to_vec());
+    let script = format!(
+        r#"HOST.define_network(#{{ name: "{}" }});
+HOST.define_network(#{{ name: "{}" }}).start();
+throw "step three failed";"#,
+        names[0], names[1]
+    );
+    let exists = |name: &str| crate::support::virsh_try(&uri, &["net-info", name]).0;
+    Script::new(&script)
+        .connect(&uri)
+        .arg("--atomic")
+        .run()
+        .code(1)
+        .stderr_has("step three failed");
+    assert!(
+        !exists(&names[0]) && !exists(&names[1]),
+        "--atomic left networks"
+    );
+    Script::new(&script).connect(&uri).run().code(1);
+    assert!(
+        exists(&names[0]) && exists(&names[1]),
+        "without --atomic they stay"
+    );
+}
+
+/// --no-lock on the real daemon: while one run of a job holds its lock, a
+/// second run of the same job exits 5, and with --no-lock it runs at once.
+#[test]
+fn live_no_lock_runs_beside_a_run_holding_the_lock() {
+    use std::process::{Command, Stdio};
+    let uri = live_uri();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.rhai");
+    std::fs::write(
+        &script,
+        "if ARGS.len() == 0 { print(\"holding\"); sleep(30); } else { print(\"ran\"); }\n",
+    )
+    .unwrap();
+    let mut first = crate::support::spawn_until_line(
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "-c", &uri])
+            .arg(&script)
+            .stderr(Stdio::null()),
+        "holding",
+    );
+    let second = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "-c", &uri, "--lock-timeout", "0s"])
+            .args(extra)
+            .arg(&script)
+            .args(["--", "second"])
+            .output()
+            .unwrap()
+    };
+    let locked = second(&[]);
+    let no_lock = second(&["--no-lock"]);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(
+        locked.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
+    assert!(String::from_utf8_lossy(&locked.stderr).contains("another run holds the lock"));
+    assert_eq!(
+        no_lock.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&no_lock.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&no_lock.stdout), "ran\n");
+}
+
+/// Networks undefined when the test ends, also when it panics.
+struct Undefine(String, Vec<String>);
+
+impl Drop for Undefine {
+    fn drop(&mut self) {
+        for name in &self.1 {
+            let _ = crate::support::virsh_try(&self.0, &["net-destroy", name]);
+            let _ = crate::support::virsh_try(&self.0, &["net-undefine", name]);
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use crate::support::{live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
+use crate::support::{ifname, live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
 
 #[test]
 fn networks_lookup_and_missing_network_error_names_it() {
@@ -128,8 +128,9 @@ fn validation_errors_name_field_value_and_line() {
             "dhcp_hosts[0].mac",
             "52:54:zz:00:00:01",
         ),
-        (r#"ip: "192.168.122.77/24""#, "ip", "192.168.122.0/24"),
-        (r#"ip: "192.168.0.1/16""#, "ip", "192.168.0.0/16"),
+        // An overlap names the value as written, not its network address.
+        (r#"ip: "192.168.122.77/24""#, "ip", "192.168.122.77/24"),
+        (r#"ip: "192.168.0.1/16""#, "ip", "192.168.0.1/16"),
         (
             r#"bridge: "virbr-far-too-long""#,
             "bridge.name",
@@ -280,11 +281,6 @@ fn octet() -> u32 {
     std::process::id() % 250 + 1
 }
 
-/// A short unique interface name (≤ 15 characters).
-fn ifname(tag: &str) -> String {
-    format!("vs{tag}{}", std::process::id() % 1_000_000)
-}
-
 fn netns(args: &[&str]) {
     let status = Command::new("ip")
         .args(["netns", "exec", "virtscript", "ip"])
@@ -304,7 +300,7 @@ fn cleanup(uri: &str, name: &str) {
 /// it by creating a small transient network `<name>-ack-x`.
 #[test]
 fn live_seed_workflow_seen_by_virsh() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let name = unique("seed");
     let bridge = ifname("sd");
     let o = octet();
@@ -431,7 +427,7 @@ step("undefined");
 /// NAT, routed, isolated and host-bridge networks, each from a map, started.
 #[test]
 fn live_four_kinds_of_network() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let o = octet();
     let nic = ifname("nic");
     let hostbr = ifname("hbr");
@@ -484,11 +480,12 @@ for s in specs {{
         .stdout_has(&format!("{} isolated", names[2]))
         .stdout_has(&format!("{} bridge {hostbr}", names[3]));
     for n in &names {
-        let line = list
-            .lines()
-            .find(|l| l.contains(n.as_str()))
-            .unwrap_or_default();
-        assert!(line.contains("active"), "{n} not active:\n{list}");
+        // `virsh net-list --all` columns: Name State Autostart Persistent.
+        let state = list.lines().find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols.first() == Some(&n.as_str())).then(|| cols.get(1).copied())
+        });
+        assert_eq!(state, Some(Some("active")), "{n}:\n{list}");
     }
 }
 
@@ -496,7 +493,7 @@ for s in specs {{
 /// when allowed, and the next run finds nothing to do.
 #[test]
 fn live_ensure_network_restart() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let o = octet();
     let name = unique("ens");
     let bridge = ifname("en");
@@ -533,7 +530,7 @@ assert_eq(mutation_count(), n);
 /// adding it again is not an error.
 #[test]
 fn live_dhcp_host_without_restart() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let o = octet();
     let name = unique("dhcp");
     let bridge = ifname("dh");
@@ -604,4 +601,132 @@ HOST.define_network(#{ name: "d", ip: "10.51.0.1/24" });
     .stdout_has("ip: overlaps 10.50.0.0/24 of network 'a'")
     .stderr_has("overlaps 10.51.0.0/24 of network 't2'")
     .stderr_has("script.rhai:21:6");
+}
+
+/// Every live-update call on the real daemon: each change is in the running
+/// network and in its config, dnsmasq's files have it, and the bridge was
+/// never recreated (no restart). Then `apply` restarts only for a change the
+/// running network does not have yet.
+#[test]
+fn live_network_updates_reach_the_running_network_without_a_restart() {
+    let uri = live_uri();
+    let o = octet();
+    let name = unique("upd");
+    let pool = unique("fwd");
+    let bridge = ifname("up");
+    let _guard = NetworkGuard(uri.clone(), vec![name.clone(), pool.clone()]);
+    let run = Script::new(&format!(
+        r#"let net = HOST.define_network(#{{ name: "{name}", forward: "nat", bridge: "{bridge}",
+    ip: "10.215.{o}.1/24", dhcp: ["10.215.{o}.100", "10.215.{o}.200"] }});
+net.start();
+assert(net.add_dhcp_range("10.215.{o}.2", "10.215.{o}.50"));
+assert(net.remove_dhcp_range("10.215.{o}.100", "10.215.{o}.200"));
+assert(net.add_portgroup(#{{ name: "web" }}));
+assert(net.modify_portgroup(#{{ name: "web", bandwidth: #{{ outbound: #{{ average: 500 }} }} }}));
+assert(net.add_portgroup(#{{ name: "db" }}));
+assert(net.remove_portgroup("db"));
+assert(net.add_dns_host(#{{ ip: "10.215.{o}.10", hostnames: ["web", "www"] }}));
+assert(net.add_dns_host(#{{ ip: "10.215.{o}.11", hostnames: ["gone"] }}));
+assert(net.remove_dns_host("10.215.{o}.11"));
+assert(net.add_dns_srv(#{{ service: "ldap", protocol: "tcp", domain: "lab", target: "dc1", port: 389 }}));
+assert(net.add_dns_srv(#{{ service: "kerberos", protocol: "udp", target: "dc1", port: 88 }}));
+assert_eq(net.remove_dns_srv("kerberos", "udp"), 1);
+assert(net.add_dhcp_host(#{{ mac: "52:54:00:21:50:01", ip: "10.215.{o}.20", name: "a" }}));
+assert(net.modify_dhcp_host(#{{ mac: "52:54:00:21:50:01", ip: "10.215.{o}.21", name: "a" }}));
+assert(net.add_dhcp_host(#{{ mac: "52:54:00:21:50:02", ip: "10.215.{o}.22" }}));
+assert(net.remove_dhcp_host("52:54:00:21:50:02"));
+assert(!net.apply(), "live and config agree: nothing to apply");
+let fwd = HOST.define_network(#{{ name: "{pool}", forward: #{{ mode: "private", interfaces: ["{bridge}a"] }} }});
+fwd.start();
+assert(fwd.add_forward_interface("{bridge}b"));
+assert(fwd.remove_forward_interface("{bridge}a"));
+assert_eq(fwd.config.forward.interfaces, ["{bridge}b"]);
+print("done");"#
+    ))
+    .connect(&uri)
+    .run();
+    run.ok().stdout_has("done");
+    let before = netns_ifindex(&bridge);
+    assert!(!before.is_empty(), "no bridge {bridge}");
+    for xml in [
+        virsh(&uri, &["net-dumpxml", &name]),
+        virsh(&uri, &["net-dumpxml", "--inactive", &name]),
+    ] {
+        for present in [
+            format!("<range start='10.215.{o}.2' end='10.215.{o}.50'/>"),
+            "<portgroup name='web'>".to_owned(),
+            "<outbound average='500'/>".to_owned(),
+            format!("<host ip='10.215.{o}.10'>"),
+            "<hostname>www</hostname>".to_owned(),
+            "<srv service='ldap' protocol='tcp' domain='lab' target='dc1' port='389'/>".to_owned(),
+            format!("<host mac='52:54:00:21:50:01' name='a' ip='10.215.{o}.21'/>"),
+        ] {
+            assert!(xml.contains(&present), "lacks {present}:\n{xml}");
+        }
+        for absent in [
+            "10.215.{o}.100".replace("{o}", &o.to_string()),
+            "<portgroup name='db'".to_owned(),
+            "gone".to_owned(),
+            "kerberos".to_owned(),
+            "52:54:00:21:50:02".to_owned(),
+        ] {
+            assert!(!xml.contains(&absent), "still has {absent}:\n{xml}");
+        }
+    }
+    // What dnsmasq serves: its hosts files, rewritten in place.
+    let hosts = std::fs::read_to_string(format!("/var/lib/libvirt/dnsmasq/{name}.hostsfile"))
+        .unwrap_or_default();
+    assert_eq!(hosts.trim(), format!("52:54:00:21:50:01,10.215.{o}.21,a"));
+    let names = std::fs::read_to_string(format!("/var/lib/libvirt/dnsmasq/{name}.addnhosts"))
+        .unwrap_or_default();
+    assert_eq!(names.trim(), format!("10.215.{o}.10\tweb\twww"));
+    let fwd = virsh(&uri, &["net-dumpxml", &pool]);
+    assert!(
+        fwd.contains(&format!("<interface dev='{bridge}b'/>"))
+            && !fwd.contains(&format!("'{bridge}a'")),
+        "{fwd}"
+    );
+    assert_eq!(
+        netns_ifindex(&bridge),
+        before,
+        "an update restarted the network"
+    );
+    // A change in the config only: apply restarts the network to take it.
+    virsh(
+        &uri,
+        &[
+            "net-update",
+            &name,
+            "add",
+            "ip-dhcp-host",
+            &format!("<host mac='52:54:00:21:50:03' ip='10.215.{o}.23'/>"),
+            "--config",
+        ],
+    );
+    let run = Script::new(&format!(
+        r#"let net = HOST.network("{name}");
+assert(net.apply(), "the config had a change");
+assert(!net.apply(), "applied already");
+print("applied");"#
+    ))
+    .connect(&uri)
+    .run();
+    run.ok().stdout_has("applied");
+    assert!(virsh(&uri, &["net-dumpxml", &name]).contains("52:54:00:21:50:03"));
+    assert_ne!(
+        netns_ifindex(&bridge),
+        before,
+        "apply did not restart the network"
+    );
+}
+
+/// Networks removed when the test ends, also when it panics.
+struct NetworkGuard(String, Vec<String>);
+
+impl Drop for NetworkGuard {
+    fn drop(&mut self) {
+        for name in &self.1 {
+            cleanup(&self.0, name);
+        }
+    }
 }

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{live_uri, netns_ifindex, unique, virsh, virsh_try, Script};
+use crate::support::{
+    asserts_something, ifname, live_uri, netns_ifindex, unique, virsh, virsh_try, Script,
+};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -66,6 +68,12 @@ fn every_rhai_block_in_the_docs_runs_on_the_test_driver() {
     for file in doc_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         for (info, code) in rhai_blocks(&text) {
+            if !asserts_something(&code) {
+                failures.push(format!(
+                    "{} ({info}) asserts nothing outside catch:\n{code}",
+                    file.display()
+                ));
+            }
             if info != "rhai" {
                 assert_eq!(
                     info,
@@ -150,7 +158,10 @@ fn every_script_passes_check_and_runs_on_the_test_driver() {
     );
     for path in all {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let mut s = Script::new(&script_text(&path)).named(&name);
+        // What the script left on the driver, read in its own process (a new
+        // process would see a fresh driver).
+        let text = format!("{}\n;\n{INVENTORY}", script_text(&path));
+        let mut s = Script::new(&text).named(&name);
         if name.starts_with("04-") || name.starts_with("05-") || name == "lab.rhai" {
             s = s.script_arg("virt_type=qemu");
         }
@@ -159,8 +170,122 @@ fn every_script_passes_check_and_runs_on_the_test_driver() {
         }
         let run = s.run();
         assert_eq!(run.code, 0, "{name}:\n{}{}", run.stdout, run.stderr);
+        let made = run
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("MADE "))
+            .unwrap_or_else(|| panic!("{name} printed no inventory:\n{}", run.stdout));
+        let expected = SCRIPTS_MAKE
+            .iter()
+            .find(|(script, _)| *script == name)
+            .unwrap_or_else(|| panic!("{name}: add what it makes to SCRIPTS_MAKE"))
+            .1;
+        let expected: Vec<String> = expected.iter().map(|m| format!("{m:?}")).collect();
+        assert_eq!(made, format!("[{}]", expected.join(", ")), "{name}");
+        if name == "hello.rhai" || name == "01-check-host.rhai" {
+            // They make nothing; they report the host.
+            assert!(run.stdout.contains("libvirt 9."), "{name}: {}", run.stdout);
+            assert!(run.stdout.contains(" CPUs ("), "{name}: {}", run.stdout);
+        }
     }
 }
+
+/// Appended to each script: what it left besides the driver's own objects.
+const INVENTORY: &str = r#"let made = [];
+for n in HOST.networks() { if n.name != "default" { made.push(`network ${n.name} ${if n.active {"active"} else {"inactive"}}`); } }
+for p in HOST.pools() {
+    if p.name != "default-pool" { made.push(`pool ${p.name} ${if p.active {"active"} else {"inactive"}}`); }
+    for v in p.volumes() { made.push(`volume ${p.name}/${v.name}`); }
+}
+for v in HOST.vms() { if v.name != "test" { made.push(`vm ${v.name} ${v.state}`); } }
+made.sort();
+print(`MADE ${made}`);
+"#;
+
+/// What each script in scripts/ makes on the embedded test driver (sorted).
+const SCRIPTS_MAKE: &[(&str, &[&str])] = &[
+    ("01-check-host.rhai", &[]),
+    ("02-networks.rhai", &["network lab active"]),
+    (
+        "03-volumes.rhai",
+        &["pool vms active", "volume vms/kvm1.qcow2"],
+    ),
+    (
+        "04-create-vm.rhai",
+        &[
+            "network lab active",
+            "pool vms active",
+            "vm kvm1 running",
+            "volume vms/kvm1.qcow2",
+        ],
+    ),
+    (
+        "05-clone.rhai",
+        &[
+            "network lab active",
+            "pool vms active",
+            "vm kvm1 shut off",
+            "vm kvm1-clone shut off",
+            "vm kvm2 running",
+            "vm kvm2-explicit shut off",
+            "vm kvm2-linked-1 running",
+            "vm kvm2-linked-2 running",
+            "volume vms/kvm1-clone.qcow2",
+            "volume vms/kvm1.qcow2",
+            "volume vms/kvm2-explicit.qcow2",
+            "volume vms/kvm2-linked-1.qcow2",
+            "volume vms/kvm2-linked-2.qcow2",
+            "volume vms/kvm2.qcow2",
+        ],
+    ),
+    (
+        "clone-1-volume-then-import.rhai",
+        &[
+            "vm web shut off",
+            "vm web2 shut off",
+            "volume default-pool/web.qcow2",
+            "volume default-pool/web2.qcow2",
+        ],
+    ),
+    (
+        "clone-2-explicit.rhai",
+        &[
+            "vm web shut off",
+            "vm web2 shut off",
+            "volume default-pool/web.qcow2",
+            "volume default-pool/web2-disk.qcow2",
+        ],
+    ),
+    (
+        "clone-3-auto.rhai",
+        &[
+            "vm web shut off",
+            "vm web-clone shut off",
+            "volume default-pool/web-clone.qcow2",
+            "volume default-pool/web.qcow2",
+        ],
+    ),
+    ("hello.rhai", &[]),
+    (
+        "lab.rhai",
+        &[
+            "network lab1 active",
+            "pool vms active",
+            "vm lab1-1 running",
+            "vm lab1-2 running",
+            "volume vms/blank-base.qcow2",
+            "volume vms/lab1-1.qcow2",
+            "volume vms/lab1-2.qcow2",
+        ],
+    ),
+    ("net-bridge.rhai", &["network lan active"]),
+    ("net-isolated.rhai", &["network backend active"]),
+    ("net-macvtap.rhai", &["network direct active"]),
+    ("net-nat.rhai", &["network natlab active"]),
+    ("net-routed.rhai", &["network dmz active"]),
+    // The lab network it keeps; no lab VMs to prune on a fresh driver.
+    ("nightly.rhai", &["network lab1 active"]),
+];
 
 /// A bad option: the recipe's own message naming it, at the caller's line.
 fn bad_option(call: &str, message: &str) {
@@ -174,6 +299,38 @@ fn bad_option(call: &str, message: &str) {
         "recipe internals shown:\n{}",
         run.stderr
     );
+    // Nothing was made: checked in the same process (a new process gets a
+    // fresh test driver, where nothing can ever be found).
+    let check = format!(
+        r#"import "net" as net;
+import "lab" as lab;
+fn inventory(h) {{
+    let out = [];
+    for n in h.networks() {{ out.push("network " + n.name); }}
+    for p in h.pools() {{
+        out.push("pool " + p.name);
+        for v in p.volumes() {{ out.push("volume " + v.name); }}
+    }}
+    for v in h.vms() {{ out.push("vm " + v.name); }}
+    out
+}}
+let before = inventory(HOST);
+let failed = false;
+try {{
+    {call}
+}} catch (e) {{
+    failed = true;
+}}
+assert(failed, "the call did not fail");
+let after = inventory(HOST);
+assert(after == before, `made or removed: before ${{before}}, after ${{after}}`);
+print(after.len());
+"#
+    );
+    let run = Script::new(&check).run();
+    run.ok();
+    let objects: usize = run.stdout.trim().parse().unwrap();
+    assert!(objects >= 3, "the inventory saw nothing: {}", run.stdout);
 }
 
 #[test]
@@ -210,22 +367,39 @@ fn bad_options_fail_with_the_recipes_message_at_the_callers_line() {
         r#"lab::up(HOST, #{ name: "l", subnet: "10.1.0.0/24", base: "b.qcow2", count: 2, pool: "default-pool" });"#,
         r#"lab::up: base: no volume of that name in pool default-pool"#,
     );
-    // Nothing was made by any of them.
-    Script::new(r#"assert(HOST.find_network("lab") == ()); assert(HOST.find_network("l") == ());"#)
-        .run()
-        .ok();
 }
 
 // ---------------------------------------------------------------------------
 // Real daemon
 // ---------------------------------------------------------------------------
 
+/// A pool (its volumes and its directory) removed when the test ends, also
+/// when it panics.
+struct PoolGuard(String, String);
+
+impl Drop for PoolGuard {
+    fn drop(&mut self) {
+        let (uri, pool) = (&self.0, &self.1);
+        if let (true, vols) = virsh_try(uri, &["vol-list", pool]) {
+            for line in vols.lines().skip(2) {
+                if let Some(v) = line.split_whitespace().next() {
+                    let _ = virsh_try(uri, &["vol-delete", v, "--pool", pool]);
+                }
+            }
+        }
+        let _ = virsh_try(uri, &["pool-destroy", pool]);
+        let _ = virsh_try(uri, &["pool-delete", pool]);
+        let _ = virsh_try(uri, &["pool-undefine", pool]);
+    }
+}
+
 /// A device inside the daemon's network namespace (never on the host).
 struct NetnsLink(String);
 
 impl NetnsLink {
+    /// `name` comes from `ifname`, unique to this test: nothing else's link
+    /// is ever deleted to make room for it.
     fn new(name: &str, kind: &str) -> NetnsLink {
-        let _ = netns(&["link", "del", name]);
         assert!(
             netns(&["link", "add", name, "type", kind]),
             "ip link add {name}"
@@ -261,10 +435,9 @@ fn subnet(n: u8) -> String {
 
 #[test]
 fn live_each_network_recipe_creates_then_changes_nothing() {
-    let Some(uri) = live_uri() else { return };
-    let tag = std::process::id() % 100000;
-    let br = NetnsLink::new(&format!("vsbr{tag}"), "bridge");
-    let nic = NetnsLink::new(&format!("vsnic{tag}"), "bridge"); // the dummy module is missing here; any link will do
+    let uri = live_uri();
+    let br = NetnsLink::new(&ifname("br"), "bridge");
+    let nic = NetnsLink::new(&ifname("nic"), "bridge"); // the dummy module is missing here; any link will do
     let names: Vec<String> = ["nat", "rt", "iso", "br", "mv"]
         .iter()
         .map(|k| unique(&format!("rnet-{k}")))
@@ -285,7 +458,7 @@ fn live_each_network_recipe_creates_then_changes_nothing() {
             r#"net::isolated(HOST, #{{ name: "{}", subnet: "{}", ipv6: "fd00:{}::/64" }})"#,
             names[2],
             subnet(183),
-            tag % 9000 + 1000
+            std::process::id() % 9000 + 1000
         ),
         format!(
             r#"net::bridge(HOST, #{{ name: "{}", bridge: "{}" }})"#,
@@ -322,9 +495,9 @@ print(`ok ${{first.changes}}`);
 
 #[test]
 fn live_changing_an_option_converges_the_running_network_without_a_restart() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let name = unique("rnet-conv");
-    let bridge = format!("vsc{}", std::process::id() % 100000);
+    let bridge = ifname("c");
     remove_network(&uri, &name);
     let sub = subnet(184);
     let base = sub.trim_end_matches(".0/24").to_owned();
@@ -396,7 +569,7 @@ fn listing(uri: &str, mark: &str) -> Vec<String> {
 
 #[test]
 fn live_lab_up_then_down_leaves_the_host_as_it_was() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let mark = unique("rlab");
     let pool = format!("{mark}-pool");
     let lab = format!("{mark}-l");
@@ -483,7 +656,7 @@ print(`status ${{s.vms.len()}} ${{s.network.active}}`);
 
 #[test]
 fn live_bad_options_fail_at_the_callers_line_and_make_nothing() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let name = unique("rbad");
     let script = format!(
         r#"import "lab" as lab;
@@ -514,13 +687,18 @@ net::nat(HOST, #{{ name: "{name}", subnet: "192.168.10.0/33" }});
 
 #[test]
 fn live_scripts_and_live_doc_blocks_run_on_the_real_daemon() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let mark = unique("rscr");
-    let tag = std::process::id() % 100000;
+    // The tutorial's live blocks name their lab and pool "vs-tutorial"; a
+    // block that fails halfway must not leave them for the next run.
+    let _tutorial = (
+        crate::support::NetworkGuard::new(&uri, &["vs-tutorial"]),
+        PoolGuard(uri.clone(), "vs-tutorial".into()),
+    );
     let pool = format!("{mark}-pool");
     let path = format!("/var/lib/libvirt/images/{pool}");
-    let br = NetnsLink::new(&format!("vssb{tag}"), "bridge");
-    let nic = NetnsLink::new(&format!("vssn{tag}"), "bridge"); // the dummy module is missing here; any link will do
+    let br = NetnsLink::new(&ifname("sb"), "bridge");
+    let nic = NetnsLink::new(&ifname("sn"), "bridge"); // the dummy module is missing here; any link will do
     let n = |k: &str| format!("{mark}-{k}");
     let runs: Vec<(&str, Vec<String>)> = vec![
         ("01-check-host.rhai", vec![]),

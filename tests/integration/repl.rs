@@ -243,7 +243,7 @@ fn bare_virtscript_on_a_terminal_is_the_repl() {
 
 #[test]
 fn live_repl_completes_networks_of_the_real_daemon() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let name = unique("repl-net");
     let dir = tempfile::tempdir().unwrap();
     let xml = dir.path().join("net.xml");
@@ -310,4 +310,45 @@ fn repl_cannot_connect_exits_3() {
         .run()
         .code(3)
         .stderr_has("cannot connect to libvirt at bogus:///nothing");
+}
+
+/// Vm.console() on the real daemon, in a terminal: the guest's serial console
+/// shows what the guest prints (it boots again after a reset from another
+/// process), and Ctrl-] leaves the console and the script carries on.
+#[test]
+fn live_console_shows_the_guest_and_ctrl_bracket_leaves() {
+    let uri = live_uri();
+    let dir = crate::support::tiny_guest();
+    let env = crate::support::LiveEnv::new(&uri, "con", 45);
+    let name = format!("{}-vm", env.prefix);
+    Script::new(&format!(
+        r#"HOST.create_vm(#{{ name: "{name}", memory: 256, vcpus: 1, virt_type: "qemu",
+    kernel: "{dir}/vmlinuz", initrd: "{dir}/initrd.img", cmdline: "console=ttyS0",
+    disks: [#{{ pool: "{pool}", size: "16M", format: "raw" }}],
+    networks: [#{{ network: "{net}", model: "e1000" }}] }});"#,
+        pool = env.pool,
+        net = env.net,
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("console.rhai");
+    std::fs::write(
+        &script,
+        format!("HOST.vm(\"{name}\").console();\nprint(\"left the console\");\nsleep(60);\n"),
+    )
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let term = Terminal::start(&["run", "-c", &uri, script.to_str().unwrap()], state.path());
+    // Attached (virsh console's banner): make the guest print its boot lines again.
+    term.wait_for("Escape character is ^]");
+    Script::new(&format!("HOST.vm(\"{name}\").reset();"))
+        .connect(&uri)
+        .run()
+        .ok();
+    term.wait_for("tiny-guest: kernel");
+    assert!(!term.screen().contains("left the console"));
+    term.key("C-]");
+    term.wait_for("left the console");
 }

@@ -236,7 +236,7 @@ impl LivePool {
 
 #[test]
 fn live_ensure_pool_converges() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = LivePool::named(&uri, "ensure");
     let moved = format!("{}-moved", pool.dir);
     let run = Script::new(&format!(
@@ -263,7 +263,7 @@ print(`${{a.action}} ${{b.action}} ${{c.action}} ${{d.action}} ${{c.changes.len(
 
 #[test]
 fn live_seed_steps_match_virsh() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = LivePool::named(&uri, "seed");
     pool.script(
         r#"
@@ -309,7 +309,7 @@ print(`removed=${r.removed}`);
 
 #[test]
 fn live_linked_full_and_larger_clones() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = LivePool::named(&uri, "clones");
     let run = pool
         .script(
@@ -334,17 +334,29 @@ print(`after=${pool.volumes().map(|v| v.name)}`);
         .stdout_has("refused wipe: in_use")
         .stdout_has("refused resize: in_use");
     assert!(!run.stdout.contains("DELETED") && !run.stdout.contains("WIPED"));
-    assert!(
-        run.stdout.contains("reflink=ok")
-            || run
-                .stdout
-                .contains("reflink=mode|reflink|mode: a reflink clone"),
-        "{}",
-        run.stdout
-    );
-    // Nothing is left under the reflink clone's name when it could not be made.
-    if !run.stdout.contains("reflink=ok") {
+    // The reflink outcome is the filesystem's: ask it (`cp --reflink=always`
+    // in the pool's directory), then require exactly that outcome.
+    let probe = format!("{}/reflink-probe", pool.dir);
+    std::fs::write(&probe, b"x").unwrap();
+    let can_reflink = std::process::Command::new("cp")
+        .args(["--reflink=always", &probe, &format!("{probe}2")])
+        .status()
+        .unwrap()
+        .success();
+    let _ = std::fs::remove_file(&probe);
+    let _ = std::fs::remove_file(format!("{probe}2"));
+    if can_reflink {
+        run.stdout_has("reflink=ok");
+        let rl = qemu_img_info(&format!("{}/rl.qcow2", pool.dir));
+        assert!(
+            rl.contains("virtual size: 1 GiB") && !rl.contains("backing file"),
+            "{rl}"
+        );
+    } else {
+        run.stdout_has("reflink=mode|reflink|mode: a reflink clone");
+        // Nothing is left under the reflink clone's name.
         assert!(!run.stdout.contains("rl.qcow2"), "{}", run.stdout);
+        assert!(!std::path::Path::new(&format!("{}/rl.qcow2", pool.dir)).exists());
     }
     let refused = run
         .stdout
@@ -375,7 +387,7 @@ print(`after=${pool.volumes().map(|v| v.name)}`);
 
 #[test]
 fn live_upload_download_keeps_bytes_and_holes() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let pool = LivePool::named(&uri, "stream");
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("holes.bin");
@@ -460,4 +472,58 @@ print(`down=${{down.downloaded}} data=${{down.data}}`);
     .run()
     .code(1)
     .stderr_has("local_path: the file exists");
+}
+
+/// Pool.refresh on the daemon: a file put into the pool's directory behind
+/// libvirt's back is a volume only after the refresh. storage::image uploads a
+/// local file once: the bytes arrive, a second call leaves the volume alone,
+/// and a changed file is uploaded again.
+#[test]
+fn live_refresh_finds_new_files_and_image_uploads_once() {
+    let uri = live_uri();
+    let pool = LivePool::named(&uri, "refresh");
+    let local = tempfile::tempdir().unwrap();
+    let image = local.path().join("base.raw");
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[..5].copy_from_slice(b"hello");
+    bytes[(1 << 20) - 3..].copy_from_slice(b"end");
+    std::fs::write(&image, &bytes).unwrap();
+    pool.script("assert_eq(pool.volumes().len(), 0);")
+        .run()
+        .ok();
+    std::fs::write(format!("{}/dropped.img", pool.dir), b"x").unwrap();
+    let run = pool
+        .script(&format!(
+            r#"import "storage" as storage;
+assert(pool.find_volume("dropped.img") == (), "libvirt saw the file before a refresh");
+pool.refresh();
+assert(pool.find_volume("dropped.img") != (), "refresh found no dropped.img");
+let a = storage::image(HOST, #{{ pool: pool.name, file: "{file}" }});
+let b = storage::image(HOST, #{{ pool: pool.name, file: "{file}" }});
+assert_eq([a.action, b.action, b.uploaded], ["created", "unchanged", 0]);
+assert_eq(a.volume.name, "base.raw");
+assert_eq(a.volume.capacity, 1048576);
+print("done");"#,
+            file = image.display()
+        ))
+        .run();
+    run.ok().stdout_has("done");
+    let copy = std::fs::read(format!("{}/base.raw", pool.dir)).unwrap();
+    assert!(
+        copy == bytes,
+        "the uploaded volume's bytes differ from the file"
+    );
+    // A file of another size is uploaded again.
+    bytes.extend_from_slice(&[7u8; 4096]);
+    std::fs::write(&image, &bytes).unwrap();
+    pool.script(&format!(
+        r#"import "storage" as storage;
+let c = storage::image(HOST, #{{ pool: pool.name, file: "{}" }});
+assert_eq(c.action, "updated");
+assert(c.uploaded > 0);"#,
+        image.display()
+    ))
+    .run()
+    .ok();
+    assert!(std::fs::read(format!("{}/base.raw", pool.dir)).unwrap() == bytes);
 }

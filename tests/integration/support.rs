@@ -26,6 +26,46 @@ pub fn conformance_documents(folder: &str) -> Vec<(String, String)> {
     docs
 }
 
+/// The example without its `catch { ... }` blocks: an assert there runs only
+/// when the call failed, so it proves nothing about what the call did.
+pub fn outside_catch(example: &str) -> String {
+    let mut out = String::new();
+    let mut rest = example;
+    while let Some(at) = rest.find("catch") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let Some(open) = after.find('{') else {
+            rest = "";
+            break;
+        };
+        let mut depth = 0;
+        let mut end = after.len();
+        for (i, c) in after[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An example (a doc comment's, a docs block) is a test: it asserts what it
+/// did, outside any catch.
+pub fn asserts_something(example: &str) -> bool {
+    let code = outside_catch(example);
+    code.contains("assert(") || code.contains("assert_eq(") || code.contains("assert_ne(")
+}
+
 /// Start `cmd` with stdout piped and wait until its first line is `first_line`
 /// (the script says it is ready); stderr is as `cmd` set it.
 pub fn spawn_until_line(cmd: &mut Command, first_line: &str) -> std::process::Child {
@@ -75,19 +115,35 @@ pub fn tiny_guest() -> String {
     .to_owned()
 }
 
-/// The real daemon's URI, from tools/test.sh. Outside CI a missing daemon skips
-/// the test with a note; in CI (CI=true) it fails, so no live test is skipped there.
-pub fn live_uri() -> Option<String> {
-    match std::env::var("VIRTSCRIPT_LIVE_URI") {
-        Ok(uri) if !uri.is_empty() => Some(uri),
-        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
-            panic!("VIRTSCRIPT_LIVE_URI is unset in CI: run the suite with tools/test.sh")
-        }
-        _ => {
-            eprintln!("skipped: no real libvirt daemon (run tools/test.sh)");
-            None
-        }
+/// The real daemon's URI, from tools/test.sh (`VIRTSCRIPT_LIVE_URI`). Without
+/// it a live test FAILS, naming the fix: a live test that returned early would
+/// report ok without having run. To leave them out on purpose, say so:
+/// `cargo test -- --skip live_` (libtest then counts them as filtered, not passed).
+///
+/// Each call also appends the test's name to `VIRTSCRIPT_LIVE_LOG` when that
+/// is set: tools/test.sh counts the live tests that ran and fails on none.
+pub fn live_uri() -> String {
+    let uri = match std::env::var("VIRTSCRIPT_LIVE_URI") {
+        Ok(uri) if !uri.is_empty() => uri,
+        _ => panic!(
+            "this live test needs the real libvirt daemon: run tools/test.sh (or set \
+             VIRTSCRIPT_LIVE_URI=qemu:///system after tools/libvirtd-netns.sh start; \
+             leave live tests out with `cargo test -- --skip live_`)"
+        ),
+    };
+    if let Ok(log) = std::env::var("VIRTSCRIPT_LIVE_LOG") {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("unnamed live test")
+            .to_owned();
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("VIRTSCRIPT_LIVE_LOG {log}: {e}"));
+        writeln!(file, "{name}").unwrap();
     }
+    uri
 }
 
 /// Run `virsh` against a URI and return its standard output (panics on failure).
@@ -111,9 +167,79 @@ pub fn virsh_try(uri: &str, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// A unique object name for a live test, so tests can share one daemon.
+/// A third octet of this process for live tests' subnets (10.N.octet.0/24;
+/// each test picks its own N), so two test processes rarely share a subnet.
+pub fn octet() -> u32 {
+    std::process::id() % 250 + 1
+}
+
+/// Networks on the daemon that the test made: destroyed and undefined when
+/// the guard drops, also when an assertion fails, so a network on a fixed
+/// subnet can never outlive its test and break the next run's overlap check.
+pub struct NetworkGuard {
+    uri: String,
+    names: Vec<String>,
+}
+
+impl NetworkGuard {
+    pub fn new(uri: &str, names: &[&str]) -> NetworkGuard {
+        NetworkGuard {
+            uri: uri.to_owned(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+}
+
+impl Drop for NetworkGuard {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = virsh_try(&self.uri, &["net-destroy", name]);
+            let _ = virsh_try(&self.uri, &["net-undefine", name]);
+        }
+    }
+}
+
+/// One number per call in this process: names made from it never repeat.
+fn next_serial() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SERIAL: AtomicUsize = AtomicUsize::new(1);
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A unique object name for a live test, so tests can share one daemon: the
+/// pid keeps processes apart, the serial (fixed width, so no name is the
+/// start of another) keeps this process's tests apart.
 pub fn unique(prefix: &str) -> String {
-    format!("vst-{prefix}-{}", std::process::id())
+    format!("vst-{prefix}-{}-{:03}", std::process::id(), next_serial())
+}
+
+fn base36(mut n: usize) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[n % 36]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+/// A unique network interface name for a live test: `vs`, the tag (at most
+/// 4 characters), the pid and a serial, in base 36 (at most 13 characters;
+/// the kernel allows 15). Unlike names built from `pid % N`, two tests of one
+/// process, or of two processes, never get the same one.
+pub fn ifname(tag: &str) -> String {
+    assert!(tag.len() <= 4, "ifname tag {tag:?} is longer than 4");
+    let name = format!(
+        "vs{tag}{}{}",
+        base36(std::process::id() as usize),
+        base36(next_serial())
+    );
+    assert!(name.len() <= 15, "{name}");
+    name
 }
 
 pub struct Script {
@@ -127,6 +253,8 @@ pub struct Script {
     stdin: Option<String>,
     env: Vec<(String, String)>,
     files: Vec<(String, String)>,
+    /// Whether the script file is written at all (not: a missing script).
+    write_script: bool,
 }
 
 pub struct Run {
@@ -150,6 +278,15 @@ impl Script {
             stdin: None,
             env: Vec::new(),
             files: Vec::new(),
+            write_script: true,
+        }
+    }
+
+    /// Name a script file that does not exist (`virtscript run nope.rhai`).
+    pub fn missing(name: &str) -> Script {
+        Script {
+            write_script: false,
+            ..Script::new("").named(name)
         }
     }
 
@@ -206,7 +343,9 @@ impl Script {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         }
-        std::fs::write(self.dir.path().join(&self.name), &self.text).unwrap();
+        if self.write_script {
+            std::fs::write(self.dir.path().join(&self.name), &self.text).unwrap();
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_virtscript"));
         cmd.current_dir(self.dir.path()).arg(&self.command);
         if self.command == "run" || self.command == "check" {
@@ -384,6 +523,23 @@ impl LiveEnv {
     pub fn new(uri: &str, tag: &str, subnet: u8) -> LiveEnv {
         let pool = unique(&format!("{tag}-pool"));
         let net = unique(&format!("{tag}-net"));
+        LiveEnv::make(uri, unique(tag), pool, net, subnet)
+    }
+
+    /// The same pool (over the same directory, shared as an NFS export would
+    /// be) and the same network (name and subnet) on another host, for
+    /// migrations between the two.
+    pub fn mirror_on(&self, uri: &str, subnet: u8) -> LiveEnv {
+        LiveEnv::make(
+            uri,
+            self.prefix.clone(),
+            self.pool.clone(),
+            self.net.clone(),
+            subnet,
+        )
+    }
+
+    fn make(uri: &str, prefix: String, pool: String, net: String, subnet: u8) -> LiveEnv {
         let dir = format!("/var/lib/libvirt/images/{pool}");
         let _ = virsh_try(uri, &["pool-destroy", &pool]);
         let _ = virsh_try(uri, &["pool-undefine", &pool]);
@@ -392,20 +548,20 @@ impl LiveEnv {
         virsh(uri, &["pool-start", &pool]);
         let _ = virsh_try(uri, &["net-destroy", &net]);
         let _ = virsh_try(uri, &["net-undefine", &net]);
-        let bridge = format!("vsb{}{}", subnet, std::process::id() % 10000);
+        let bridge = ifname("b");
         let third = std::process::id() % 250;
         let xml = format!(
             "<network><name>{net}</name><forward mode='nat'/><bridge name='{bridge}' stp='on' delay='0'/>\
              <ip address='10.2{subnet:02}.{third}.1' netmask='255.255.255.0'><dhcp>\
              <range start='10.2{subnet:02}.{third}.10' end='10.2{subnet:02}.{third}.200'/></dhcp></ip></network>"
         );
-        let file = std::env::temp_dir().join(format!("{net}.xml"));
+        let file = std::env::temp_dir().join(format!("{net}-{}.xml", ifname("x")));
         std::fs::write(&file, xml).unwrap();
         virsh(uri, &["net-define", file.to_str().unwrap()]);
         virsh(uri, &["net-start", &net]);
         LiveEnv {
             uri: uri.into(),
-            prefix: unique(tag),
+            prefix,
             pool,
             net,
             dir,
@@ -433,4 +589,17 @@ impl Drop for LiveEnv {
         let _ = virsh_try(&self.uri, &["pool-undefine", &self.pool]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+#[test]
+fn unique_names_never_repeat_and_interface_names_fit_the_kernel() {
+    let names: Vec<String> = (0..2000).map(|_| ifname("nic")).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "an interface name repeated");
+    assert!(names.iter().all(|n| n.len() <= 15), "{names:?}");
+    let (a, b) = (unique("net"), unique("net"));
+    assert_ne!(a, b);
+    assert!(!b.starts_with(&a) && !a.starts_with(&b), "{a} {b}");
 }

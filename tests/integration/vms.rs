@@ -3,11 +3,26 @@
 use crate::support::{live_uri, tiny_guest, virsh, virsh_try, LiveEnv, Script};
 
 /// A spec that fails must name the field and value, point at the script line,
-/// and leave no VM (and no volume) behind.
+/// and leave no VM and no volume behind.
 #[track_caller]
 fn bad_spec(spec: &str, field: &str, value: &str) {
     let script = format!(
-        "let before = HOST.vms().len();\nlet vols = HOST.find_vm(\"x\");\ntry {{\n    HOST.create_vm({spec});\n    print(\"CREATED\");\n}} catch (e) {{\n    print(`field=${{e.field}}|value=${{e.value}}|line=${{e.line}}|${{e.message}}`);\n}}\nassert_eq(HOST.vms().len(), before);\nHOST.create_vm({spec});\n"
+        r#"let before = HOST.vms().len();
+let vols = volumes(HOST);
+try {{
+    HOST.create_vm({spec});
+    print("CREATED");
+}} catch (e) {{
+    print(`field=${{e.field}}|value=${{e.value}}|line=${{e.line}}|${{e.message}}`);
+}}
+assert_eq(HOST.vms().len(), before); assert_eq(volumes(HOST), vols);
+HOST.create_vm({spec});
+fn volumes(h) {{
+    let out = [];
+    for p in h.pools() {{ for v in p.volumes() {{ out.push(v.path); }} }}
+    out
+}}
+"#
     );
     let run = Script::new(&script).run();
     run.code(1)
@@ -64,6 +79,12 @@ fn bad_specs_name_the_field_and_leave_nothing() {
         r#"#{ name: "a", virt_type: "qemu", import: true }"#,
         "import",
         "true",
+    );
+    // The first volume is made before the second fails: it goes again.
+    bad_spec(
+        r#"#{ name: "a", virt_type: "qemu", import: true, disks: [#{ pool: "default-pool", size: "1G" }, #{ pool: "default-pool", size: "900T" }] }"#,
+        "disks",
+        "default-pool/a-1.qcow2",
     );
 }
 
@@ -149,9 +170,9 @@ vm.suspend();
 assert_eq(vm.state, "paused");
 vm.resume();
 assert(vm.wait_state("running", 1));
-vm.save("/tmp/life.save");
+vm.save("life.save");   // in this test's own directory (the driver is in-process)
 assert_eq(vm.state, "shut off");
-vm.restore("/tmp/life.save");
+vm.restore("life.save");
 assert_eq(vm.state, "running");
 vm.shutdown(#{ timeout: 5 });
 assert_eq(vm.state, "shut off");
@@ -229,7 +250,7 @@ fn write_iso(path: &str) {
 
 #[test]
 fn live_seed_steps_cdrom_and_import_vms() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let env = LiveEnv::new(&uri, "seed", 41);
     let iso = format!("{}/install.iso", env.dir);
     write_iso(&iso);
@@ -293,7 +314,7 @@ print(`removed ${{imp.undefine(#{{ remove_storage: true }}).removed_volumes}}`);
 
 #[test]
 fn live_virsh_sees_what_the_script_made() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let env = LiveEnv::new(&uri, "see", 42);
     let name = format!("{}-vm", env.prefix);
     let run = Script::new(&format!(
@@ -333,7 +354,7 @@ fn live_virsh_sees_what_the_script_made() {
 
 #[test]
 fn live_tiny_guest_boots_gets_a_lease_and_is_tuned_live() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let dir = tiny_guest();
     let env = LiveEnv::new(&uri, "tiny", 43);
     let name = format!("{}-vm", env.prefix);
@@ -345,6 +366,24 @@ let vm = HOST.create_vm(#{{ name: "{name}", memory: 256, vcpus: 1, max_vcpus: 2,
     networks: [#{{ network: "{net}", model: "e1000" }}] }});
 let ip = vm.wait_ip(#{{ timeout: 120, source: "lease" }});
 print(`ip=${{ip.ip}} mac=${{ip.mac}} source=${{ip.source}}`);
+// The network's leases and the VM's addresses both show that lease.
+let lease = HOST.network("{net}").leases().filter(|l| l.mac == ip.mac);
+assert(lease.len() == 1, `${{lease}}`);
+assert_eq([lease[0].ip, lease[0].type], [ip.ip, "ipv4"]);
+let a = vm.addresses(#{{ source: "lease" }});
+assert(a.some(|x| x.ip == ip.ip && x.mac == ip.mac && x.prefix == 24), `${{a}}`);
+// reset: the guest boots again at once and asks for its lease again
+// (dnsmasq moves the expiry); the QEMU process stays.
+let expiry = lease[0].expiry;
+vm.reset();
+assert_eq(vm.state, "running");
+let renewed = false;
+for attempt in 0..120 {{
+    let l = HOST.network("{net}").leases().filter(|l| l.mac == ip.mac);
+    if l.len() == 1 && l[0].expiry > expiry {{ renewed = true; break; }}
+    sleep(1);
+}}
+assert(renewed, "no DHCP request after reset: the guest did not boot again");
 vm.set_vcpus(2);
 vm.set_disk_throttle("vda", #{{ total_bytes_sec: 10485760, read_iops_sec: 200 }});
 let x = vm.xml;
@@ -352,6 +391,12 @@ assert(x.contains("<vcpu placement='static'>2</vcpu>"), x);
 assert(x.contains("<total_bytes_sec>10485760</total_bytes_sec>"), x);
 assert(x.contains("<read_iops_sec>200</read_iops_sec>"), x);
 assert_eq(vm.info().cpus, 2);
+// A disk hot-plugged into the running guest: in its live XML and its config.
+let t = vm.attach_disk(#{{ pool: "{pool}", size: "8M", format: "raw" }});
+assert_eq(t, "vdb");
+assert(vm.disks().some(|d| d.target == "vdb"), "not live");
+assert(vm.inactive_xml.contains("<target dev='vdb' bus='virtio'/>"), vm.inactive_xml);
+print("attached vdb");
 try {{ vm.set_vcpus(3); }} catch (e) {{ print(`too many: ${{e.field}}=${{e.value}}`); }}
 vm.destroy();
 assert(vm.wait_state("shut off", 10));
@@ -362,9 +407,10 @@ print(`undefined ${{vm.undefine(#{{ remove_storage: true }}).removed_volumes.len
     );
     let run = Script::new(&script).connect(&uri).run();
     run.ok()
+        .stdout_has("attached vdb")
         .stdout_has("source=lease")
         .stdout_has("too many: vcpus=3")
-        .stdout_has("undefined 1");
+        .stdout_has("undefined 2");
     let ip = run
         .stdout
         .split("ip=")
@@ -379,7 +425,7 @@ print(`undefined ${{vm.undefine(#{{ remove_storage: true }}).removed_volumes.len
 
 #[test]
 fn live_shutdown_waits_through_events_and_forces_only_when_asked() {
-    let Some(uri) = live_uri() else { return };
+    let uri = live_uri();
     let env = LiveEnv::new(&uri, "shut", 44);
     let name = format!("{}-vm", env.prefix);
     // A guest without an OS ignores ACPI: without force the timeout is an error.
