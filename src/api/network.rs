@@ -713,7 +713,8 @@ pub mod network_api {
 
     // -- Host: finding and creating networks ---------------------------------
 
-    /// All networks on the host, active or not (`virsh net-list --all`).
+    /// All networks on the host, active or not (`virsh net-list --all`), in
+    /// libvirt's order (the REPL prints them as a table sorted by name).
     ///
     /// ```rhai
     /// let names = HOST.networks().map(|n| n.name);

@@ -385,7 +385,9 @@ impl Session {
             return;
         }
         let debug = |v: &Dynamic| self.to_debug(v);
-        if let Some(text) = table::display(value, &debug) {
+        // one column spare: the rule under the headings is one wider than the rows
+        let width = term::size().map(|(cols, _)| cols.saturating_sub(1));
+        if let Some(text) = table::display(value, &debug, width) {
             print!("{text}");
         }
     }

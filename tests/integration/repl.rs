@@ -455,6 +455,111 @@ fn no_color_turns_colours_off() {
     term.wait_exit();
 }
 
+/// The headings of the last table on `screen` whose heading line starts with `first`.
+fn headings(screen: &str, first: &str) -> Vec<String> {
+    screen
+        .lines()
+        .rfind(|l| l.starts_with(&format!(" {first} ")))
+        .unwrap_or_else(|| panic!("no table starting with {first}:\n{screen}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first cell of each row of the last table whose heading starts with `first`.
+fn first_cells(screen: &str, first: &str) -> Vec<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = lines
+        .iter()
+        .rposition(|l| l.starts_with(&format!(" {first} ")))
+        .unwrap();
+    lines[at + 2..]
+        .iter()
+        .take_while(|l| l.starts_with(' '))
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[test]
+fn tables_put_identifying_columns_first_sort_by_name_and_fit_the_terminal() {
+    let state = tempfile::tempdir().unwrap();
+    let term = Terminal::start(&["repl"], state.path());
+    term.wait_for("virtscript> ");
+    term.input("HOST.define_network(#{ name: \"zeta\", ip: \"192.168.77.1/24\" });");
+    term.input("HOST.define_network(#{ name: \"Beta\", ip: \"192.168.78.1/24\" });");
+    term.input(
+        "HOST.define_vm(#{ name: \"alpha\", memory: 128, virt_type: \"qemu\", import: true, \
+         disks: [#{ pool: \"default-pool\", size: \"1M\" }] });",
+    );
+
+    // virsh domblklist: Target, Source first
+    let screen = term.input("HOST.vm(\"alpha\").disks()");
+    assert_eq!(
+        headings(&screen, "target"),
+        [
+            "target",
+            "source",
+            "device",
+            "type",
+            "bus",
+            "format",
+            "cache",
+            "readonly",
+            "shareable",
+            "boot_order"
+        ]
+    );
+    assert!(
+        screen.contains(" vda      /default-pool/alpha.qcow2   disk "),
+        "{screen}"
+    );
+
+    // virsh net-list: Name, State, Autostart, Persistent; sorted by name
+    let screen = term.input("HOST.networks()");
+    assert_eq!(
+        headings(&screen, "Name"),
+        ["Name", "State", "Autostart", "Persistent", "Bridge"]
+    );
+    assert_eq!(first_cells(&screen, "Name"), ["Beta", "default", "zeta"]);
+
+    // VMs: Name, State first; sorted by name
+    let screen = term.input("HOST.vms()");
+    assert_eq!(
+        headings(&screen, "Name"),
+        ["Name", "State", "Id", "Autostart", "Persistent"]
+    );
+    assert_eq!(first_cells(&screen, "Name"), ["alpha", "test"]);
+    assert!(
+        screen.contains(" test    running    1    no          yes"),
+        "{screen}"
+    );
+
+    // A narrow terminal: long cells are cut with an ellipsis, then the last
+    // columns are left out (and named) rather than wrapping.
+    assert!(term
+        .tmux(&["resize-window", "-t", "repl", "-x", "50"])
+        .status
+        .success());
+    let screen = term.input("HOST.vm(\"alpha\").disks()");
+    let table: Vec<&str> = screen
+        .lines()
+        .rev()
+        .skip_while(|l| !l.starts_with("(1 row"))
+        .take(4)
+        .collect();
+    assert!(
+        table[0].starts_with("(1 row; not shown for the width: "),
+        "{screen}"
+    );
+    assert!(table[0].contains("boot_order"), "{screen}");
+    for line in &table[1..] {
+        assert!(line.chars().count() <= 50, "fits: {line:?}\n{screen}");
+    }
+    assert!(table[3].starts_with(" target   source"), "{screen}");
+    term.key("C-d");
+    term.wait_exit();
+}
+
 #[test]
 fn help_to_a_pipe_is_plain_wrapped_text() {
     let state = tempfile::tempdir().unwrap();
