@@ -34,8 +34,10 @@ Editing:
   anyway. Ctrl-R searches the history.
   Ctrl-C clears the line (or the unfinished input), or stops the running input;
   Ctrl-D leaves. Colours are off when NO_COLOR is set or output is not a terminal.
-  Inputs mentioning password, passwd, passphrase, secret, token or private_key are
-  not saved in the history, nor are inputs starting with a space.
+  Inputs mentioning password, passwd, passphrase, secret, token or private_key, or
+  holding a private key (-----BEGIN ... PRIVATE KEY-----), an SSH key (ssh-rsa AAAA...)
+  or a URL with a password (scheme://user:pass@host) are not saved in the history,
+  nor are inputs starting with a space.
 Script help: help() lists the API, help(HOST), help(\"Network\"), help(\"Vm.clone\"),
   help(\"clone\") (every match); long help goes through $PAGER (default less -R).
 ";

@@ -187,8 +187,8 @@ fn read_input(rl: &mut Editor<ReplHelper, FileHistory>, syntax: &Engine) -> Read
 
 /// Add an input to the history (memory and file) unless it carries a secret.
 fn remember(rl: &mut Editor<ReplHelper, FileHistory>, file: Option<&PathBuf>, input: &str) {
-    if history::is_secret(input) {
-        errln!("(not saved in the history: it mentions a password, secret or token)");
+    if let Some(why) = history::secret_kind(input) {
+        errln!("(not saved in the history: {why})");
         return;
     }
     if matches!(rl.add_history_entry(input), Ok(true)) {

@@ -635,6 +635,54 @@ fn repl_reads_piped_input_too() {
 }
 
 #[test]
+fn secrets_stay_out_of_the_history() {
+    let state = tempfile::tempdir().unwrap();
+    let inputs = [
+        ("let a = 1;", None),
+        (
+            "let k = `-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n-----END OPENSSH PRIVATE KEY-----`;",
+            Some("it holds a private key"),
+        ),
+        (
+            "let keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG me@lab\"];",
+            Some("it holds an SSH key"),
+        ),
+        (
+            "let u = \"https://bob:hunter2@example.com/x\";",
+            Some("it holds a URL with a password"),
+        ),
+        (
+            "let c = #{ password: \"hunter3\" };",
+            Some("it mentions a password, secret or token"),
+        ),
+        ("let b = \"qemu+ssh://root@host/system\";", None),
+    ];
+    let stdin: String = inputs.iter().map(|(i, _)| format!("{i}\n")).collect();
+    let run = Script::new("")
+        .command("repl")
+        .env("XDG_STATE_HOME", state.path().to_str().unwrap())
+        .stdin(&stdin)
+        .run();
+    run.ok();
+    let history = std::fs::read_to_string(state.path().join("virtscript/history")).unwrap();
+    for (input, why) in inputs {
+        match why {
+            None => assert!(history.contains(input), "{input} kept:\n{history}"),
+            Some(why) => {
+                run.stderr_has(&format!("(not saved in the history: {why})"));
+                assert!(
+                    !history.contains(&input[..12]),
+                    "{input} left out:\n{history}"
+                );
+            }
+        }
+    }
+    for secret in ["b3BlbnNzaC1rZXktdjE", "AAAAC3Nza", "hunter2", "hunter3"] {
+        assert!(!history.contains(secret), "{secret}:\n{history}");
+    }
+}
+
+#[test]
 fn repl_json_toggle_and_imports_persist() {
     let state = tempfile::tempdir().unwrap();
     let run = Script::new("")
