@@ -683,6 +683,61 @@ fn secrets_stay_out_of_the_history() {
 }
 
 #[test]
+fn a_huge_input_is_not_echoed_whole_in_its_error() {
+    let state = tempfile::tempdir().unwrap();
+    let stdin = format!(
+        "let s = \"{}\"; s +* 1\nHOST.network(\"{}\")\n",
+        "a".repeat(60_000),
+        "b".repeat(60_000)
+    );
+    let run = Script::new("")
+        .command("repl")
+        .env("XDG_STATE_HOME", state.path().to_str().unwrap())
+        .stdin(&stdin)
+        .run();
+    run.ok();
+    assert!(
+        run.stderr.len() < 2_000,
+        "{} bytes of errors",
+        run.stderr.len()
+    );
+    run.stderr_has("error: Unexpected '*'")
+        .stderr_has("--> <input 1>:1:60016")
+        .stderr_has("aaaa\"; s +* 1\n")
+        .stderr_has("error: no network named 'bbbb")
+        .stderr_has("characters left out)")
+        .stderr_has("--> <input 2>:1:6");
+    // the caret still points at the '*'
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let source = lines.iter().position(|l| l.ends_with("s +* 1")).unwrap();
+    let caret = lines[source + 1].find('^').unwrap();
+    assert_eq!(
+        lines[source].chars().nth(caret),
+        Some('*'),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn table_cells_show_control_characters_escaped() {
+    let state = tempfile::tempdir().unwrap();
+    let run = Script::new("")
+        .command("repl")
+        .env("XDG_STATE_HOME", state.path().to_str().unwrap())
+        .stdin("[#{ name: \"two\\nlines\", note: \"tab\\there\\u001b[31m\" }]\n")
+        .run();
+    run.ok();
+    assert_eq!(
+        run.stdout,
+        " name         note\n\
+         ----------------------------------\n \
+         two\\nlines   tab\\there\\u{1b}[31m\n\
+         (1 row)\n"
+    );
+}
+
+#[test]
 fn repl_json_toggle_and_imports_persist() {
     let state = tempfile::tempdir().unwrap();
     let run = Script::new("")
