@@ -27,9 +27,28 @@ pub fn register(engine: &mut Engine) {
 fn show(markdown: &str) {
     let text = render(markdown, term::width(), term::colour());
     match term::size() {
-        Some((_, rows)) if text.lines().count() >= rows => page(&text),
+        // one row stays for the prompt
+        Some((cols, rows)) if screen_rows(&text, cols) >= rows => page(&text),
         _ => print!("{text}"),
     }
+}
+
+/// How many terminal rows `text` takes `cols` wide (long lines wrap).
+fn screen_rows(text: &str, cols: usize) -> usize {
+    text.lines()
+        .map(|line| {
+            let mut shown = String::new();
+            let mut chars = line.chars();
+            while let Some(c) = chars.next() {
+                if c == '\x1b' {
+                    chars.by_ref().find(|&c| c == 'm');
+                } else {
+                    shown.push(c);
+                }
+            }
+            shown.width().div_ceil(cols.max(1)).max(1)
+        })
+        .sum()
 }
 
 /// The pager command: `$PAGER` unless empty, else `less -R` (colours pass through).
@@ -451,6 +470,16 @@ mod tests {
         let all = overview(&entries);
         assert!(all.contains("- `Host`: "), "{all}");
         assert!(all.contains("sleep"), "{all}");
+    }
+
+    #[test]
+    fn rows_on_screen_count_wrapped_lines_and_not_escapes() {
+        assert_eq!(screen_rows("a\n\nb\n", 80), 3);
+        assert_eq!(screen_rows(&"x".repeat(81), 80), 2);
+        assert_eq!(
+            screen_rows(&format!("{BOLD}{}{RESET}", "x".repeat(80)), 80),
+            1
+        );
     }
 
     #[test]

@@ -468,13 +468,14 @@ impl Session {
             println!("no variables yet");
             return;
         }
-        print!(
-            "{}",
-            table::render_table(&crate::api::table::Table {
-                columns: vec!["Name".into(), "Type".into(), "Value".into()],
-                rows,
-            })
-        );
+        let vars = crate::api::table::Table {
+            columns: vec!["Name".into(), "Type".into(), "Value".into()],
+            rows,
+        };
+        match term::size() {
+            Some((cols, _)) => print!("{}", table::fit_table(&vars, cols.saturating_sub(1)).0),
+            None => print!("{}", table::render_table(&vars)),
+        }
     }
 
     /// Tell the completer what the session now holds.
