@@ -15,7 +15,7 @@ URI=qemu:///system
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           dnsmasq-base iptables iproute2 cpio busybox-static tmux
           file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini valgrind
-          genisoimage)
+          genisoimage less)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 

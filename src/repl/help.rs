@@ -76,7 +76,11 @@ fn page(text: &str) {
                 // The user may quit the pager before reading it all.
                 let _ = stdin.write_all(text.as_bytes());
             }
-            let _ = child.wait();
+            // 127: the shell found no such program (no `less` installed)
+            if child.wait().is_ok_and(|s| s.code() == Some(127)) {
+                errln!("(cannot start the pager '{pager}'; set PAGER)");
+                print!("{text}");
+            }
         }
         Err(e) => {
             errln!("(cannot start the pager '{pager}': {e})");

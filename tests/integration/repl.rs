@@ -31,6 +31,8 @@ impl Terminal {
             "LIBVIRT_DEFAULT_URI".into(),
             "-u".into(),
             "NO_COLOR".into(),
+            "-u".into(),
+            "PAGER".into(),
             format!("XDG_STATE_HOME={}", state.display()),
             "TERM=xterm".into(),
         ];
@@ -360,6 +362,15 @@ fn unfinished_input_continues_under_a_continuation_prompt() {
     term.wait_for_n("virtscript> ", before + 1);
     let screen = term.input("t");
     assert!(screen.contains("error: Undefined variable: t"), "{screen}");
+    // Ctrl-D there runs what was typed, so its error shows; the session goes on.
+    term.line("let u = [1,");
+    term.wait_for_n("\n       ...> ", 4);
+    let before = term.prompts();
+    term.key("C-d");
+    let screen = term.wait_for_n("virtscript> ", before + 1);
+    assert!(screen.contains("--> <input 3>:1:"), "{screen}");
+    let screen = term.input("triple(1)");
+    assert!(screen.lines().any(|l| l == "3"), "{screen}");
     term.key("C-d");
     term.wait_exit();
 }
@@ -423,6 +434,47 @@ fn long_help_goes_through_the_pager_short_help_does_not() {
             "wrapped to the terminal: {shown:?}"
         );
     }
+    term.key("C-d");
+    term.wait_exit();
+}
+
+#[test]
+fn the_default_pager_is_less() {
+    let state = tempfile::tempdir().unwrap();
+    let term = Terminal::start(&["repl"], state.path());
+    term.wait_for("virtscript> ");
+    let before = term.prompts();
+    term.line("help(HOST)");
+    // less shows the first screenful, with its colours (-R), and waits
+    let screen = term.wait_for("Host.create_network(spec: map) -> Network");
+    assert!(!screen.contains("```"), "{screen}");
+    // the type's heading bold and underlined, and no escape shown as text
+    let coloured = term.screen_with_colours();
+    assert!(coloured.contains("\x1b[1;4mHost\n"), "{coloured}");
+    assert!(
+        !screen.contains("[1m") && !screen.contains("ESC"),
+        "{screen}"
+    );
+    assert!(term.prompts() <= before, "the pager holds the screen");
+    term.type_text("q");
+    term.wait_for_n("virtscript> ", before + 1);
+    let screen = term.input("1 + 1");
+    assert!(screen.lines().any(|l| l == "2"), "{screen}");
+    term.key("C-d");
+    term.wait_exit();
+}
+
+#[test]
+fn a_missing_pager_still_shows_the_help() {
+    let state = tempfile::tempdir().unwrap();
+    let term = Terminal::start_with(&["repl"], state.path(), &["PAGER=no-such-pager-here"]);
+    term.wait_for("virtscript> ");
+    let screen = term.input("help(HOST)");
+    assert!(
+        screen.contains("(cannot start the pager 'no-such-pager-here'; set PAGER)"),
+        "{screen}"
+    );
+    assert!(screen.contains("\nHost.vms() -> array\n"), "{screen}");
     term.key("C-d");
     term.wait_exit();
 }
