@@ -566,6 +566,13 @@ fn tables_put_identifying_columns_first_sort_by_name_and_fit_the_terminal() {
         "{screen}"
     );
 
+    // virsh domiflist: Interface, Type, Source, Model, MAC
+    let screen = term.input("HOST.vm(\"test\").interfaces()");
+    assert_eq!(
+        headings(&screen, "interface"),
+        ["interface", "type", "source", "model", "mac"]
+    );
+
     // virsh net-list: Name, State, Autostart, Persistent; sorted by name
     let screen = term.input("HOST.networks()");
     assert_eq!(
