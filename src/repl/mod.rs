@@ -160,14 +160,14 @@ fn read_input(rl: &mut Editor<ReplHelper, FileHistory>, syntax: &Engine) -> Read
     let mut text = String::new();
     loop {
         let first = text.is_empty();
-        match rl.readline(if first { PROMPT } else { CONTINUATION }) {
+        let read = rl.readline(if first { PROMPT } else { CONTINUATION });
+        // Taken whatever the result: a Ctrl-C flag left set would drop the next line.
+        let cleared = rl
+            .helper()
+            .is_some_and(|h| h.cleared.swap(false, Ordering::SeqCst));
+        match read {
+            Ok(_) if cleared => return Read::Cleared,
             Ok(line) => {
-                if rl
-                    .helper()
-                    .is_some_and(|h| h.cleared.swap(false, Ordering::SeqCst))
-                {
-                    return Read::Cleared;
-                }
                 if !first {
                     text.push('\n');
                 }
