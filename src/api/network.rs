@@ -685,7 +685,7 @@ pub fn metadata_arg(
     })
 }
 
-fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
+pub(crate) fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
     let mut m = Map::new();
     let expiry =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(l.expiry_time.max(0) as u64);

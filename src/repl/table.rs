@@ -466,6 +466,31 @@ mod tests {
     }
 
     #[test]
+    fn dhcp_leases_use_their_column_order() {
+        // the map net.leases() makes, so a key added there without its column fails here
+        let lease = crate::api::network::lease_map(crate::virt_ext::network::DhcpLease {
+            iface: "virbr1".into(),
+            expiry_time: 0,
+            kind: "ipv4".into(),
+            mac: "52:54:00:00:00:01".into(),
+            iaid: String::new(),
+            ip: "192.168.10.5".into(),
+            prefix: 24,
+            hostname: "web".into(),
+            client_id: String::new(),
+        });
+        let items: Array = vec![lease.into()];
+        let text = display(&items.into(), &debug, None).unwrap();
+        let headings: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+        let leases = crate::api::table::MAP_COLUMNS
+            .iter()
+            .find(|(f, _)| *f == "Network.leases")
+            .unwrap()
+            .1;
+        assert_eq!(headings, leases);
+    }
+
+    #[test]
     fn rows_are_sorted_by_name() {
         let mut table = Table {
             columns: vec!["Name".into(), "State".into()],
