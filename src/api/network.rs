@@ -685,7 +685,7 @@ pub fn metadata_arg(
     })
 }
 
-fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
+pub(crate) fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
     let mut m = Map::new();
     let expiry =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(l.expiry_time.max(0) as u64);
@@ -713,7 +713,8 @@ pub mod network_api {
 
     // -- Host: finding and creating networks ---------------------------------
 
-    /// All networks on the host, active or not (`virsh net-list --all`).
+    /// All networks on the host, active or not (`virsh net-list --all`), in
+    /// libvirt's order (the REPL prints them as a table sorted by name).
     ///
     /// ```rhai
     /// let names = HOST.networks().map(|n| n.name);

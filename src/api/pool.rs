@@ -581,7 +581,8 @@ pub mod pool_api {
 
     pub type Pool = super::Pool;
 
-    /// Every storage pool on the host, active or not (`virsh pool-list --all`).
+    /// Every storage pool on the host, active or not (`virsh pool-list --all`),
+    /// in libvirt's order (the REPL prints them as a table sorted by name).
     ///
     /// ```rhai
     /// let names = HOST.pools().map(|p| p.name);

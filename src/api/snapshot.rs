@@ -308,7 +308,8 @@ pub mod snapshot_api {
 
     /// All snapshots of the VM, parents before their children (depth first,
     /// siblings oldest first), like `virsh snapshot-list --tree`; each knows its
-    /// `parent`, `children` and whether it is `current`.
+    /// `parent`, `children` and whether it is `current`. (The REPL prints them
+    /// as a table sorted by name, as `virsh snapshot-list` does.)
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");

@@ -2,7 +2,12 @@
 //! `virsh net-list --all`, `vol-list` and `list --all` do.
 //!
 //! To make a type print as a table: implement [`TableRow`] for it (next to the
-//! type, or below) and add ONE line `table_for::<Type>,` to [`KINDS`].
+//! type, or below) and add ONE line `table_for::<Type>,` to [`KINDS`]. Columns
+//! go identifying first, as virsh's lists (`Name, State, ...`); the REPL sorts
+//! the rows by name and fits them to the terminal (src/repl/table.rs).
+//!
+//! Arrays of maps (`vm.disks()`, `net.leases()`) print as tables too, their
+//! columns in the order of their entry in [`MAP_COLUMNS`].
 use rhai::Dynamic;
 
 use super::{Host, Network, Pool, Vm, Volume};
@@ -54,6 +59,62 @@ pub static KINDS: &[TableFn] = &[
 /// A table of `items` when they are all objects of one known type.
 pub fn table_of(items: &[Dynamic]) -> Option<Table> {
     KINDS.iter().find_map(|kind| kind(items))
+}
+
+/// The column order of the maps a list-returning function gives, identifying
+/// columns first (`virsh domblklist`: Target, Source): `(function, keys)`. An
+/// array of maps uses the first entry whose first key every map has and whose
+/// keys hold all of theirs.
+pub static MAP_COLUMNS: &[(&str, &[&str])] = &[
+    (
+        "Vm.disks",
+        &[
+            "target",
+            "source",
+            "device",
+            "type",
+            "bus",
+            "format",
+            "cache",
+            "readonly",
+            "shareable",
+            "boot_order",
+        ],
+    ),
+    // `virsh domiflist`
+    (
+        "Vm.interfaces",
+        &["interface", "type", "source", "model", "mac"],
+    ),
+    // `virsh domifaddr`
+    (
+        "Vm.addresses",
+        &["interface", "mac", "family", "ip", "prefix", "source"],
+    ),
+    // `virsh net-dhcp-leases`
+    (
+        "Network.leases",
+        &[
+            "mac",
+            "ip",
+            "prefix",
+            "hostname",
+            "type",
+            "expiry_time",
+            "client_id",
+            "interface",
+            "iaid",
+            "expiry",
+        ],
+    ),
+];
+
+/// The column order for maps with these keys (each map's key list), if one fits.
+pub fn map_columns(maps: &[Vec<&str>]) -> Option<&'static [&'static str]> {
+    MAP_COLUMNS.iter().map(|(_, cols)| *cols).find(|cols| {
+        maps.iter()
+            .all(|keys| keys.contains(&cols[0]) && keys.iter().all(|k| cols.contains(k)))
+    })
 }
 
 impl TableRow for Host {
@@ -153,9 +214,10 @@ impl TableRow for Volume {
 }
 
 impl TableRow for Vm {
-    /// As `virsh list --all`, with autostart and persistence.
+    /// As `virsh list --all` with autostart and persistence, the name first
+    /// (the rows are sorted by it; the Id is blank for a VM that is off).
     fn columns() -> &'static [&'static str] {
-        &["Id", "Name", "State", "Autostart", "Persistent"]
+        &["Name", "State", "Id", "Autostart", "Persistent"]
     }
 
     fn row(&self) -> Vec<String> {
@@ -165,9 +227,9 @@ impl TableRow for Vm {
             .map(|i| i.to_string())
             .unwrap_or_else(|| "-".into());
         vec![
-            id,
             self.name(),
             self.state_name(),
+            id,
             self.raw
                 .autostart()
                 .map(|a| yes_no(a).to_owned())

@@ -802,7 +802,8 @@ pub mod vm_api {
         })
     }
 
-    /// All VMs of the host, running and defined (`virsh list --all`).
+    /// All VMs of the host, running and defined (`virsh list --all`), in
+    /// libvirt's order (the REPL prints them as a table sorted by name).
     ///
     /// ```rhai
     /// for vm in HOST.vms() { print(`${vm.name}: ${vm.state}`); }

@@ -1065,7 +1065,8 @@ pub mod volume_api {
 
     pub type Volume = super::Volume;
 
-    /// Every volume of a running pool (`virsh vol-list`).
+    /// Every volume of a running pool (`virsh vol-list`), in libvirt's order
+    /// (the REPL prints them as a table sorted by name).
     ///
     /// ```rhai
     /// let pool = HOST.pool("default-pool");

@@ -133,7 +133,7 @@ impl Diagnostic {
 
     /// The full text: message, location with the source line and caret, callers.
     pub fn render(&self, sources: &SourceMap) -> String {
-        let mut out = format!("error: {}\n", self.message);
+        let mut out = format!("error: {}\n", clip_middle(&self.message, MESSAGE_LIMIT));
         if let Some(loc) = &self.location {
             snippet(&mut out, loc, sources);
         }
@@ -176,21 +176,114 @@ fn leaf_message(err: &EvalAltResult) -> String {
     }
 }
 
+/// Messages longer than this (characters) lose their middle: a value quoted
+/// in them can be a whole pasted file.
+const MESSAGE_LIMIT: usize = 400;
+/// At most this much of the source line is shown, around the caret.
+const SNIPPET_WIDTH: usize = 100;
+/// ...of which this much before the caret, when the line is cut.
+const SNIPPET_BEFORE: usize = 60;
+
+/// `text` with its middle replaced by `… (N characters left out) …` when it
+/// is longer than `limit` characters; the end stays (it may say "did you mean").
+pub fn clip_middle(text: &str, limit: usize) -> String {
+    let count = text.chars().count();
+    if count <= limit {
+        return text.to_owned();
+    }
+    let head = limit * 2 / 3;
+    let tail = limit - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!(
+        "{start}… ({} characters left out) …{end}",
+        count - head - tail
+    )
+}
+
+/// The part of a source line shown under an error, and the caret's column
+/// (1-based) in it: the whole line when short, else a window around `column`
+/// with `…` where it was cut.
+pub fn source_window(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SNIPPET_WIDTH {
+        return (line.to_owned(), column);
+    }
+    let at = column.saturating_sub(1).min(chars.len());
+    // a full window even when the caret is near the end
+    let start = at
+        .saturating_sub(SNIPPET_BEFORE)
+        .min(chars.len() - SNIPPET_WIDTH);
+    let end = (start + SNIPPET_WIDTH).min(chars.len());
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, at - start + 1 + usize::from(start > 0))
+}
+
 fn snippet(out: &mut String, loc: &Location, sources: &SourceMap) {
     let line_text = sources.line(&loc.source, loc.line);
     let gutter = loc.line.to_string().len();
     let pad = " ".repeat(gutter);
     out.push_str(&format!("{pad}--> {loc}\n"));
     if let Some(text) = line_text {
+        let (text, column) = source_window(&text, loc.column);
         // Tabs keep their width so the caret lines up under the column.
         let lead: String = text
             .chars()
-            .take(loc.column.saturating_sub(1))
+            .take(column.saturating_sub(1))
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         out.push_str(&format!(
             "{pad} |\n{} | {}\n{pad} | {lead}^\n",
             loc.line, text
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_source_lines_and_messages_are_clipped() {
+        // a short line is shown whole
+        assert_eq!(
+            source_window("let x = 1 +* 2;", 12),
+            ("let x = 1 +* 2;".into(), 12)
+        );
+        // a 60 KB line: a window around the caret, cut at both ends
+        let line = format!("let s = \"{}\"; s +* 1", "a".repeat(60_000));
+        let column = line.find('*').unwrap() + 1;
+        let (shown, caret) = source_window(&line, column);
+        assert_eq!(shown.chars().count(), SNIPPET_WIDTH + 1, "{shown}");
+        assert!(
+            shown.starts_with('…') && shown.ends_with("\"; s +* 1"),
+            "{shown}"
+        );
+        assert_eq!(shown.chars().nth(caret - 1), Some('*'), "{shown} {caret}");
+        // the caret near the start: cut at the end only
+        let (shown, caret) = source_window(&line, 5);
+        assert!(shown.starts_with("let s = \"aaa") && shown.ends_with('…'));
+        assert_eq!(caret, 5);
+
+        let message = format!(
+            "no network named '{}'; did you mean 'b'?",
+            "b".repeat(60_000)
+        );
+        let clipped = clip_middle(&message, MESSAGE_LIMIT);
+        assert!(clipped.chars().count() < MESSAGE_LIMIT + 40, "{clipped}");
+        assert!(clipped.starts_with("no network named 'bbb"), "{clipped}");
+        assert!(clipped.ends_with("bbb'; did you mean 'b'?"), "{clipped}");
+        assert!(
+            clipped.contains("… (59638 characters left out) …"),
+            "{clipped}"
+        );
+        assert_eq!(clip_middle("short", MESSAGE_LIMIT), "short");
     }
 }

@@ -210,7 +210,7 @@ pub const LIVE_ARGUMENTS: &[(&str, &str, &str)] = &[
     ("Vm", "find_snapshot", "snapshot"),
 ];
 
-const KEYWORDS: &[&str] = &[
+pub const KEYWORDS: &[&str] = &[
     "let", "const", "fn", "if", "else", "for", "in", "while", "loop", "do", "until", "break",
     "continue", "return", "throw", "try", "catch", "switch", "import", "export", "as", "true",
     "false", "private",

@@ -1,17 +1,18 @@
-//! The rustyline helper: completion (complete.rs), signature hints, the
-//! multi-line validator (validate.rs), and a dim style for hints.
+//! The rustyline helper: completion (complete.rs), signature hints, syntax
+//! colours (highlight.rs), a dim style for hints, and Ctrl-C at the prompt.
+//! (Multi-line input is read line by line by the session loop, in mod.rs.)
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use rhai::{Dynamic, Engine};
+use rhai::Dynamic;
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
-use rustyline::{Context, Helper};
+use rustyline::{Cmd, ConditionalEventHandler, Context, Event, EventContext, Helper, RepeatCount};
 
 use super::complete::{self, Catalog, Chain, Known, VarInfo, LIVE_ARGUMENTS};
-use super::validate::{self, Completeness};
 use crate::api::{Host, Pool, Vm};
 
 pub struct ReplHelper {
@@ -22,7 +23,8 @@ pub struct ReplHelper {
     pub vars: Vec<(VarInfo, Dynamic)>,
     /// `import "path" as alias` done in the session.
     pub aliases: Vec<(String, String)>,
-    syntax: Engine,
+    /// Set by Ctrl-C at the prompt ([`ClearLine`]); the session drops that line.
+    pub cleared: Arc<AtomicBool>,
     files: FilenameCompleter,
 }
 
@@ -33,7 +35,7 @@ impl ReplHelper {
             host,
             vars: Vec::new(),
             aliases: Vec::new(),
-            syntax: validate::syntax_engine(),
+            cleared: Arc::default(),
             files: FilenameCompleter::new(),
         }
     }
@@ -210,22 +212,38 @@ impl Hinter for ReplHelper {
     }
 }
 
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(match validate::completeness(&self.syntax, ctx.input()) {
-            Completeness::Complete => ValidationResult::Valid(None),
-            Completeness::Incomplete => ValidationResult::Incomplete,
-        })
+/// Ctrl-C at the prompt. rustyline's own Interrupt leaves the hint on the
+/// screen; this ends the line the way Enter does (which redraws it without the
+/// hint), the validator shows `^C` after it, and the session drops the input.
+pub struct ClearLine(pub Arc<AtomicBool>);
+
+impl ConditionalEventHandler for ClearLine {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext) -> Option<Cmd> {
+        self.0.store(true, Ordering::SeqCst);
+        Some(Cmd::AcceptLine)
     }
 }
 
+impl Validator for ReplHelper {
+    fn validate(&self, _ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        let cleared = self.cleared.load(Ordering::SeqCst);
+        Ok(ValidationResult::Valid(cleared.then(|| "^C".to_owned())))
+    }
+}
+
+/// rustyline calls these only when stdout is a terminal and `NO_COLOR` is unset.
 impl Highlighter for ReplHelper {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        super::highlight::line(line)
+    }
+
     fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
         Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
     }
 
-    fn highlight_char(&self, _line: &str, _pos: usize, _kind: CmdKind) -> bool {
-        false
+    /// Colours change with every key (a word becomes a keyword): redraw the line.
+    fn highlight_char(&self, line: &str, _pos: usize, _kind: CmdKind) -> bool {
+        !line.is_empty()
     }
 }
 

@@ -27,13 +27,19 @@ REPL commands:
 Editing:
   Tab completes variables, functions, members after '.', bundled modules in
   import \"...\", and live object names in HOST.network(\"<Tab>, HOST.pool(\", HOST.vm(\",
-  pool.volume(\", vm.snapshot_named(\".
-  An unfinished input (open brace, dangling operator) continues on the next line;
-  press Enter on two empty lines to submit it anyway. Ctrl-R searches the history.
-  Ctrl-C clears the line, or stops the running input; Ctrl-D leaves.
-  Inputs mentioning password, passwd, passphrase, secret, token or private_key are
-  not saved in the history, nor are inputs starting with a space.
-Script help: help() lists the API, help(HOST), help(\"Network\"), help(\"node_info\").
+  pool.volume(\", vm.snapshot_named(\"; as in bash, a first Tab completes what the
+  candidates share and a second Tab lists them all.
+  An unfinished input (open brace, dangling operator) continues on the next line,
+  under the prompt '...>'; press Enter on two empty lines (or Ctrl-D) to submit it
+  anyway. Ctrl-R searches the history.
+  Ctrl-C clears the line (or the unfinished input), or stops the running input;
+  Ctrl-D leaves. Colours are off when NO_COLOR is set or output is not a terminal.
+  Inputs mentioning password, passwd, passphrase, secret, token or private_key, or
+  holding a private key (-----BEGIN ... PRIVATE KEY-----), an SSH key (ssh-rsa AAAA...)
+  or a URL with a password (scheme://user:pass@host) are not saved in the history,
+  nor are inputs starting with a space.
+Script help: help() lists the API, help(HOST), help(\"Network\"), help(\"Vm.clone\"),
+  help(\"clone\") (every match); long help goes through $PAGER (default less -R).
 ";
 
 /// Parse `input` as a command; `None` when it is script text.

@@ -7,14 +7,18 @@
 //! module under its alias.
 //!
 //! Files: `helper.rs` (rustyline helper), `complete.rs` (completion, hints),
-//! `validate.rs` (multi-line input), `table.rs` (how values print), `help.rs`
-//! (`help(...)`), `history.rs` (history file, secrets rule), `meta.rs` (`:commands`).
+//! `highlight.rs` (input colours), `validate.rs` (is an input finished),
+//! `table.rs` (how values print), `term.rs` (terminal size, colour or not),
+//! `help.rs` (`help(...)`), `history.rs` (history file, secrets rule),
+//! `meta.rs` (`:commands`).
 pub mod complete;
 pub mod help;
 pub mod helper;
+pub mod highlight;
 pub mod history;
 pub mod meta;
 pub mod table;
+pub mod term;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -27,7 +31,7 @@ use std::time::Instant;
 use rhai::{Dynamic, Engine, EvalAltResult, Expr, Map, Scope, Stmt, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
-use rustyline::{Config, Editor};
+use rustyline::{CompletionType, Config, Editor, EventHandler, KeyEvent};
 
 use crate::api::Host;
 use crate::cli::{open_host, Exit, ReplArgs};
@@ -35,8 +39,12 @@ use crate::engine::{self, stop, Diagnostic, EngineOptions, SourceMap};
 use complete::{Catalog, VarInfo};
 use helper::ReplHelper;
 use meta::Meta;
+use validate::Completeness;
 
 const PROMPT: &str = "virtscript> ";
+/// The prompt for the lines of an unfinished input (bash's `PS2`), as wide as
+/// [`PROMPT`] so the continued lines line up with the first.
+const CONTINUATION: &str = "       ...> ";
 
 /// Whether an input is running (Ctrl-C then stops it) and how often Ctrl-C was pressed.
 static RUNNING: AtomicBool = AtomicBool::new(false);
@@ -63,6 +71,8 @@ pub fn run(args: ReplArgs) -> Exit {
     let mut session = Session::new(&options, host.clone());
     let config = Config::builder()
         .auto_add_history(false)
+        // readline's Tab: the common prefix first, all candidates (in columns) on the second Tab
+        .completion_type(CompletionType::List)
         .max_history_size(10_000)
         .and_then(|b| Ok(b.history_ignore_dups(true)?.history_ignore_space(true)))
         .map(|b| b.build())
@@ -74,7 +84,15 @@ pub fn run(args: ReplArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    rl.set_helper(Some(ReplHelper::new(catalog, Some(host.clone()))));
+    let helper = ReplHelper::new(catalog, Some(host.clone()));
+    // Ctrl-C at the prompt: end the line as Enter does (so the hint is
+    // erased), shown with `^C`, and the input is dropped.
+    rl.bind_sequence(
+        KeyEvent::ctrl('C'),
+        EventHandler::Conditional(Box::new(helper::ClearLine(helper.cleared.clone()))),
+    );
+    rl.set_helper(Some(helper));
+    let syntax = validate::syntax_engine();
     let history_file = history::history_path();
     if let Some(path) = &history_file {
         if let Some(dir) = path.parent() {
@@ -95,12 +113,11 @@ pub fn run(args: ReplArgs) -> Exit {
         );
     }
     loop {
-        let input = match rl.readline(PROMPT) {
-            Ok(input) => input,
-            // Ctrl-C at the prompt clears the line.
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break,
-            Err(e) => {
+        let input = match read_input(&mut rl, &syntax) {
+            Read::Input(input) => input,
+            Read::Cleared => continue,
+            Read::Eof => break,
+            Read::Failed(e) => {
                 errln!("error: {e}");
                 break;
             }
@@ -124,10 +141,54 @@ pub fn run(args: ReplArgs) -> Exit {
     Exit::Success
 }
 
+/// What the user typed at the prompt.
+enum Read {
+    Input(String),
+    /// Ctrl-C: the input is dropped.
+    Cleared,
+    /// Ctrl-D on an empty line.
+    Eof,
+    Failed(ReadlineError),
+}
+
+/// Read one input: a line, and while it is unfinished (an open brace, a
+/// dangling operator) more lines under the continuation prompt. Each line is
+/// its own `readline`, so every line has a real prompt and the cursor is where
+/// rustyline thinks it is (a prompt drawn into a multi-line buffer by the
+/// highlighter would shift the cursor and vanish with `NO_COLOR`).
+fn read_input(rl: &mut Editor<ReplHelper, FileHistory>, syntax: &Engine) -> Read {
+    let mut text = String::new();
+    loop {
+        let first = text.is_empty();
+        let read = rl.readline(if first { PROMPT } else { CONTINUATION });
+        // Taken whatever the result: a Ctrl-C flag left set would drop the next line.
+        let cleared = rl
+            .helper()
+            .is_some_and(|h| h.cleared.swap(false, Ordering::SeqCst));
+        match read {
+            Ok(_) if cleared => return Read::Cleared,
+            Ok(line) => {
+                if !first {
+                    text.push('\n');
+                }
+                text.push_str(&line);
+                if validate::completeness(syntax, &text) == Completeness::Complete {
+                    return Read::Input(text);
+                }
+            }
+            Err(ReadlineError::Interrupted) => return Read::Cleared,
+            Err(ReadlineError::Eof) if first => return Read::Eof,
+            // Ctrl-D under the continuation prompt runs what was typed, so its error shows.
+            Err(ReadlineError::Eof) => return Read::Input(text),
+            Err(e) => return Read::Failed(e),
+        }
+    }
+}
+
 /// Add an input to the history (memory and file) unless it carries a secret.
 fn remember(rl: &mut Editor<ReplHelper, FileHistory>, file: Option<&PathBuf>, input: &str) {
-    if history::is_secret(input) {
-        errln!("(not saved in the history: it mentions a password, secret or token)");
+    if let Some(why) = history::secret_kind(input) {
+        errln!("(not saved in the history: {why})");
         return;
     }
     if matches!(rl.add_history_entry(input), Ok(true)) {
@@ -253,7 +314,12 @@ impl Session {
             }
         }
         if self.time {
-            errln!("\x1b[2mtook {}\x1b[0m", format_duration(elapsed));
+            let took = format!("took {}", format_duration(elapsed));
+            if term::colour_stderr() {
+                errln!("\x1b[2m{took}\x1b[0m");
+            } else {
+                errln!("{took}");
+            }
         }
     }
 
@@ -319,7 +385,9 @@ impl Session {
             return;
         }
         let debug = |v: &Dynamic| self.to_debug(v);
-        if let Some(text) = table::display(value, &debug) {
+        // one column spare: the rule under the headings is one wider than the rows
+        let width = term::size().map(|(cols, _)| cols.saturating_sub(1));
+        if let Some(text) = table::display(value, &debug, width) {
             print!("{text}");
         }
     }
@@ -400,13 +468,14 @@ impl Session {
             println!("no variables yet");
             return;
         }
-        print!(
-            "{}",
-            table::render_table(&crate::api::table::Table {
-                columns: vec!["Name".into(), "Type".into(), "Value".into()],
-                rows,
-            })
-        );
+        let vars = crate::api::table::Table {
+            columns: vec!["Name".into(), "Type".into(), "Value".into()],
+            rows,
+        };
+        match term::size() {
+            Some((cols, _)) => print!("{}", table::fit_table(&vars, cols.saturating_sub(1)).0),
+            None => print!("{}", table::render_table(&vars)),
+        }
     }
 
     /// Tell the completer what the session now holds.
