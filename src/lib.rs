@@ -44,6 +44,7 @@ pub mod engine;
 pub mod iso;
 pub mod jobs;
 pub mod repl;
+pub mod suggest;
 pub mod units;
 pub mod virt_ext;
 pub mod xml;

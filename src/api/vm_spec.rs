@@ -41,7 +41,7 @@ impl<'a> Fields<'a> {
                 return Err(ScriptError::invalid(
                     &self.name(key),
                     key,
-                    format!("unknown key; expected one of: {}", known.join(", ")),
+                    crate::suggest::unknown_key("", key, known),
                 ));
             }
         }

@@ -31,10 +31,21 @@ pub struct HostReport {
     /// Changes undone by a failed transaction or --atomic run, in the order undone.
     pub rolled_back: Vec<String>,
     pub rollback_failed: Vec<String>,
+    /// `run --plan`: the changes the script would make (see `jobs::plan::to_json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Value>,
+    /// The error as `--json` prints it (kind, message, file, line, column, field, value, code).
+    #[serde(skip)]
+    pub error_object: Option<Value>,
+    /// The final value as the terminal shows it (not `()`), for a run without `--json`.
+    #[serde(skip)]
+    pub shown: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ErrorReport {
+    /// As in `--json`'s error object: `invalid`, `libvirt`, `thrown`, `stopped`...
+    pub kind: String,
     pub message: String,
     /// `file:line:col` where it happened.
     pub location: Option<String>,
@@ -53,6 +64,7 @@ pub struct ChangeReport {
 impl From<&Diagnostic> for ErrorReport {
     fn from(d: &Diagnostic) -> Self {
         ErrorReport {
+            kind: d.details.kind.clone(),
             message: d.message.clone(),
             location: d.location.as_ref().map(ToString::to_string),
             called_from: d

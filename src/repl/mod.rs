@@ -58,7 +58,7 @@ pub fn run(args: ReplArgs) -> Exit {
     let options = EngineOptions {
         limits: args.script_args.limits.clone(),
         lib_dirs: args.script_args.lib.clone(),
-        docs: false,
+        ..EngineOptions::default()
     };
     let mut session = Session::new(&options, host.clone());
     let config = Config::builder()

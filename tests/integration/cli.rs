@@ -114,13 +114,16 @@ fn bad_flag_is_usage_error_2() {
 
 #[test]
 fn missing_script_file_is_usage_error() {
-    let run = Script::new("")
-        .command("run")
-        .named("x.rhai")
-        .arg("nope.rhai")
-        .run();
-    // x.rhai exists, but the extra positional is rejected as usage.
-    assert_eq!(run.code, 2);
+    let run = Script::new("").command("version").run();
+    assert_eq!(run.code, 2, "no such subcommand");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_virtscript"))
+        .current_dir(dir.path())
+        .args(["run", "nope.rhai"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read nope.rhai"));
 }
 
 #[test]
@@ -187,9 +190,12 @@ fn scripts_have_no_file_or_process_access() {
             "import \"../etc/passwd\" as p;",
             "import paths are relative names",
         ),
-        ("let f = open_file(\"/etc/passwd\");", "Function not found"),
+        (
+            "let f = open_file(\"/etc/passwd\");",
+            "no function 'open_file' taking (string)",
+        ),
         ("let f = File::open(\"/etc/passwd\");", "open"),
-        ("system(\"id\");", "Function not found"),
+        ("system(\"id\");", "no function 'system' taking (string)"),
     ] {
         let run = Script::new(script).run();
         assert_ne!(run.code, 0, "{script} must fail");
@@ -212,22 +218,35 @@ fn stdlib_module_imports_and_missing_module_is_clear() {
 }
 
 #[test]
-fn user_modules_need_lib_and_errors_show_the_call_chain() {
+fn modules_beside_the_script_or_in_lib_and_errors_show_the_call_chain() {
     let module = "fn fail(x) {\n    let y = x;\n    throw `bad value ${y}`;\n}\n";
     let script = "import \"mine\" as m;\nm::fail(3);\n";
-    Script::new(script)
-        .file("mine.rhai", module)
-        .run()
-        .code(1)
-        .stderr_has("module 'mine' not found");
-    let run = Script::new(script)
-        .file("mine.rhai", module)
-        .arg("--lib")
-        .arg(".")
-        .run();
+    // Beside the script: found without --lib, like every scripting language.
+    let run = Script::new(script).file("mine.rhai", module).run();
     run.code(1);
     let expected = "error: bad value 3\n --> ./mine.rhai:3:5\n  |\n3 |     throw `bad value ${y}`;\n  |     ^\nnote: called function 'fail' from here\n --> script.rhai:2:4\n  |\n2 | m::fail(3);\n  |    ^\n";
     assert_eq!(run.diagnostics(), expected);
+    // Elsewhere: only with --lib DIR.
+    Script::new(script)
+        .file("lib/mine.rhai", module)
+        .run()
+        .code(1)
+        .stderr_has("module 'mine' not found")
+        .stderr_has("searched .");
+    Script::new(script)
+        .file("lib/mine.rhai", module)
+        .arg("--lib")
+        .arg("lib")
+        .run()
+        .code(1)
+        .stderr_has("error: bad value 3\n --> lib/mine.rhai:3:5");
+    // A --lib that is not there is a usage error, not silently nothing.
+    Script::new("print(1);")
+        .arg("--lib")
+        .arg("no-such-dir")
+        .run()
+        .code(2)
+        .stderr_has("--lib no-such-dir: no such directory");
 }
 
 #[test]
