@@ -1167,22 +1167,43 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
             user,
             mut args,
         } => {
-            if let Err(e) = sched::check_name(&name) {
-                errln!("error: {e}");
-                return Exit::Usage;
-            }
             // Unattended runs log JSON lines at info, so the journal shows every change.
             if args.first().is_some_and(|a| a == "run")
                 && !args.iter().any(|a| a.starts_with("--log-level"))
             {
                 args.insert(1, "--log-level=info".to_owned());
             }
+            let workdir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            let checked = sched::check_name(&name)
+                .and_then(|()| sched::check_text("--on-calendar", &on_calendar))
+                .and_then(|()| {
+                    args.iter()
+                        .try_for_each(|a| sched::check_text("argument", a))
+                })
+                .and_then(|()| sched::check_text("program path", &program.display().to_string()))
+                .and_then(|()| {
+                    sched::check_text("working directory", &workdir.display().to_string())
+                });
+            let when = checked.and_then(|()| {
+                if cron {
+                    Ok(crate::jobs::calendar::to_cron(&on_calendar)?)
+                } else {
+                    crate::jobs::calendar::validate(&on_calendar)?;
+                    Ok(on_calendar.clone())
+                }
+            });
+            let when = match when {
+                Ok(when) => when,
+                Err(e) => {
+                    log::error(&e.to_string());
+                    return Exit::Usage;
+                }
+            };
             if cron {
-                out!("{}", sched::cron_line(&name, &on_calendar, &program, &args));
+                out!("{}", sched::cron_line(&name, &when, &program, &args));
                 return Exit::Success;
             }
             let dir = unit_dir(dir, user);
-            let workdir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
             let service = sched::service_unit(&name, &program, &args, &workdir);
             let timer = sched::timer_unit(&name, &on_calendar);
             match sched::install(&dir, &name, &service, &timer) {

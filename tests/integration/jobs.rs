@@ -126,7 +126,7 @@ fn schedule_writes_units_systemd_accepts() {
     assert!(service.contains("Type=oneshot"), "{service}");
     assert!(
         service.contains(&format!(
-            "run --log-level=info {} -c qemu:///system",
+            r#""run" "--log-level=info" "{}" "-c" "qemu:///system""#,
             job.display()
         )),
         "{service}"
@@ -168,31 +168,159 @@ fn schedule_writes_units_systemd_accepts() {
     assert!(!units.join("virtscript-lab-nightly.timer").exists());
 }
 
+fn schedule(args: &[&str]) -> crate::support::Run {
+    let mut script = Script::new("").command("schedule");
+    for a in args {
+        script = script.arg(a);
+    }
+    script.run()
+}
+
 #[test]
 fn schedule_cron_prints_a_crontab_line() {
-    Script::new("")
-        .command("schedule")
-        .arg("install")
-        .arg("n1")
-        .arg("--cron")
-        .arg("--on-calendar")
-        .arg("daily")
-        .arg("--")
-        .arg("run")
-        .arg("/srv/job.rhai")
-        .run()
-        .ok()
-        .stdout_has("@daily ")
-        .stdout_has("run --log-level=info /srv/job.rhai # virtscript job n1");
-    Script::new("")
-        .command("schedule")
-        .arg("install")
-        .arg("../x")
-        .arg("--")
-        .arg("run")
-        .run()
+    schedule(&[
+        "install",
+        "n1",
+        "--cron",
+        "--on-calendar",
+        "daily",
+        "--",
+        "run",
+        "/srv/job.rhai",
+    ])
+    .ok()
+    .stdout_has("0 0 * * * ")
+    .stdout_has("run --log-level=info /srv/job.rhai # virtscript job n1");
+    let run = schedule(&[
+        "install",
+        "n2",
+        "--cron",
+        "--on-calendar",
+        "*-*-* 02:30:00",
+        "--",
+        "run",
+        "/srv/100%.rhai",
+    ]);
+    run.ok();
+    assert!(
+        run.stdout.starts_with("30 2 * * * /"),
+        "a crontab line, not the calendar: {}",
+        run.stdout
+    );
+    // cron turns a bare % into a line break.
+    run.stdout_has("run --log-level=info '/srv/100\\%.rhai' # virtscript job n2");
+    schedule(&[
+        "install",
+        "n3",
+        "--cron",
+        "--on-calendar",
+        "Mon..Fri *-*-* 08:00",
+        "--",
+        "run",
+        "x",
+    ])
+    .ok()
+    .stdout_has("0 8 * * 1-5 ");
+    // What cron cannot say is refused, naming why.
+    schedule(&[
+        "install",
+        "n4",
+        "--cron",
+        "--on-calendar",
+        "*-*-* 02:30:15",
+        "--",
+        "run",
+        "x",
+    ])
+    .code(2)
+    .stderr_has("cannot be written as a crontab line: cron runs at whole minutes");
+    schedule(&["install", "../x", "--", "run"])
         .code(2)
         .stderr_has("job name");
+}
+
+#[test]
+fn schedule_refuses_bad_calendars_and_control_characters_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    let units = units.to_str().unwrap();
+    for (when, arg, needle) in [
+        ("bogus", "x.rhai", "--on-calendar \"bogus\""),
+        ("daily\nUnit=evil.service", "x.rhai", "control character"),
+        (
+            "daily",
+            "x.rhai\nExecStartPre=/bin/evil",
+            "control character",
+        ),
+    ] {
+        schedule(&[
+            "install",
+            "j",
+            "--on-calendar",
+            when,
+            "--unit-dir",
+            units,
+            "--",
+            "run",
+            arg,
+        ])
+        .code(2)
+        .stderr_has(needle);
+        schedule(&[
+            "install",
+            "j",
+            "--cron",
+            "--on-calendar",
+            when,
+            "--",
+            "run",
+            arg,
+        ])
+        .code(2)
+        .stderr_has(needle);
+    }
+    assert!(!dir.path().join("units").exists(), "nothing may be written");
+}
+
+#[test]
+fn schedule_quotes_every_argument_for_systemd() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    schedule(&[
+        "install",
+        "q",
+        "--unit-dir",
+        units.to_str().unwrap(),
+        "--",
+        "run",
+        "/srv/job.rhai",
+        "50%",
+        "$HOME",
+        "two words",
+    ])
+    .ok();
+    let service = std::fs::read_to_string(units.join("virtscript-q.service")).unwrap();
+    let exec = service
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap();
+    assert!(
+        exec.ends_with(r#" "run" "--log-level=info" "/srv/job.rhai" "50%%" "$$HOME" "two words""#),
+        "{exec}"
+    );
+    if std::path::Path::new("/usr/bin/systemd-analyze").exists() {
+        let out = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(units.join("virtscript-q.service"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ours: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("virtscript-q"))
+            .collect();
+        assert!(ours.is_empty(), "systemd-analyze verify: {stderr}");
+    }
 }
 
 #[test]
