@@ -590,3 +590,178 @@ fn live_daemon_killed_mid_run_exits_3_and_a_rerun_converges() {
     rerun.ok();
     assert_eq!(rerun.stdout.trim(), "\"unchanged\"");
 }
+
+#[test]
+fn plan_as_json_on_stdout_and_in_the_report() {
+    let script = "print(\"rehearsing\");\nHOST.define_network(#{ name: \"planned\", ip: \"10.5.0.1/24\" });\nHOST.network(\"default\").stop();\n";
+    let run = Script::new(script)
+        .connect("test:///default")
+        .arg("--plan")
+        .arg("--json")
+        .run();
+    run.code(10).stderr_has("rehearsing");
+    let plan: serde_json::Value =
+        serde_json::from_str(&run.stdout).expect("stdout is one JSON document");
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({ "create": 1, "change": 1, "remove": 0 })
+    );
+    let changes = plan["changes"].as_array().unwrap();
+    let created = changes.iter().find(|c| c["action"] == "create").unwrap();
+    assert_eq!(created["object"], "network");
+    assert_eq!(created["name"], "planned");
+    assert!(
+        created["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+  <name>planned</name>"),
+        "{created}"
+    );
+    let changed = changes.iter().find(|c| c["action"] == "change").unwrap();
+    assert_eq!(changed["name"], "default");
+    assert_eq!(changed["before"]["active"], true);
+    assert_eq!(changed["after"]["active"], false);
+
+    let run = Script::new(script)
+        .connect("test:///default")
+        .arg("--plan")
+        .arg("--report")
+        .arg("r.json")
+        .run();
+    run.code(10).stdout_has("+ create network planned");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.path().join("r.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["exit_code"], 10);
+    assert_eq!(report["hosts"][0]["plan"]["summary"]["create"], 1);
+    // No changes: exit 0 and an empty plan.
+    let run = Script::new("HOST.networks().len()")
+        .connect("test:///default")
+        .arg("--plan")
+        .arg("--json")
+        .run();
+    run.ok();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn bad_lock_paths_are_usage_errors_checked_before_the_script_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "precious\n").unwrap();
+    let cases = [
+        (notes.clone(), "holds other data"),
+        (dir.path().to_owned(), "is a directory"),
+        (dir.path().join("no/such/dir/x.lock"), "does not exist"),
+    ];
+    for (path, why) in &cases {
+        let run = Script::new("print(\"ran\");")
+            .arg("--lock")
+            .arg(path.to_str().unwrap())
+            .arg("--json")
+            .run();
+        run.code(2).stderr_has(why).stderr_has("lock file");
+        assert!(!run.stderr.contains("ran"), "the script must not run");
+        let error: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(error["kind"], "usage");
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "precious\n");
+    assert!(!dir.path().join("no").exists(), "no directory may be made");
+    // A lock file of an earlier run is taken again.
+    let lock = dir.path().join("job.lock");
+    for _ in 0..2 {
+        Script::new("print(\"ran\");")
+            .arg("--lock")
+            .arg(lock.to_str().unwrap())
+            .run()
+            .ok()
+            .stdout_has("ran");
+    }
+}
+
+#[test]
+fn unwritable_report_is_refused_before_anything_runs() {
+    let run = Script::new("print(\"ran\");")
+        .arg("--report")
+        .arg("/nonexistent/dir/r.json")
+        .run();
+    run.code(2)
+        .stderr_has("--report /nonexistent/dir/r.json: cannot create it");
+    assert!(!run.stdout.contains("ran"), "the script must not run");
+    let run = Script::new("print(\"ran\");")
+        .arg("--report")
+        .arg(".")
+        .run();
+    run.code(2).stderr_has("not a regular file");
+}
+
+/// A job stopped by `signal` while inside --atomic: exit 4, rolled back, and
+/// the report says so.
+fn stopped_atomic_run(signal: i32) {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.rhai");
+    std::fs::write(
+        &script,
+        "HOST.define_network(#{ name: \"made\", ip: \"10.6.0.1/24\" });\nprint(\"ready\");\nloop {\n    sleep(0.05);\n}\n",
+    )
+    .unwrap();
+    let report = dir.path().join("r.json");
+    let child = crate::support::spawn_until_line(
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "-q", "--atomic", "--report"])
+            .arg(&report)
+            .arg(&script)
+            .env_remove("LIBVIRT_DEFAULT_URI")
+            .stderr(Stdio::piped()),
+        "ready",
+    );
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "signal {signal}: {stderr}");
+    assert!(
+        stderr.contains("script interrupted (rolled back: define_network network made)"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("the report is written"))
+            .unwrap();
+    assert_eq!(report["exit_code"], 4);
+    assert_eq!(
+        report["hosts"][0]["rolled_back"],
+        serde_json::json!(["define_network network made"])
+    );
+    assert_eq!(report["hosts"][0]["error"]["kind"], "stopped");
+}
+
+#[test]
+fn sigterm_and_sighup_stop_like_ctrl_c_with_rollback_and_report() {
+    stopped_atomic_run(libc::SIGTERM);
+    stopped_atomic_run(libc::SIGHUP);
+    stopped_atomic_run(libc::SIGINT);
+}
+
+#[test]
+fn timeout_inside_a_transaction_exits_4_with_the_rollback() {
+    let run = Script::new(
+        "transaction(|| {\n    HOST.define_network(#{ name: \"t\", ip: \"10.7.0.1/24\" });\n    loop { sleep(0.05); }\n});\n",
+    )
+    .arg("--timeout")
+    .arg("300ms")
+    .arg("--report")
+    .arg("r.json")
+    .run();
+    run.code(4)
+        .stderr_has("script timed out after 300ms (rolled back: define_network network t)");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.path().join("r.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["exit_code"], 4);
+    assert_eq!(
+        report["hosts"][0]["rolled_back"],
+        serde_json::json!(["define_network network t"])
+    );
+}
