@@ -572,22 +572,22 @@ fn print_json(value: &serde_json::Value) -> Result<(), Exit> {
         })
 }
 
+/// The `--json` error object for a failure outside the script (no position).
+fn error_object(kind: &str, message: &str, code: Option<i64>) -> serde_json::Value {
+    serde_json::json!({
+        "kind": kind, "message": message, "file": null, "line": null, "column": null,
+        "field": null, "value": null, "code": code, "code_name": null, "called_from": [],
+    })
+}
+
 /// A run that fails before (or around) the script: said on stderr, and with
 /// `--json` as the error object on stdout.
 fn fail_run(global: &GlobalArgs, kind: &str, message: &str, exit: Exit) -> Exit {
     log::error(message);
     if global.json {
-        let object = serde_json::json!({
-            "kind": kind, "message": message, "file": null, "line": null, "column": null,
-            "field": null, "value": null, "code": null, "code_name": null, "called_from": [],
-        });
-        if let Err(write_failed) = print_json(&object) {
-            return if exit == Exit::Success {
-                write_failed
-            } else {
-                exit
-            };
-        }
+        let object = error_object(kind, message, None);
+        // The run has failed already; a failed write changes nothing.
+        let _ = print_json(&object);
     }
     exit
 }
@@ -639,11 +639,11 @@ impl Job<'_> {
                 let message = format!("cannot connect to libvirt at {uri}: {}", e.message());
                 log::error(&message);
                 report.exit_code = Exit::Connect as i32;
-                report.error_object = Some(serde_json::json!({
-                    "kind": "connect", "message": message, "file": null, "line": null,
-                    "column": null, "field": null, "value": null,
-                    "code": e.code().to_raw() as i64, "code_name": null, "called_from": [],
-                }));
+                report.error_object = Some(error_object(
+                    "connect",
+                    &message,
+                    Some(e.code().to_raw() as i64),
+                ));
                 report.error = Some(ErrorReport {
                     kind: "connect".to_owned(),
                     message,
@@ -945,10 +945,7 @@ fn plan_one(job: &Job, uri: &str) -> HostReport {
         HostReport {
             uri: uri.to_owned(),
             exit_code: exit as i32,
-            error_object: Some(serde_json::json!({
-                "kind": kind, "message": message, "file": null, "line": null, "column": null,
-                "field": null, "value": null, "code": null, "code_name": null, "called_from": [],
-            })),
+            error_object: Some(error_object(kind, &message, None)),
             error: Some(ErrorReport {
                 kind: kind.to_owned(),
                 message,

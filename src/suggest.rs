@@ -4,12 +4,17 @@
 /// at most a third of the word's letters differ (a swap counts once).
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
+    // Ties go to the word sharing the longer start (`vcpu`: `vcpus`, not `cpu`).
     candidates
         .into_iter()
         .filter(|c| *c != word)
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
         .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, c)| (*distance, c.len(), *c))
+        .min_by(|(da, a), (db, b)| {
+            da.cmp(db)
+                .then(strsim::jaro_winkler(word, b).total_cmp(&strsim::jaro_winkler(word, a)))
+                .then(a.cmp(b))
+        })
         .map(|(_, c)| c)
 }
 
@@ -37,6 +42,7 @@ mod tests {
         assert_eq!(closest("netwrok", names), Some("network"));
         assert_eq!(closest("nodeinfo", names), Some("node_info"));
         assert_eq!(closest("pol", names), Some("pool"));
+        assert_eq!(closest("vcpu", ["cpu", "vcpus"]), Some("vcpus"));
         assert_eq!(closest("reboot", names), None);
         assert_eq!(
             unknown_key("vm", "memroy", &["name", "memory", "vcpus"]),
