@@ -240,6 +240,19 @@ fn modules_beside_the_script_or_in_lib_and_errors_show_the_call_chain() {
         .run()
         .code(1)
         .stderr_has("error: bad value 3\n --> lib/mine.rhai:3:5");
+    // A link beside the script that leads elsewhere is outside the sandbox.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.rhai"), "import \"pw\" as pw;").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("pw.rhai")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_virtscript"))
+        .args(["run", "main.rhai"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("./pw.rhai leads outside ."), "{stderr}");
+    assert!(!stderr.contains("root:"), "no file content: {stderr}");
     // A --lib that is not there is a usage error, not silently nothing.
     Script::new("print(1);")
         .arg("--lib")
