@@ -340,8 +340,22 @@ where
     // libvirt must not print its own errors: we report them, once, where they happened.
     virt::error::clear_error_callback();
     let args = implied_run(args.into_iter().map(Into::into).collect());
+    // Asked for before parsing, so a bad command line is a JSON line too.
+    let json_lines = args
+        .windows(2)
+        .any(|w| w[0] == "--log-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--log-format=json");
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
+        Err(err) if json_lines && err.use_stderr() => {
+            log::configure(log::LogOptions {
+                format: log::LogFormat::Json,
+                ..log::LogOptions::default()
+            });
+            let text = err.render().to_string();
+            log::error(text.trim().trim_start_matches("error: "));
+            return Exit::Usage as i32;
+        }
         Err(err) => {
             let _ = err.print();
             return if err.use_stderr() {

@@ -765,6 +765,19 @@ fn log_format_json_makes_every_stderr_line_json_and_text_has_no_colour_in_a_pipe
         .expect("the error line");
     assert_eq!(error["level"], "ERROR");
     assert_eq!(error["line"], 3);
+    // A bad command line too.
+    let bad = Script::new(script)
+        .arg("--log-format")
+        .arg("json")
+        .arg("--no-such-flag")
+        .run();
+    bad.code(2);
+    for line in bad.stderr.lines() {
+        let line: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(line["level"], "ERROR");
+    }
+    assert!(bad.stderr.contains("--no-such-flag"), "{}", bad.stderr);
     let text = Script::new(script)
         .arg("--log-format")
         .arg("text")
