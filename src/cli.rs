@@ -1055,15 +1055,15 @@ fn check(args: CheckArgs) -> Exit {
         } else {
             failed += 1;
             for d in diagnostics {
-                errp!("{}", d.render(&sources));
+                log::script_error(&d.render(&sources), &d.to_json());
             }
         }
     }
     if failed > 0 {
-        errln!(
+        log::error(&format!(
             "{failed} of {} scripts failed to compile",
             args.scripts.len()
-        );
+        ));
         Exit::Usage
     } else {
         Exit::Success
