@@ -674,10 +674,18 @@ fn global_options_go_before_or_after_the_subcommand() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     // An empty URI would mean libvirt's own default: a usage error.
-    let out = run(&["-c", "", "run", "x.rhai"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("empty URI"));
-    assert!(out.stdout.is_empty(), "the script must not run");
+    for args in [
+        &["-c", "", "run", "x.rhai"][..],
+        &["run", "--plan", "x.rhai", "-c", " "][..],
+        &["-c", "test:///default", "-c", "", "run", "x.rhai"][..],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("empty URI"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("p\n"), "the script must not run: {stderr}");
+        assert!(out.stdout.is_empty(), "the script must not run");
+    }
 }
 
 #[test]
