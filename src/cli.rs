@@ -658,12 +658,7 @@ impl Job<'_> {
                     &message,
                     Some(e.code().to_raw() as i64),
                 ));
-                report.error = Some(ErrorReport {
-                    kind: "connect".to_owned(),
-                    message,
-                    location: None,
-                    called_from: Vec::new(),
-                });
+                report.error = Some(ErrorReport::plain("connect", message));
                 return report;
             }
         };
@@ -960,12 +955,7 @@ fn plan_one(job: &Job, uri: &str) -> HostReport {
             uri: uri.to_owned(),
             exit_code: exit as i32,
             error_object: Some(error_object(kind, &message, None)),
-            error: Some(ErrorReport {
-                kind: kind.to_owned(),
-                message,
-                location: None,
-                called_from: Vec::new(),
-            }),
+            error: Some(ErrorReport::plain(kind, message)),
             ..HostReport::default()
         }
     };

@@ -51,6 +51,32 @@ pub struct ErrorReport {
     pub location: Option<String>,
     /// The calls that led there, innermost first.
     pub called_from: Vec<String>,
+    /// What a bad input was about: the field and the value given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// libvirt's error code and its name, for libvirt's errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_name: Option<String>,
+}
+
+impl ErrorReport {
+    /// An error outside the script: no position.
+    pub fn plain(kind: &str, message: String) -> ErrorReport {
+        ErrorReport {
+            kind: kind.to_owned(),
+            message,
+            location: None,
+            called_from: Vec::new(),
+            field: None,
+            value: None,
+            code: None,
+            code_name: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +98,10 @@ impl From<&Diagnostic> for ErrorReport {
                 .iter()
                 .map(|(what, loc)| format!("{what} at {loc}"))
                 .collect(),
+            field: d.details.field.clone(),
+            value: d.details.value.clone(),
+            code: d.details.code,
+            code_name: d.details.code_name.clone(),
         }
     }
 }

@@ -51,7 +51,24 @@ fn report_records_result_error_and_hash() {
     assert_eq!(report["hosts"][0]["uri"], "test:///default");
     assert_eq!(report["hosts"][0]["error"]["message"], "nightly failed");
     assert_eq!(report["hosts"][0]["error"]["location"], "script.rhai:2:1");
+    assert_eq!(report["hosts"][0]["error"]["kind"], "thrown");
     assert!(report["started"].as_str().unwrap().ends_with('Z'));
+
+    // A bad input names the field and the value in the report too.
+    let bad = Script::new("HOST.define_network(#{ name: \"n\", ip: \"bogus\" });")
+        .arg("--report")
+        .arg("bad.json")
+        .run();
+    bad.code(1);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bad.dir.path().join("bad.json")).unwrap())
+            .unwrap();
+    let error = &report["hosts"][0]["error"];
+    assert_eq!(
+        (error["kind"].as_str(), error["field"].as_str()),
+        (Some("invalid"), Some("ip"))
+    );
+    assert_eq!(error["value"], "bogus");
 
     let ok = Script::new("#{ made: 2 }")
         .arg("--report")
