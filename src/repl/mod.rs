@@ -244,6 +244,7 @@ impl Session {
             Err(mut err) => {
                 self.fix_sources(&mut err, name);
                 let mut diagnostic = Diagnostic::from_eval(&err, name);
+                diagnostic.explain_missing(Some(&self.sources));
                 if crate::cli::exit_for(&err) == Exit::Stopped {
                     // after the terminal's "^C"
                     errln!();
