@@ -695,7 +695,8 @@ impl Job<'_> {
             Err(err) => {
                 let exit = exit_for(&err);
                 let mut diagnostic = Diagnostic::from_eval(&err, &self.name);
-                diagnostic.explain_missing(Some(&self.sources));
+                let functions: Vec<&str> = self.ast.iter_functions().map(|f| f.name).collect();
+                diagnostic.explain_missing_with(Some(&self.sources), &functions);
                 if exit == Exit::Stopped && stop::requested() == Some(stop::StopReason::TimedOut) {
                     if let Some(timeout) = self.args.timeout {
                         let after = format!(

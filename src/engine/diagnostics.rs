@@ -204,13 +204,23 @@ impl Diagnostic {
     /// "did you mean"; with `sources`, the receiver is named as the script
     /// wrote it (`HOST has no method 'netwrok'`).
     pub fn explain_missing(&mut self, sources: Option<&SourceMap>) {
+        self.explain_missing_with(sources, &[]);
+    }
+
+    /// [`Self::explain_missing`], also suggesting the script's own functions.
+    pub fn explain_missing_with(&mut self, sources: Option<&SourceMap>, script_functions: &[&str]) {
         let receiver = || {
             let loc = self.location.as_ref()?;
             let line = sources?.line(&loc.source, loc.line)?;
             super::suggest::receiver_before(&line, loc.column)
         };
         if let Some((name, types)) = &self.details.missing_function {
-            self.message = super::suggest::missing_function(name, types, receiver().as_deref());
+            self.message = super::suggest::missing_function(
+                name,
+                types,
+                receiver().as_deref(),
+                script_functions,
+            );
         } else if let Some((name, type_name)) = &self.details.missing_property {
             self.message = super::suggest::missing_property(name, type_name, receiver().as_deref());
         }

@@ -190,7 +190,12 @@ fn alternatives(found: &[&Registered], skip: usize) -> String {
 
 /// The message for a call of `name` with arguments of `types` that matches
 /// no function; `receiver` is the variable a method was called on.
-pub fn missing_function(name: &str, types: &[String], receiver: Option<&str>) -> String {
+pub fn missing_function(
+    name: &str,
+    types: &[String],
+    receiver: Option<&str>,
+    script_functions: &[&str],
+) -> String {
     let method = receiver.is_some() || types.first().is_some_and(|t| is_object_type(t));
     if method && !types.is_empty() {
         let self_type = types[0].as_str();
@@ -219,6 +224,9 @@ pub fn missing_function(name: &str, types: &[String], receiver: Option<&str>) ->
         };
     }
     let given = types.join(", ");
+    if script_functions.contains(&name) {
+        return format!("function '{name}' does not take ({given})");
+    }
     let same = signatures_of(name, None);
     if !same.is_empty() {
         return format!(
@@ -229,7 +237,8 @@ pub fn missing_function(name: &str, types: &[String], receiver: Option<&str>) ->
     let names = registered()
         .iter()
         .map(|r| r.name.as_str())
-        .filter(|n| !n.contains('$'));
+        .filter(|n| !n.contains('$'))
+        .chain(script_functions.iter().copied());
     match crate::suggest::closest(name, names) {
         Some(best) => format!("no function '{name}' taking ({given}); did you mean '{best}'?"),
         None => format!("no function '{name}' taking ({given})"),
@@ -278,20 +287,32 @@ mod tests {
     fn misspelt_methods_functions_and_properties_get_the_closest_name() {
         let s = |t: &[&str]| t.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            missing_function("netwrok", &s(&["Host", "string"]), Some("HOST")),
+            missing_function("netwrok", &s(&["Host", "string"]), Some("HOST"), &[]),
             "HOST has no method 'netwrok'; did you mean 'network'?"
         );
         assert_eq!(
-            missing_function("strat", &s(&["Vm"]), Some("vm")),
+            missing_function("strat", &s(&["Vm"]), Some("vm"), &[]),
             "vm (a Vm) has no method 'strat'; did you mean 'start'?"
         );
         assert_eq!(
-            missing_function("prnt", &s(&["string"]), None),
+            missing_function("prnt", &s(&["string"]), None, &[]),
             "no function 'prnt' taking (string); did you mean 'print'?"
         );
         assert!(
-            missing_function("network", &s(&["Host", "integer"]), Some("HOST"))
+            missing_function("network", &s(&["Host", "integer"]), Some("HOST"), &[])
                 .starts_with("HOST: method 'network' takes (string"),
+        );
+        assert_eq!(
+            missing_property("nmae", "Network", None),
+            "a Network has no property 'nmae'; did you mean 'name'?"
+        );
+        assert_eq!(
+            missing_function("delpoy", &[], None, &["deploy"]),
+            "no function 'delpoy' taking (); did you mean 'deploy'?"
+        );
+        assert_eq!(
+            missing_function("deploy", &s(&["integer"]), None, &["deploy"]),
+            "function 'deploy' does not take (integer)"
         );
         assert_eq!(
             missing_property("nmae", "Network", None),

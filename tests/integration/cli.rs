@@ -716,6 +716,10 @@ fn misspelt_methods_properties_and_spec_keys_say_did_you_mean() {
         .run()
         .code(1)
         .stderr_has("memroy: unknown key; did you mean 'memory'? (got \"1G\")");
+    Script::new("fn deploy() { 1 }\ndelpoy();")
+        .run()
+        .code(1)
+        .stderr_has("no function 'delpoy' taking (); did you mean 'deploy'?");
     // Rust type names never show.
     let run = Script::new("HOST.network(5);").run();
     run.code(1)
