@@ -586,6 +586,17 @@ fn print_json(value: &serde_json::Value) -> Result<(), Exit> {
         })
 }
 
+/// An error with its causes: `cannot write X: Permission denied`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// The `--json` error object for a failure outside the script (no position).
 fn error_object(kind: &str, message: &str, code: Option<i64>) -> serde_json::Value {
     serde_json::json!({
@@ -806,13 +817,7 @@ fn run(args: RunArgs, global: &GlobalArgs) -> Exit {
             Err(e) if e.is_busy() => {
                 return fail_run(global, "locked", &e.to_string(), Exit::Locked)
             }
-            Err(e) => {
-                let mut message = e.to_string();
-                if let Some(source) = std::error::Error::source(&e) {
-                    message.push_str(&format!(": {source}"));
-                }
-                return usage(message);
-            }
+            Err(e) => return usage(error_chain(&e)),
         }
     } else {
         None
@@ -1218,7 +1223,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
                     Exit::Success
                 }
                 Err(e) => {
-                    errln!("error: {e}");
+                    log::error(&error_chain(&e));
                     Exit::ScriptFailed
                 }
             }
@@ -1244,7 +1249,7 @@ fn schedule(cmd: ScheduleCommand) -> Exit {
                 Exit::Success
             }
             Err(e) => {
-                errln!("error: {e}");
+                log::error(&e.to_string());
                 Exit::Usage
             }
         },
