@@ -250,7 +250,18 @@ pub fn parse(expr: &str) -> Result<Calendar, CalendarError> {
                 [y, m, d] => (*y, *m, *d),
                 _ => return Err(invalid(format!("date {word:?} is not YYYY-MM-DD or MM-DD"))),
             };
-            cal.year = field(y, 1970, 2199, "year").map_err(invalid)?;
+            cal.year = field(y, 0, 2199, "year").map_err(invalid)?;
+            // Two digits mean 20YY, as in systemd; otherwise 1970..2199.
+            let bad_year = cal.year.iter().find_map(|item| match item {
+                Item::Value { from, to, .. } => [Some(*from), *to]
+                    .into_iter()
+                    .flatten()
+                    .find(|y| (100..1970).contains(y)),
+                Item::Any => None,
+            });
+            if let Some(y) = bad_year {
+                return Err(invalid(format!("year {y} is outside 1970..2199")));
+            }
             cal.month = field(m, 1, 12, "month").map_err(invalid)?;
             cal.day = field(d, 1, 31, "day").map_err(invalid)?;
             cal.day_from_end = from_end;
@@ -411,6 +422,45 @@ mod tests {
         assert_eq!(cron("*-*-* *:0/10:00"), "0-59/10 * * * *");
         assert_eq!(cron("03-05 08:05"), "5 8 5 3 *");
         assert_eq!(cron("*-*-* 8..18:00"), "0 8-18 * * *");
+    }
+
+    #[test]
+    fn the_examples_of_systemd_time_parse() {
+        for expr in [
+            "Sat,Thu,Mon..Wed,Sat..Sun",
+            "Mon,Sun 12-*-* 2,1:23",
+            "Wed *-1",
+            "Wed..Wed,Wed *-1",
+            "Wed, 17:48",
+            "Wed..Sat,Tue 12-10-15 1:2:3",
+            "*-*-7 0:0:0",
+            "10-15",
+            "monday *-12-* 17:00",
+            "Mon,Fri *-*-3,1,2 *:30:45",
+            "12,14,13,12:20,10,30",
+            "12..14:10,20,30",
+            "mon,fri *-1/2-1,3 *:30:45",
+            "03-05 08:05:40",
+            "08:05:40",
+            "05:40",
+            "Sat,Sun 12-05 08:05:40",
+            "Sat,Sun 08:05:40",
+            "2003-03-05 05:40",
+            "05:40:23.4200004/3.1700005",
+            "2003-02..04-05",
+            "2003-03-05 05:40 UTC",
+            "2003-03-05",
+            "03-05",
+            "hourly",
+            "monthly",
+            "weekly",
+            "yearly",
+            "annually",
+            "*:2/3",
+        ] {
+            assert!(parse(expr).is_ok(), "{expr}: {:?}", parse(expr));
+        }
+        assert!(parse("0500-01-01").is_err());
     }
 
     #[test]
