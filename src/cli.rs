@@ -304,8 +304,8 @@ const SUBCOMMANDS: &[&str] = &[
 
 /// `virtscript job.rhai ARGS` (what a `#!/usr/bin/env virtscript` line runs)
 /// means `virtscript run job.rhai ARGS`: insert `run` before the first
-/// argument that is not an option, when it is an existing file and not a
-/// subcommand's name.
+/// argument that is not an option, when it is a file (or a path, or ends
+/// in `.rhai`) and not a subcommand's name.
 fn implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
     let mut i = 1;
     while i < args.len() {
@@ -324,7 +324,11 @@ fn implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
             i += 1;
             continue;
         }
-        if !SUBCOMMANDS.contains(&arg.as_ref()) && Path::new(&args[i]).is_file() {
+        // A path that looks like a script is one even when it is missing, so
+        // the error says so (not "unrecognized subcommand").
+        let looks_like_a_script =
+            arg.ends_with(".rhai") || arg.contains('/') || Path::new(&args[i]).is_file();
+        if !SUBCOMMANDS.contains(&arg.as_ref()) && looks_like_a_script {
             args.insert(i, "run".into());
         }
         return args;
@@ -456,7 +460,7 @@ fn read_script(path: &str, limit: u64) -> Result<(String, String), String> {
     }
     script_file::read(Path::new(path), limit)
         .map(|text| (path.to_owned(), text))
-        .map_err(|e| format!("script {e}"))
+        .map_err(|e| e.to_string())
 }
 
 /// The directory modules beside a script are imported from (none for stdin).

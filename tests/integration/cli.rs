@@ -124,6 +124,14 @@ fn missing_script_file_is_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read nope.rhai"));
+    // Without `run` too.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_virtscript"))
+        .current_dir(dir.path())
+        .args(["nope.rhai"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read nope.rhai"));
 }
 
 #[test]
