@@ -14,7 +14,7 @@ pub enum ScriptFileError {
         source: std::io::Error,
     },
     #[error(
-        "{path} is not a regular file (a script must be a file, not a device, directory or pipe)"
+        "{path} is not a regular file (a script must be a file, not a device, directory or pipe; `-` reads standard input)"
     )]
     NotAFile { path: String },
     #[error("{path} is larger than {limit} bytes; raise --max-script-size to run it")]
