@@ -862,7 +862,13 @@ fn run(args: RunArgs, global: &GlobalArgs) -> Exit {
                 .collect()
         })
     };
-    let exit_code = hosts.iter().map(|h| h.exit_code).max().unwrap_or(0);
+    // A failure on any host outranks "the plan has changes" (10) elsewhere.
+    let codes = || hosts.iter().map(|h| h.exit_code);
+    let exit_code = codes()
+        .filter(|c| *c != 0 && *c != Exit::PlanHasChanges as i32)
+        .max()
+        .or_else(|| codes().max())
+        .unwrap_or(0);
     let mut exit = exit_from_code(exit_code);
     if let Err(write_failed) = show_results(&job, &hosts) {
         if exit == Exit::Success || exit == Exit::PlanHasChanges {

@@ -651,6 +651,21 @@ fn plan_as_json_on_stdout_and_in_the_report() {
             .unwrap();
     assert_eq!(report["exit_code"], 10);
     assert_eq!(report["hosts"][0]["plan"]["summary"]["create"], 1);
+    // A host that cannot be reached outranks the other host's changes.
+    let run = Script::new(script)
+        .connect("test:///default")
+        .arg("-c")
+        .arg("qemu+unix:///system?socket=/nonexistent")
+        .arg("--plan")
+        .arg("--json")
+        .run();
+    run.code(3);
+    let plans: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plans["test:///default"]["summary"]["create"], 1);
+    assert_eq!(
+        plans["qemu+unix:///system?socket=/nonexistent"]["error"]["kind"],
+        "connect"
+    );
     // No changes: exit 0 and an empty plan.
     let run = Script::new("HOST.networks().len()")
         .connect("test:///default")
