@@ -932,17 +932,28 @@ fn show_results(job: &Job, hosts: &[HostReport]) -> Result<(), Exit> {
         };
         return print_json(&value);
     }
+    let mut stdout = std::io::stdout().lock();
     for h in hosts {
         let text = if plan {
             h.plan.as_ref().map(|_| h.shown.clone().unwrap_or_default())
         } else {
             h.shown.clone()
         };
-        if let Some(text) = text {
+        if let Some(mut text) = text {
             if job.multi_host() {
-                outln!("# {}", h.uri);
+                text = format!("# {}\n{text}", h.uri);
             }
-            out!("{text}");
+            // A reader that stopped early (`| head`) is no error; a full disk is.
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    log::error(&format!("cannot write the result to standard output: {e}"));
+                    return Err(Exit::ScriptFailed);
+                }
+                _ => {}
+            }
         }
     }
     Ok(())

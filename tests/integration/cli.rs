@@ -921,6 +921,19 @@ fn json_to_a_full_disk_fails_and_a_huge_timeout_does_not_panic() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the result"));
+    // The shown value too.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_virtscript"))
+        .args(["run", "-q", "x.rhai"])
+        .current_dir(dir.path())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write the result"));
     Script::new("print(\"ran\");")
         .arg("--timeout")
         .arg("9223372036854775807s")
