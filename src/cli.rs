@@ -302,10 +302,30 @@ const SUBCOMMANDS: &[&str] = &[
     "help",
 ];
 
-/// `virtscript job.rhai ARGS` (what a `#!/usr/bin/env virtscript` line runs)
-/// means `virtscript run job.rhai ARGS`: insert `run` before the first
-/// argument that is not an option, when it is a file (or a path, or ends
-/// in `.rhai`) and not a subcommand's name.
+/// Whether an option of `run` (or a global one) takes a value in the next
+/// argument: `-c URI`, `--lib DIR`, ... (`--opt=value` is one argument).
+fn takes_separate_value(option: &str) -> bool {
+    if option.contains('=') {
+        return false;
+    }
+    let cmd = Cli::command();
+    let run = cmd.find_subcommand("run");
+    let mut args = cmd
+        .get_arguments()
+        .chain(run.into_iter().flat_map(|r| r.get_arguments()));
+    args.any(|a| {
+        let named = match option.strip_prefix("--") {
+            Some(long) => a.get_long() == Some(long),
+            None => option.len() == 2 && a.get_short() == option.chars().nth(1),
+        };
+        named && a.get_action().takes_values()
+    })
+}
+
+/// `virtscript job.rhai ARGS` (what a `#!/usr/bin/env virtscript` line runs,
+/// with any options before it) means `virtscript run job.rhai ARGS`: when the
+/// first argument that is not an option is a file (or a path, or ends in
+/// `.rhai`) and not a subcommand's name, `run` goes first.
 fn implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
     let mut i = 1;
     while i < args.len() {
@@ -314,14 +334,7 @@ fn implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
             return args;
         }
         if arg.starts_with('-') && arg.len() > 1 {
-            // Global options that take a value in the next argument.
-            if matches!(
-                arg.as_ref(),
-                "-c" | "--connect" | "--log-level" | "--log-format"
-            ) {
-                i += 1;
-            }
-            i += 1;
+            i += if takes_separate_value(&arg) { 2 } else { 1 };
             continue;
         }
         // A path that looks like a script is one even when it is missing, so
@@ -329,7 +342,7 @@ fn implied_run(mut args: Vec<OsString>) -> Vec<OsString> {
         let looks_like_a_script =
             arg.ends_with(".rhai") || arg.contains('/') || Path::new(&args[i]).is_file();
         if !SUBCOMMANDS.contains(&arg.as_ref()) && looks_like_a_script {
-            args.insert(i, "run".into());
+            args.insert(1, "run".into());
         }
         return args;
     }

@@ -592,6 +592,26 @@ fn shebang_script_runs_as_a_program_with_its_arguments() {
             .output()
             .unwrap()
     };
+    // Options of run before the script, as `#!/usr/bin/env -S virtscript --lib DIR` gives them.
+    std::fs::create_dir(dir.path().join("lib")).unwrap();
+    std::fs::write(dir.path().join("lib/m.rhai"), "fn f() { 7 }").unwrap();
+    std::fs::write(
+        dir.path().join("uses.rhai"),
+        "import \"m\" as m;\nprint(m::f());",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_virtscript"))
+        .args(["--lib", "lib", "-q", "--timeout", "1m", "uses.rhai"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "7\n");
     let out = run("#!/usr/bin/env virtscript\nprint(`args ${ARGS}`);\n");
     assert_eq!(
         out.status.code(),
