@@ -199,5 +199,12 @@ mod tests {
             Err(LockError::NoDirectory { .. })
         ));
         assert!(!dir.path().join("no").exists());
+        // The default lock's own directory is made, one level and no more.
+        acquire(&dir.path().join("virtscript/x.lock"), Duration::ZERO, true).unwrap();
+        assert!(matches!(
+            acquire(&dir.path().join("a/b/x.lock"), Duration::ZERO, true),
+            Err(LockError::NoDirectory { .. })
+        ));
+        assert!(!dir.path().join("a").exists());
     }
 }
