@@ -821,6 +821,8 @@ fn run(args: RunArgs, global: &GlobalArgs) -> Exit {
     // Each test:///default process has its own private driver: nothing to keep apart.
     let needs_lock =
         !args.no_lock && (args.lock.is_some() || uris.iter().any(|u| !u.starts_with("test://")));
+    // Before the lock: a stop while waiting for it is a stop (exit 4).
+    install_interrupt_handler();
     let _lock = if needs_lock {
         let identity = std::fs::canonicalize(&args.script)
             .map(|p| p.display().to_string())
@@ -834,12 +836,14 @@ fn run(args: RunArgs, global: &GlobalArgs) -> Exit {
             Err(e) if e.is_busy() => {
                 return fail_run(global, "locked", &e.to_string(), Exit::Locked)
             }
+            Err(e @ crate::jobs::lock::LockError::Interrupted { .. }) => {
+                return fail_run(global, "stopped", &e.to_string(), Exit::Stopped)
+            }
             Err(e) => return usage(error_chain(&e)),
         }
     } else {
         None
     };
-    install_interrupt_handler();
     if let Some(timeout) = args.timeout {
         stop::arm_timeout(timeout);
     }

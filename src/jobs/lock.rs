@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 pub enum LockError {
     #[error("another run holds the lock {path} (waited {waited})")]
     Busy { path: PathBuf, waited: String },
+    #[error("interrupted while waiting for the lock {path}")]
+    Interrupted { path: PathBuf },
     #[error("cannot open lock file {path}")]
     Open {
         path: PathBuf,
@@ -158,8 +160,12 @@ pub fn acquire(path: &Path, timeout: Duration, default_path: bool) -> Result<Run
                 path: path.to_owned(),
             });
         }
-        if start.elapsed() >= timeout || crate::engine::stop::requested().is_some() {
-            // (An interrupted wait is reported as busy: the other run still holds it.)
+        if crate::engine::stop::requested().is_some() {
+            return Err(LockError::Interrupted {
+                path: path.to_owned(),
+            });
+        }
+        if start.elapsed() >= timeout {
             return Err(LockError::Busy {
                 path: path.to_owned(),
                 waited: humantime::format_duration(Duration::from_secs(start.elapsed().as_secs()))

@@ -797,3 +797,50 @@ fn timeout_inside_a_transaction_exits_4_with_the_rollback() {
         serde_json::json!(["define_network network t"])
     );
 }
+
+#[test]
+fn a_signal_while_waiting_for_the_lock_is_a_stop() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("job.lock");
+    let script = dir.path().join("slow.rhai");
+    std::fs::write(&script, "print(\"holding\");\nsleep(30);\n").unwrap();
+    let start = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_virtscript"));
+        cmd.args(["run", "-q", "--lock-timeout", "30s", "--lock"])
+            .arg(&lock)
+            .arg(&script)
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut first = crate::support::spawn_until_line(&mut start(), "holding");
+    let second = start().stdout(Stdio::piped()).spawn().unwrap();
+    // Wait (bounded) until the second has the lock file open: it is waiting.
+    let holds_lock_file = || {
+        std::fs::read_dir(format!("/proc/{}/fd", second.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p == lock))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !holds_lock_file() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second run never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while waiting for the lock"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "the script must not run");
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
