@@ -11,8 +11,8 @@
 # Needs virtinst (virt-clone), qemu-utils; tools/libvirtd-netns.sh installs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q --bin virtscript
-VS=$PWD/target/release/virtscript
+cargo build --profile dist -q --bin virtscript
+VS=$PWD/target/dist/virtscript
 URI=qemu:///system
 RUNS=${RUNS:-3}
 if ! virsh -c "$URI" version >/dev/null 2>&1; then

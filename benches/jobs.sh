@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
-cargo build --release --quiet --bin virtscript
-bin=$PWD/target/release/virtscript
+cargo build --profile dist --quiet --bin virtscript
+bin=$PWD/target/dist/virtscript
 out=target/bench; mkdir -p "$out"
 pool=vs-bench-jobs
 virsh -q -c qemu:///system pool-info "$pool" >/dev/null 2>&1 || {

@@ -14,8 +14,8 @@
 # Needs root, the daemon from tools/libvirtd-netns.sh, hyperfine, virtinst.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q --bin virtscript
-VS=$PWD/target/release/virtscript
+cargo build --profile dist -q --bin virtscript
+VS=$PWD/target/dist/virtscript
 URI=qemu:///system
 TMP=$(mktemp -d)
 RUNS=${RUNS:-5}

@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-30}
-cargo build -q --release --bin virtscript --example baseline_repl
-BIN=target/release/virtscript
-PTY=target/release/examples/baseline_repl
+cargo build -q --profile dist --bin virtscript --example baseline_repl
+BIN=target/dist/virtscript
+PTY=target/dist/examples/baseline_repl
 STATE=$(mktemp -d)
 trap 'rm -rf "$STATE"' EXIT
 export XDG_STATE_HOME=$STATE

@@ -19,8 +19,8 @@ VIRSH="virsh -q -c $URI"
 
 command -v hyperfine >/dev/null || apt-get install -y hyperfine >/dev/null
 command -v qemu-io >/dev/null || { echo "needs qemu-io (qemu-utils)" >&2; exit 1; }
-cargo build --release -q
-BIN=$PWD/target/release/virtscript
+cargo build --profile dist -q
+BIN=$PWD/target/dist/virtscript
 mkdir -p "$OUT"
 
 cleanup() {

@@ -10,9 +10,9 @@
 # Needs hyperfine, python3-libvirt (for /usr/bin/python3), virtinst (tools/libvirtd-netns.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q --bin virtscript --example baseline_vms
-VS=target/release/virtscript
-BASE=target/release/examples/baseline_vms
+cargo build --profile dist -q --bin virtscript --example baseline_vms
+VS=target/dist/virtscript
+BASE=target/dist/examples/baseline_vms
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 RUNS=${RUNS:-10}

@@ -44,6 +44,7 @@ pub mod engine;
 pub mod iso;
 pub mod jobs;
 pub mod repl;
+pub mod suggest;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod units;

@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 . tools/lib/apt.sh
 apt_update try
 apt_install try libvirt-dev pkg-config
-# A debug build: it compiles in a third of the time of the release profile
-# (whole-program LTO, see Cargo.toml) and runs an example just as well.
+# A debug build: it compiles fastest and runs an example just as well.
 cargo build --quiet --bin virtscript
 exec target/debug/virtscript run "${1:-scripts/hello.rhai}"

@@ -51,6 +51,13 @@ fn annotate(
                 m
             }
         },
+        // A stop (Ctrl-C, SIGTERM, --timeout) stays a stop: exit status 4.
+        EvalAltResult::ErrorTerminated(token, _) => {
+            let mut m = Map::new();
+            m.insert("kind".into(), "stopped".into());
+            m.insert("message".into(), format!("script {token}").into());
+            m
+        }
         other => {
             let text = other.to_string();
             let suffix = format!(" ({})", other.position());

@@ -126,7 +126,7 @@ fn with_occupied<R>(host: &Host, f: impl FnOnce(&Occupancy) -> R) -> Result<R, V
     {
         let guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(cache) = guard.as_ref().and_then(|c| c.get(host.uri())) {
-            if count.map_or(true, |count| cache.len() == count) {
+            if count.is_none_or(|count| cache.len() == count) {
                 return Ok(f(cache));
             }
         }

@@ -134,7 +134,7 @@ impl<'a> Spec<'a> {
                 return Err(ScriptError::invalid(
                     &format!("{prefix}{key}"),
                     map[key].to_string(),
-                    format!("unknown key (known: {})", allowed.join(", ")),
+                    crate::suggest::unknown_key("", key, allowed),
                 ));
             }
         }

@@ -23,7 +23,7 @@ pub fn from_map<T: DeserializeOwned>(
             return Err(ScriptError::invalid(
                 key,
                 value,
-                format!("unknown key in {what} (known: {})", keys.join(", ")),
+                crate::suggest::unknown_key(what, key, keys),
             )
             .at(ctx));
         }

@@ -36,12 +36,12 @@ impl<'a> Fields<'a> {
 
     /// Fail on keys outside `known`.
     pub fn only(&self, known: &[&str]) -> Result<(), ScriptError> {
-        for key in self.map.keys() {
+        for (key, value) in self.map {
             if !known.contains(&key.as_str()) {
                 return Err(ScriptError::invalid(
                     &self.name(key),
-                    key,
-                    format!("unknown key; expected one of: {}", known.join(", ")),
+                    value,
+                    crate::suggest::unknown_key("", key, known),
                 ));
             }
         }

@@ -25,6 +25,69 @@ pub struct Diagnostic {
     pub location: Option<Location>,
     /// Calls that led to the error, innermost first, with what was called.
     pub callers: Vec<(String, Location)>,
+    pub details: Details,
+}
+
+/// What kind of error it was, and what it was about, for machines (`--json`).
+#[derive(Debug, Clone, Default)]
+pub struct Details {
+    /// `invalid`, `not_found`, `libvirt`, `connect`... for errors our API
+    /// raises; `thrown` for a script's `throw`; `compile`, `stopped` or
+    /// `script` (Rhai's own errors) otherwise.
+    pub kind: String,
+    pub field: Option<String>,
+    pub value: Option<serde_json::Value>,
+    /// libvirt's error code and its name.
+    pub code: Option<i64>,
+    pub code_name: Option<String>,
+    /// A call of a function or method that does not exist: (name, argument types).
+    missing_function: Option<(String, Vec<String>)>,
+    /// A property that does not exist: (name, type).
+    missing_property: Option<(String, String)>,
+}
+
+impl Details {
+    fn of(err: &EvalAltResult) -> Details {
+        match err {
+            EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<rhai::Map>() {
+                Some(map) => {
+                    let text =
+                        |key: &str| map.get(key).filter(|v| !v.is_unit()).map(|v| v.to_string());
+                    Details {
+                        kind: text("kind").unwrap_or_else(|| "thrown".to_owned()),
+                        field: text("field"),
+                        value: map.get("value").map(crate::api::json::to_json),
+                        code: map.get("code").and_then(|c| c.as_int().ok()),
+                        code_name: text("code_name"),
+                        ..Details::default()
+                    }
+                }
+                None => Details {
+                    kind: "thrown".to_owned(),
+                    value: Some(crate::api::json::to_json(value)),
+                    ..Details::default()
+                },
+            },
+            EvalAltResult::ErrorTerminated(..) => Details {
+                kind: "stopped".to_owned(),
+                ..Details::default()
+            },
+            EvalAltResult::ErrorFunctionNotFound(signature, _) => Details {
+                kind: "script".to_owned(),
+                missing_function: super::suggest::parse_signature(signature),
+                ..Details::default()
+            },
+            EvalAltResult::ErrorDotExpr(text, _) => Details {
+                kind: "script".to_owned(),
+                missing_property: super::suggest::parse_unknown_property(text),
+                ..Details::default()
+            },
+            _ => Details {
+                kind: "script".to_owned(),
+                ..Details::default()
+            },
+        }
+    }
 }
 
 fn locate(source: &str, pos: Position) -> Option<Location> {
@@ -91,7 +154,9 @@ impl Diagnostic {
                         message: leaf_message(leaf),
                         location: locate(&current, leaf.position()),
                         callers,
+                        details: Details::of(leaf),
                     };
+                    d.explain_missing(None);
                     if is_bad_input(leaf) {
                         d.blame_caller();
                     }
@@ -128,7 +193,59 @@ impl Diagnostic {
             message: err.err_type().to_string(),
             location: locate(source, err.position()),
             callers: Vec::new(),
+            details: Details {
+                kind: "compile".to_owned(),
+                ..Details::default()
+            },
         }
+    }
+
+    /// A call of a missing function or property, in a user's words with a
+    /// "did you mean"; with `sources`, the receiver is named as the script
+    /// wrote it (`HOST has no method 'netwrok'`).
+    pub fn explain_missing(&mut self, sources: Option<&SourceMap>) {
+        self.explain_missing_with(sources, &[]);
+    }
+
+    /// [`Self::explain_missing`], also suggesting the script's own functions.
+    pub fn explain_missing_with(&mut self, sources: Option<&SourceMap>, script_functions: &[&str]) {
+        let receiver = || {
+            let loc = self.location.as_ref()?;
+            let line = sources?.line(&loc.source, loc.line)?;
+            super::suggest::receiver_before(&line, loc.column)
+        };
+        if let Some((name, types)) = &self.details.missing_function {
+            self.message = super::suggest::missing_function(
+                name,
+                types,
+                receiver().as_deref(),
+                script_functions,
+            );
+        } else if let Some((name, type_name)) = &self.details.missing_property {
+            self.message = super::suggest::missing_property(name, type_name, receiver().as_deref());
+        }
+    }
+
+    /// The error as the object `run --json` prints: kind, message, where, and
+    /// what it was about (`null` where not known).
+    pub fn to_json(&self) -> serde_json::Value {
+        let d = &self.details;
+        serde_json::json!({
+            "kind": d.kind,
+            "message": self.message,
+            "file": self.location.as_ref().map(|l| l.source.clone()),
+            "line": self.location.as_ref().map(|l| l.line),
+            "column": self.location.as_ref().map(|l| l.column),
+            "field": d.field,
+            "value": d.value,
+            "code": d.code,
+            "code_name": d.code_name,
+            "called_from": self
+                .callers
+                .iter()
+                .map(|(what, loc)| format!("{what} at {loc}"))
+                .collect::<Vec<_>>(),
+        })
     }
 
     /// The full text: message, location with the source line and caret, callers.

@@ -20,7 +20,14 @@ pub struct Limits {
     /// Most entries in one object map (0 = no limit)
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_map_size: usize,
+    /// Largest script or module file, in bytes (0 = no limit)
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_SCRIPT_SIZE)]
+    pub max_script_size: u64,
 }
+
+/// 16 MiB: a hundred times the largest script we know of, and a bound on what
+/// `run /dev/stdin` or a mistaken path makes us read.
+pub const DEFAULT_MAX_SCRIPT_SIZE: u64 = 16 * 1024 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -30,6 +37,7 @@ impl Default for Limits {
             max_string_size: 64 * 1024 * 1024,
             max_array_size: 1_000_000,
             max_map_size: 100_000,
+            max_script_size: DEFAULT_MAX_SCRIPT_SIZE,
         }
     }
 }

@@ -4,8 +4,10 @@ pub mod check;
 pub mod diagnostics;
 pub mod limits;
 pub mod resolver;
+pub mod script_file;
 pub mod sources;
 pub mod stop;
+pub mod suggest;
 
 use std::path::PathBuf;
 
@@ -23,6 +25,11 @@ use crate::api::Host;
 pub struct EngineOptions {
     pub limits: Limits,
     pub lib_dirs: Vec<PathBuf>,
+    /// The running script's directory: `import "helpers"` finds `helpers.rhai`
+    /// beside it. `None` for a script read from standard input.
+    pub script_dir: Option<PathBuf>,
+    /// `print` writes to stderr (`run --json` keeps stdout for the JSON result).
+    pub print_to_stderr: bool,
     /// Keep each API function's doc comment and parameter names (`virtscript doc`).
     pub docs: bool,
 }
@@ -41,20 +48,24 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     options.limits.apply(&mut engine);
     engine.on_progress(|_| stop::requested().map(|reason| Dynamic::from(reason.token())));
     allow_keyword_keys(&mut engine);
-    // A closed stdout (`virtscript run x | head`) must not abort the script.
-    engine.on_print(|text| {
-        use std::io::Write;
-        let _ = writeln!(std::io::stdout(), "{text}");
+    if options.print_to_stderr {
+        engine.on_print(|text| crate::jobs::log::script_output("print", text));
+    } else {
+        // A closed stdout (`virtscript run x | head`) must not abort the script.
+        engine.on_print(|text| {
+            use std::io::Write;
+            let _ = writeln!(std::io::stdout(), "{text}");
+        });
+    }
+    engine.on_debug(|text, source, pos| {
+        let text = match (source, pos.line()) {
+            (Some(src), Some(line)) => format!("[{src}:{line}] {text}"),
+            (None, Some(line)) => format!("[line {line}] {text}"),
+            _ => text.to_owned(),
+        };
+        crate::jobs::log::script_output("debug", &text);
     });
-    engine.on_debug(|text, source, pos| match (source, pos.line()) {
-        (Some(src), Some(line)) => errln!("[{src}:{line}] {text}"),
-        (None, Some(line)) => errln!("[line {line}] {text}"),
-        _ => errln!("{text}"),
-    });
-    engine.set_module_resolver(resolver::ModuleLoader::new(
-        options.lib_dirs.clone(),
-        sources.clone(),
-    ));
+    engine.set_module_resolver(resolver::ModuleLoader::new(options, sources.clone()));
     // `HOST` and `ARGS` live in the engine's tag so that functions see them too
     // (Rhai functions do not see the caller's scope).
     #[allow(deprecated)] // "volatile", not deprecated: the documented way to resolve globals

@@ -59,8 +59,11 @@ pub fn reset() {
 }
 
 /// Request a stop once `timeout` has passed (from now; the first call wins).
+/// A timeout beyond what the clock can represent never expires.
 pub fn arm_timeout(timeout: Duration) {
-    let _ = DEADLINE.set(Instant::now() + timeout);
+    if let Some(deadline) = Instant::now().checked_add(timeout) {
+        let _ = DEADLINE.set(deadline);
+    }
 }
 
 /// Sleep for `duration`, waking early when a stop is requested.

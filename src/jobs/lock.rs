@@ -12,12 +12,98 @@ use sha2::{Digest, Sha256};
 pub enum LockError {
     #[error("another run holds the lock {path} (waited {waited})")]
     Busy { path: PathBuf, waited: String },
+    #[error("interrupted while waiting for the lock {path}")]
+    Interrupted { path: PathBuf },
     #[error("cannot open lock file {path}")]
     Open {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "lock file {path}: {what}; a lock path must be a new file or a lock file of virtscript's"
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("lock file {path} exists and holds other data (not a process id); it is not overwritten: choose a new path")]
+    Foreign { path: PathBuf },
+    #[error("lock file {path}: the directory {dir} does not exist (it is not created)")]
+    NoDirectory { path: PathBuf, dir: PathBuf },
+}
+
+impl LockError {
+    /// Whether another run holds the lock (exit status 5); anything else is
+    /// a bad lock path (a usage error).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, LockError::Busy { .. })
+    }
+}
+
+/// Whether an existing file's content is what [`acquire`] writes: nothing, or
+/// one process id.
+fn holds_a_pid(path: &Path) -> Result<bool, std::io::Error> {
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(File::open(path)?, 32), &mut head)?;
+    let text = String::from_utf8_lossy(&head);
+    let digits = text.trim_end_matches('\n');
+    Ok(head.len() < 32 && digits.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Refuse a path that is not a new file or one of our lock files, before
+/// anything is opened or created.
+pub fn check_path(path: &Path, create_parent: bool) -> Result<(), LockError> {
+    let bad = |what| LockError::NotAFile {
+        path: path.to_owned(),
+        what,
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(bad("is a symbolic link")),
+        Ok(meta) if meta.is_dir() => return Err(bad("is a directory")),
+        Ok(meta) if !meta.is_file() => return Err(bad("is not a regular file")),
+        Ok(_) => {
+            return match holds_a_pid(path) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(LockError::Foreign {
+                    path: path.to_owned(),
+                }),
+                Err(source) => Err(LockError::Open {
+                    path: path.to_owned(),
+                    source,
+                }),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(LockError::Open {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    // The default lock's own directory (/run/lock/virtscript) is ours to make,
+    // one level, in a system directory that exists.
+    if create_parent && dir.parent().is_some_and(Path::is_dir) {
+        return std::fs::create_dir(dir).or_else(|e| {
+            if dir.is_dir() {
+                Ok(())
+            } else {
+                Err(LockError::Open {
+                    path: path.to_owned(),
+                    source: e,
+                })
+            }
+        });
+    }
+    Err(LockError::NoDirectory {
+        path: path.to_owned(),
+        dir: dir.to_owned(),
+    })
 }
 
 /// A held lock; dropping it releases the lock.
@@ -43,12 +129,13 @@ pub fn default_path(script_identity: &str, uri: &str) -> PathBuf {
 }
 
 /// Take the lock at `path`, waiting up to `timeout` for another run to finish.
-pub fn acquire(path: &Path, timeout: Duration) -> Result<RunLock, LockError> {
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
+/// `default_path`: the path is [`default_path`]'s, whose directory may be made.
+pub fn acquire(path: &Path, timeout: Duration, default_path: bool) -> Result<RunLock, LockError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    check_path(path, default_path)?;
     let file = OpenOptions::new()
         .create(true)
+        .custom_flags(libc::O_NOFOLLOW)
         .truncate(false)
         .read(true)
         .write(true)
@@ -73,7 +160,12 @@ pub fn acquire(path: &Path, timeout: Duration) -> Result<RunLock, LockError> {
                 path: path.to_owned(),
             });
         }
-        if start.elapsed() >= timeout || crate::engine::stop::requested().is_some() {
+        if crate::engine::stop::requested().is_some() {
+            return Err(LockError::Interrupted {
+                path: path.to_owned(),
+            });
+        }
+        if start.elapsed() >= timeout {
             return Err(LockError::Busy {
                 path: path.to_owned(),
                 waited: humantime::format_duration(Duration::from_secs(start.elapsed().as_secs()))
@@ -81,5 +173,44 @@ pub fn acquire(path: &Path, timeout: Duration) -> Result<RunLock, LockError> {
             });
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_new_files_and_our_lock_files_are_lock_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join("job.lock");
+        let lock = acquire(&ours, Duration::ZERO, false).unwrap();
+        drop(lock);
+        // Taken again: the file holds our process id.
+        acquire(&ours, Duration::ZERO, false).unwrap();
+        let data = dir.path().join("notes.txt");
+        std::fs::write(&data, "keep me\n").unwrap();
+        assert!(matches!(
+            acquire(&data, Duration::ZERO, false),
+            Err(LockError::Foreign { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&data).unwrap(), "keep me\n");
+        assert!(matches!(
+            acquire(dir.path(), Duration::ZERO, false),
+            Err(LockError::NotAFile { .. })
+        ));
+        let deep = dir.path().join("no/such/dir/x.lock");
+        assert!(matches!(
+            acquire(&deep, Duration::ZERO, false),
+            Err(LockError::NoDirectory { .. })
+        ));
+        assert!(!dir.path().join("no").exists());
+        // The default lock's own directory is made, one level and no more.
+        acquire(&dir.path().join("virtscript/x.lock"), Duration::ZERO, true).unwrap();
+        assert!(matches!(
+            acquire(&dir.path().join("a/b/x.lock"), Duration::ZERO, true),
+            Err(LockError::NoDirectory { .. })
+        ));
+        assert!(!dir.path().join("a").exists());
     }
 }

@@ -34,6 +34,8 @@ pub struct PlannedChange {
     pub object: String,
     /// For changes: state changes and a unified diff of the XML.
     pub detail: String,
+    pub before: Option<ObjectState>,
+    pub after: Option<ObjectState>,
 }
 
 /// Objects removed by someone else while we list them are simply not there.
@@ -233,6 +235,8 @@ pub fn diff(before: &Inventory, after: &Inventory) -> Vec<PlannedChange> {
                 kind: ChangeKind::Removed,
                 object: key.clone(),
                 detail: String::new(),
+                before: Some(old.clone()),
+                after: None,
             }),
             Some(new) if new != old => {
                 let mut detail = String::new();
@@ -261,6 +265,8 @@ pub fn diff(before: &Inventory, after: &Inventory) -> Vec<PlannedChange> {
                     kind: ChangeKind::Changed,
                     object: key.clone(),
                     detail,
+                    before: Some(old.clone()),
+                    after: Some(new.clone()),
                 });
             }
             Some(_) => {}
@@ -271,6 +277,8 @@ pub fn diff(before: &Inventory, after: &Inventory) -> Vec<PlannedChange> {
             kind: ChangeKind::Created,
             object: key.clone(),
             detail: String::new(),
+            before: None,
+            after: after.get(key).cloned(),
         });
     }
     changes
@@ -308,4 +316,56 @@ pub fn render(changes: &[PlannedChange]) -> String {
         count(ChangeKind::Removed)
     );
     out
+}
+
+/// The plan as JSON (`run --plan --json`, and the report's `plan`), after
+/// Terraform's `show -json`: every change with the object's kind and name,
+/// the action, the state before and after, and a unified diff of the XML.
+pub fn to_json(changes: &[PlannedChange]) -> serde_json::Value {
+    use serde_json::json;
+    let state = |s: &Option<ObjectState>| {
+        s.as_ref()
+            .map(|s| json!({ "active": s.active, "autostart": s.autostart }))
+    };
+    let items: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|c| {
+            let mut parts = c.object.splitn(3, '/');
+            let kind = parts.next().unwrap_or_default();
+            let (pool, name) = match (parts.next(), parts.next()) {
+                (Some(pool), Some(name)) => (Some(pool), name),
+                (Some(name), None) => (None, name),
+                _ => (None, ""),
+            };
+            let xml =
+                |s: &Option<ObjectState>| s.as_ref().map_or("", |s| s.xml.as_str()).to_owned();
+            let (old, new) = (xml(&c.before), xml(&c.after));
+            let diff = similar::TextDiff::from_lines(&old, &new)
+                .unified_diff()
+                .context_radius(2)
+                .to_string();
+            json!({
+                "object": kind,
+                "name": name,
+                "pool": pool,
+                "action": match c.kind {
+                    ChangeKind::Created => "create",
+                    ChangeKind::Changed => "change",
+                    ChangeKind::Removed => "remove",
+                },
+                "before": state(&c.before),
+                "after": state(&c.after),
+                "diff": diff,
+            })
+        })
+        .collect();
+    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count();
+    json!({
+        "changes": items,
+        "summary": {
+            "create": count(ChangeKind::Created),
+            "change": count(ChangeKind::Changed),
+            "remove": count(ChangeKind::Removed),
+        },
+    })
 }

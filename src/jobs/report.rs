@@ -31,15 +31,52 @@ pub struct HostReport {
     /// Changes undone by a failed transaction or --atomic run, in the order undone.
     pub rolled_back: Vec<String>,
     pub rollback_failed: Vec<String>,
+    /// `run --plan`: the changes the script would make (see `jobs::plan::to_json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Value>,
+    /// The error as `--json` prints it (kind, message, file, line, column, field, value, code).
+    #[serde(skip)]
+    pub error_object: Option<Value>,
+    /// The final value as the terminal shows it (not `()`), for a run without `--json`.
+    #[serde(skip)]
+    pub shown: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ErrorReport {
+    /// As in `--json`'s error object: `invalid`, `libvirt`, `thrown`, `stopped`...
+    pub kind: String,
     pub message: String,
     /// `file:line:col` where it happened.
     pub location: Option<String>,
     /// The calls that led there, innermost first.
     pub called_from: Vec<String>,
+    /// What a bad input was about: the field and the value given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// libvirt's error code and its name, for libvirt's errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_name: Option<String>,
+}
+
+impl ErrorReport {
+    /// An error outside the script: no position.
+    pub fn plain(kind: &str, message: String) -> ErrorReport {
+        ErrorReport {
+            kind: kind.to_owned(),
+            message,
+            location: None,
+            called_from: Vec::new(),
+            field: None,
+            value: None,
+            code: None,
+            code_name: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +90,7 @@ pub struct ChangeReport {
 impl From<&Diagnostic> for ErrorReport {
     fn from(d: &Diagnostic) -> Self {
         ErrorReport {
+            kind: d.details.kind.clone(),
             message: d.message.clone(),
             location: d.location.as_ref().map(ToString::to_string),
             called_from: d
@@ -60,6 +98,10 @@ impl From<&Diagnostic> for ErrorReport {
                 .iter()
                 .map(|(what, loc)| format!("{what} at {loc}"))
                 .collect(),
+            field: d.details.field.clone(),
+            value: d.details.value.clone(),
+            code: d.details.code,
+            code_name: d.details.code_name.clone(),
         }
     }
 }

@@ -11,6 +11,22 @@ pub enum ScheduleError {
     Missing(String, PathBuf),
     #[error("cannot write {0}")]
     Write(PathBuf, #[source] std::io::Error),
+    #[error(transparent)]
+    Calendar(#[from] super::calendar::CalendarError),
+    #[error("{what} {value:?} holds a control character (a line break would add lines to the unit or crontab)")]
+    Control { what: String, value: String },
+}
+
+/// Refuse control characters (newlines, tabs, escapes) in anything that
+/// goes into a unit file or a crontab line.
+pub fn check_text(what: &str, value: &str) -> Result<(), ScheduleError> {
+    if value.chars().any(char::is_control) {
+        return Err(ScheduleError::Control {
+            what: what.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 pub const UNIT_PREFIX: &str = "virtscript-";
@@ -28,9 +44,32 @@ pub fn check_name(name: &str) -> Result<(), ScheduleError> {
     }
 }
 
-/// Quote one argument for a systemd `ExecStart=` line (and a shell).
-fn quote(arg: &str) -> String {
-    if !arg.is_empty()
+/// One `ExecStart=` argument by systemd's rules (systemd.service(5)
+/// "Command lines"): always in double quotes, with `\\` and `"` escaped, `%`
+/// doubled (specifiers) and `$` doubled (environment variables). A lone `;`
+/// would separate commands: it is escaped instead.
+fn systemd_quote(arg: &str) -> String {
+    if arg == ";" {
+        return "\\;".to_owned();
+    }
+    let mut out = String::from('"');
+    for c in arg.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '%' => out.push_str("%%"),
+            '$' => out.push_str("$$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One argument for cron's `/bin/sh` command: single-quoted unless plain,
+/// and every `%` escaped (cron turns a bare `%` into a line break).
+fn cron_quote(arg: &str) -> String {
+    let shell = if !arg.is_empty()
         && arg
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
@@ -38,28 +77,39 @@ fn quote(arg: &str) -> String {
         arg.to_owned()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
-    }
+    };
+    shell.replace('%', "\\%")
 }
 
-pub fn command_line(program: &Path, args: &[String]) -> String {
-    let mut line = quote(&program.display().to_string());
-    for a in args {
-        line.push(' ');
-        line.push_str(&quote(a));
-    }
-    line
+/// The `ExecStart=` command line.
+pub fn exec_start(program: &Path, args: &[String]) -> String {
+    std::iter::once(program.display().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| systemd_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The command of a crontab line.
+pub fn cron_command(program: &Path, args: &[String]) -> String {
+    std::iter::once(program.display().to_string())
+        .chain(args.iter().cloned())
+        .map(|a| cron_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The service unit: a oneshot that runs the job, logs as JSON to the journal.
 pub fn service_unit(name: &str, program: &Path, args: &[String], workdir: &Path) -> String {
     let mut unit = String::new();
     let _ = writeln!(unit, "[Unit]\nDescription=virtscript job {name}\nWants=network-online.target\nAfter=network-online.target libvirtd.service\n");
+    // A path setting takes specifiers too: `%` is doubled.
     let _ = writeln!(
         unit,
         "[Service]\nType=oneshot\nWorkingDirectory={}",
-        workdir.display()
+        workdir.display().to_string().replace('%', "%%")
     );
-    let _ = writeln!(unit, "ExecStart={}", command_line(program, args));
+    let _ = writeln!(unit, "ExecStart={}", exec_start(program, args));
     unit
 }
 
@@ -70,18 +120,12 @@ pub fn timer_unit(name: &str, on_calendar: &str) -> String {
     )
 }
 
-/// A crontab line for systems without systemd. `on_calendar` accepts the
-/// shorthands cron knows (`hourly`, `daily`, `weekly`, `monthly`) or five cron fields.
-pub fn cron_line(name: &str, on_calendar: &str, program: &Path, args: &[String]) -> String {
-    let when = match on_calendar {
-        "hourly" | "daily" | "weekly" | "monthly" | "yearly" | "reboot" => {
-            format!("@{on_calendar}")
-        }
-        other => other.to_owned(),
-    };
+/// A crontab line for systems without systemd; `fields` are the five cron
+/// fields ([`super::calendar::to_cron`]).
+pub fn cron_line(name: &str, fields: &str, program: &Path, args: &[String]) -> String {
     format!(
-        "{when} {} # virtscript job {name}\n",
-        command_line(program, args)
+        "{fields} {} # virtscript job {name}\n",
+        cron_command(program, args)
     )
 }
 
@@ -158,14 +202,44 @@ mod tests {
             "nightly",
             Path::new("/usr/bin/virtscript"),
             &args,
-            Path::new("/srv"),
+            Path::new("/srv/100%"),
         );
-        assert!(service.contains("ExecStart=/usr/bin/virtscript run '/srv/jobs/night ly.rhai'\n"));
+        assert!(
+            service.contains(
+                "ExecStart=\"/usr/bin/virtscript\" \"run\" \"/srv/jobs/night ly.rhai\"\n"
+            ),
+            "{service}"
+        );
+        assert!(
+            service.contains("WorkingDirectory=/srv/100%%\n"),
+            "{service}"
+        );
         assert!(timer_unit("nightly", "daily").contains("OnCalendar=daily\n"));
         assert_eq!(
-            cron_line("nightly", "daily", Path::new("/usr/bin/virtscript"), &args),
-            "@daily /usr/bin/virtscript run '/srv/jobs/night ly.rhai' # virtscript job nightly\n"
+            cron_line("nightly", "0 0 * * *", Path::new("/usr/bin/virtscript"), &args),
+            "0 0 * * * /usr/bin/virtscript run '/srv/jobs/night ly.rhai' # virtscript job nightly\n"
         );
+    }
+
+    #[test]
+    fn percent_dollar_quotes_and_semicolons_are_escaped_for_systemd_and_cron() {
+        let args: Vec<String> = ["50%", "$HOME", "a\"b\\c", ";", "it's"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            exec_start(Path::new("/bin/vs"), &args),
+            r#""/bin/vs" "50%%" "$$HOME" "a\"b\\c" \; "it's""#
+        );
+        assert_eq!(
+            cron_command(Path::new("/bin/vs"), &args),
+            r#"/bin/vs '50\%' '$HOME' 'a"b\c' ';' 'it'\''s'"#
+        );
+        assert!(matches!(
+            check_text("argument", "x\nUnit=evil.service"),
+            Err(ScheduleError::Control { .. })
+        ));
+        assert!(check_text("argument", "plain 100%").is_ok());
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn run(args: ReplArgs) -> Exit {
     let options = EngineOptions {
         limits: args.script_args.limits.clone(),
         lib_dirs: args.script_args.lib.clone(),
-        docs: false,
+        ..EngineOptions::default()
     };
     let mut session = Session::new(&options, host.clone());
     let config = Config::builder()
@@ -305,6 +305,7 @@ impl Session {
             Err(mut err) => {
                 self.fix_sources(&mut err, name);
                 let mut diagnostic = Diagnostic::from_eval(&err, name);
+                diagnostic.explain_missing(Some(&self.sources));
                 if crate::cli::exit_for(&err) == Exit::Stopped {
                     // after the terminal's "^C"
                     errln!();

@@ -51,7 +51,24 @@ fn report_records_result_error_and_hash() {
     assert_eq!(report["hosts"][0]["uri"], "test:///default");
     assert_eq!(report["hosts"][0]["error"]["message"], "nightly failed");
     assert_eq!(report["hosts"][0]["error"]["location"], "script.rhai:2:1");
+    assert_eq!(report["hosts"][0]["error"]["kind"], "thrown");
     assert!(report["started"].as_str().unwrap().ends_with('Z'));
+
+    // A bad input names the field and the value in the report too.
+    let bad = Script::new("HOST.define_network(#{ name: \"n\", ip: \"bogus\" });")
+        .arg("--report")
+        .arg("bad.json")
+        .run();
+    bad.code(1);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bad.dir.path().join("bad.json")).unwrap())
+            .unwrap();
+    let error = &report["hosts"][0]["error"];
+    assert_eq!(
+        (error["kind"].as_str(), error["field"].as_str()),
+        (Some("invalid"), Some("ip"))
+    );
+    assert_eq!(error["value"], "bogus");
 
     let ok = Script::new("#{ made: 2 }")
         .arg("--report")
@@ -126,7 +143,7 @@ fn schedule_writes_units_systemd_accepts() {
     assert!(service.contains("Type=oneshot"), "{service}");
     assert!(
         service.contains(&format!(
-            "run --log-level=info {} -c qemu:///system",
+            r#""run" "--log-level=info" "{}" "-c" "qemu:///system""#,
             job.display()
         )),
         "{service}"
@@ -168,31 +185,159 @@ fn schedule_writes_units_systemd_accepts() {
     assert!(!units.join("virtscript-lab-nightly.timer").exists());
 }
 
+fn schedule(args: &[&str]) -> crate::support::Run {
+    let mut script = Script::new("").command("schedule");
+    for a in args {
+        script = script.arg(a);
+    }
+    script.run()
+}
+
 #[test]
 fn schedule_cron_prints_a_crontab_line() {
-    Script::new("")
-        .command("schedule")
-        .arg("install")
-        .arg("n1")
-        .arg("--cron")
-        .arg("--on-calendar")
-        .arg("daily")
-        .arg("--")
-        .arg("run")
-        .arg("/srv/job.rhai")
-        .run()
-        .ok()
-        .stdout_has("@daily ")
-        .stdout_has("run --log-level=info /srv/job.rhai # virtscript job n1");
-    Script::new("")
-        .command("schedule")
-        .arg("install")
-        .arg("../x")
-        .arg("--")
-        .arg("run")
-        .run()
+    schedule(&[
+        "install",
+        "n1",
+        "--cron",
+        "--on-calendar",
+        "daily",
+        "--",
+        "run",
+        "/srv/job.rhai",
+    ])
+    .ok()
+    .stdout_has("0 0 * * * ")
+    .stdout_has("run --log-level=info /srv/job.rhai # virtscript job n1");
+    let run = schedule(&[
+        "install",
+        "n2",
+        "--cron",
+        "--on-calendar",
+        "*-*-* 02:30:00",
+        "--",
+        "run",
+        "/srv/100%.rhai",
+    ]);
+    run.ok();
+    assert!(
+        run.stdout.starts_with("30 2 * * * /"),
+        "a crontab line, not the calendar: {}",
+        run.stdout
+    );
+    // cron turns a bare % into a line break.
+    run.stdout_has("run --log-level=info '/srv/100\\%.rhai' # virtscript job n2");
+    schedule(&[
+        "install",
+        "n3",
+        "--cron",
+        "--on-calendar",
+        "Mon..Fri *-*-* 08:00",
+        "--",
+        "run",
+        "x",
+    ])
+    .ok()
+    .stdout_has("0 8 * * 1-5 ");
+    // What cron cannot say is refused, naming why.
+    schedule(&[
+        "install",
+        "n4",
+        "--cron",
+        "--on-calendar",
+        "*-*-* 02:30:15",
+        "--",
+        "run",
+        "x",
+    ])
+    .code(2)
+    .stderr_has("cannot be written as a crontab line: cron runs at whole minutes");
+    schedule(&["install", "../x", "--", "run"])
         .code(2)
         .stderr_has("job name");
+}
+
+#[test]
+fn schedule_refuses_bad_calendars_and_control_characters_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    let units = units.to_str().unwrap();
+    for (when, arg, needle) in [
+        ("bogus", "x.rhai", "--on-calendar \"bogus\""),
+        ("daily\nUnit=evil.service", "x.rhai", "control character"),
+        (
+            "daily",
+            "x.rhai\nExecStartPre=/bin/evil",
+            "control character",
+        ),
+    ] {
+        schedule(&[
+            "install",
+            "j",
+            "--on-calendar",
+            when,
+            "--unit-dir",
+            units,
+            "--",
+            "run",
+            arg,
+        ])
+        .code(2)
+        .stderr_has(needle);
+        schedule(&[
+            "install",
+            "j",
+            "--cron",
+            "--on-calendar",
+            when,
+            "--",
+            "run",
+            arg,
+        ])
+        .code(2)
+        .stderr_has(needle);
+    }
+    assert!(!dir.path().join("units").exists(), "nothing may be written");
+}
+
+#[test]
+fn schedule_quotes_every_argument_for_systemd() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units");
+    schedule(&[
+        "install",
+        "q",
+        "--unit-dir",
+        units.to_str().unwrap(),
+        "--",
+        "run",
+        "/srv/job.rhai",
+        "50%",
+        "$HOME",
+        "two words",
+    ])
+    .ok();
+    let service = std::fs::read_to_string(units.join("virtscript-q.service")).unwrap();
+    let exec = service
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap();
+    assert!(
+        exec.ends_with(r#" "run" "--log-level=info" "/srv/job.rhai" "50%%" "$$HOME" "two words""#),
+        "{exec}"
+    );
+    if std::path::Path::new("/usr/bin/systemd-analyze").exists() {
+        let out = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(units.join("virtscript-q.service"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let ours: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("virtscript-q"))
+            .collect();
+        assert!(ours.is_empty(), "systemd-analyze verify: {stderr}");
+    }
 }
 
 #[test]
@@ -267,13 +412,21 @@ fn changes_are_logged_at_info_as_json_lines_or_text() {
         run.ok();
         assert!(changed(&run.stderr).is_empty(), "{level:?}: {}", run.stderr);
     }
-    // A script error is a diagnostic, never a log line.
+    // A script error is a diagnostic, never a log line (debug logs the
+    // run's steps, but not the error).
     let run = Script::new("throw \"x\";")
         .arg("--log-level")
         .arg("debug")
         .run();
     run.code(1).stderr_has("error: x");
-    assert!(!run.stderr.contains("\"level\""), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .lines()
+            .filter(|l| l.contains("\"level\""))
+            .all(|l| l.contains("\"DEBUG\"") && !l.contains("\"x\"")),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -765,4 +918,241 @@ impl Drop for Undefine {
             let _ = crate::support::virsh_try(&self.0, &["net-undefine", name]);
         }
     }
+}
+
+#[test]
+fn plan_as_json_on_stdout_and_in_the_report() {
+    let script = "print(\"rehearsing\");\nHOST.define_network(#{ name: \"planned\", ip: \"10.5.0.1/24\" });\nHOST.network(\"default\").stop();\n";
+    let run = Script::new(script)
+        .connect("test:///default")
+        .arg("--plan")
+        .arg("--json")
+        .run();
+    run.code(10).stderr_has("rehearsing");
+    let plan: serde_json::Value =
+        serde_json::from_str(&run.stdout).expect("stdout is one JSON document");
+    assert_eq!(
+        plan["summary"],
+        serde_json::json!({ "create": 1, "change": 1, "remove": 0 })
+    );
+    let changes = plan["changes"].as_array().unwrap();
+    let created = changes.iter().find(|c| c["action"] == "create").unwrap();
+    assert_eq!(created["object"], "network");
+    assert_eq!(created["name"], "planned");
+    assert!(
+        created["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+  <name>planned</name>"),
+        "{created}"
+    );
+    let changed = changes.iter().find(|c| c["action"] == "change").unwrap();
+    assert_eq!(changed["name"], "default");
+    assert_eq!(changed["before"]["active"], true);
+    assert_eq!(changed["after"]["active"], false);
+
+    let run = Script::new(script)
+        .connect("test:///default")
+        .arg("--plan")
+        .arg("--report")
+        .arg("r.json")
+        .run();
+    run.code(10).stdout_has("+ create network planned");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.path().join("r.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["exit_code"], 10);
+    assert_eq!(report["hosts"][0]["plan"]["summary"]["create"], 1);
+    // A host that cannot be reached outranks the other host's changes.
+    let run = Script::new(script)
+        .connect("test:///default")
+        .arg("-c")
+        .arg("qemu+unix:///system?socket=/nonexistent")
+        .arg("--plan")
+        .arg("--json")
+        .run();
+    run.code(3);
+    let plans: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plans["test:///default"]["summary"]["create"], 1);
+    assert_eq!(
+        plans["qemu+unix:///system?socket=/nonexistent"]["error"]["kind"],
+        "connect"
+    );
+    // No changes: exit 0 and an empty plan.
+    let run = Script::new("HOST.networks().len()")
+        .connect("test:///default")
+        .arg("--plan")
+        .arg("--json")
+        .run();
+    run.ok();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn bad_lock_paths_are_usage_errors_checked_before_the_script_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "precious\n").unwrap();
+    let cases = [
+        (notes.clone(), "holds other data"),
+        (dir.path().to_owned(), "is a directory"),
+        (dir.path().join("no/such/dir/x.lock"), "does not exist"),
+    ];
+    for (path, why) in &cases {
+        let run = Script::new("print(\"ran\");")
+            .arg("--lock")
+            .arg(path.to_str().unwrap())
+            .arg("--json")
+            .run();
+        run.code(2).stderr_has(why).stderr_has("lock file");
+        assert!(!run.stderr.contains("ran"), "the script must not run");
+        let error: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(error["kind"], "usage");
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "precious\n");
+    assert!(!dir.path().join("no").exists(), "no directory may be made");
+    // A lock file of an earlier run is taken again.
+    let lock = dir.path().join("job.lock");
+    for _ in 0..2 {
+        Script::new("print(\"ran\");")
+            .arg("--lock")
+            .arg(lock.to_str().unwrap())
+            .run()
+            .ok()
+            .stdout_has("ran");
+    }
+}
+
+#[test]
+fn unwritable_report_is_refused_before_anything_runs() {
+    let run = Script::new("print(\"ran\");")
+        .arg("--report")
+        .arg("/nonexistent/dir/r.json")
+        .run();
+    run.code(2)
+        .stderr_has("--report /nonexistent/dir/r.json: cannot create it");
+    assert!(!run.stdout.contains("ran"), "the script must not run");
+    let run = Script::new("print(\"ran\");")
+        .arg("--report")
+        .arg(".")
+        .run();
+    run.code(2).stderr_has("not a regular file");
+}
+
+/// A job stopped by `signal` while inside --atomic: exit 4, rolled back, and
+/// the report says so.
+fn stopped_atomic_run(signal: i32) {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("job.rhai");
+    std::fs::write(
+        &script,
+        "HOST.define_network(#{ name: \"made\", ip: \"10.6.0.1/24\" });\nprint(\"ready\");\nloop {\n    sleep(0.05);\n}\n",
+    )
+    .unwrap();
+    let report = dir.path().join("r.json");
+    let child = crate::support::spawn_until_line(
+        Command::new(env!("CARGO_BIN_EXE_virtscript"))
+            .args(["run", "-q", "--atomic", "--report"])
+            .arg(&report)
+            .arg(&script)
+            .env_remove("LIBVIRT_DEFAULT_URI")
+            .stderr(Stdio::piped()),
+        "ready",
+    );
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "signal {signal}: {stderr}");
+    assert!(
+        stderr.contains("script interrupted (rolled back: define_network network made)"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("the report is written"))
+            .unwrap();
+    assert_eq!(report["exit_code"], 4);
+    assert_eq!(
+        report["hosts"][0]["rolled_back"],
+        serde_json::json!(["define_network network made"])
+    );
+    assert_eq!(report["hosts"][0]["error"]["kind"], "stopped");
+}
+
+#[test]
+fn sigterm_and_sighup_stop_like_ctrl_c_with_rollback_and_report() {
+    stopped_atomic_run(libc::SIGTERM);
+    stopped_atomic_run(libc::SIGHUP);
+    stopped_atomic_run(libc::SIGINT);
+}
+
+#[test]
+fn timeout_inside_a_transaction_exits_4_with_the_rollback() {
+    let run = Script::new(
+        "transaction(|| {\n    HOST.define_network(#{ name: \"t\", ip: \"10.7.0.1/24\" });\n    loop { sleep(0.05); }\n});\n",
+    )
+    .arg("--timeout")
+    .arg("300ms")
+    .arg("--report")
+    .arg("r.json")
+    .run();
+    run.code(4)
+        .stderr_has("script timed out after 300ms (rolled back: define_network network t)");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.path().join("r.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["exit_code"], 4);
+    assert_eq!(
+        report["hosts"][0]["rolled_back"],
+        serde_json::json!(["define_network network t"])
+    );
+}
+
+#[test]
+fn a_signal_while_waiting_for_the_lock_is_a_stop() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("job.lock");
+    let script = dir.path().join("slow.rhai");
+    std::fs::write(&script, "print(\"holding\");\nsleep(30);\n").unwrap();
+    let start = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_virtscript"));
+        cmd.args(["run", "-q", "--lock-timeout", "30s", "--lock"])
+            .arg(&lock)
+            .arg(&script)
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut first = crate::support::spawn_until_line(&mut start(), "holding");
+    let second = start().stdout(Stdio::piped()).spawn().unwrap();
+    // Wait (bounded) until the second has the lock file open: it is waiting.
+    let holds_lock_file = || {
+        std::fs::read_dir(format!("/proc/{}/fd", second.id()))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|p| p == lock))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !holds_lock_file() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second run never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(second.id() as i32, libc::SIGTERM) };
+    let out = second.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while waiting for the lock"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "the script must not run");
+    first.kill().unwrap();
+    first.wait().unwrap();
 }

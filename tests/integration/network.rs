@@ -54,15 +54,16 @@ HOST.define_network(#{ name: "iso", ip: "10.9.0.1/24" })
     )
     .arg("--json")
     .run();
+    // With --json, print goes to stderr and stdout is the one JSON value.
     run.ok()
-        .stdout_has("<forward mode='nat'/>")
-        .stdout_has("<bridge name='virbr10' stp='on' delay='0'/>")
-        .stdout_has("<mtu size='9000'/>")
-        .stdout_has("<domain name='lab.example'/>")
-        .stdout_has("<host mac='52:54:00:aa:00:01' name='web' ip='192.168.10.5'/>")
+        .stderr_has("<forward mode='nat'/>")
+        .stderr_has("<bridge name='virbr10' stp='on' delay='0'/>")
+        .stderr_has("<mtu size='9000'/>")
+        .stderr_has("<domain name='lab.example'/>")
+        .stderr_has("<host mac='52:54:00:aa:00:01' name='web' ip='192.168.10.5'/>")
         .stdout_has(r#""type": "Network""#)
         .stdout_has(r#""name": "iso""#);
-    assert!(!run.stdout.contains("<forward mode='nat'/>\n  <forward"));
+    assert!(!run.stderr.contains("<forward mode='nat'/>\n  <forward"));
 }
 
 #[test]

@@ -263,7 +263,7 @@ fn repl_session_in_a_real_terminal() {
     term.wait_for("double(21)");
     term.key("Enter"); // accept the found line
     term.key("Enter"); // run it (double is gone: a new session)
-    term.wait_for("error: Function not found: double");
+    term.wait_for("error: no function 'double' taking (integer)");
     term.key("C-d");
     term.wait_exit();
 }

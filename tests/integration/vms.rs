@@ -58,7 +58,7 @@ fn bad_specs_name_the_field_and_leave_nothing() {
     bad_spec(
         r#"#{ name: "a", virt_type: "qemu", pxe: true, vcpu: 2 }"#,
         "vcpu",
-        "vcpu",
+        "2",
     );
     bad_spec(
         r#"#{ name: "a", virt_type: "qemu", pxe: true, vcpus: "two" }"#,
