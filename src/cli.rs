@@ -187,6 +187,8 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
     #[command(flatten)]
     pub script_args: ScriptArgs,
+    #[command(flatten)]
+    pub security: crate::api::policy::SecurityArgs,
     /// Arguments for the script, available to it as the array ARGS
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -219,6 +221,8 @@ pub struct ReplArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub script_args: ScriptArgs,
+    #[command(flatten)]
+    pub security: crate::api::policy::SecurityArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -252,7 +256,10 @@ where
         Some(Command::Run(args)) => run(args),
         Some(Command::Check(args)) => check(args),
         Some(Command::Doc(args)) => doc(args),
-        Some(Command::Repl(args)) => crate::repl::run(args),
+        Some(Command::Repl(args)) => {
+            crate::api::policy::configure(&args.security, None, false);
+            crate::repl::run(args)
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 shell,
@@ -278,12 +285,14 @@ where
                 lib: Vec::new(),
                 limits: Limits::default(),
             },
+            security: Default::default(),
         }),
         None => {
             let _ = Cli::command().print_help();
             Exit::Usage
         }
     };
+    crate::api::policy::cleanup();
     exit as i32
 }
 
@@ -303,8 +312,17 @@ pub fn open_host(connect: &ConnectArgs) -> Result<Host, Exit> {
     let uri = connect.connect.clone().unwrap_or_else(fallback_uri);
     Host::open(&uri).map_err(|e| {
         errln!("error: cannot connect to libvirt at {uri}: {}", e.message());
-        Exit::Connect
+        connect_exit(&e)
     })
+}
+
+/// A URI the security policy refuses is a usage error; anything else, no connection.
+fn connect_exit(e: &crate::api::host::OpenError) -> Exit {
+    if e.is_refusal() {
+        Exit::Usage
+    } else {
+        Exit::Connect
+    }
 }
 
 fn read_script(path: &str) -> Result<(String, String), Exit> {
@@ -400,7 +418,7 @@ impl Job<'_> {
     fn run_on(
         &self,
         uri: &str,
-        host: Option<Result<Host, virt::error::Error>>,
+        host: Option<Result<Host, crate::api::host::OpenError>>,
         engine: Option<rhai::Engine>,
     ) -> HostReport {
         crate::api::journal::set_current_host(uri);
@@ -413,7 +431,7 @@ impl Job<'_> {
             Err(e) => {
                 let message = format!("cannot connect to libvirt at {uri}: {}", e.message());
                 errln!("error: {message}");
-                report.exit_code = Exit::Connect as i32;
+                report.exit_code = connect_exit(&e) as i32;
                 report.error = Some(ErrorReport {
                     message,
                     location: None,
@@ -491,6 +509,8 @@ fn run(args: RunArgs) -> Exit {
         Ok(s) => s,
         Err(exit) => return exit,
     };
+    let script_path = (args.script != "-").then(|| std::path::Path::new(&args.script));
+    crate::api::policy::configure(&args.security, script_path, args.plan);
     let uris = match run_uris(&args) {
         Ok(uris) => uris,
         Err(exit) => return exit,
@@ -655,7 +675,7 @@ fn plan_one(job: &Job, uri: &str) -> Exit {
         Ok(h) => h,
         Err(e) => {
             errln!("error: cannot connect to libvirt at {uri}: {}", e.message());
-            return Exit::Connect;
+            return connect_exit(&e);
         }
     };
     let failed = |what: String| {

@@ -6,6 +6,7 @@ pub mod host;
 pub mod journal;
 pub mod json;
 pub mod network;
+pub mod policy;
 pub mod pool;
 pub mod snapshot;
 pub mod spec;

@@ -1,0 +1,208 @@
+//! The security boundaries (issue 18): what a script cannot make libvirt do —
+//! run programs, read or write local files, define pools over system
+//! directories, boot from files outside storage — on the embedded test driver
+//! and under `--plan`. Each test asserts the refusal (kind, field, value, line)
+//! and that nothing happened.
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{Run, Script};
+
+/// A script that runs `body` (on line 2) and prints the error it threw, one
+/// tab-separated line (`--json` prints nothing under `--plan`, so no JSON).
+fn catching(body: &str) -> String {
+    format!(
+        "print(\"start\");\ntry {{ {body} }} catch (e) {{ print(\"caught\\t\" + e.kind + \"\\t\" + e.field + \"\\t\" + e.value + \"\\t\" + e.line + \"\\t\" + e.source + \"\\t\" + e.message); }}\n"
+    )
+}
+
+/// The caught error of a [`catching`] script, which must have run to the end.
+#[track_caller]
+fn caught(run: &Run) -> Value {
+    run.ok();
+    let line = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("caught\t"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the script caught no error\n--- stdout\n{}\n--- stderr\n{}",
+                run.stdout, run.stderr
+            )
+        });
+    let f: Vec<&str> = line.splitn(6, '\t').collect();
+    serde_json::json!({
+        "kind": f[0], "field": f[1], "value": f[2],
+        "line": f[3].parse::<i64>().unwrap_or(-1), "source": f[4], "message": f[5],
+    })
+}
+
+/// The error is the policy's refusal of `field` = `value`, raised on line 2.
+#[track_caller]
+fn assert_refused(err: &Value, kind: &str, field: &str, value: &str) {
+    assert_eq!(err["kind"], kind, "{err}");
+    assert_eq!(err["field"], field, "{err}");
+    assert_eq!(err["value"], value, "{err}");
+    assert_eq!(err["line"], 2, "{err}");
+    assert_eq!(err["source"], "script.rhai", "{err}");
+}
+
+/// A program that writes `marker` when run: proof that libvirt started it.
+fn marker_program(dir: &Path) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let marker = dir.join("marker");
+    let program = dir.join("prog.sh");
+    std::fs::write(
+        &program,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (program.display().to_string(), marker)
+}
+
+#[test]
+fn ext_transport_and_program_parameters_are_refused_in_run_and_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (program, marker) = marker_program(dir.path());
+    let uris = [
+        format!("qemu+ext:///system?command={program}"),
+        format!("qemu+ssh://localhost/system?netcat={program}"),
+        format!("qemu+ssh://localhost/system?keyfile={program}"),
+        format!(
+            "qemu+tls://localhost/system?pkipath={}",
+            dir.path().display()
+        ),
+        // libvirt unescapes parameter names and ignores their case.
+        format!("qemu+ssh://localhost/system?%6Eetcat={program}"),
+        format!("qemu+ssh://localhost/system?KNOWN_HOSTS={program}"),
+    ];
+    for uri in &uris {
+        for plan in [false, true] {
+            let mut script = Script::new(&catching(&format!("connect({uri:?});")));
+            if plan {
+                script = script.arg("--plan");
+            }
+            let run = script.run();
+            let err = caught(&run);
+            assert_refused(&err, "refused", "uri", uri);
+            let message = err["message"].as_str().unwrap();
+            if plan {
+                assert!(message.contains("never during --plan"), "{message}");
+            } else {
+                assert!(message.contains("--allow-uri-param"), "{message}");
+            }
+            assert!(!marker.exists(), "{uri} (plan: {plan}) ran the program");
+        }
+    }
+}
+
+#[test]
+fn ext_uri_on_the_command_line_is_a_usage_error_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (program, marker) = marker_program(dir.path());
+    let uri = format!("qemu+ext:///system?command={program}");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, format!("test:///default\n{uri}\n")).unwrap();
+    for args in [
+        vec!["-c", uri.as_str()],
+        vec!["--hosts", hosts.to_str().unwrap()],
+        vec!["-c", uri.as_str(), "--plan"],
+        // The flag never widens a rehearsal.
+        vec!["-c", uri.as_str(), "--plan", "--allow-uri-param", "command"],
+    ] {
+        let mut script = Script::new("print(\"script ran\");");
+        for a in &args {
+            script = script.arg(a);
+        }
+        let run = script.run();
+        run.code(2)
+            .stderr_has("the ext transport runs a local program");
+        assert!(!marker.exists(), "{args:?} ran the program");
+    }
+    // The operator's flag lets libvirt run it (it is no daemon: the connection fails).
+    let run = Script::new("print(\"script ran\");")
+        .connect(&uri)
+        .arg("--allow-uri-param")
+        .arg("command")
+        .run();
+    run.code(3);
+    assert!(
+        marker.exists(),
+        "--allow-uri-param command did not let libvirt run {program}"
+    );
+}
+
+#[test]
+fn unknown_allow_uri_param_names_the_choices() {
+    Script::new("1")
+        .arg("--allow-uri-param")
+        .arg("socket")
+        .run()
+        .code(2)
+        .stderr_has("command");
+}
+
+#[test]
+fn test_driver_files_outside_the_script_directory_are_refused_without_echo() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let secret = elsewhere.path().join("shadow");
+    std::fs::write(&secret, "root:SECRET-HASH:19000:0:99999:7:::\n").unwrap();
+    let uri = format!("test://{}", secret.display());
+    for plan in [false, true] {
+        let mut script = Script::new(&catching(&format!("connect({uri:?});")));
+        if plan {
+            script = script.arg("--plan");
+        }
+        let run = script.run();
+        let err = caught(&run);
+        assert_refused(&err, "refused", "uri", &uri);
+        assert!(!run.stdout.contains("SECRET") && !run.stderr.contains("SECRET"));
+    }
+    // Named by the operator it is opened, and libvirt's complaint (which quotes
+    // the file's first line) is not passed on.
+    let run = Script::new("1").connect(&uri).run();
+    run.code(3)
+        .stderr_has("is not a libvirt test driver document");
+    assert!(!run.stderr.contains("SECRET"), "{}", run.stderr);
+    // A script may open a file the operator named...
+    let node = elsewhere.path().join("node.xml");
+    std::fs::write(&node, NODE).unwrap();
+    let node_uri = format!("test://{}", node.display());
+    Script::new(&format!(
+        "let h = connect({node_uri:?});\nprint(h.network(\"own\").name);"
+    ))
+    .connect(&node_uri)
+    .run()
+    .ok()
+    .stdout_has("own");
+    // ...and files under its own directory, whose parse errors are not echoed.
+    let script = Script::new(
+        "let h = connect(`test://${ARGS[0]}/own.xml`);\nprint(h.network(\"own\").name);\n\
+         try { connect(`test://${ARGS[0]}/bad.xml`); } catch (e) { print(e.message); }\n",
+    )
+    .file("own.xml", NODE)
+    .file("bad.xml", "SECRET-LINE\n");
+    let dir = script.dir().display().to_string();
+    let run = script.script_arg(&dir).run();
+    run.ok().stdout_has("own");
+    assert!(
+        run.stdout.contains("is not a libvirt test driver document"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("SECRET") && !run.stderr.contains("SECRET"));
+}
+
+const NODE: &str = "<node><network><name>own</name><bridge name='vsown0'/></network></node>";
+
+#[test]
+fn plan_refuses_connecting_a_script_to_another_daemon() {
+    let run = Script::new(&catching("connect(\"qemu:///system\");"))
+        .arg("--plan")
+        .run();
+    let err = caught(&run);
+    assert_refused(&err, "refused", "uri", "qemu:///system");
+    assert!(err["message"].as_str().unwrap().contains("rehearsal"));
+}
