@@ -79,8 +79,8 @@ pub enum Origin {
     Script,
 }
 
-fn refused(field: &str, value: &str, message: impl Into<String>) -> ScriptError {
-    ScriptError::new("refused", message)
+fn refused(field: &str, value: &str, message: impl std::fmt::Display) -> ScriptError {
+    ScriptError::new("refused", format!("{field}: {message}"))
         .with("field", field)
         .with("value", value.to_owned())
 }
@@ -342,7 +342,7 @@ pub fn local_path(
         return Err(refused(
             field,
             path,
-            format!("{path} already exists; pass overwrite: true to replace it"),
+            format!("the file exists ({path}); pass overwrite: true to replace it"),
         ));
     }
     if !write && is_test_driver(host_uri) && !resolved.exists() {
@@ -573,5 +573,32 @@ mod tests {
             assert!(check_source("disk", bad, &pools, false).is_err(), "{bad}");
         }
         assert!(check_source("disk", "/etc/shadow", &pools, true).is_ok());
+    }
+
+    #[test]
+    fn existing_files_on_a_local_daemon_need_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x");
+        std::fs::write(&file, "x").unwrap();
+        let p = file.to_str().unwrap();
+        let local = "qemu:///system";
+        let err = local_path(local, "path", p, true, false, Writer::Daemon).unwrap_err();
+        assert!(
+            err.message().contains("overwrite: true"),
+            "{}",
+            err.message()
+        );
+        assert_eq!(
+            local_path(local, "path", p, true, true, Writer::Daemon).unwrap(),
+            file
+        );
+        // A remote daemon's files are not ours to look at; downloads are written here.
+        let remote = "qemu+ssh://far/system";
+        assert!(local_path(remote, "path", p, true, false, Writer::Daemon).is_ok());
+        assert!(local_path(remote, "path", p, true, false, Writer::Us).is_err());
+        // The test driver's files go into the private directory.
+        let redirected = local_path("test:///default", "path", p, true, false, Writer::Daemon);
+        assert!(!redirected.unwrap().starts_with(dir.path()));
+        cleanup();
     }
 }

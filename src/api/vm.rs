@@ -9,6 +9,7 @@ use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
+use super::policy;
 use super::vm_spec::{self, Fields};
 use super::Host;
 use crate::virt_ext::events::{self, WaitEnd};
@@ -1332,6 +1333,9 @@ pub mod vm_api {
     }
 
     /// Save the running VM's memory to `path` on the host and stop it (`virsh save`).
+    /// The file must not exist yet (pass `#{ overwrite: true }` to replace it). On
+    /// the test driver and under `--plan` the file goes into a private temporary
+    /// directory instead (`restore` with the same path finds it there).
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
@@ -1340,13 +1344,46 @@ pub mod vm_api {
     /// vm.restore("/tmp/test.save");
     /// assert_eq(vm.state, "running");
     /// ```
-    #[rhai_fn(pure, return_raw)]
+    #[rhai_fn(name = "save", pure, return_raw)]
     pub fn save(ctx: NativeCallContext, vm: &mut Vm, path: &str) -> ScriptResult<()> {
-        if path.is_empty() || path.contains('\0') {
-            return Err(ScriptError::invalid("path", path, "must be a file path").at(&ctx));
-        }
-        crate::virt_ext::domain::save(&vm.raw, path).script(&ctx)?;
-        journal::record("save_vm", format!("vm {} to {path}", vm.name()), None);
+        save_with(ctx, vm, path, Map::new())
+    }
+
+    /// `save(path)` with `#{ overwrite: true }`: replace an existing file.
+    ///
+    /// ```rhai
+    /// let vm = HOST.vm("test");
+    /// vm.save("/tmp/again.save");
+    /// vm.restore("/tmp/again.save");
+    /// try { vm.save("/tmp/again.save"); } catch (e) { assert_eq(e.kind, "refused"); }
+    /// vm.save("/tmp/again.save", #{ overwrite: true });
+    /// assert_eq(vm.state, "shut off");
+    /// ```
+    #[rhai_fn(name = "save", pure, return_raw)]
+    pub fn save_with(
+        ctx: NativeCallContext,
+        vm: &mut Vm,
+        path: &str,
+        opts: Map,
+    ) -> ScriptResult<()> {
+        let f = Fields::new("", &opts);
+        f.only(&["overwrite"]).map_err(|e| e.at(&ctx))?;
+        let overwrite = f
+            .boolean("overwrite")
+            .map_err(|e| e.at(&ctx))?
+            .unwrap_or(false);
+        let local = policy::local_path(
+            vm.host.uri(),
+            "path",
+            path,
+            true,
+            overwrite,
+            policy::Writer::Daemon,
+        )
+        .map_err(|e| e.at(&ctx))?;
+        let local = local.to_string_lossy();
+        crate::virt_ext::domain::save(&vm.raw, &local).script(&ctx)?;
+        journal::record("save_vm", format!("vm {} to {local}", vm.name()), None);
         Ok(())
     }
 
@@ -1360,8 +1397,18 @@ pub mod vm_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn restore(ctx: NativeCallContext, vm: &mut Vm, path: &str) -> ScriptResult<()> {
-        vm.host.conn().restore_domain(path).script(&ctx)?;
-        journal::record("restore_vm", format!("vm {} from {path}", vm.name()), None);
+        let local = policy::local_path(
+            vm.host.uri(),
+            "path",
+            path,
+            false,
+            false,
+            policy::Writer::Daemon,
+        )
+        .map_err(|e| e.at(&ctx))?;
+        let local = local.to_string_lossy();
+        vm.host.conn().restore_domain(&local).script(&ctx)?;
+        journal::record("restore_vm", format!("vm {} from {local}", vm.name()), None);
         Ok(())
     }
 

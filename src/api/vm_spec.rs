@@ -609,7 +609,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
                 disk_type: "file".into(),
                 device: "cdrom".into(),
                 format: Some("raw".into()),
-                source: Some(seed_path(&name)),
+                source: Some(seed_path(conn, &name)?),
                 target,
                 bus: Some(cdrom_bus.into()),
                 readonly: true,
@@ -641,17 +641,30 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     })
 }
 
-/// Where the NoCloud seed of VM `name` is written (virt-install uses /var/lib/libvirt/boot).
-pub fn seed_path(name: &str) -> String {
+/// Where the NoCloud seed of VM `name` is written (virt-install uses
+/// /var/lib/libvirt/boot); on the test driver and under `--plan`, a private
+/// temporary directory (`policy::local_path`).
+pub fn seed_path(conn: &Connect, name: &str) -> Result<String, ScriptError> {
+    let file = format!("virtscript-{name}-cidata.iso");
+    let uri = conn.uri().unwrap_or_default();
+    if uri.starts_with("test:") {
+        let path = super::policy::local_path(
+            &uri,
+            "cloud_init",
+            &file,
+            true,
+            true,
+            super::policy::Writer::Us,
+        )?;
+        return Ok(path.to_string_lossy().into_owned());
+    }
     let dir = std::path::Path::new("/var/lib/libvirt/boot");
     let base = if std::fs::create_dir_all(dir).is_ok() {
         dir.to_path_buf()
     } else {
         std::env::temp_dir()
     };
-    base.join(format!("virtscript-{name}-cidata.iso"))
-        .to_string_lossy()
-        .into_owned()
+    Ok(base.join(file).to_string_lossy().into_owned())
 }
 
 fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> String {

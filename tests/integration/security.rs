@@ -206,3 +206,106 @@ fn plan_refuses_connecting_a_script_to_another_daemon() {
     assert_refused(&err, "refused", "uri", "qemu:///system");
     assert!(err["message"].as_str().unwrap().contains("rehearsal"));
 }
+
+/// Size, modification time and content of a file: to show nothing touched it.
+fn fingerprint(path: &Path) -> (u64, std::time::SystemTime, Vec<u8>) {
+    let meta = std::fs::metadata(path).unwrap();
+    (
+        meta.len(),
+        meta.modified().unwrap(),
+        std::fs::read(path).unwrap(),
+    )
+}
+
+#[test]
+fn vm_save_never_writes_a_local_file_on_the_test_driver_or_in_a_rehearsal() {
+    for plan in [false, true] {
+        let script = Script::new(
+            "let vm = HOST.vm(\"test\");\n\
+             vm.save(\"victim.txt\");\n\
+             vm.restore(\"victim.txt\");\n\
+             vm.save(`${ARGS[0]}/new.save`);\n\
+             print(`state ${vm.state}`);\n",
+        );
+        let dir = script.dir().to_path_buf();
+        std::fs::write(dir.join("victim.txt"), "precious\n").unwrap();
+        let before = fingerprint(&dir.join("victim.txt"));
+        let mut script = script.script_arg(dir.to_str().unwrap());
+        if plan {
+            script = script.arg("--plan");
+        }
+        let run = script.run();
+        // The saves went to a private directory (the restore found the first there).
+        run.code(if plan { 10 } else { 0 })
+            .stdout_has("state shut off");
+        assert_eq!(fingerprint(&dir.join("victim.txt")), before, "plan: {plan}");
+        assert!(!dir.join("new.save").exists(), "plan: {plan}");
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 2, "files appeared beside the script: {left:?}");
+    }
+}
+
+#[test]
+fn a_second_save_to_the_same_path_needs_overwrite() {
+    for plan in [false, true] {
+        let mut script = Script::new(&catching(
+            "let vm = HOST.vm(\"test\"); vm.save(\"/var/tmp/state\"); vm.restore(\"/var/tmp/state\"); vm.save(\"/var/tmp/state\");",
+        ));
+        if plan {
+            script = script.arg("--plan");
+        }
+        let run = script.run();
+        let err = caught(&run);
+        assert_refused(&err, "refused", "path", "/var/tmp/state");
+        assert!(err["message"].as_str().unwrap().contains("overwrite: true"));
+        assert!(!Path::new("/var/tmp/state").exists());
+        let mut ok = Script::new(
+            "let vm = HOST.vm(\"test\");\nvm.save(\"s\");\nvm.restore(\"s\");\nvm.save(\"s\", #{ overwrite: true });\nprint(vm.state);",
+        );
+        if plan {
+            ok = ok.arg("--plan");
+        }
+        ok.run()
+            .code(if plan { 10 } else { 0 })
+            .stdout_has("shut off");
+    }
+}
+
+#[test]
+fn restore_reads_only_files_the_script_saved_on_the_test_driver() {
+    for plan in [false, true] {
+        let mut script = Script::new(&catching("HOST.vm(\"test\").restore(\"/etc/shadow\");"));
+        if plan {
+            script = script.arg("--plan");
+        }
+        let run = script.run();
+        let err = caught(&run);
+        assert_refused(&err, "not_found", "path", "/etc/shadow");
+    }
+}
+
+#[test]
+fn cloud_init_seed_is_not_written_on_this_machine_under_the_test_driver() {
+    let name = format!("vst-seed-{}", std::process::id());
+    let seed = format!("/var/lib/libvirt/boot/virtscript-{name}-cidata.iso");
+    for plan in [false, true] {
+        let mut script = Script::new(&format!(
+            "let vm = HOST.create_vm(#{{ name: {name:?}, virt_type: \"qemu\", import: true, \
+             disks: [#{{ pool: \"default-pool\", size: \"1G\" }}], cloud_init: #{{}} }});\n\
+             let seed = vm.disks()[1].source;\nprint(seed);\nassert(file_size(seed) > 0);\n"
+        ));
+        if plan {
+            script = script.arg("--plan");
+        }
+        let run = script.run();
+        run.code(if plan { 10 } else { 0 });
+        assert!(!Path::new(&seed).exists(), "plan: {plan}");
+        // The seed lived in the private directory, removed at the end.
+        let written = run.stdout.lines().next().unwrap().to_owned();
+        assert!(written.contains("virtscript-scratch-"), "{written}");
+        assert!(!Path::new(&written).exists(), "{written} left behind");
+    }
+}
