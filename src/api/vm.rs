@@ -613,6 +613,60 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
     Ok(())
 }
 
+/// The files a domain definition makes the VM read: disk and CD-ROM sources,
+/// kernel and initrd, as (field, path).
+fn xml_sources(xml: &str) -> Vec<(String, String)> {
+    let Ok(tree) = Element::parse(xml) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, disk) in tree
+        .child("devices")
+        .into_iter()
+        .flat_map(|d| d.children_named("disk"))
+        .enumerate()
+    {
+        if let Some(path) = disk
+            .child("source")
+            .and_then(|s| s.attr("file").or_else(|| s.attr("dev")))
+        {
+            out.push((format!("devices.disk[{i}].source"), path.to_owned()));
+        }
+    }
+    for name in ["kernel", "initrd"] {
+        if let Some(el) = tree.path(&["os", name]) {
+            out.push((format!("os.{name}"), el.text()));
+        }
+    }
+    out
+}
+
+/// Files in `xml` (that `before` did not already name) must be inside a storage
+/// pool or the boot/ISO directories unless `allow_path` (`policy::check_source`).
+fn check_xml_sources(
+    host: &Host,
+    xml: &str,
+    before: Option<&str>,
+    allow_path: bool,
+) -> Result<(), ScriptError> {
+    if allow_path {
+        return Ok(());
+    }
+    let known: Vec<String> = before
+        .map(xml_sources)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let pools = vm_spec::pool_dirs(host.conn());
+    for (field, path) in xml_sources(xml) {
+        if !known.contains(&path) {
+            policy::check_source(&field, &path, &pools, false)?;
+        }
+    }
+    Ok(())
+}
+
 /// Attach (or detach) a device. Drivers without device hot-plug calls (the test
 /// driver) still get config-only changes, through an edit of the definition.
 fn change_device(vm: &Vm, xml: &str, flags: u32, attach: bool) -> Result<(), virt::error::Error> {
@@ -744,7 +798,10 @@ pub mod vm_api {
     /// `cloud_init: #{ user_data, meta_data, network_config }`, `description`,
     /// `title`, `uuid`, `guest_agent`, `metadata` (`#{ "<namespace URI>":
     /// "<element/>" }`: written with the definition, as `set_metadata` would),
-    /// `dry_run`.
+    /// `dry_run`, `allow_path`. Disk, CD-ROM, kernel and initrd files must be in
+    /// a storage pool's directory or in /var/lib/libvirt/{images,boot,isos};
+    /// others are refused (`kind: "refused"`) unless `allow_path: true` (for
+    /// the whole VM, or in one disk's map).
     ///
     /// ```rhai
     /// let vm = HOST.create_vm(#{
@@ -785,8 +842,36 @@ pub mod vm_api {
     /// let vm = HOST.define_vm_xml(xml);
     /// assert_eq(vm.name, "raw");
     /// ```
-    #[rhai_fn(pure, return_raw)]
+    #[rhai_fn(name = "define_vm_xml", pure, return_raw)]
     pub fn define_vm_xml(ctx: NativeCallContext, host: &mut Host, xml: &str) -> ScriptResult<Vm> {
+        define_vm_xml_with(ctx, host, xml, Map::new())
+    }
+
+    /// `define_vm_xml(xml)` with `#{ allow_path: true }`: disk, CD-ROM, kernel and
+    /// initrd files outside the storage pools and the boot/ISO directories
+    /// (refused without it).
+    ///
+    /// ```rhai
+    /// let xml = HOST.create_vm(#{ name: "outside", virt_type: "qemu", import: true,
+    ///     disks: ["/srv/outside.img"], allow_path: true, dry_run: true });
+    /// try { HOST.define_vm_xml(xml); } catch (e) { assert_eq(e.kind, "refused"); }
+    /// let vm = HOST.define_vm_xml(xml, #{ allow_path: true });
+    /// assert_eq(vm.disks()[0].source, "/srv/outside.img");
+    /// ```
+    #[rhai_fn(name = "define_vm_xml", pure, return_raw)]
+    pub fn define_vm_xml_with(
+        ctx: NativeCallContext,
+        host: &mut Host,
+        xml: &str,
+        opts: Map,
+    ) -> ScriptResult<Vm> {
+        let f = Fields::new("", &opts);
+        f.only(&["allow_path"]).map_err(|e| e.at(&ctx))?;
+        let allow_path = f
+            .boolean("allow_path")
+            .map_err(|e| e.at(&ctx))?
+            .unwrap_or(false);
+        check_xml_sources(host, xml, None, allow_path).map_err(|e| e.at(&ctx))?;
         let dom = host.conn().define_domain_xml(xml).script(&ctx)?;
         let name = dom.name().unwrap_or_default();
         let undo = dom.clone();
@@ -1590,6 +1675,7 @@ pub mod vm_api {
         if new_xml == Element::parse(&xml).map(|t| t.to_xml()).unwrap_or_default() {
             return Ok(());
         }
+        check_xml_sources(&vm.host, &new_xml, Some(&xml), false).map_err(|e| e.at(&ctx))?;
         vm.host.conn().define_domain_xml(&new_xml).script(&ctx)?;
         let host = vm.host.clone();
         journal::record(
@@ -1898,6 +1984,8 @@ pub mod vm_api {
 
     /// Add a disk: `#{ volume }`, `#{ path }` or `#{ pool, size }` (created), with
     /// `bus`, `cache`, `readonly`, `shareable`, `device`, and `live`/`config`.
+    /// A `path` outside the storage pools and /var/lib/libvirt/{images,boot,isos}
+    /// needs `allow_path: true`.
     /// Returns the target it got (`"vdb"`).
     ///
     /// ```rhai
@@ -1922,6 +2010,7 @@ pub mod vm_api {
             &d.name,
             &d,
             &mut taken,
+            false,
         )
         .map_err(|e| e.at(&ctx))?;
         let mut created = None;

@@ -309,3 +309,199 @@ fn cloud_init_seed_is_not_written_on_this_machine_under_the_test_driver() {
         assert!(!Path::new(&written).exists(), "{written} left behind");
     }
 }
+
+/// Run `script` on the embedded driver and under `--plan`; each run must end
+/// normally, the plan with no changes (a refusal made nothing).
+fn on_both(script: &str, check: impl Fn(&Run, bool)) {
+    for plan in [false, true] {
+        let mut s = Script::new(script);
+        if plan {
+            s = s.arg("--plan");
+        }
+        let run = s.run();
+        run.ok();
+        if plan {
+            run.stdout_has("plan: no changes");
+        }
+        check(&run, plan);
+    }
+}
+
+#[test]
+fn pools_over_system_directories_are_refused_and_not_defined() {
+    for path in [
+        "/",
+        "/etc",
+        "/etc/ssh",
+        "/usr",
+        "/usr/lib/x",
+        "/boot",
+        "/root/images",
+        "//etc/",
+    ] {
+        let script = format!(
+            "{}let left = HOST.pools().len();\nprint(`pools ${{left}} ${{HOST.find_pool(\"sys\") == ()}}`);\n",
+            catching(&format!("HOST.define_pool(#{{ name: \"sys\", path: {path:?} }});"))
+        );
+        on_both(&script, |run, plan| {
+            let err = caught(run);
+            assert_refused(&err, "refused", "path", path);
+            assert!(
+                err["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("system directory"),
+                "{err}"
+            );
+            // The embedded driver has one pool of its own; `sys` was not made.
+            run.stdout_has("pools 1 true");
+            let _ = plan;
+        });
+    }
+    // A directory of one's own is fine, and so is a device pool under /dev.
+    Script::new(
+        "HOST.define_pool(#{ name: \"mine\", path: \"/srv/vm-images\" });\n\
+         HOST.define_pool(#{ name: \"vg\", type: \"logical\", path: \"/dev/vg0\", source: #{ name: \"vg0\" } });\n\
+         print(HOST.pools().len());",
+    )
+    .run()
+    .ok()
+    .stdout_has("3");
+}
+
+#[test]
+fn volume_names_that_are_the_pool_directory_or_hold_control_characters_are_refused() {
+    for (name, shown) in [
+        (".", "."),
+        ("..", ".."),
+        ("a\nb", "a\\nb"),
+        ("tab\there", "tab\\there"),
+    ] {
+        let script = format!(
+            "{}print(`volumes ${{HOST.pool(\"default-pool\").volumes().len()}}`);\n",
+            catching(&format!(
+                "HOST.pool(\"default-pool\").create_volume(#{{ name: {name:?}, capacity: \"1M\" }});"
+            ))
+        );
+        on_both(&script, |run, _| {
+            let err = caught(run);
+            assert_refused(&err, "invalid", "name", shown);
+            run.stdout_has("volumes 0");
+        });
+    }
+}
+
+#[test]
+fn object_names_with_control_characters_are_refused() {
+    let cases = [
+        (
+            "HOST.define_vm(#{ name: \"evil\\nvm\", virt_type: \"qemu\", pxe: true });",
+            "evil\\nvm",
+        ),
+        (
+            "HOST.define_pool(#{ name: \"p\\u001b[2J\", path: \"/srv/p\" });",
+            "p\\u{1b}[2J",
+        ),
+        ("HOST.vm(\"test\").snapshot(\"s\\r1\");", "s\\r1"),
+        (
+            "HOST.define_network(#{ name: \"n\\tx\", bridge: \"vsbad0\" });",
+            "n\\tx",
+        ),
+    ];
+    for (body, shown) in cases {
+        let script = format!(
+            "{}print(`counts ${{HOST.vms().len()}} ${{HOST.pools().len()}} ${{HOST.networks().len()}} ${{HOST.vm(\"test\").snapshots().len()}}`);\n",
+            catching(body)
+        );
+        on_both(&script, |run, _| {
+            let err = caught(run);
+            assert_eq!(err["field"], "name", "{body}: {err}");
+            assert_eq!(err["line"], 2, "{body}: {err}");
+            assert!(
+                err["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("control characters"),
+                "{body}: {err}"
+            );
+            assert_eq!(err["value"], shown, "{body}: {err}");
+            run.stdout_has("counts 1 1 1 0");
+        });
+    }
+}
+
+#[test]
+fn files_outside_pools_and_boot_directories_need_allow_path() {
+    let cases = [
+        (
+            "HOST.define_vm(#{ name: \"v\", virt_type: \"qemu\", import: true, disks: [#{ path: \"/etc/shadow\" }] });",
+            "disks[0].path",
+        ),
+        (
+            "HOST.define_vm(#{ name: \"v\", virt_type: \"qemu\", import: true, disks: [\"/srv/pool/../../etc/shadow\"] });",
+            "disks[0].path",
+        ),
+        (
+            "HOST.define_vm(#{ name: \"v\", virt_type: \"qemu\", cdrom: \"/etc/shadow\" });",
+            "cdrom",
+        ),
+        (
+            "HOST.define_vm(#{ name: \"v\", virt_type: \"qemu\", kernel: \"/etc/shadow\" });",
+            "kernel",
+        ),
+        (
+            "HOST.define_vm(#{ name: \"v\", virt_type: \"qemu\", kernel: \"/var/lib/libvirt/boot/vmlinuz\", initrd: \"/etc/shadow\" });",
+            "initrd",
+        ),
+        (
+            "HOST.define_vm(#{ name: \"v\", virt_type: \"qemu\", location: \"/etc\" });",
+            "location",
+        ),
+        (
+            "HOST.vm(\"test\").attach_disk(#{ path: \"/etc/shadow\", config: true });",
+            "disk.path",
+        ),
+    ];
+    for (body, field) in cases {
+        let script = format!(
+            "{}print(`vms ${{HOST.vms().len()}} disks ${{HOST.vm(\"test\").disks().len()}}`);\n",
+            catching(body)
+        );
+        on_both(&script, |run, _| {
+            let err = caught(run);
+            assert_eq!(err["kind"], "refused", "{body}: {err}");
+            assert_eq!(err["field"], field, "{body}: {err}");
+            assert_eq!(err["line"], 2, "{body}: {err}");
+            assert!(err["message"]
+                .as_str()
+                .unwrap()
+                .contains("allow_path: true"));
+            run.stdout_has("vms 1 disks 1");
+        });
+    }
+    // Raw XML passes the same check.
+    let xml = "<domain type='test'><name>raw</name><memory>1024</memory><os><type>hvm</type></os>\
+               <devices><disk type='file' device='disk'><source file='/etc/shadow'/>\
+               <target dev='vda'/></disk></devices></domain>";
+    on_both(
+        &format!(
+            "{}print(`vms ${{HOST.vms().len()}}`);\n",
+            catching(&format!("HOST.define_vm_xml({xml:?});"))
+        ),
+        |run, _| {
+            let err = caught(run);
+            assert_refused(&err, "refused", "devices.disk[0].source", "/etc/shadow");
+            run.stdout_has("vms 1");
+        },
+    );
+    // Asked for explicitly, it is allowed.
+    Script::new(&format!(
+        "let v = HOST.define_vm(#{{ name: \"v\", virt_type: \"qemu\", import: true, disks: [\"/srv/data.img\"], allow_path: true }});\n\
+         v.attach_disk(#{{ path: \"/srv/x.img\", allow_path: true }});\n\
+         HOST.define_vm_xml({xml:?}, #{{ allow_path: true }});\n\
+         print(HOST.vms().len());"
+    ))
+    .run()
+    .ok()
+    .stdout_has("3");
+}
