@@ -505,3 +505,30 @@ fn files_outside_pools_and_boot_directories_need_allow_path() {
     .ok()
     .stdout_has("3");
 }
+
+/// Script lines that nest elements 50,000 deep (past any stack) and hand them
+/// to every parser a script reaches; each call's error is printed.
+const DEEP_XML: &str = "let deep = \"\"; for i in 0..50000 { deep += \"<a>\"; } for i in 0..50000 { deep += \"</a>\"; }\n\
+    try { xml_parse(deep); } catch (e) { print(`xml_parse: ${e.message.sub_string(0, 120)}`); }\n\
+    try { HOST.define_network_xml(`<network><name>deep</name>${deep}</network>`); } catch (e) { print(`network: ${e.message.sub_string(0, 120)}`); }\n\
+    try { HOST.vm(\"test\").set_metadata(\"http://example.org/deep\", deep); } catch (e) { print(`metadata: ${e.message.sub_string(0, 120)}`); }\n\
+    print(`alive ${HOST.networks().len()}`);\n";
+
+#[test]
+fn deeply_nested_xml_is_an_error_in_run_plan_and_repl() {
+    let expect = |run: &Run| {
+        for call in ["xml_parse", "network", "metadata"] {
+            let line = run
+                .stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("{call}: ")))
+                .unwrap_or_else(|| panic!("no {call} error:\n{}\n{}", run.stdout, run.stderr));
+            assert!(line.contains("nested deeper than 256 levels"), "{line}");
+        }
+        run.stdout_has("alive 1");
+    };
+    on_both(DEEP_XML, |run, _| expect(run));
+    let repl = Script::new("").command("repl").stdin(DEEP_XML).run();
+    repl.ok();
+    expect(&repl);
+}
