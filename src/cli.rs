@@ -367,6 +367,11 @@ pub fn exit_for(err: &EvalAltResult) -> Exit {
         match err {
             EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
             | EvalAltResult::ErrorInModule(_, inner, _) => err = inner,
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.to_string() == engine::stack::TOKEN =>
+            {
+                return Exit::ScriptFailed
+            }
             EvalAltResult::ErrorTerminated(..) => return Exit::Stopped,
             EvalAltResult::ErrorRuntime(value, _)
                 if crate::api::error::is_connection_error(value) =>

@@ -5,6 +5,7 @@ pub mod diagnostics;
 pub mod limits;
 pub mod resolver;
 pub mod sources;
+pub mod stack;
 pub mod stop;
 
 use std::path::PathBuf;
@@ -39,7 +40,11 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
     options.limits.apply(&mut engine);
-    engine.on_progress(|_| stop::requested().map(|reason| Dynamic::from(reason.token())));
+    engine.on_progress(|_| match stop::requested() {
+        Some(reason) => Some(Dynamic::from(reason.token())),
+        // Deep recursion stops with an error before the native stack overflows.
+        None => stack::exhausted().then(|| Dynamic::from(stack::TOKEN)),
+    });
     allow_keyword_keys(&mut engine);
     // A closed stdout (`virtscript run x | head`) must not abort the script.
     engine.on_print(|text| {

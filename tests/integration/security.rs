@@ -532,3 +532,37 @@ fn deeply_nested_xml_is_an_error_in_run_plan_and_repl() {
     repl.ok();
     expect(&repl);
 }
+
+const DEEP_RECURSION: &str =
+    "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }\nprint(f(100000000));\n";
+
+#[test]
+fn recursion_past_the_stack_is_an_error_not_an_abort() {
+    let parallel = "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }\nprint(parallel([1, 2], |x| f(100000000)));\n";
+    for (script, args) in [
+        (DEEP_RECURSION, vec![]),
+        (DEEP_RECURSION, vec!["--plan"]),
+        // Each host runs on a thread of its own (a smaller stack than main's).
+        (
+            DEEP_RECURSION,
+            vec!["-c", "test:///default", "-c", "test:///default"],
+        ),
+        (parallel, vec![]),
+    ] {
+        let mut s = Script::new(script).arg("--max-call-depth").arg("100000000");
+        for a in &args {
+            s = s.arg(a);
+        }
+        let run = s.run();
+        run.code(1).stderr_has("ran out of stack");
+        assert!(!run.stderr.contains("overflow"), "{args:?}: {}", run.stderr);
+    }
+    // The REPL reports it and goes on.
+    let repl = Script::new("")
+        .command("repl")
+        .arg("--max-call-depth")
+        .arg("100000000")
+        .stdin(&format!("{DEEP_RECURSION}print(\"alive\");\n"))
+        .run();
+    repl.ok().stdout_has("alive").stderr_has("ran out of stack");
+}
