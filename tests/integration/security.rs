@@ -121,6 +121,24 @@ fn ext_uri_on_the_command_line_is_a_usage_error_unless_allowed() {
             .stderr_has("the ext transport runs a local program");
         assert!(!marker.exists(), "{args:?} ran the program");
     }
+    // The REPL: `-c`, `:connect` and a script's connect() pass the same check.
+    Script::new("")
+        .command("repl")
+        .connect(&uri)
+        .run()
+        .code(2)
+        .stderr_has("the ext transport runs a local program");
+    let repl = Script::new("")
+        .command("repl")
+        .stdin(&format!(
+            ":connect {uri}\ntry {{ connect({uri:?}); }} catch (e) {{ print(`script: ${{e.kind}}`); }}\nprint(\"alive\");\n"
+        ))
+        .run();
+    repl.ok()
+        .stdout_has("script: refused")
+        .stdout_has("alive")
+        .stderr_has("HOST is still test:///default");
+    assert!(!marker.exists(), "the REPL ran the program");
     // The operator's flag lets libvirt run it (it is no daemon: the connection fails).
     let run = Script::new("print(\"script ran\");")
         .connect(&uri)
