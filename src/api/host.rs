@@ -167,6 +167,21 @@ pub fn kvm_support_map() -> Map {
     m
 }
 
+/// `connect(...)`: open `uri` after the policy allowed it for `origin`.
+fn connect_as(ctx: NativeCallContext, uri: &str, origin: policy::Origin) -> ScriptResult<Host> {
+    Host::open_as(uri, origin).map_err(|e| match e {
+        OpenError::Refused { error, .. } => error.at(&ctx),
+        OpenError::Libvirt { error, message } => ScriptError::libvirt(&error)
+            .with("kind", "connect")
+            .with(
+                "message",
+                format!("cannot connect to libvirt at {uri}: {message}"),
+            )
+            .with("uri", uri.to_owned())
+            .at(&ctx),
+    })
+}
+
 #[export_module(manifest)]
 pub mod host_api {
     use super::*;
@@ -183,7 +198,7 @@ pub mod host_api {
     #[rhai_fn(name = "connect", return_raw)]
     pub fn connect_default(ctx: NativeCallContext) -> ScriptResult<Host> {
         let (uri, _) = default_uri();
-        connect_uri(ctx, &uri)
+        connect_as(ctx, &uri, policy::Origin::Environment)
     }
 
     /// Open a connection to the libvirt URI given (`qemu:///system`, `qemu+ssh://host/system`,
@@ -200,17 +215,7 @@ pub mod host_api {
     /// ```
     #[rhai_fn(name = "connect", return_raw)]
     pub fn connect_uri(ctx: NativeCallContext, uri: &str) -> ScriptResult<Host> {
-        Host::open_as(uri, policy::Origin::Script).map_err(|e| match e {
-            OpenError::Refused { error, .. } => error.at(&ctx),
-            OpenError::Libvirt { error, message } => ScriptError::libvirt(&error)
-                .with("kind", "connect")
-                .with(
-                    "message",
-                    format!("cannot connect to libvirt at {uri}: {message}"),
-                )
-                .with("uri", uri.to_owned())
-                .at(&ctx),
-        })
+        connect_as(ctx, uri, policy::Origin::Script)
     }
 
     /// The URI this host was opened with.

@@ -72,10 +72,13 @@ pub fn cleanup() {
     }
 }
 
-/// Who named a URI: the operator (command line, environment, `:connect`) or a script.
+/// Who named a URI: the operator (command line, `:connect`), the operator's
+/// environment for a script (`connect()` without a URI: `LIBVIRT_DEFAULT_URI`),
+/// or a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Operator,
+    Environment,
     Script,
 }
 
@@ -213,7 +216,7 @@ pub fn check_uri(uri: &str, origin: Origin) -> Result<(), ScriptError> {
             ),
         ));
     }
-    if origin == Origin::Script && policy.rehearsal && reaches_daemon(uri) {
+    if origin != Origin::Operator && policy.rehearsal && reaches_daemon(uri) {
         return Err(refused(
             "uri",
             uri,
@@ -231,7 +234,7 @@ pub fn check_uri(uri: &str, origin: Origin) -> Result<(), ScriptError> {
 /// under the script's own directory.
 fn check_test_file(uri: &str, file: &str, origin: Origin) -> Result<(), ScriptError> {
     let canonical = std::fs::canonicalize(file).ok();
-    if origin == Origin::Operator {
+    if origin != Origin::Script {
         if let Some(c) = canonical {
             write().operator_files.push(c);
         }

@@ -584,3 +584,25 @@ fn recursion_past_the_stack_is_an_error_not_an_abort() {
         .run();
     repl.ok().stdout_has("alive").stderr_has("ran out of stack");
 }
+
+#[test]
+fn connect_without_a_uri_uses_the_operators_environment_but_not_in_a_rehearsal() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let node = elsewhere.path().join("node.xml");
+    std::fs::write(&node, NODE).unwrap();
+    let node_uri = format!("test://{}", node.display());
+    // The environment is the operator's: its test-driver file may be opened.
+    Script::new("print(connect().network(\"own\").name);")
+        .connect("test:///default")
+        .env("LIBVIRT_DEFAULT_URI", &node_uri)
+        .run()
+        .ok()
+        .stdout_has("own");
+    // A rehearsal reaches no daemon, whichever way the script names it.
+    let run = Script::new(&catching("connect();"))
+        .connect("test:///default")
+        .arg("--plan")
+        .env("LIBVIRT_DEFAULT_URI", "qemu:///system")
+        .run();
+    assert_refused(&caught(&run), "refused", "uri", "qemu:///system");
+}
