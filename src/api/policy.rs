@@ -95,7 +95,10 @@ struct UriParts<'a> {
     /// Server name (empty for a local daemon or the test driver).
     server: &'a str,
     path: &'a str,
+    /// Parameter names, lower case, unescaped.
     params: Vec<String>,
+    /// The `name=` parameter, unescaped: the URI a daemon opens for us.
+    remote_name: Option<String>,
 }
 
 fn parse_uri(uri: &str) -> Option<UriParts<'_>> {
@@ -112,17 +115,25 @@ fn parse_uri(uri: &str) -> Option<UriParts<'_>> {
         None => (location, ""),
     };
     // libvirt splits parameters on `&` and `;` and unescapes their names.
-    let params = query
+    let pairs: Vec<(String, &str)> = query
         .split(['&', ';'])
         .filter(|p| !p.is_empty())
-        .map(|p| percent_decode(p.split('=').next().unwrap_or("")).to_ascii_lowercase())
+        .map(|p| {
+            let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(name).to_ascii_lowercase(), value)
+        })
         .collect();
+    let remote_name = pairs
+        .iter()
+        .find(|(n, _)| n == "name")
+        .map(|(_, v)| percent_decode(v));
     Some(UriParts {
         driver,
         transport,
         server,
         path,
-        params,
+        params: pairs.into_iter().map(|(n, _)| n).collect(),
+        remote_name,
     })
 }
 
@@ -145,11 +156,17 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The file a test-driver URI loads (`test:///path/host.xml`), if any.
-pub fn test_driver_file(uri: &str) -> Option<&str> {
+/// The file a test-driver URI loads (`test:///path/host.xml`, also through a
+/// daemon: `test+unix:///path`, `qemu:///system?name=test:///path`), if any.
+pub fn test_driver_file(uri: &str) -> Option<String> {
     let parts = parse_uri(uri)?;
-    (parts.driver == "test" && !parts.path.is_empty() && parts.path != "/default")
-        .then_some(parts.path)
+    if parts.driver == "test" && !parts.path.is_empty() && parts.path != "/default" {
+        return Some(parts.path.to_owned());
+    }
+    parts
+        .remote_name
+        .filter(|name| name != uri)
+        .and_then(|name| test_driver_file(&name))
 }
 
 /// Whether a URI reaches a daemon (not libvirt's in-process test driver).
@@ -225,7 +242,7 @@ pub fn check_uri(uri: &str, origin: Origin) -> Result<(), ScriptError> {
     }
     drop(policy);
     if let Some(file) = test_driver_file(uri) {
-        check_test_file(uri, file, origin)?;
+        check_test_file(uri, &file, origin)?;
     }
     Ok(())
 }
@@ -489,12 +506,18 @@ pub fn check_source(
             return Ok(());
         }
     }
+    // A pool someone defined over a system directory (with virsh, say) does
+    // not make that directory's files fair game; device pools under /dev do count.
+    let system = |d: &Path| {
+        SYSTEM_DIRS.iter().any(|s| d == Path::new(s))
+            || SYSTEM_TREES.iter().any(|s| d.starts_with(s))
+    };
     let inside = |p: &Path| {
         pool_dirs
             .iter()
             .map(String::as_str)
             .chain(BOOT_DIRS.iter().copied())
-            .filter(|d| d.starts_with('/') && normal(d) != Path::new("/"))
+            .filter(|d| d.starts_with('/') && !has_parent_dir(d) && !system(&normal(d)))
             .any(|d| p.starts_with(normal(d)) && p != normal(d))
     };
     let lexical = path.starts_with('/') && !has_parent_dir(path) && inside(&normal(path));
@@ -527,8 +550,17 @@ mod tests {
         assert_eq!(p.path, "/system");
         assert_eq!(p.params, ["keyfile", "command", "no_tty"]);
         assert_eq!(test_driver_file("test:///default"), None);
-        assert_eq!(test_driver_file("test:///etc/shadow"), Some("/etc/shadow"));
-        assert_eq!(test_driver_file("TEST+unix:///x.xml"), Some("/x.xml"));
+        for (uri, file) in [
+            ("test:///etc/shadow", "/etc/shadow"),
+            ("TEST+unix:///x.xml", "/x.xml"),
+            ("qemu+unix:///system?name=test:///etc/shadow", "/etc/shadow"),
+            (
+                "qemu:///system?socket=/s&name=test%3A%2F%2F%2Fetc%2Fshadow",
+                "/etc/shadow",
+            ),
+        ] {
+            assert_eq!(test_driver_file(uri).as_deref(), Some(file), "{uri}");
+        }
     }
 
     #[test]
@@ -582,6 +614,9 @@ mod tests {
             assert!(check_source("disk", bad, &pools, false).is_err(), "{bad}");
         }
         assert!(check_source("disk", "/etc/shadow", &pools, true).is_ok());
+        let system_pools = vec!["/etc".to_owned(), "/".to_owned(), "/dev/vg0".to_owned()];
+        assert!(check_source("disk", "/etc/shadow", &system_pools, false).is_err());
+        assert!(check_source("disk", "/dev/vg0/lv", &system_pools, false).is_ok());
     }
 
     #[test]

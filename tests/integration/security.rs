@@ -168,15 +168,22 @@ fn test_driver_files_outside_the_script_directory_are_refused_without_echo() {
     let secret = elsewhere.path().join("shadow");
     std::fs::write(&secret, "root:SECRET-HASH:19000:0:99999:7:::\n").unwrap();
     let uri = format!("test://{}", secret.display());
-    for plan in [false, true] {
-        let mut script = Script::new(&catching(&format!("connect({uri:?});")));
-        if plan {
-            script = script.arg("--plan");
+    // Directly, and through the local daemon (which reads the file as root).
+    for through in [
+        uri.clone(),
+        format!("test+unix://{}", secret.display()),
+        format!("qemu+unix:///system?name={uri}"),
+    ] {
+        for plan in [false, true] {
+            let mut script = Script::new(&catching(&format!("connect({through:?});")));
+            if plan {
+                script = script.arg("--plan");
+            }
+            let run = script.run();
+            let err = caught(&run);
+            assert_refused(&err, "refused", "uri", &through);
+            assert!(!run.stdout.contains("SECRET") && !run.stderr.contains("SECRET"));
         }
-        let run = script.run();
-        let err = caught(&run);
-        assert_refused(&err, "refused", "uri", &uri);
-        assert!(!run.stdout.contains("SECRET") && !run.stderr.contains("SECRET"));
     }
     // Named by the operator it is opened, and libvirt's complaint (which quotes
     // the file's first line) is not passed on.
