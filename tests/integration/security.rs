@@ -613,3 +613,39 @@ fn connect_without_a_uri_uses_the_operators_environment_but_not_in_a_rehearsal()
         .run();
     assert_refused(&caught(&run), "refused", "uri", "qemu:///system");
 }
+
+#[test]
+fn live_save_on_a_local_daemon_refuses_an_existing_file_unless_overwrite() {
+    let Some(uri) = crate::support::live_uri() else {
+        return;
+    };
+    let env = crate::support::LiveEnv::new(&uri, "save", 48);
+    let name = format!("{}-vm", env.prefix);
+    let victim = Path::new(&env.dir).join("victim.save");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let before = fingerprint(&victim);
+    let fresh = Path::new(&env.dir).join("fresh.save");
+    let run = Script::new(&format!(
+        "let vm = HOST.create_vm(#{{ name: {name:?}, memory: 128, vcpus: 1, virt_type: \"qemu\", pxe: true, \
+         graphics: \"none\", networks: [{net:?}] }});\n\
+         try {{ vm.save({victim:?}); }} catch (e) {{ print(`caught ${{e.kind}} ${{e.field}} ${{e.line}}`); }}\n\
+         print(`state ${{vm.state}}`);\n\
+         vm.save({fresh:?});\n\
+         print(`saved ${{vm.state}}`);\n",
+        net = env.net,
+        victim = victim.display().to_string(),
+        fresh = fresh.display().to_string(),
+    ))
+    .connect(&uri)
+    .run();
+    run.ok()
+        .stdout_has("caught refused path 2")
+        .stdout_has("state running")
+        .stdout_has("saved shut off");
+    assert_eq!(
+        fingerprint(&victim),
+        before,
+        "the refused save changed the file"
+    );
+    assert!(std::fs::metadata(&fresh).unwrap().len() > 0);
+}
