@@ -101,8 +101,21 @@ struct UriParts<'a> {
     remote_name: Option<String>,
 }
 
+/// Split a URI as libvirt does: `scheme:` (letters, digits, `+`, `-`, `.`),
+/// then `//server/path` or a bare `/path` (`test:/etc/x` opens the file too);
+/// `None` for a name without a scheme (an alias from libvirt.conf).
 fn parse_uri(uri: &str) -> Option<UriParts<'_>> {
-    let (scheme, rest) = uri.split_once("://")?;
+    let (scheme, rest) = uri.split_once(':')?;
+    let valid = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !valid {
+        return None;
+    }
     let scheme = scheme.to_ascii_lowercase();
     let (driver, transport) = match scheme.split_once('+') {
         Some((d, t)) => (d.to_owned(), t.to_owned()),
@@ -110,9 +123,12 @@ fn parse_uri(uri: &str) -> Option<UriParts<'_>> {
     };
     let rest = rest.split('#').next().unwrap_or("");
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let (server, path) = match location.find('/') {
-        Some(i) => (&location[..i], &location[i..]),
-        None => (location, ""),
+    let (server, path) = match location.strip_prefix("//") {
+        Some(authority) => match authority.find('/') {
+            Some(i) => (&authority[..i], &authority[i..]),
+            None => (authority, ""),
+        },
+        None => ("", location),
     };
     // libvirt splits parameters on `&` and `;` and unescapes their names.
     let pairs: Vec<(String, &str)> = query
@@ -171,7 +187,9 @@ pub fn test_driver_file(uri: &str) -> Option<String> {
 
 /// Whether a URI reaches a daemon (not libvirt's in-process test driver).
 fn reaches_daemon(uri: &str) -> bool {
-    !(uri.starts_with("test:///") || uri.starts_with("test://localhost/"))
+    parse_uri(uri).map_or(true, |p| {
+        !(p.driver == "test" && p.transport.is_empty() && p.server.is_empty())
+    })
 }
 
 /// The one check every connection URI passes before libvirt sees it.
@@ -550,6 +568,15 @@ mod tests {
         assert_eq!(p.path, "/system");
         assert_eq!(p.params, ["keyfile", "command", "no_tty"]);
         assert_eq!(test_driver_file("test:///default"), None);
+        assert_eq!(
+            test_driver_file("test:/etc/shadow").as_deref(),
+            Some("/etc/shadow")
+        );
+        let bare = parse_uri("qemu+ext:/system?command=x").unwrap();
+        assert_eq!((bare.transport.as_str(), bare.path), ("ext", "/system"));
+        assert!(parse_uri("my-alias").is_none());
+        assert!(!reaches_daemon("test:///default") && !reaches_daemon("test:/x.xml"));
+        assert!(reaches_daemon("test+unix:///x.xml") && reaches_daemon("qemu:///system"));
         for (uri, file) in [
             ("test:///etc/shadow", "/etc/shadow"),
             ("TEST+unix:///x.xml", "/x.xml"),

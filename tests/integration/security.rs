@@ -68,6 +68,8 @@ fn ext_transport_and_program_parameters_are_refused_in_run_and_plan() {
     let (program, marker) = marker_program(dir.path());
     let uris = [
         format!("qemu+ext:///system?command={program}"),
+        // libvirt takes a URI without `//` as well.
+        format!("qemu+ext:/system?command={program}"),
         format!("qemu+ssh://localhost/system?netcat={program}"),
         format!("qemu+ssh://localhost/system?keyfile={program}"),
         format!(
@@ -171,6 +173,7 @@ fn test_driver_files_outside_the_script_directory_are_refused_without_echo() {
     // Directly, and through the local daemon (which reads the file as root).
     for through in [
         uri.clone(),
+        format!("test:{}", secret.display()),
         format!("test+unix://{}", secret.display()),
         format!("qemu+unix:///system?name={uri}"),
     ] {
