@@ -276,18 +276,51 @@ fn check_test_file(uri: &str, file: &str, origin: Origin) -> Result<(), ScriptEr
         return Ok(());
     }
     let policy = read();
-    let permitted = canonical.as_ref().is_some_and(|c| {
-        policy.operator_files.contains(c)
+    let permitted = |c: &Path| {
+        policy.operator_files.iter().any(|f| f == c)
             || policy.script_dir.as_ref().is_some_and(|d| c.starts_with(d))
-    });
-    if permitted {
-        return Ok(());
+    };
+    let Some(canonical) = canonical.filter(|c| permitted(c)) else {
+        return Err(refused(
+            "uri",
+            uri,
+            "a script may open test-driver files only under its own directory or named on the command line (-c, --hosts)",
+        ));
+    };
+    // The test driver loads `<domain file="..."/>` (any object) too, relative
+    // to the document: those files must pass the same rule.
+    let dir = canonical.parent().unwrap_or(Path::new("/"));
+    for included in included_files(&canonical) {
+        let resolved = std::fs::canonicalize(dir.join(&included)).ok();
+        if !resolved.as_deref().is_some_and(permitted) {
+            return Err(refused(
+                "uri",
+                uri,
+                format!("the test-driver document loads {included:?}, which is outside the script's directory and not named on the command line"),
+            ));
+        }
     }
-    Err(refused(
-        "uri",
-        uri,
-        "a script may open test-driver files only under its own directory or named on the command line (-c, --hosts)",
-    ))
+    Ok(())
+}
+
+/// The `file` attributes of a test-driver document (files it loads objects from).
+fn included_files(document: &Path) -> Vec<String> {
+    let Some(root) = std::fs::read_to_string(document)
+        .ok()
+        .and_then(|text| crate::xml::tree::Element::parse(&text).ok())
+    else {
+        // libvirt cannot load it either; its error is not echoed.
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut pending = vec![&root];
+    while let Some(el) = pending.pop() {
+        if let Some(file) = el.attr("file") {
+            out.push(file.to_owned());
+        }
+        pending.extend(el.elements());
+    }
+    out
 }
 
 /// What libvirt said when a connection failed, minus anything read from a

@@ -652,3 +652,42 @@ fn live_save_on_a_local_daemon_refuses_an_existing_file_unless_overwrite() {
     );
     assert!(std::fs::metadata(&fresh).unwrap().len() > 0);
 }
+
+#[test]
+fn a_scripts_test_driver_document_cannot_load_objects_from_elsewhere() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("net.xml");
+    std::fs::write(
+        &outside,
+        "<network><name>outside</name><bridge name='vsout0'/></network>",
+    )
+    .unwrap();
+    for plan in [false, true] {
+        let script = Script::new(&catching("connect(`test://${ARGS[0]}/node.xml`);")).file(
+            "node.xml",
+            &format!("<node><network file='{}'/></node>", outside.display()),
+        );
+        let dir = script.dir().display().to_string();
+        let mut script = script.script_arg(&dir);
+        if plan {
+            script = script.arg("--plan");
+        }
+        let run = script.run();
+        let err = caught(&run);
+        assert_refused(&err, "refused", "uri", &format!("test://{dir}/node.xml"));
+        assert!(
+            err["message"].as_str().unwrap().contains("net.xml"),
+            "{err}"
+        );
+        assert!(!run.stdout.contains("outside</name>"));
+    }
+    // Files beside it are its own.
+    let script = Script::new("print(connect(`test://${ARGS[0]}/node.xml`).network(\"own\").name);")
+        .file("node.xml", "<node><network file='net.xml'/></node>")
+        .file(
+            "net.xml",
+            "<network><name>own</name><bridge name='vsown1'/></network>",
+        );
+    let dir = script.dir().display().to_string();
+    script.script_arg(&dir).run().ok().stdout_has("own");
+}
