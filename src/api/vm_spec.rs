@@ -705,7 +705,20 @@ pub fn seed_path(conn: &Connect, name: &str) -> Result<String, ScriptError> {
     } else {
         std::env::temp_dir()
     };
-    Ok(base.join(file).to_string_lossy().into_owned())
+    let path = base.join(file);
+    // Written as root: never through a link someone left there (the fallback is /tmp).
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(ScriptError::new(
+            "refused",
+            format!(
+                "cloud_init: {} is a symbolic link; remove it first",
+                path.display()
+            ),
+        )
+        .with("field", "cloud_init")
+        .with("value", path.display().to_string()));
+    }
+    Ok(path.to_string_lossy().into_owned())
 }
 
 fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> String {
