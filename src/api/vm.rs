@@ -649,19 +649,20 @@ fn check_xml_sources(
     before: Option<&str>,
     allow_path: bool,
 ) -> Result<(), ScriptError> {
-    if allow_path {
-        return Ok(());
-    }
     let known: Vec<String> = before
         .map(xml_sources)
         .unwrap_or_default()
         .into_iter()
         .map(|(_, p)| p)
         .collect();
-    let pools = vm_spec::pool_dirs(host.conn());
+    let pools = if allow_path {
+        Vec::new()
+    } else {
+        vm_spec::pool_dirs(host.conn())
+    };
     for (field, path) in xml_sources(xml) {
         if !known.contains(&path) {
-            policy::check_source(&field, &path, &pools, false)?;
+            policy::check_source(&field, &path, &pools, allow_path)?;
         }
     }
     Ok(())

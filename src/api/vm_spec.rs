@@ -676,10 +676,13 @@ pub fn check_source(
     path: &str,
     allow_path: bool,
 ) -> Result<(), ScriptError> {
-    if allow_path {
-        return Ok(());
-    }
-    super::policy::check_source(field, path, &pool_dirs(conn), false)
+    // With allow_path the pools need not be listed; control characters are still refused.
+    let pools = if allow_path {
+        Vec::new()
+    } else {
+        pool_dirs(conn)
+    };
+    super::policy::check_source(field, path, &pools, allow_path)
 }
 
 /// Where the NoCloud seed of VM `name` is written (virt-install uses

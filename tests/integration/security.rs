@@ -522,6 +522,18 @@ fn files_outside_pools_and_boot_directories_need_allow_path() {
             run.stdout_has("vms 1");
         },
     );
+    // allow_path widens where files may be, not what a path may hold.
+    on_both(
+        &format!(
+            "{}print(`vms ${{HOST.vms().len()}}`);\n",
+            catching("HOST.define_vm(#{ name: \"v\", virt_type: \"qemu\", import: true, disks: [\"/srv/a\\nb.img\"], allow_path: true });")
+        ),
+        |run, _| {
+            let err = caught(run);
+            assert_refused(&err, "invalid", "disks[0].path", "/srv/a\\nb.img");
+            run.stdout_has("vms 1");
+        },
+    );
     // Asked for explicitly, it is allowed.
     Script::new(&format!(
         "let v = HOST.define_vm(#{{ name: \"v\", virt_type: \"qemu\", import: true, disks: [\"/srv/data.img\"], allow_path: true }});\n\
