@@ -460,8 +460,23 @@ const SYSTEM_DIRS: &[&str] = &[
 
 /// Trees whose files must never become volumes of a directory pool.
 const SYSTEM_TREES: &[&str] = &[
-    "/bin", "/boot", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root", "/run",
-    "/sbin", "/sys", "/usr", "/var/run",
+    "/bin",
+    "/boot",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/run",
+    "/var/log",
+    "/var/spool",
+    "/var/lib/libvirt/qemu",
 ];
 
 /// The lexical form of an absolute path: `.` and repeated `/` gone. `..`
@@ -650,6 +665,8 @@ mod tests {
             "/dev",
             "/root/x",
             "/var",
+            "/var/spool/cron/crontabs",
+            "/var/lib/libvirt/qemu/save",
         ] {
             assert!(check_pool_path("dir", bad).is_err(), "{bad}");
         }
