@@ -245,6 +245,8 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
     #[command(flatten)]
     pub script_args: ScriptArgs,
+    #[command(flatten)]
+    pub security: crate::api::policy::SecurityArgs,
     /// Arguments for the script, available to it as the array ARGS (options of
     /// virtscript go before them; `--` ends them)
     #[arg(value_name = "ARGS", trailing_var_arg = true)]
@@ -279,6 +281,8 @@ pub struct ReplArgs {
     pub connect: ConnectArgs,
     #[command(flatten)]
     pub script_args: ScriptArgs,
+    #[command(flatten)]
+    pub security: crate::api::policy::SecurityArgs,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -412,6 +416,7 @@ where
                     lib: Vec::new(),
                     limits: Limits::default(),
                 },
+                security: Default::default(),
             },
             &global,
         ),
@@ -420,6 +425,7 @@ where
             Exit::Usage
         }
     };
+    crate::api::policy::cleanup();
     exit as i32
 }
 
@@ -436,6 +442,7 @@ fn repl(mut args: ReplArgs, global: &GlobalArgs) -> Exit {
             return Exit::Usage;
         }
     }
+    crate::api::policy::configure(&args.security, None, false);
     crate::repl::run(args)
 }
 
@@ -458,8 +465,17 @@ pub fn open_host(connect: &ConnectArgs) -> Result<Host, Exit> {
             "cannot connect to libvirt at {uri}: {}",
             e.message()
         ));
-        Exit::Connect
+        connect_exit(&e)
     })
+}
+
+/// A URI the security policy refuses is a usage error; anything else, no connection.
+fn connect_exit(e: &crate::api::host::OpenError) -> Exit {
+    if e.is_refusal() {
+        Exit::Usage
+    } else {
+        Exit::Connect
+    }
 }
 
 /// A script's name and text; `-` is standard input.
@@ -516,6 +532,11 @@ pub fn exit_for(err: &EvalAltResult) -> Exit {
         match err {
             EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
             | EvalAltResult::ErrorInModule(_, inner, _) => err = inner,
+            EvalAltResult::ErrorTerminated(token, _)
+                if token.to_string() == engine::stack::TOKEN =>
+            {
+                return Exit::ScriptFailed
+            }
             EvalAltResult::ErrorTerminated(..) => return Exit::Stopped,
             EvalAltResult::ErrorRuntime(value, _)
                 if crate::api::error::is_connection_error(value) =>
@@ -668,7 +689,7 @@ impl Job<'_> {
     fn run_on(
         &self,
         uri: &str,
-        host: Option<Result<Host, virt::error::Error>>,
+        host: Option<Result<Host, crate::api::host::OpenError>>,
         engine: Option<rhai::Engine>,
     ) -> HostReport {
         crate::api::journal::set_current_host(uri);
@@ -681,11 +702,11 @@ impl Job<'_> {
             Err(e) => {
                 let message = format!("cannot connect to libvirt at {uri}: {}", e.message());
                 log::error(&message);
-                report.exit_code = Exit::Connect as i32;
+                report.exit_code = connect_exit(&e) as i32;
                 report.error_object = Some(error_object(
-                    "connect",
+                    if e.is_refusal() { "refused" } else { "connect" },
                     &message,
-                    Some(e.code().to_raw() as i64),
+                    e.libvirt_code(),
                 ));
                 report.error = Some(ErrorReport::plain("connect", message));
                 return report;
@@ -778,6 +799,8 @@ fn run(args: RunArgs, global: &GlobalArgs) -> Exit {
         Ok(s) => s,
         Err(message) => return usage(message),
     };
+    let script_path = (args.script != "-").then(|| std::path::Path::new(&args.script));
+    crate::api::policy::configure(&args.security, script_path, args.plan);
     let mut options = match args.script_args.engine_options(script_dir(&args.script)) {
         Ok(options) => options,
         Err(message) => return usage(message),
@@ -1008,8 +1031,8 @@ fn plan_one(job: &Job, uri: &str) -> HostReport {
         Ok(h) => h,
         Err(e) => {
             return failed(
-                Exit::Connect,
-                "connect",
+                connect_exit(&e),
+                if e.is_refusal() { "refused" } else { "connect" },
                 format!("cannot connect to libvirt at {uri}: {}", e.message()),
             )
         }

@@ -8,6 +8,7 @@ use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, Position};
 pub type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// Builds the error map; `kind` says which family it belongs to.
+#[derive(Debug)]
 pub struct ScriptError {
     map: Map,
 }
@@ -48,6 +49,14 @@ impl ScriptError {
                 "domain",
                 libvirt_name("VIR_FROM_", &format!("{:?}", err.domain())),
             )
+    }
+
+    /// The `message` entry.
+    pub fn message(&self) -> String {
+        self.map
+            .get("message")
+            .map(|m| m.to_string())
+            .unwrap_or_default()
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Dynamic>) -> Self {

@@ -8,6 +8,7 @@ use rhai::{Map, NativeCallContext};
 use virt::connect::Connect;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::policy;
 
 /// The URI used when none is given: libvirt's in-process test driver.
 pub const TEST_URI: &str = "test:///default";
@@ -42,14 +43,63 @@ pub struct Host {
     uri: Arc<str>,
 }
 
+/// Why a connection was not opened: the security policy refused the URI
+/// (`policy::check_uri`), or libvirt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{message}")]
+    Refused {
+        message: String,
+        error: Box<ScriptError>,
+    },
+    /// `message` is libvirt's, except for test-driver files (see `policy::connect_message`).
+    #[error("{message}")]
+    Libvirt {
+        error: virt::error::Error,
+        message: String,
+    },
+}
+
+impl OpenError {
+    /// The reason in words, never quoting a test-driver file's content.
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, OpenError::Refused { .. })
+    }
+
+    /// libvirt's error code, when libvirt refused the connection.
+    pub fn libvirt_code(&self) -> Option<i64> {
+        match self {
+            OpenError::Libvirt { error, .. } => Some(error.code().to_raw() as i64),
+            OpenError::Refused { .. } => None,
+        }
+    }
+}
+
 impl Host {
-    pub fn open(uri: &str) -> Result<Host, virt::error::Error> {
+    /// Open a URI the operator named (`-c`, `--hosts`, the environment, `:connect`).
+    pub fn open(uri: &str) -> Result<Host, OpenError> {
+        Host::open_as(uri, policy::Origin::Operator)
+    }
+
+    /// Open a URI after the security policy allowed it for `origin`.
+    pub fn open_as(uri: &str, origin: policy::Origin) -> Result<Host, OpenError> {
+        policy::check_uri(uri, origin).map_err(|error| OpenError::Refused {
+            message: error.message(),
+            error: Box::new(error),
+        })?;
         // libvirt's event loop must be registered BEFORE a connection is opened,
         // or that connection never delivers domain events (`Vm.wait_state`).
         // Registering makes no thread; the loop's thread starts below for a
         // daemon, or with the first watched event (see `virt_ext::events`).
         crate::virt_ext::events::init();
-        let conn = Connect::open(Some(uri))?;
+        let conn = Connect::open(Some(uri)).map_err(|error| OpenError::Libvirt {
+            message: policy::connect_message(uri, error.message()),
+            error,
+        })?;
         if !in_process(uri) {
             // A daemon's connection answers keepalive probes through the loop.
             crate::virt_ext::events::run_loop();
@@ -227,6 +277,21 @@ pub fn runs_on_this_kernel(uri: &str) -> bool {
     matches!(transport, None | Some("unix")) && rest.starts_with('/')
 }
 
+/// `connect(...)`: open `uri` after the policy allowed it for `origin`.
+fn connect_as(ctx: NativeCallContext, uri: &str, origin: policy::Origin) -> ScriptResult<Host> {
+    Host::open_as(uri, origin).map_err(|e| match e {
+        OpenError::Refused { error, .. } => error.at(&ctx),
+        OpenError::Libvirt { error, message } => ScriptError::libvirt(&error)
+            .with("kind", "connect")
+            .with(
+                "message",
+                format!("cannot connect to libvirt at {uri}: {message}"),
+            )
+            .with("uri", uri.to_owned())
+            .at(&ctx),
+    })
+}
+
 #[export_module(manifest)]
 pub mod host_api {
     use super::*;
@@ -243,11 +308,16 @@ pub mod host_api {
     #[rhai_fn(name = "connect", return_raw)]
     pub fn connect_default(ctx: NativeCallContext) -> ScriptResult<Host> {
         let (uri, _) = default_uri();
-        connect_uri(ctx, &uri)
+        connect_as(ctx, &uri, policy::Origin::Environment)
     }
 
     /// Open a connection to the libvirt URI given (`qemu:///system`, `qemu+ssh://host/system`,
-    /// `test:///default`, ...). A script may hold several hosts at once.
+    /// `test:///default`, ...). A script may hold several hosts at once. Refused
+    /// (`kind: "refused"`, `field: "uri"`): the `ext` transport and parameters naming
+    /// a local program or key file (`command=`, `netcat=`, `keyfile=`, `pkipath=`,
+    /// `known_hosts=`) unless the command line has `--allow-uri-param NAME`, never
+    /// under `--plan`; test-driver files (`test:///path`) outside the script's
+    /// directory that the command line did not name; other daemons during `--plan`.
     ///
     /// ```rhai
     /// let h = connect("test:///default");
@@ -255,16 +325,7 @@ pub mod host_api {
     /// ```
     #[rhai_fn(name = "connect", return_raw)]
     pub fn connect_uri(ctx: NativeCallContext, uri: &str) -> ScriptResult<Host> {
-        Host::open(uri).map_err(|e| {
-            ScriptError::libvirt(&e)
-                .with("kind", "connect")
-                .with(
-                    "message",
-                    format!("cannot connect to libvirt at {uri}: {}", e.message()),
-                )
-                .with("uri", uri.to_owned())
-                .at(&ctx)
-        })
+        connect_as(ctx, uri, policy::Origin::Script)
     }
 
     /// The URI this host was opened with.

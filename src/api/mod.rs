@@ -7,6 +7,7 @@ pub mod journal;
 pub mod json;
 pub mod network;
 pub mod numa;
+pub mod policy;
 pub mod pool;
 pub mod snapshot;
 pub mod spec;

@@ -243,10 +243,14 @@ pub(crate) fn parse_size_value(field: &str, v: &Dynamic) -> Result<u64, ScriptEr
     ))
 }
 
-/// Names of pools and volumes become file names: no `/`, no `..`, not empty.
+/// Names of pools, volumes and snapshots become file names: no `/`, no `..`,
+/// not `.` (a volume `.` is the pool's directory), no control characters, not empty.
 pub(crate) fn check_name(field: &str, name: &str) -> Result<(), ScriptError> {
+    super::policy::check_name_text(field, name)?;
     let problem = if name.trim().is_empty() {
         "must not be empty"
+    } else if name == "." {
+        "must not be '.' (that is the pool's own directory)"
     } else if name.contains('/') {
         "must not contain '/'"
     } else if name.contains("..") {
@@ -312,13 +316,8 @@ fn pool_spec(spec: &Map) -> Result<PoolSpec, ScriptError> {
     }
     let path = s.string("path")?;
     if let Some(p) = &path {
-        if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
-            return Err(ScriptError::invalid(
-                "path",
-                p,
-                "must be an absolute path without '..'",
-            ));
-        }
+        // Absolute, no '..', no control characters, not a system directory.
+        super::policy::check_pool_path(&pool_type, p)?;
     }
     let mut out = PoolSpec {
         name,
@@ -632,7 +631,9 @@ pub mod pool_api {
     /// or another libvirt pool type; `source: #{ device, dir, host, port, format, name }`
     /// describes where the storage comes from (`fs`: `device`; `netfs`: `host` and `dir`;
     /// `logical`: `name`, the volume group); `permissions: #{ mode, owner, group, label }`;
-    /// `autostart: true`.
+    /// `autostart: true`. A `path` that is `/` or a system directory (`/etc`, `/usr`,
+    /// `/var`..., for `dir`/`fs`/`netfs` pools also anything inside `/etc`, `/usr`,
+    /// `/boot`, `/root`, `/dev`...) is refused (`kind: "refused"`).
     ///
     /// ```rhai
     /// let pool = HOST.define_pool(#{ name: "images", type: "dir", path: "/tmp/images" });

@@ -9,6 +9,7 @@ use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
+use super::policy;
 use super::vm_spec::{self, Fields};
 use super::Host;
 use crate::virt_ext::events::{self, WaitEnd};
@@ -612,6 +613,61 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
     Ok(())
 }
 
+/// The files a domain definition makes the VM read: disk and CD-ROM sources,
+/// kernel and initrd, as (field, path).
+fn xml_sources(xml: &str) -> Vec<(String, String)> {
+    let Ok(tree) = Element::parse(xml) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, disk) in tree
+        .child("devices")
+        .into_iter()
+        .flat_map(|d| d.children_named("disk"))
+        .enumerate()
+    {
+        if let Some(path) = disk
+            .child("source")
+            .and_then(|s| s.attr("file").or_else(|| s.attr("dev")))
+        {
+            out.push((format!("devices.disk[{i}].source"), path.to_owned()));
+        }
+    }
+    for name in ["kernel", "initrd"] {
+        if let Some(el) = tree.path(&["os", name]) {
+            out.push((format!("os.{name}"), el.text()));
+        }
+    }
+    out
+}
+
+/// Files in `xml` (that `before` did not already name) must be inside a storage
+/// pool or the boot/ISO directories unless `allow_path` (`policy::check_source`).
+fn check_xml_sources(
+    host: &Host,
+    xml: &str,
+    before: Option<&str>,
+    allow_path: bool,
+) -> Result<(), ScriptError> {
+    let known: Vec<String> = before
+        .map(xml_sources)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let pools = if allow_path {
+        Vec::new()
+    } else {
+        vm_spec::pool_dirs(host.conn())
+    };
+    for (field, path) in xml_sources(xml) {
+        if !known.contains(&path) {
+            policy::check_source(&field, &path, &pools, allow_path)?;
+        }
+    }
+    Ok(())
+}
+
 /// Attach (or detach) a device. Drivers without device hot-plug calls (the test
 /// driver) still get config-only changes, through an edit of the definition.
 fn change_device(vm: &Vm, xml: &str, flags: u32, attach: bool) -> Result<(), virt::error::Error> {
@@ -743,7 +799,10 @@ pub mod vm_api {
     /// `cloud_init: #{ user_data, meta_data, network_config }`, `description`,
     /// `title`, `uuid`, `guest_agent`, `metadata` (`#{ "<namespace URI>":
     /// "<element/>" }`: written with the definition, as `set_metadata` would),
-    /// `dry_run`.
+    /// `dry_run`, `allow_path`. Disk, CD-ROM, kernel and initrd files must be in
+    /// a storage pool's directory or in /var/lib/libvirt/{images,boot,isos};
+    /// others are refused (`kind: "refused"`) unless `allow_path: true` (for
+    /// the whole VM, or in one disk's map).
     ///
     /// ```rhai
     /// let vm = HOST.create_vm(#{
@@ -786,8 +845,36 @@ pub mod vm_api {
     /// assert_eq([vm.name, vm.state], ["raw", "shut off"]);
     /// assert(HOST.vm("raw").inactive_xml.contains("<boot dev='network'/>"));
     /// ```
-    #[rhai_fn(pure, return_raw)]
+    #[rhai_fn(name = "define_vm_xml", pure, return_raw)]
     pub fn define_vm_xml(ctx: NativeCallContext, host: &mut Host, xml: &str) -> ScriptResult<Vm> {
+        define_vm_xml_with(ctx, host, xml, Map::new())
+    }
+
+    /// `define_vm_xml(xml)` with `#{ allow_path: true }`: disk, CD-ROM, kernel and
+    /// initrd files outside the storage pools and the boot/ISO directories
+    /// (refused without it).
+    ///
+    /// ```rhai
+    /// let xml = HOST.create_vm(#{ name: "outside", virt_type: "qemu", import: true,
+    ///     disks: ["/srv/outside.img"], allow_path: true, dry_run: true });
+    /// try { HOST.define_vm_xml(xml); } catch (e) { assert_eq(e.kind, "refused"); }
+    /// let vm = HOST.define_vm_xml(xml, #{ allow_path: true });
+    /// assert_eq(vm.disks()[0].source, "/srv/outside.img");
+    /// ```
+    #[rhai_fn(name = "define_vm_xml", pure, return_raw)]
+    pub fn define_vm_xml_with(
+        ctx: NativeCallContext,
+        host: &mut Host,
+        xml: &str,
+        opts: Map,
+    ) -> ScriptResult<Vm> {
+        let f = Fields::new("", &opts);
+        f.only(&["allow_path"]).map_err(|e| e.at(&ctx))?;
+        let allow_path = f
+            .boolean("allow_path")
+            .map_err(|e| e.at(&ctx))?
+            .unwrap_or(false);
+        check_xml_sources(host, xml, None, allow_path).map_err(|e| e.at(&ctx))?;
         let dom = host.conn().define_domain_xml(xml).script(&ctx)?;
         let name = dom.name().unwrap_or_default();
         let undo = dom.clone();
@@ -1356,6 +1443,9 @@ pub mod vm_api {
     }
 
     /// Save the running VM's memory to `path` on the host and stop it (`virsh save`).
+    /// The file must not exist yet (pass `#{ overwrite: true }` to replace it). On
+    /// the test driver and under `--plan` the file goes into a private temporary
+    /// directory instead (`restore` with the same path finds it there).
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
@@ -1366,13 +1456,46 @@ pub mod vm_api {
     /// vm.restore("test.save");
     /// assert_eq(vm.state, "running");
     /// ```
-    #[rhai_fn(pure, return_raw)]
+    #[rhai_fn(name = "save", pure, return_raw)]
     pub fn save(ctx: NativeCallContext, vm: &mut Vm, path: &str) -> ScriptResult<()> {
-        if path.is_empty() || path.contains('\0') {
-            return Err(ScriptError::invalid("path", path, "must be a file path").at(&ctx));
-        }
-        crate::virt_ext::domain::save(&vm.raw, path).script(&ctx)?;
-        journal::record("save_vm", format!("vm {} to {path}", vm.name()), None);
+        save_with(ctx, vm, path, Map::new())
+    }
+
+    /// `save(path)` with `#{ overwrite: true }`: replace an existing file.
+    ///
+    /// ```rhai
+    /// let vm = HOST.vm("test");
+    /// vm.save("/tmp/again.save");
+    /// vm.restore("/tmp/again.save");
+    /// try { vm.save("/tmp/again.save"); } catch (e) { assert_eq(e.kind, "refused"); }
+    /// vm.save("/tmp/again.save", #{ overwrite: true });
+    /// assert_eq(vm.state, "shut off");
+    /// ```
+    #[rhai_fn(name = "save", pure, return_raw)]
+    pub fn save_with(
+        ctx: NativeCallContext,
+        vm: &mut Vm,
+        path: &str,
+        opts: Map,
+    ) -> ScriptResult<()> {
+        let f = Fields::new("", &opts);
+        f.only(&["overwrite"]).map_err(|e| e.at(&ctx))?;
+        let overwrite = f
+            .boolean("overwrite")
+            .map_err(|e| e.at(&ctx))?
+            .unwrap_or(false);
+        let local = policy::local_path(
+            vm.host.uri(),
+            "path",
+            path,
+            true,
+            overwrite,
+            policy::Writer::Daemon,
+        )
+        .map_err(|e| e.at(&ctx))?;
+        let local = local.to_string_lossy();
+        crate::virt_ext::domain::save(&vm.raw, &local).script(&ctx)?;
+        journal::record("save_vm", format!("vm {} to {local}", vm.name()), None);
         Ok(())
     }
 
@@ -1386,8 +1509,18 @@ pub mod vm_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn restore(ctx: NativeCallContext, vm: &mut Vm, path: &str) -> ScriptResult<()> {
-        vm.host.conn().restore_domain(path).script(&ctx)?;
-        journal::record("restore_vm", format!("vm {} from {path}", vm.name()), None);
+        let local = policy::local_path(
+            vm.host.uri(),
+            "path",
+            path,
+            false,
+            false,
+            policy::Writer::Daemon,
+        )
+        .map_err(|e| e.at(&ctx))?;
+        let local = local.to_string_lossy();
+        vm.host.conn().restore_domain(&local).script(&ctx)?;
+        journal::record("restore_vm", format!("vm {} from {local}", vm.name()), None);
         Ok(())
     }
 
@@ -1569,6 +1702,7 @@ pub mod vm_api {
         if new_xml == Element::parse(&xml).map(|t| t.to_xml()).unwrap_or_default() {
             return Ok(());
         }
+        check_xml_sources(&vm.host, &new_xml, Some(&xml), false).map_err(|e| e.at(&ctx))?;
         vm.host.conn().define_domain_xml(&new_xml).script(&ctx)?;
         let host = vm.host.clone();
         journal::record(
@@ -1881,6 +2015,8 @@ pub mod vm_api {
 
     /// Add a disk: `#{ volume }`, `#{ path }` or `#{ pool, size }` (created), with
     /// `bus`, `cache`, `readonly`, `shareable`, `device`, and `live`/`config`.
+    /// A `path` outside the storage pools and /var/lib/libvirt/{images,boot,isos}
+    /// needs `allow_path: true`.
     /// Returns the target it got (`"vdb"`).
     ///
     /// ```rhai
@@ -1905,6 +2041,7 @@ pub mod vm_api {
             &d.name,
             &d,
             &mut taken,
+            false,
         )
         .map_err(|e| e.at(&ctx))?;
         let mut created = None;

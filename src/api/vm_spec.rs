@@ -262,6 +262,7 @@ const SPEC_KEYS: &[&str] = &[
     "uuid",
     "guest_agent",
     "metadata",
+    "allow_path",
 ];
 
 const DISK_KEYS: &[&str] = &[
@@ -277,6 +278,7 @@ const DISK_KEYS: &[&str] = &[
     "shareable",
     "boot_order",
     "device",
+    "allow_path",
 ];
 
 const BUSES: &[&str] = &["virtio", "sata", "scsi", "ide", "usb"];
@@ -339,7 +341,8 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let name = f
         .string("name")?
         .ok_or_else(|| ScriptError::invalid("name", "()", "a VM needs a name"))?;
-    if name.is_empty() || name.contains('/') || name.chars().any(char::is_control) {
+    super::policy::check_name_text("name", &name)?;
+    if name.is_empty() || name.contains('/') {
         return Err(ScriptError::invalid(
             "name",
             &name,
@@ -423,12 +426,16 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     }
     let q35 = machine.as_deref().is_some_and(|m| m.contains("q35"));
 
+    // Files outside storage pools and the boot/ISO directories need this.
+    let allow_path = f.boolean("allow_path")?.unwrap_or(false);
+
     // Disks.
     let mut new_volumes = Vec::new();
     let mut taken_names = BTreeSet::new();
     for (i, item) in f.array("disks")?.unwrap_or_default().iter().enumerate() {
         let field = format!("disks[{i}]");
-        let (disk, new_volume) = plan_disk(conn, &field, item, &name, &d, &mut taken_names)?;
+        let (disk, new_volume) =
+            plan_disk(conn, &field, item, &name, &d, &mut taken_names, allow_path)?;
         if let Some(mut nv) = new_volume {
             nv.disk = d.disks.len();
             new_volumes.push(nv);
@@ -487,7 +494,10 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     match methods[0] {
         "cdrom" => {
             let path = match f.raw("cdrom") {
-                Some(v) if v.is_string() => v.to_string(),
+                Some(v) if v.is_string() => {
+                    check_source(conn, "cdrom", &v.to_string(), allow_path)?;
+                    v.to_string()
+                }
                 Some(v) => match v.read_lock::<Volume>() {
                     Some(vol) => vol.raw.path().map_err(|e| ScriptError::libvirt(&e))?,
                     None => return Err(f.wrong("cdrom", v, "an ISO path or a Volume")),
@@ -512,6 +522,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         }
         "location" => {
             let location = f.string("location")?.unwrap_or_default();
+            check_source(conn, "location", &location, allow_path)?;
             let (kernel, initrd) = find_kernel(&location)?;
             d.os.kernel = Some(kernel);
             d.os.initrd = Some(initrd);
@@ -533,6 +544,11 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         _ => {
             d.os.kernel = f.string("kernel")?;
             d.os.initrd = f.string("initrd")?;
+            for (field, path) in [("kernel", &d.os.kernel), ("initrd", &d.os.initrd)] {
+                if let Some(path) = path {
+                    check_source(conn, field, path, allow_path)?;
+                }
+            }
             d.os.cmdline = f.string("cmdline")?;
         }
     }
@@ -609,7 +625,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
                 disk_type: "file".into(),
                 device: "cdrom".into(),
                 format: Some("raw".into()),
-                source: Some(seed_path(&name)),
+                source: Some(seed_path(conn, &name)?),
                 target,
                 bus: Some(cdrom_bus.into()),
                 readonly: true,
@@ -641,17 +657,71 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     })
 }
 
-/// Where the NoCloud seed of VM `name` is written (virt-install uses /var/lib/libvirt/boot).
-pub fn seed_path(name: &str) -> String {
+/// The target directories of every storage pool on the host (running or not).
+pub fn pool_dirs(conn: &Connect) -> Vec<String> {
+    conn.list_all_storage_pools(0)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p.xml_desc(0).ok())
+        .filter_map(|x| Element::parse(&x).ok())
+        .filter_map(|t| t.path(&["target", "path"]).map(|p| p.text()))
+        .collect()
+}
+
+/// A file a VM would read (disk, CD-ROM, kernel, initrd): inside a storage
+/// pool or the boot/ISO directories, unless `allow_path` (`policy::check_source`).
+pub fn check_source(
+    conn: &Connect,
+    field: &str,
+    path: &str,
+    allow_path: bool,
+) -> Result<(), ScriptError> {
+    // With allow_path the pools need not be listed; control characters are still refused.
+    let pools = if allow_path {
+        Vec::new()
+    } else {
+        pool_dirs(conn)
+    };
+    super::policy::check_source(field, path, &pools, allow_path)
+}
+
+/// Where the NoCloud seed of VM `name` is written (virt-install uses
+/// /var/lib/libvirt/boot); on the test driver and under `--plan`, a private
+/// temporary directory (`policy::local_path`).
+pub fn seed_path(conn: &Connect, name: &str) -> Result<String, ScriptError> {
+    let file = format!("virtscript-{name}-cidata.iso");
+    let uri = conn.uri().unwrap_or_default();
+    if uri.starts_with("test:") {
+        let path = super::policy::local_path(
+            &uri,
+            "cloud_init",
+            &file,
+            true,
+            true,
+            super::policy::Writer::Us,
+        )?;
+        return Ok(path.to_string_lossy().into_owned());
+    }
     let dir = std::path::Path::new("/var/lib/libvirt/boot");
     let base = if std::fs::create_dir_all(dir).is_ok() {
         dir.to_path_buf()
     } else {
         std::env::temp_dir()
     };
-    base.join(format!("virtscript-{name}-cidata.iso"))
-        .to_string_lossy()
-        .into_owned()
+    let path = base.join(file);
+    // Written as root: never through a link someone left there (the fallback is /tmp).
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(ScriptError::new(
+            "refused",
+            format!(
+                "cloud_init: {} is a symbolic link; remove it first",
+                path.display()
+            ),
+        )
+        .with("field", "cloud_init")
+        .with("value", path.display().to_string()));
+    }
+    Ok(path.to_string_lossy().into_owned())
 }
 
 fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> String {
@@ -662,6 +732,8 @@ fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> 
 }
 
 /// `disks[i]`: `#{ volume }`, `#{ pool, size, format }` or `#{ path }`, plus options.
+/// A path outside storage pools and the boot/ISO directories needs `allow_path`
+/// (the VM's, passed in, or the disk's own).
 pub fn plan_disk(
     conn: &Connect,
     field: &str,
@@ -669,6 +741,7 @@ pub fn plan_disk(
     vm_name: &str,
     d: &Domain,
     taken: &mut BTreeSet<String>,
+    allow_path: bool,
 ) -> Result<(Disk, Option<NewVolume>), ScriptError> {
     // A bare string is a path, a bare Volume a volume.
     let map: Map = if let Some(m) = item.read_lock::<Map>() {
@@ -827,6 +900,8 @@ pub fn plan_disk(
                     "must be an absolute path",
                 ));
             }
+            let allow = allow_path || f.boolean("allow_path")?.unwrap_or(false);
+            check_source(conn, &f.name("path"), &path, allow)?;
             if path.starts_with("/dev/") {
                 disk.disk_type = "block".into();
             }

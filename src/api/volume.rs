@@ -1632,18 +1632,20 @@ pub mod volume_api {
     ) -> ScriptResult<Map> {
         let s = Spec::new(&opts, "", &["overwrite"]).at(&ctx)?;
         let overwrite = s.bool("overwrite").at(&ctx)?.unwrap_or(false);
-        let local = PathBuf::from(local_path);
-        if local.exists() && !overwrite {
-            return Err(ScriptError::invalid(
-                "local_path",
-                local_path,
-                "the file exists; pass #{ overwrite: true } to replace it",
-            )
-            .at(&ctx));
-        }
-        if local.is_dir() {
+        if Path::new(local_path).is_dir() {
             return Err(ScriptError::invalid("local_path", local_path, "is a directory").at(&ctx));
         }
+        // The one check for local files we write: never over an existing one
+        // unless asked; on the test driver and under --plan, a private directory.
+        let local = crate::api::policy::local_path(
+            vol.host.uri(),
+            "local_path",
+            local_path,
+            true,
+            overwrite,
+            crate::api::policy::Writer::Us,
+        )
+        .at(&ctx)?;
         let (size, data) = download_impl(&ctx, vol, &local)?;
         let mut out = Map::new();
         out.insert("downloaded".into(), (size as i64).into());

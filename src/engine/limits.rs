@@ -8,7 +8,7 @@ pub struct Limits {
     /// Stop a script after this many operations (0 = no limit)
     #[arg(long, value_name = "N", default_value_t = 1_000_000_000)]
     pub max_operations: u64,
-    /// Deepest nesting of function calls
+    /// Deepest nesting of function calls (recursion deeper than the stack holds stops with an error first)
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_call_depth: usize,
     /// Longest string, in bytes (0 = no limit)

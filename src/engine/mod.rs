@@ -6,6 +6,7 @@ pub mod limits;
 pub mod resolver;
 pub mod script_file;
 pub mod sources;
+pub mod stack;
 pub mod stop;
 pub mod suggest;
 
@@ -46,7 +47,11 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
     options.limits.apply(&mut engine);
-    engine.on_progress(|_| stop::requested().map(|reason| Dynamic::from(reason.token())));
+    engine.on_progress(|_| match stop::requested() {
+        Some(reason) => Some(Dynamic::from(reason.token())),
+        // Deep recursion stops with an error before the native stack overflows.
+        None => stack::exhausted().then(|| Dynamic::from(stack::TOKEN)),
+    });
     allow_keyword_keys(&mut engine);
     if options.print_to_stderr {
         engine.on_print(|text| crate::jobs::log::script_output("print", text));

@@ -1334,6 +1334,14 @@ impl NetworkDef {
         if self.name.contains('/') {
             return Err(FieldError::new("name", &self.name, "must not contain '/'"));
         }
+        if self.name.chars().any(char::is_control) {
+            let shown = self.name.escape_debug().to_string();
+            return Err(FieldError::new(
+                "name",
+                &shown,
+                "must not contain control characters",
+            ));
+        }
         if let Some(uuid) = &self.uuid {
             let hex: String = uuid.chars().filter(|c| *c != '-').collect();
             if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {

@@ -30,7 +30,14 @@ pub enum TreeError {
     Malformed { position: u64, message: String },
     #[error("the document has no root element")]
     NoRoot,
+    #[error("elements nested deeper than {max} levels (at byte {position}); libvirt refuses such documents too")]
+    TooDeep { position: u64, max: usize },
 }
+
+/// The deepest element nesting [`Element::parse`] accepts: libxml2's own
+/// limit (libvirt's parser refuses deeper documents), and far below what the
+/// recursive walks over a tree (drop, clone, writing) can hold on any stack.
+pub const MAX_DEPTH: usize = 256;
 
 impl Element {
     pub fn new(name: impl Into<String>) -> Element {
@@ -55,6 +62,12 @@ impl Element {
                 .map_err(|e| malformed(&reader, e.to_string()))?;
             match event {
                 Event::Start(start) => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(TreeError::TooDeep {
+                            position: reader.buffer_position(),
+                            max: MAX_DEPTH,
+                        });
+                    }
                     stack.push(element_from(&start).map_err(|m| malformed(&reader, m))?)
                 }
                 Event::Empty(start) => {
@@ -455,6 +468,26 @@ fn escape_into(out: &mut String, text: &str, attribute: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth))
+    }
+
+    #[test]
+    fn nesting_deeper_than_libxml2_allows_is_an_error_not_a_stack_overflow() {
+        let ok = Element::parse(&nested(MAX_DEPTH)).unwrap();
+        assert_eq!(Element::parse(&ok.to_xml()).unwrap(), ok);
+        for depth in [MAX_DEPTH + 1, 100_000] {
+            let err = Element::parse(&nested(depth)).unwrap_err();
+            assert!(
+                matches!(err, TreeError::TooDeep { max: MAX_DEPTH, .. }),
+                "{err}"
+            );
+        }
+        // Elements that close themselves add no depth of their own.
+        let wide = format!("<r>{}</r>", "<a/>".repeat(100_000));
+        assert_eq!(Element::parse(&wide).unwrap().elements().count(), 100_000);
+    }
 
     #[test]
     fn round_trip_keeps_everything() {

@@ -13,7 +13,7 @@ use virtscript::xml::tree::Element;
 const WEB: &str = r#"
 let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
     disks: [#{ pool: "default-pool", size: "1G" }, #{ pool: "default-pool", size: "2G" },
-            #{ path: "/isos/debian.iso", readonly: true }],
+            #{ path: "/isos/debian.iso", readonly: true, allow_path: true }],
     networks: ["default", #{ network: "default", mac: "52:54:00:00:00:07" }] });
 "#;
 

@@ -13,6 +13,7 @@ mod network;
 mod network_conformance;
 mod recipes;
 mod repl;
+mod security;
 mod storage;
 mod storage_xml;
 mod vms;

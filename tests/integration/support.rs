@@ -603,3 +603,36 @@ fn unique_names_never_repeat_and_interface_names_fit_the_kernel() {
     assert_ne!(a, b);
     assert!(!b.starts_with(&a) && !a.starts_with(&b), "{a} {b}");
 }
+
+/// Live tests of one process share the daemon, and `LiveEnv::new`'s subnet
+/// number picks the network's 10.2NN.x.0/24: two tests with the same number
+/// would overlap (and one would fail the overlap check). Each number once.
+#[test]
+fn every_live_env_has_its_own_subnet() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration");
+    let mut seen: Vec<(u32, String)> = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices("LiveEnv::new(") {
+            let call = &text[at..text[at..].find(')').map_or(text.len(), |e| at + e)];
+            let Some(n) = call
+                .rsplit(", ")
+                .next()
+                .and_then(|n| n.trim().parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            if let Some((_, other)) = seen.iter().find(|(m, _)| *m == n) {
+                panic!("LiveEnv subnet {n} is used in {other} and {file}");
+            }
+            assert!(
+                n <= 55,
+                "LiveEnv subnet {n} in {file}: 10.2{n} is no IPv4 octet"
+            );
+            seen.push((n, file));
+        }
+    }
+    assert!(seen.len() >= 10, "found only {} LiveEnv calls", seen.len());
+}

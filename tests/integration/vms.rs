@@ -118,7 +118,7 @@ let xml = HOST.create_vm(#{
     virt_type: "kvm", arch: "x86_64", machine: "q35", uefi: true,
     disks: [#{ pool: "default-pool", size: "10G", format: "qcow2", cache: "none", boot_order: 1 },
             #{ path: "/srv/data.img", bus: "scsi", readonly: true, shareable: true }],
-    cdrom: "/isos/debian.iso",
+    cdrom: "/isos/debian.iso", allow_path: true,
     networks: ["default", #{ bridge: "br0", mac: "52:54:00:00:00:01", model: "e1000" },
                #{ direct: "eth0" }],
     graphics: "spice", autostart: true,
