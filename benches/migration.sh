@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
 # VS=path/to/virtscript skips the release build (to try the script quickly).
 if [ -z "${VS:-}" ]; then
-  cargo build --release --quiet --bin virtscript
-  VS=$PWD/target/release/virtscript
+  cargo build --profile dist --quiet --bin virtscript
+  VS=$PWD/target/dist/virtscript
 fi
 A=qemu:///system
 B=$(tools/libvirtd-host2.sh uri)
@@ -73,7 +73,7 @@ S
   --prepare "virtscript=$out/home.sh ${NAMES[0]}" \
   --prepare "virsh=$out/home.sh ${NAMES[0]}" \
   --prepare "floor=$out/home.sh ${NAMES[0]}" \
-  "virtscript=$VS run -c $A $out/migrate-one.rhai" \
+  "virtscript=$VS run -q -c $A $out/migrate-one.rhai" \
   "virsh=bash $out/virsh-one.sh" \
   "floor=/usr/bin/python3 benches/migrate_floor.py $A $B $MIG ${NAMES[0]}"
 cat "$out/migration.md"
@@ -92,6 +92,6 @@ S
 /usr/bin/python3 benches/compare.py --runs "$RUNS" --warmup 1 --markdown "$out/migration-evacuate.md" \
   --prepare "evacuate=$out/home.sh ${NAMES[*]}" \
   --prepare "virsh loop=$out/home.sh ${NAMES[*]}" \
-  "evacuate=$VS run -c $A $out/evacuate.rhai" \
+  "evacuate=$VS run -q -c $A $out/evacuate.rhai" \
   "virsh loop=bash $out/virsh-loop.sh"
 cat "$out/migration-evacuate.md"
