@@ -202,6 +202,38 @@ fn wait_for_state(
     }
 }
 
+/// A seed image as a new volume `file` of `pool`, uploaded through libvirt.
+fn upload_seed(
+    conn: &virt::connect::Connect,
+    pool: &str,
+    file: &str,
+    image: &[u8],
+) -> Result<virt::storage_vol::StorageVol, virt::error::Error> {
+    let pool = conn.lookup_storage_pool_by_name(pool)?;
+    let xml = format!(
+        "<volume><name>{}</name><capacity unit='bytes'>{}</capacity>\
+         <allocation>0</allocation><target><format type='raw'/></target></volume>",
+        quick_xml::escape::escape(file),
+        image.len()
+    );
+    let vol = virt::storage_vol::StorageVol::create_xml(&pool, &xml, 0)?;
+    let sent = (|| {
+        let stream = virt::stream::Stream::new(conn, 0)?;
+        vol.upload(&stream, 0, image.len() as u64, 0)?;
+        let mut at = 0;
+        while at < image.len() {
+            let n = stream.send(&image[at..])?;
+            at += usize::try_from(n).unwrap_or(0).max(1);
+        }
+        stream.finish()
+    })();
+    if let Err(e) = sent {
+        let _ = vol.delete(0);
+        return Err(e);
+    }
+    Ok(vol)
+}
+
 /// Define the planned domain: volumes first, then the domain, undoing the
 /// volumes when the definition fails. Starts and sets autostart as asked.
 fn execute(host: &Host, mut plan: vm_spec::Plan, ctx: &NativeCallContext) -> ScriptResult<Vm> {
@@ -239,22 +271,53 @@ fn execute(host: &Host, mut plan: vm_spec::Plan, ctx: &NativeCallContext) -> Scr
         }
     }
     let mut seed_file = None;
-    if let Some((files, disk)) = &plan.cloud_init {
-        let path = plan.domain.disks[*disk].source.clone().unwrap_or_default();
-        let refs: Vec<(&str, &[u8])> = files
+    if let Some(seed) = &plan.cloud_init {
+        let refs: Vec<(&str, &[u8])> = seed
+            .files
             .iter()
             .map(|(n, c)| (n.as_str(), c.as_bytes()))
             .collect();
-        if let Err(e) = crate::iso::write(std::path::Path::new(&path), "cidata", &refs) {
-            cleanup(&mut created);
-            return Err(ScriptError::invalid(
-                "cloud_init",
-                &path,
-                format!("cannot write the seed image: {e}"),
-            )
-            .at(ctx));
+        let image = crate::iso::build("cidata", &refs);
+        match &seed.volume {
+            // Built here, uploaded there: nothing is written on this machine.
+            Some((pool, file)) => match upload_seed(conn, pool, file, &image) {
+                Ok(vol) => {
+                    if let Ok(path) = vol.path() {
+                        plan.domain.disks[seed.disk].source = Some(path);
+                    }
+                    let undo_vol = vol.clone();
+                    journal::record(
+                        "create_volume",
+                        format!("volume {pool}/{file}"),
+                        Some(Box::new(move || undo_vol.delete(0))),
+                    );
+                    created.push(vol);
+                }
+                Err(e) => {
+                    cleanup(&mut created);
+                    return Err(ScriptError::libvirt(&e)
+                        .with("field", "cloud_init")
+                        .with("value", format!("{pool}/{file}"))
+                        .at(ctx));
+                }
+            },
+            None => {
+                let path = plan.domain.disks[seed.disk]
+                    .source
+                    .clone()
+                    .unwrap_or_default();
+                if let Err(e) = std::fs::write(&path, &image) {
+                    cleanup(&mut created);
+                    return Err(ScriptError::invalid(
+                        "cloud_init",
+                        &path,
+                        format!("cannot write the seed image: {e}"),
+                    )
+                    .at(ctx));
+                }
+                seed_file = Some(path);
+            }
         }
-        seed_file = Some(path);
     }
     let xml = plan.xml();
     let dom = match conn.define_domain_xml(&xml) {
@@ -796,7 +859,10 @@ pub mod vm_api {
     /// `location` (+`extra_args`), `pxe: true`, `import: true`, `kernel`
     /// (+`initrd`, `cmdline`); `networks` (names or `#{ network | bridge | direct,
     /// mac, model }`), `graphics` (`"none"`, `"vnc"`, `"spice"`), `autostart`,
-    /// `cloud_init: #{ user_data, meta_data, network_config }`, `description`,
+    /// `cloud_init: #{ user_data, meta_data, network_config, pool }` (a NoCloud
+    /// seed ISO built in memory and uploaded as a volume into `pool`, by
+    /// default the pool of the first new disk, else `default`; removed with
+    /// the VM), `description`,
     /// `title`, `uuid`, `guest_agent`, `metadata` (`#{ "<namespace URI>":
     /// "<element/>" }`: written with the definition, as `set_metadata` would),
     /// `dry_run`, `allow_path`. Disk, CD-ROM, kernel and initrd files must be in
@@ -1623,6 +1689,29 @@ pub mod vm_api {
                 match volume_in_use_elsewhere(&vm.host, &path, &uuid) {
                     Some(why) => kept.push(format!("{path}: {why}").into()),
                     None => volumes.push((path, vol)),
+                }
+            }
+        }
+        // The VM's own cloud-init seed goes with it: it is nothing without the
+        // VM, and it sits in a pool of the host, not on this machine.
+        let seed_name = vm_spec::seed_volume_name(&name);
+        if let Ok((d, _)) = xml_of(&vm.raw, true)
+            .map_err(|e| e.to_string())
+            .and_then(|x| Domain::parse(&x).map_err(|e| e.to_string()))
+        {
+            let uuid = vm.raw.uuid_string().unwrap_or_default();
+            for disk in d.disks.iter().filter(|x| x.device == "cdrom") {
+                let Some(src) = &disk.source else { continue };
+                let ours = std::path::Path::new(src)
+                    .file_name()
+                    .is_some_and(|f| f == seed_name.as_str());
+                if !ours || volumes.iter().any(|(p, _)| p == src) {
+                    continue;
+                }
+                if let Ok(vol) = vm.host.conn().lookup_storage_vol_by_path(src) {
+                    if volume_in_use_elsewhere(&vm.host, src, &uuid).is_none() {
+                        volumes.push((src.clone(), vol));
+                    }
                 }
             }
         }

@@ -227,8 +227,25 @@ pub struct Plan {
     pub start: bool,
     pub autostart: bool,
     pub dry_run: bool,
-    /// Files of a NoCloud seed, attached as a cdrom (index into disks).
-    pub cloud_init: Option<(Vec<(String, String)>, usize)>,
+    /// The NoCloud seed, attached as a CD-ROM.
+    pub cloud_init: Option<Seed>,
+}
+
+/// A cloud-init NoCloud seed: its files, built into an ISO image in memory.
+pub struct Seed {
+    pub files: Vec<(String, String)>,
+    /// Index into `domain.disks` of the CD-ROM that holds it.
+    pub disk: usize,
+    /// Where it goes: a volume of this name in this pool of the target host
+    /// (uploaded through libvirt, so it works for remote hosts too), or, on
+    /// the in-process test driver (and in a rehearsal), a private local file
+    /// already named in the disk's source.
+    pub volume: Option<(String, String)>,
+}
+
+/// The seed volume's name for VM `name`: undefine removes it with the VM.
+pub fn seed_volume_name(name: &str) -> String {
+    format!("virtscript-{name}-cidata.iso")
 }
 
 const SPEC_KEYS: &[&str] = &[
@@ -606,7 +623,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         None => None,
         Some(ci) => {
             let c = Fields::new("cloud_init", &ci);
-            c.only(&["user_data", "meta_data", "network_config"])?;
+            c.only(&["user_data", "meta_data", "network_config", "pool"])?;
             let user = c
                 .string("user_data")?
                 .unwrap_or_else(|| "#cloud-config\n".into());
@@ -620,18 +637,30 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             if let Some(net) = c.string("network_config")? {
                 files.push(("network-config".into(), net));
             }
+            let (source, volume) = if conn.uri().unwrap_or_default().starts_with("test:") {
+                (Some(seed_path(conn, &name)?), None)
+            } else {
+                let pool = seed_pool(conn, c.string("pool")?, &new_volumes)?;
+                let file = seed_volume_name(&name);
+                let source = pool_dirs_of(conn, &pool).map(|dir| format!("{dir}/{file}"));
+                (source, Some((pool, file)))
+            };
             let target = d.next_target(cdrom_bus);
             d.disks.push(Disk {
                 disk_type: "file".into(),
                 device: "cdrom".into(),
                 format: Some("raw".into()),
-                source: Some(seed_path(conn, &name)?),
+                source,
                 target,
                 bus: Some(cdrom_bus.into()),
                 readonly: true,
                 ..Disk::default()
             });
-            Some((files, d.disks.len() - 1))
+            Some(Seed {
+                files,
+                disk: d.disks.len() - 1,
+                volume,
+            })
         }
     };
 
@@ -685,42 +714,63 @@ pub fn check_source(
     super::policy::check_source(field, path, &pools, allow_path)
 }
 
-/// Where the NoCloud seed of VM `name` is written (virt-install uses
-/// /var/lib/libvirt/boot); on the test driver and under `--plan`, a private
-/// temporary directory (`policy::local_path`).
-pub fn seed_path(conn: &Connect, name: &str) -> Result<String, ScriptError> {
-    let file = format!("virtscript-{name}-cidata.iso");
-    let uri = conn.uri().unwrap_or_default();
-    if uri.starts_with("test:") {
-        let path = super::policy::local_path(
-            &uri,
-            "cloud_init",
-            &file,
-            true,
-            true,
-            super::policy::Writer::Us,
-        )?;
-        return Ok(path.to_string_lossy().into_owned());
-    }
-    let dir = std::path::Path::new("/var/lib/libvirt/boot");
-    let base = if std::fs::create_dir_all(dir).is_ok() {
-        dir.to_path_buf()
-    } else {
-        std::env::temp_dir()
+/// The pool a seed is uploaded to: `cloud_init.pool`, else the pool of the
+/// VM's first new disk, else `default`; it must be running.
+fn seed_pool(
+    conn: &Connect,
+    given: Option<String>,
+    new_volumes: &[NewVolume],
+) -> Result<String, ScriptError> {
+    let (pool, field) = match given {
+        Some(p) => (p, "cloud_init.pool"),
+        None => match new_volumes.first() {
+            Some(nv) => (nv.pool.clone(), "cloud_init.pool"),
+            None => ("default".to_owned(), "cloud_init.pool"),
+        },
     };
-    let path = base.join(file);
-    // Written as root: never through a link someone left there (the fallback is /tmp).
-    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(ScriptError::new(
-            "refused",
-            format!(
-                "cloud_init: {} is a symbolic link; remove it first",
-                path.display()
-            ),
-        )
-        .with("field", "cloud_init")
-        .with("value", path.display().to_string()));
+    let active = conn
+        .lookup_storage_pool_by_name(&pool)
+        .ok()
+        .map(|p| p.is_active().unwrap_or(false));
+    match active {
+        Some(true) => Ok(pool),
+        Some(false) => Err(ScriptError::invalid(
+            field,
+            &pool,
+            "the seed goes into this storage pool, which is not running",
+        )),
+        None => Err(ScriptError::invalid(
+            field,
+            &pool,
+            "the seed is uploaded into a storage pool of the host: no pool by this name (give cloud_init.pool)",
+        )),
     }
+}
+
+/// The directory of a file-based pool, for showing the seed's path before it exists.
+fn pool_dirs_of(conn: &Connect, pool: &str) -> Option<String> {
+    conn.lookup_storage_pool_by_name(pool)
+        .ok()?
+        .xml_desc(0)
+        .ok()
+        .and_then(|x| Element::parse(&x).ok())
+        .and_then(|t| t.path(&["target", "path"]).map(|p| p.text()))
+}
+
+/// Where the NoCloud seed of VM `name` goes on the in-process test driver
+/// (which keeps no volume data, so nothing can be uploaded to it): a private
+/// temporary directory (`policy::local_path`), removed at exit. Real hosts get
+/// the seed as a volume uploaded into one of their pools.
+pub fn seed_path(conn: &Connect, name: &str) -> Result<String, ScriptError> {
+    let uri = conn.uri().unwrap_or_default();
+    let path = super::policy::local_path(
+        &uri,
+        "cloud_init",
+        &seed_volume_name(name),
+        true,
+        true,
+        super::policy::Writer::Us,
+    )?;
     Ok(path.to_string_lossy().into_owned())
 }
 

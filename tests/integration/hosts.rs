@@ -1,6 +1,8 @@
 //! Many hosts for real: runs on the first daemon (tools/libvirtd-netns.sh) and
 //! the second host (tools/libvirtd-host2.sh, its own network, mount and UTS
 //! namespaces), both reached through their unix sockets.
+use std::process::Command;
+
 use crate::support::*;
 
 /// The second host's URI, from tools/test.sh.
@@ -264,4 +266,58 @@ fn live_the_second_host_answers_over_tcp_from_inside_the_first_namespace() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout, "vs-host2\n1\n");
+}
+
+/// cloud-init on another host: the seed is built in memory and uploaded into
+/// that host's pool through libvirt; nothing is written on this machine, and
+/// the seed goes with the VM.
+#[test]
+fn live_a_cloud_init_vm_on_the_second_host_boots_with_a_seed_uploaded_there() {
+    let _first = live_uri();
+    let second = second_uri();
+    let there = DirPool::new(&second, "seedpool");
+    let name = unique("seedvm");
+    let local = format!("/var/lib/libvirt/boot/virtscript-{name}-cidata.iso");
+    let script = format!(
+        r##"
+let vm = HOST.create_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", networks: [],
+    kernel: "{dir}/vmlinuz", initrd: "{dir}/initrd.img", cmdline: "console=ttyS0",
+    cloud_init: #{{ pool: "{pool}", user_data: "#cloud-config\nhostname: seeded\n" }} }});
+assert_eq(vm.state, "running");
+let seed = vm.disks().filter(|d| d.device == "cdrom")[0].source;
+print(seed);
+assert_eq(HOST.volume_by_path(seed).pool.name, "{pool}");
+"##,
+        pool = there.name,
+        dir = tiny_guest(),
+    );
+    let run = Script::new(&script).connect(&second).run();
+    run.ok();
+    let seed = run.stdout.trim().to_owned();
+    assert_eq!(seed, format!("{}/virtscript-{name}-cidata.iso", there.dir));
+    assert!(
+        !std::path::Path::new(&local).exists(),
+        "{local} was written"
+    );
+    // The uploaded image is the NoCloud seed: label cidata, the user data in it.
+    let label = stdout_of(
+        Command::new("isoinfo").args(["-d", "-i", &seed]),
+        "isoinfo -d",
+    );
+    assert!(label.contains("Volume id: cidata"), "{label}");
+    let user = stdout_of(
+        Command::new("isoinfo").args(["-J", "-x", "/user-data", "-i", &seed]),
+        "isoinfo -x",
+    );
+    assert_eq!(user, "#cloud-config\nhostname: seeded\n");
+    // Undefined with the VM, though no remove_storage was asked for.
+    Script::new(&format!(
+        "let vm = HOST.vm(\"{name}\"); vm.destroy(); print(vm.undefine(#{{}}).removed_volumes);"
+    ))
+    .connect(&second)
+    .run()
+    .ok()
+    .stdout_has(&seed);
+    assert!(!std::path::Path::new(&seed).exists());
+    assert!(!virsh(&second, &["vol-list", &there.name]).contains("cidata"));
 }
