@@ -586,3 +586,71 @@ fn unique_names_never_repeat_and_interface_names_fit_the_kernel() {
     assert_ne!(a, b);
     assert!(!b.starts_with(&a) && !a.starts_with(&b), "{a} {b}");
 }
+
+/// Live tests share one daemon, whose overlap check refuses a second network
+/// on a subnet: no two test functions may use the same 10.N.<octet> block
+/// (`10.N.{o}`, `LiveEnv::new(.., N)` for 10.2NN, recipes' `subnet(N)`).
+#[test]
+fn no_two_live_tests_share_a_subnet() {
+    use std::collections::BTreeMap;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration");
+    let mut users: BTreeMap<u32, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let number_after = |line: &str, start: usize| -> Option<u32> {
+        let digits: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
+    };
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file == "support.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut function = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("fn ") {
+                function = format!("{file}:{}", rest.split('(').next().unwrap());
+            }
+            let mut found = Vec::new();
+            for (at, _) in line.match_indices("10.") {
+                if let Some(n) = number_after(line, at + 3) {
+                    let after = &line[at + 3 + n.to_string().len()..];
+                    if after.starts_with(".{o}") {
+                        found.push(n);
+                    }
+                }
+            }
+            if let Some(at) = line.find("LiveEnv::new(") {
+                if let Some(comma) = line[at..].rfind(", ") {
+                    if let Some(n) = number_after(line, at + comma + 2) {
+                        found.push(200 + n);
+                    }
+                }
+            }
+            if file == "recipes.rs" {
+                for (at, _) in line.match_indices("subnet(") {
+                    if let Some(n) = number_after(line, at + 7) {
+                        found.push(n);
+                    }
+                }
+            }
+            for n in found {
+                users.entry(n).or_default().insert(function.clone());
+            }
+        }
+    }
+    let shared: Vec<String> = users
+        .iter()
+        .filter(|(_, fns)| fns.len() > 1)
+        .map(|(n, fns)| format!("10.{n}.x: {fns:?}"))
+        .collect();
+    assert!(users.len() >= 20, "found only {users:?}");
+    assert!(
+        shared.is_empty(),
+        "subnets used by two tests:\n{}",
+        shared.join("\n")
+    );
+}
