@@ -42,8 +42,8 @@ fn live_running_guest_migrates_live_to_the_second_host_and_back() {
     let second = second_uri();
     let dir = tiny_guest();
     // The same pool (over one shared directory) and the same network on both hosts.
-    let env1 = LiveEnv::new(&first, "mig", 16);
-    let env2 = env1.mirror_on(&second, 16);
+    let env1 = LiveEnv::new(&first, "mig", 22);
+    let env2 = env1.mirror_on(&second, 22);
     assert_eq!((&env1.pool, &env1.net), (&env2.pool, &env2.net));
     let name = format!("{}-vm", env1.prefix);
     let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
@@ -126,7 +126,7 @@ print("back");
 fn live_migration_to_a_host_without_the_network_fails_before_anything_moves() {
     let first = live_uri();
     let second = second_uri();
-    let env = LiveEnv::new(&first, "mignonet", 17);
+    let env = LiveEnv::new(&first, "mignonet", 23);
     let name = format!("{}-vm", env.prefix);
     let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
     let script = format!(
@@ -154,8 +154,8 @@ vm.migrate(connect(ARGS[0]), #{{ migrate_uri: "tcp://172.31.250.2" }});
 fn live_migration_past_its_timeout_is_aborted_and_the_vm_keeps_running_on_the_source() {
     let first = live_uri();
     let second = second_uri();
-    let env1 = LiveEnv::new(&first, "migabort", 18);
-    let _env2 = env1.mirror_on(&second, 18);
+    let env1 = LiveEnv::new(&first, "migabort", 24);
+    let _env2 = env1.mirror_on(&second, 24);
     let name = format!("{}-vm", env1.prefix);
     let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
     // 512 MiB of guest memory at 1 MiB/s cannot move within 2 seconds.
@@ -185,8 +185,8 @@ print(`${{err.kind}} ${{err.field}} ${{vm.state}}`);
 fn live_stopped_vm_migrates_offline_as_its_definition() {
     let first = live_uri();
     let second = second_uri();
-    let env1 = LiveEnv::new(&first, "migoff", 19);
-    let _env2 = env1.mirror_on(&second, 19);
+    let env1 = LiveEnv::new(&first, "migoff", 25);
+    let _env2 = env1.mirror_on(&second, 25);
     let name = format!("{}-vm", env1.prefix);
     let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
     let script = format!(
@@ -209,10 +209,10 @@ print(`${{moved.state}} ${{moved.host.uri == ARGS[0]}} ${{HOST.find_vm("{name}")
 fn live_evacuate_moves_every_running_vm_and_reports_what_could_not() {
     let first = live_uri();
     let second = second_uri();
-    let shared1 = LiveEnv::new(&first, "evac", 20);
-    let _shared2 = shared1.mirror_on(&second, 20);
+    let shared1 = LiveEnv::new(&first, "evac", 26);
+    let _shared2 = shared1.mirror_on(&second, 26);
     // A network the second host does not have: its VM must stay.
-    let only_here = LiveEnv::new(&first, "evaclocal", 21);
+    let only_here = LiveEnv::new(&first, "evaclocal", 27);
     let prefix = shared1.prefix.clone();
     let names: Vec<String> = (1..=4).map(|i| format!("{prefix}-{i}")).collect();
     let _cleanup: Vec<VmOn> = names

@@ -618,23 +618,23 @@ fn live_network_updates_reach_the_running_network_without_a_restart() {
     let _guard = NetworkGuard(uri.clone(), vec![name.clone(), pool.clone()]);
     let run = Script::new(&format!(
         r#"let net = HOST.define_network(#{{ name: "{name}", forward: "nat", bridge: "{bridge}",
-    ip: "10.215.{o}.1/24", dhcp: ["10.215.{o}.100", "10.215.{o}.200"] }});
+    ip: "10.216.{o}.1/24", dhcp: ["10.216.{o}.100", "10.216.{o}.200"] }});
 net.start();
-assert(net.add_dhcp_range("10.215.{o}.2", "10.215.{o}.50"));
-assert(net.remove_dhcp_range("10.215.{o}.100", "10.215.{o}.200"));
+assert(net.add_dhcp_range("10.216.{o}.2", "10.216.{o}.50"));
+assert(net.remove_dhcp_range("10.216.{o}.100", "10.216.{o}.200"));
 assert(net.add_portgroup(#{{ name: "web" }}));
 assert(net.modify_portgroup(#{{ name: "web", bandwidth: #{{ outbound: #{{ average: 500 }} }} }}));
 assert(net.add_portgroup(#{{ name: "db" }}));
 assert(net.remove_portgroup("db"));
-assert(net.add_dns_host(#{{ ip: "10.215.{o}.10", hostnames: ["web", "www"] }}));
-assert(net.add_dns_host(#{{ ip: "10.215.{o}.11", hostnames: ["gone"] }}));
-assert(net.remove_dns_host("10.215.{o}.11"));
+assert(net.add_dns_host(#{{ ip: "10.216.{o}.10", hostnames: ["web", "www"] }}));
+assert(net.add_dns_host(#{{ ip: "10.216.{o}.11", hostnames: ["gone"] }}));
+assert(net.remove_dns_host("10.216.{o}.11"));
 assert(net.add_dns_srv(#{{ service: "ldap", protocol: "tcp", domain: "lab", target: "dc1", port: 389 }}));
 assert(net.add_dns_srv(#{{ service: "kerberos", protocol: "udp", target: "dc1", port: 88 }}));
 assert_eq(net.remove_dns_srv("kerberos", "udp"), 1);
-assert(net.add_dhcp_host(#{{ mac: "52:54:00:21:50:01", ip: "10.215.{o}.20", name: "a" }}));
-assert(net.modify_dhcp_host(#{{ mac: "52:54:00:21:50:01", ip: "10.215.{o}.21", name: "a" }}));
-assert(net.add_dhcp_host(#{{ mac: "52:54:00:21:50:02", ip: "10.215.{o}.22" }}));
+assert(net.add_dhcp_host(#{{ mac: "52:54:00:21:50:01", ip: "10.216.{o}.20", name: "a" }}));
+assert(net.modify_dhcp_host(#{{ mac: "52:54:00:21:50:01", ip: "10.216.{o}.21", name: "a" }}));
+assert(net.add_dhcp_host(#{{ mac: "52:54:00:21:50:02", ip: "10.216.{o}.22" }}));
 assert(net.remove_dhcp_host("52:54:00:21:50:02"));
 assert(!net.apply(), "live and config agree: nothing to apply");
 let fwd = HOST.define_network(#{{ name: "{pool}", forward: #{{ mode: "private", interfaces: ["{bridge}a"] }} }});
@@ -654,18 +654,18 @@ print("done");"#
         virsh(&uri, &["net-dumpxml", "--inactive", &name]),
     ] {
         for present in [
-            format!("<range start='10.215.{o}.2' end='10.215.{o}.50'/>"),
+            format!("<range start='10.216.{o}.2' end='10.216.{o}.50'/>"),
             "<portgroup name='web'>".to_owned(),
             "<outbound average='500'/>".to_owned(),
-            format!("<host ip='10.215.{o}.10'>"),
+            format!("<host ip='10.216.{o}.10'>"),
             "<hostname>www</hostname>".to_owned(),
             "<srv service='ldap' protocol='tcp' domain='lab' target='dc1' port='389'/>".to_owned(),
-            format!("<host mac='52:54:00:21:50:01' name='a' ip='10.215.{o}.21'/>"),
+            format!("<host mac='52:54:00:21:50:01' name='a' ip='10.216.{o}.21'/>"),
         ] {
             assert!(xml.contains(&present), "lacks {present}:\n{xml}");
         }
         for absent in [
-            "10.215.{o}.100".replace("{o}", &o.to_string()),
+            "10.216.{o}.100".replace("{o}", &o.to_string()),
             "<portgroup name='db'".to_owned(),
             "gone".to_owned(),
             "kerberos".to_owned(),
@@ -677,10 +677,10 @@ print("done");"#
     // What dnsmasq serves: its hosts files, rewritten in place.
     let hosts = std::fs::read_to_string(format!("/var/lib/libvirt/dnsmasq/{name}.hostsfile"))
         .unwrap_or_default();
-    assert_eq!(hosts.trim(), format!("52:54:00:21:50:01,10.215.{o}.21,a"));
+    assert_eq!(hosts.trim(), format!("52:54:00:21:50:01,10.216.{o}.21,a"));
     let names = std::fs::read_to_string(format!("/var/lib/libvirt/dnsmasq/{name}.addnhosts"))
         .unwrap_or_default();
-    assert_eq!(names.trim(), format!("10.215.{o}.10\tweb\twww"));
+    assert_eq!(names.trim(), format!("10.216.{o}.10\tweb\twww"));
     let fwd = virsh(&uri, &["net-dumpxml", &pool]);
     assert!(
         fwd.contains(&format!("<interface dev='{bridge}b'/>"))
@@ -700,7 +700,7 @@ print("done");"#
             &name,
             "add",
             "ip-dhcp-host",
-            &format!("<host mac='52:54:00:21:50:03' ip='10.215.{o}.23'/>"),
+            &format!("<host mac='52:54:00:21:50:03' ip='10.216.{o}.23'/>"),
             "--config",
         ],
     );

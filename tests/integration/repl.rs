@@ -264,6 +264,10 @@ fn repl_session_in_a_real_terminal() {
     term.key("Enter"); // accept the found line
     term.key("Enter"); // run it (double is gone: a new session)
     term.wait_for("error: no function 'double' taking (integer)");
+    // Ctrl-D only once the next prompt is up: a key that arrives while the
+    // line editor is not reading is dropped when it sets the terminal up
+    // again (seen once under a loaded full-suite run: the REPL never left).
+    term.wait_for_n("virtscript> ", 2);
     term.key("C-d");
     term.wait_exit();
 }
@@ -856,7 +860,10 @@ fn live_console_shows_the_guest_and_ctrl_bracket_leaves() {
         .connect(&uri)
         .run()
         .ok();
-    term.wait_for("tiny-guest: kernel");
+    // The kernel's first lines after the reset (virsh console replays nothing
+    // from before it attached); the guest's own lines may come much later
+    // under TCG on a busy machine.
+    term.wait_for("Command line: console=ttyS0");
     assert!(!term.screen().contains("left the console"));
     term.key("C-]");
     term.wait_for("left the console");

@@ -604,35 +604,70 @@ fn unique_names_never_repeat_and_interface_names_fit_the_kernel() {
     assert!(!b.starts_with(&a) && !a.starts_with(&b), "{a} {b}");
 }
 
-/// Live tests of one process share the daemon, and `LiveEnv::new`'s subnet
-/// number picks the network's 10.2NN.x.0/24: two tests with the same number
-/// would overlap (and one would fail the overlap check). Each number once.
+/// Live tests share one daemon, whose overlap check refuses a second network
+/// on a subnet: no two test functions may use the same 10.N.<octet> block
+/// (`10.N.{o}`, `LiveEnv::new(.., N)` for 10.2NN, recipes' `subnet(N)`).
 #[test]
-fn every_live_env_has_its_own_subnet() {
+fn no_two_live_tests_share_a_subnet() {
+    use std::collections::BTreeMap;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration");
-    let mut seen: Vec<(u32, String)> = Vec::new();
+    let mut users: BTreeMap<u32, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let number_after = |line: &str, start: usize| -> Option<u32> {
+        let digits: String = line[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits.parse().ok()
+    };
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if file == "support.rs" {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
-        for (at, _) in text.match_indices("LiveEnv::new(") {
-            let call = &text[at..text[at..].find(')').map_or(text.len(), |e| at + e)];
-            let Some(n) = call
-                .rsplit(", ")
-                .next()
-                .and_then(|n| n.trim().parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let file = path.file_name().unwrap().to_string_lossy().into_owned();
-            if let Some((_, other)) = seen.iter().find(|(m, _)| *m == n) {
-                panic!("LiveEnv subnet {n} is used in {other} and {file}");
+        let mut function = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("fn ") {
+                function = format!("{file}:{}", rest.split('(').next().unwrap());
             }
-            assert!(
-                n <= 55,
-                "LiveEnv subnet {n} in {file}: 10.2{n} is no IPv4 octet"
-            );
-            seen.push((n, file));
+            let mut found = Vec::new();
+            for (at, _) in line.match_indices("10.") {
+                if let Some(n) = number_after(line, at + 3) {
+                    let after = &line[at + 3 + n.to_string().len()..];
+                    if after.starts_with(".{o}") {
+                        found.push(n);
+                    }
+                }
+            }
+            if let Some(at) = line.find("LiveEnv::new(") {
+                if let Some(comma) = line[at..].rfind(", ") {
+                    if let Some(n) = number_after(line, at + comma + 2) {
+                        found.push(200 + n);
+                    }
+                }
+            }
+            if file == "recipes.rs" {
+                for (at, _) in line.match_indices("subnet(") {
+                    if let Some(n) = number_after(line, at + 7) {
+                        found.push(n);
+                    }
+                }
+            }
+            for n in found {
+                users.entry(n).or_default().insert(function.clone());
+            }
         }
     }
-    assert!(seen.len() >= 10, "found only {} LiveEnv calls", seen.len());
+    let shared: Vec<String> = users
+        .iter()
+        .filter(|(_, fns)| fns.len() > 1)
+        .map(|(n, fns)| format!("10.{n}.x: {fns:?}"))
+        .collect();
+    assert!(users.len() >= 20, "found only {users:?}");
+    assert!(
+        shared.is_empty(),
+        "subnets used by two tests:\n{}",
+        shared.join("\n")
+    );
 }
