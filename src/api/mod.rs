@@ -40,7 +40,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 11] = [
+    let manifests: [&'static ModuleManifest; 12] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
@@ -51,6 +51,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
         exported_manifest!(vm_migrate::vm_migrate_api),
         exported_manifest!(network::network_api),
         exported_manifest!(numa::numa_api),
+        exported_manifest!(numa::numa_tune_api),
         exported_manifest!(snapshot::snapshot_api),
     ];
     let mut module = Module::new();

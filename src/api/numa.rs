@@ -204,6 +204,113 @@ pub mod numa_api {
     }
 }
 
+/// libvirt's numatune memory modes, by their `virsh numatune --mode` names.
+const MODES: &[(&str, i32)] = &[
+    ("strict", virt::sys::VIR_DOMAIN_NUMATUNE_MEM_STRICT as i32),
+    (
+        "preferred",
+        virt::sys::VIR_DOMAIN_NUMATUNE_MEM_PREFERRED as i32,
+    ),
+    (
+        "interleave",
+        virt::sys::VIR_DOMAIN_NUMATUNE_MEM_INTERLEAVE as i32,
+    ),
+    (
+        "restrictive",
+        virt::sys::VIR_DOMAIN_NUMATUNE_MEM_RESTRICTIVE as i32,
+    ),
+];
+
+fn set_numa_impl(vm: &Vm, opts: &Map) -> Result<(), ScriptError> {
+    let f = super::vm_spec::Fields::new("", opts);
+    f.only(&["mode", "nodeset", "live", "config"])?;
+    let names: Vec<&str> = MODES.iter().map(|(n, _)| *n).collect();
+    let mode = f.one_of("mode", &names)?;
+    let nodeset = f.string("nodeset")?;
+    if mode.is_none() && nodeset.is_none() {
+        return Err(ScriptError::invalid(
+            "nodeset",
+            "()",
+            "give mode, nodeset or both",
+        ));
+    }
+    if let Some(n) = &nodeset {
+        super::vm_spec::parse_cpuset("nodeset", n)?;
+    }
+    let active = vm.raw.is_active().unwrap_or(false);
+    let persistent = vm.raw.is_persistent().unwrap_or(true);
+    let live = f.boolean("live")?.unwrap_or(active);
+    let config = f.boolean("config")?.unwrap_or(persistent);
+    if live && !active {
+        return Err(ScriptError::invalid(
+            "live",
+            "true",
+            format!("VM {} is not running", vm.name()),
+        ));
+    }
+    if !live && !config {
+        return Err(ScriptError::invalid(
+            "config",
+            "false",
+            "with live: false too, nothing would change",
+        ));
+    }
+    let flags = (if live {
+        virt::sys::VIR_DOMAIN_AFFECT_LIVE
+    } else {
+        0
+    }) | (if config {
+        virt::sys::VIR_DOMAIN_AFFECT_CONFIG
+    } else {
+        0
+    });
+    let params = virt::domain::NUMAParameters {
+        node_set: nodeset.clone(),
+        mode: mode
+            .as_deref()
+            .and_then(|m| MODES.iter().find(|(n, _)| *n == m).map(|(_, v)| *v)),
+    };
+    vm.raw.set_numa_parameters(params, flags).map_err(|e| {
+        let value = nodeset.or(mode).unwrap_or_default();
+        let err = ScriptError::libvirt(&e)
+            .with("field", "nodeset")
+            .with("value", value);
+        if live && e.message().contains("cgroup") {
+            err.with(
+                "hint",
+                "moving a running VM's memory needs the cgroup cpuset controller for its QEMU on the host; live: false changes it for the next boot",
+            )
+        } else {
+            err
+        }
+    })
+}
+
+#[export_module(manifest)]
+pub mod numa_tune_api {
+    use super::*;
+
+    /// Change where the host puts the VM's memory (`virsh numatune`):
+    /// `#{ mode, nodeset, live, config }`, `mode` one of `strict`, `preferred`,
+    /// `interleave`, `restrictive`, `nodeset` host cells like `"0-1"`. By
+    /// default a running VM changes now (as far as libvirt allows: QEMU can
+    /// move a running guest's nodeset, not its mode) and, when persistent,
+    /// for the next boot; a stopped one in its definition.
+    ///
+    /// ```rhai
+    /// let vm = HOST.define_vm(#{ name: "placed", memory: 512, virt_type: "qemu", pxe: true });
+    /// vm.set_numa(#{ mode: "interleave", nodeset: "0-1" });
+    /// let numa = vm.numa();
+    /// assert_eq([numa.mode, numa.nodeset], ["interleave", "0-1"]);
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn set_numa(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<()> {
+        set_numa_impl(vm, &opts).map_err(|e| e.at(&ctx))?;
+        super::super::journal::record("set_numa", format!("vm {}", vm.name()), None);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

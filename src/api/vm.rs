@@ -552,14 +552,18 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
         d.vcpus.current = (vcpus != max).then_some(vcpus);
     }
     if changed("cpu") {
+        // The mode or model changes; topology and guest NUMA cells stay.
+        let old = d.cpu.clone().unwrap_or_default();
         d.cpu = f.string("cpu")?.map(|c| match c.as_str() {
             "host-passthrough" | "host-model" | "maximum" => Cpu {
                 mode: Some(c),
                 model: None,
+                ..old
             },
             _ => Cpu {
                 mode: Some("custom".into()),
                 model: Some(c),
+                ..old
             },
         });
     }
@@ -852,7 +856,11 @@ pub mod vm_api {
     /// (unless `start: false`). Returns the `Vm`, or with `dry_run: true` the
     /// domain XML that would be defined (nothing is created).
     ///
-    /// Spec keys: `name`, `memory` (`"2G"` or MiB), `vcpus`, `max_vcpus`, `cpu`,
+    /// Spec keys: `name`, `memory` (`"2G"` or MiB), `vcpus`, `max_vcpus`, `cpu`
+    /// (a mode or model name, or `#{ mode | model, sockets, cores, threads, numa:
+    /// [#{ cpus: "0-1", memory: "1G" }] }`: topology and guest NUMA cells),
+    /// `numa` (`#{ mode: "strict"|"preferred"|"interleave"|"restrictive",
+    /// nodeset: "0-1" }`: the host cells the memory comes from),
     /// `virt_type` (`"kvm"`, `"qemu"`, auto), `arch`, `machine`, `uefi`,
     /// `disks` (`#{ volume }`, `#{ pool, size, format }`, `#{ path }` with `bus`,
     /// `cache`, `readonly`, `shareable`, `boot_order`), exactly one of `cdrom`,
@@ -896,6 +904,16 @@ pub mod vm_api {
     /// md["https://example.org/owner"] = "<owner team='ops'/>";
     /// let vm = HOST.define_vm(#{ name: "db2", virt_type: "qemu", pxe: true, metadata: md });
     /// assert_eq(vm.metadata("https://example.org/owner"), "<owner team='ops'/>");
+    ///
+    /// // Two sockets of two cores, one guest NUMA cell per socket, and the
+    /// // guest's memory spread over both host cells of the test driver.
+    /// let vm = HOST.define_vm(#{ name: "numa", memory: "2G", vcpus: 4, virt_type: "qemu", pxe: true,
+    ///     cpu: #{ model: "qemu64", sockets: 2, cores: 2,
+    ///             numa: [#{ cpus: "0-1", memory: "1G" }, #{ cpus: "2-3", memory: "1G" }] },
+    ///     numa: #{ mode: "interleave", nodeset: "0-1" } });
+    /// assert_eq(vm.numa().cells.map(|c| c.cpus), ["0-1", "2-3"]);
+    /// assert_eq(vm.numa().mode, "interleave");
+    /// assert(vm.xml.contains("sockets='2'") && vm.xml.contains("cores='2'"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn define_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {

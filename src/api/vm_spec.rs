@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use rhai::{Array, Dynamic, Map};
 use virt::connect::Connect;
 
-use crate::xml::domain::{CharDev, Cpu, Disk, Domain, Graphics, Interface, Vcpus};
+use crate::xml::domain::{
+    CharDev, Cpu, Disk, Domain, Graphics, Interface, NumaCell, Numatune, Topology, Vcpus,
+};
 use crate::xml::tree::Element;
 
 use super::error::ScriptError;
@@ -255,6 +257,7 @@ const SPEC_KEYS: &[&str] = &[
     "vcpus",
     "max_vcpus",
     "cpu",
+    "numa",
     "virt_type",
     "arch",
     "machine",
@@ -422,25 +425,8 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     if f.boolean("uefi")?.unwrap_or(false) {
         d.os.firmware = Some("efi".into());
     }
-    if let Some(cpu) = f.string("cpu")? {
-        d.cpu = Some(match cpu.as_str() {
-            "host-passthrough" | "host-model" | "maximum" => Cpu {
-                mode: Some(cpu),
-                model: None,
-            },
-            "" => {
-                return Err(ScriptError::invalid(
-                    "cpu",
-                    "",
-                    "must name a CPU mode or model",
-                ))
-            }
-            model => Cpu {
-                mode: Some("custom".into()),
-                model: Some(model.to_owned()),
-            },
-        });
-    }
+    d.cpu = plan_cpu(&f, max_vcpus, memory)?;
+    d.numatune = plan_numatune(conn, &f)?;
     let q35 = machine.as_deref().is_some_and(|m| m.contains("q35"));
 
     // Files outside storage pools and the boot/ISO directories need this.
@@ -772,6 +758,254 @@ pub fn seed_path(conn: &Connect, name: &str) -> Result<String, ScriptError> {
         super::policy::Writer::Us,
     )?;
     Ok(path.to_string_lossy().into_owned())
+}
+
+/// `cpu`: a mode or model name (`"host-passthrough"`, `"qemu64"`), or
+/// `#{ mode | model, sockets, cores, threads, numa: [#{ cpus, memory }] }`.
+/// The topology must give exactly `max_vcpus`; guest NUMA cells must hold
+/// every vCPU once and add up to `memory`.
+fn plan_cpu(f: &Fields, max_vcpus: u32, memory: u64) -> Result<Option<Cpu>, ScriptError> {
+    let named = |text: &str, field: &str| -> Result<Cpu, ScriptError> {
+        match text {
+            "host-passthrough" | "host-model" | "maximum" => Ok(Cpu {
+                mode: Some(text.to_owned()),
+                ..Cpu::default()
+            }),
+            "" => Err(ScriptError::invalid(
+                field,
+                "",
+                "must name a CPU mode or model",
+            )),
+            model => Ok(Cpu {
+                mode: Some("custom".into()),
+                model: Some(model.to_owned()),
+                ..Cpu::default()
+            }),
+        }
+    };
+    let Some(raw) = f.raw("cpu") else {
+        return Ok(None);
+    };
+    if raw.is_string() {
+        return named(&raw.to_string(), "cpu").map(Some);
+    }
+    let Some(map) = f.map("cpu")? else {
+        return Ok(None);
+    };
+    let c = Fields::new("cpu", &map);
+    c.only(&["mode", "model", "sockets", "cores", "threads", "numa"])?;
+    let mut cpu = match (c.string("mode")?, c.string("model")?) {
+        (Some(_), Some(_)) => {
+            return Err(ScriptError::invalid(
+                "cpu",
+                "mode + model",
+                "give a mode or a model (a model means mode custom)",
+            ))
+        }
+        (Some(mode), None) => {
+            let cpu = named(&mode, "cpu.mode")?;
+            if cpu.model.is_some() {
+                return Err(ScriptError::invalid(
+                    "cpu.mode",
+                    &mode,
+                    "must be host-passthrough, host-model or maximum (a model goes in cpu.model)",
+                ));
+            }
+            cpu
+        }
+        (None, Some(model)) => named(&model, "cpu.model")?,
+        (None, None) => Cpu::default(),
+    };
+    let sockets = c.positive("sockets", 4096)?;
+    let cores = c.positive("cores", 4096)?;
+    let threads = c.positive("threads", 4096)?;
+    if sockets.is_some() || cores.is_some() || threads.is_some() {
+        let t = Topology {
+            sockets: sockets.unwrap_or(1),
+            cores: cores.unwrap_or(1),
+            threads: threads.unwrap_or(1),
+        };
+        let total = u64::from(t.sockets) * u64::from(t.cores) * u64::from(t.threads);
+        if total != u64::from(max_vcpus) {
+            return Err(ScriptError::invalid(
+                "cpu",
+                format!("{}x{}x{}", t.sockets, t.cores, t.threads),
+                format!(
+                    "sockets * cores * threads is {total}, but the VM has {max_vcpus} vCPUs (max_vcpus, else vcpus)"
+                ),
+            ));
+        }
+        cpu.topology = Some(t);
+    }
+    if let Some(cells) = c.array("numa")? {
+        let mut seen = vec![false; max_vcpus as usize];
+        let mut total: u64 = 0;
+        for (i, cell) in cells.iter().enumerate() {
+            let field = format!("cpu.numa[{i}]");
+            let map = cell.read_lock::<Map>().map(|m| m.clone()).ok_or_else(|| {
+                ScriptError::invalid(&field, show(cell), "must be a map #{ cpus, memory }")
+            })?;
+            let cf = Fields::new(field.clone(), &map);
+            cf.only(&["cpus", "memory"])?;
+            let cpus = cf.string("cpus")?.ok_or_else(|| {
+                ScriptError::invalid(
+                    &cf.name("cpus"),
+                    "()",
+                    "required: the cell's vCPUs, like \"0-1\"",
+                )
+            })?;
+            for id in parse_cpuset(&cf.name("cpus"), &cpus)? {
+                let slot = seen.get_mut(id as usize).ok_or_else(|| {
+                    ScriptError::invalid(
+                        &cf.name("cpus"),
+                        &cpus,
+                        format!("vCPU {id} does not exist (the VM has {max_vcpus})"),
+                    )
+                })?;
+                if *slot {
+                    return Err(ScriptError::invalid(
+                        &cf.name("cpus"),
+                        &cpus,
+                        format!("vCPU {id} is in another cell too"),
+                    ));
+                }
+                *slot = true;
+            }
+            let bytes = cf.size("memory", true)?.ok_or_else(|| {
+                ScriptError::invalid(
+                    &cf.name("memory"),
+                    "()",
+                    "required: the cell's memory, like \"1G\"",
+                )
+            })?;
+            total = total.saturating_add(bytes);
+            cpu.numa.push(NumaCell {
+                cpus,
+                memory_kib: bytes / 1024,
+            });
+        }
+        if let Some(missing) = seen.iter().position(|s| !s) {
+            return Err(ScriptError::invalid(
+                "cpu.numa",
+                format!(
+                    "{} {}",
+                    cells.len(),
+                    if cells.len() == 1 { "cell" } else { "cells" }
+                ),
+                format!("vCPU {missing} is in no cell: every vCPU needs one"),
+            ));
+        }
+        if !cpu.numa.is_empty() && total != memory {
+            return Err(ScriptError::invalid(
+                "cpu.numa",
+                crate::units::format_size(total),
+                format!(
+                    "the cells' memory must add up to the VM's memory ({})",
+                    crate::units::format_size(memory)
+                ),
+            ));
+        }
+    }
+    Ok(Some(cpu))
+}
+
+/// `numa: #{ mode, nodeset }`: the host NUMA cells the guest's memory comes
+/// from (`<numatune>`, `virsh numatune`); the cells must exist on the host.
+fn plan_numatune(conn: &Connect, f: &Fields) -> Result<Option<Numatune>, ScriptError> {
+    let Some(map) = f.map("numa")? else {
+        return Ok(None);
+    };
+    let n = Fields::new("numa", &map);
+    n.only(&["mode", "nodeset"])?;
+    let mode = n
+        .one_of(
+            "mode",
+            &["strict", "preferred", "interleave", "restrictive"],
+        )?
+        .unwrap_or_else(|| "strict".into());
+    let nodeset = n.string("nodeset")?.ok_or_else(|| {
+        ScriptError::invalid(
+            "numa.nodeset",
+            "()",
+            "required: host NUMA cells, like \"0-1\"",
+        )
+    })?;
+    let cells = host_cells(conn);
+    for id in parse_cpuset("numa.nodeset", &nodeset)? {
+        if !cells.is_empty() && !cells.contains(&id) {
+            return Err(ScriptError::invalid(
+                "numa.nodeset",
+                &nodeset,
+                format!(
+                    "the host has no NUMA cell {id} (it has {})",
+                    cells
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(Some(Numatune { mode, nodeset }))
+}
+
+/// The host's NUMA cell ids, from its capabilities.
+fn host_cells(conn: &Connect) -> Vec<u32> {
+    conn.capabilities()
+        .ok()
+        .and_then(|x| Element::parse(&x).ok())
+        .and_then(|caps| {
+            caps.path(&["host", "topology", "cells"]).map(|cells| {
+                cells
+                    .children_named("cell")
+                    .filter_map(|c| c.attr("id")?.parse().ok())
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// libvirt's cpuset syntax (`0-3,5`; `^2` excludes) as a sorted list of ids.
+pub fn parse_cpuset(field: &str, text: &str) -> Result<Vec<u32>, ScriptError> {
+    let bad = |why: &str| ScriptError::invalid(field, text, why.to_owned());
+    let mut ids = std::collections::BTreeSet::new();
+    let mut excluded = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let (exclude, part) = match part.strip_prefix('^') {
+            Some(p) => (true, p),
+            None => (false, part),
+        };
+        let num = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n < 4096)
+                .ok_or_else(|| bad("must be numbers and ranges like \"0-3,5\""))
+        };
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => {
+                let n = num(part)?;
+                (n, n)
+            }
+        };
+        if lo > hi {
+            return Err(bad("a range must go up, like \"0-3\""));
+        }
+        if exclude {
+            excluded.extend(lo..=hi);
+        } else {
+            ids.extend(lo..=hi);
+        }
+    }
+    for e in excluded {
+        ids.remove(&e);
+    }
+    if ids.is_empty() {
+        return Err(bad("names no cell or CPU"));
+    }
+    Ok(ids.into_iter().collect())
 }
 
 fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> String {

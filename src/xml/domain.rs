@@ -206,20 +206,124 @@ pub struct Cpu {
     pub mode: Option<String>,
     /// The named model for `custom`.
     pub model: Option<String>,
+    /// `<topology sockets cores threads>`.
+    pub topology: Option<Topology>,
+    /// Guest NUMA cells (`<numa><cell>`), in id order.
+    pub numa: Vec<NumaCell>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology {
+    pub sockets: u32,
+    pub cores: u32,
+    pub threads: u32,
+}
+
+/// One guest NUMA cell: its vCPUs (a cpuset like `0-1`) and memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumaCell {
+    pub cpus: String,
+    pub memory_kib: u64,
 }
 
 impl Cpu {
     pub fn from_element(el: &Element) -> Cpu {
+        let num = |e: &Element, n: &str| e.attr(n).and_then(|v| v.parse::<u32>().ok());
         Cpu {
             mode: attr(el, "mode"),
             model: el.child("model").map(|m| m.text()),
+            topology: el.child("topology").map(|t| Topology {
+                sockets: num(t, "sockets").unwrap_or(1),
+                cores: num(t, "cores").unwrap_or(1),
+                threads: num(t, "threads").unwrap_or(1),
+            }),
+            numa: el
+                .child("numa")
+                .map(|n| {
+                    n.children_named("cell")
+                        .map(NumaCell::from_element)
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
     pub fn apply_to(&self, el: &mut Element) {
         set_opt(el, "mode", self.mode.as_deref());
         set_child_text(el, "model", self.model.as_deref());
+        // Only what changed is written: a document's own attributes (dies,
+        // clusters, a cell's memAccess) stay as they were.
+        let read = Cpu::from_element(el);
+        match &self.topology {
+            Some(t) if read.topology.as_ref() == Some(t) => {}
+            Some(t) => {
+                let top = el.ensure_child("topology");
+                top.set_attr("sockets", t.sockets.to_string());
+                top.set_attr("cores", t.cores.to_string());
+                top.set_attr("threads", t.threads.to_string());
+            }
+            None => {
+                el.remove_elements(|e| e.name == "topology");
+            }
+        }
+        if self.numa.is_empty() {
+            el.remove_elements(|e| e.name == "numa");
+        } else if read.numa != self.numa {
+            // Cells change in place (keeping memAccess, distances...); new
+            // ones are added at the end, cells past the model's removed.
+            let numa = el.ensure_child("numa");
+            let mut index = 0;
+            numa.remove_elements(|e| {
+                if e.name != "cell" {
+                    return false;
+                }
+                index += 1;
+                index > self.numa.len()
+            });
+            let have = numa.children_named("cell").count();
+            for id in have..self.numa.len() {
+                let mut c = Element::new("cell");
+                c.set_attr("id", id.to_string());
+                numa.push(c);
+            }
+            for (cell, el) in self
+                .numa
+                .iter()
+                .zip(numa.elements_mut().filter(|e| e.name == "cell"))
+            {
+                let current = NumaCell::from_element(el);
+                if current.cpus != cell.cpus {
+                    el.set_attr("cpus", cell.cpus.clone());
+                }
+                if current.memory_kib != cell.memory_kib {
+                    el.set_attr("memory", cell.memory_kib.to_string());
+                    el.set_attr("unit", "KiB");
+                }
+            }
+        }
     }
+}
+
+impl NumaCell {
+    fn from_element(c: &Element) -> NumaCell {
+        NumaCell {
+            cpus: attr(c, "cpus").unwrap_or_default(),
+            memory_kib: c
+                .attr("memory")
+                .and_then(|m| m.parse::<u64>().ok())
+                .and_then(|m| to_kib(m, c.attr("unit").unwrap_or("KiB")))
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// `<numatune><memory mode nodeset/>`: where the host puts the guest's memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numatune {
+    /// `strict`, `preferred`, `interleave`, `restrictive`.
+    pub mode: String,
+    /// Host NUMA cells, as a cpuset (`0-1`).
+    pub nodeset: String,
 }
 
 /// `<vcpu current='N'>MAX</vcpu>`: MAX is the hot-add ceiling.
@@ -607,6 +711,7 @@ pub struct Domain {
     pub current_memory_kib: Option<u64>,
     pub vcpus: Vcpus,
     pub cpu: Option<Cpu>,
+    pub numatune: Option<Numatune>,
     pub os: Os,
     /// Feature flags like `acpi`, `apic` (only written when generating).
     pub features: Vec<String>,
@@ -760,6 +865,7 @@ impl Domain {
                 current: None,
             },
             cpu: None,
+            numatune: None,
             os: Os {
                 os_type: "hvm".into(),
                 ..Os::default()
@@ -801,6 +907,10 @@ impl Domain {
                     current: None,
                 }),
             cpu: root.child("cpu").map(Cpu::from_element),
+            numatune: root.path(&["numatune", "memory"]).map(|m| Numatune {
+                mode: attr(m, "mode").unwrap_or_else(|| "strict".into()),
+                nodeset: attr(m, "nodeset").unwrap_or_default(),
+            }),
             os: root.child("os").map(Os::from_element).unwrap_or_default(),
             features: root
                 .child("features")
@@ -870,6 +980,25 @@ impl Domain {
             }
         }
         self.vcpus.apply_to(top_child(root, "vcpu"));
+        let read_tune = root.path(&["numatune", "memory"]).map(|m| Numatune {
+            mode: attr(m, "mode").unwrap_or_else(|| "strict".into()),
+            nodeset: attr(m, "nodeset").unwrap_or_default(),
+        });
+        match &self.numatune {
+            // Unchanged (placement='auto', memnodes...): left as it was.
+            Some(t) if read_tune.as_ref() == Some(t) => {}
+            Some(t) => {
+                let memory = top_child(root, "numatune").ensure_child("memory");
+                memory.set_attr("mode", t.mode.clone());
+                memory.set_attr("nodeset", t.nodeset.clone());
+            }
+            None => {
+                if let Some(tune) = root.child_mut("numatune") {
+                    tune.remove_elements(|e| e.name == "memory");
+                }
+                root.remove_elements(|e| e.name == "numatune" && e.elements().next().is_none());
+            }
+        }
         self.os.apply_to(top_child(root, "os"));
         if root.child("features").is_none() && !self.features.is_empty() {
             let features = top_child(root, "features");
@@ -943,6 +1072,7 @@ mod tests {
         d.cpu = Some(Cpu {
             mode: Some("host-passthrough".into()),
             model: None,
+            ..Cpu::default()
         });
         d.os.arch = Some("x86_64".into());
         d.os.firmware = Some("efi".into());
@@ -1020,6 +1150,35 @@ mod tests {
             out.contains("<target dev='hdc' bus='ide'/><readonly/></disk><video>"),
             "{out}"
         );
+    }
+
+    /// A guest NUMA cell changed through the model keeps what the model does
+    /// not know (memAccess, distances); topology keeps dies.
+    #[test]
+    fn numa_cells_change_in_place() {
+        let xml = "<domain type='qemu'><name>n</name><memory unit='KiB'>2097152</memory><vcpu>2</vcpu>\
+            <cpu mode='custom'><model>qemu64</model><topology sockets='2' dies='1' cores='1' threads='1'/>\
+            <numa><cell id='0' cpus='0' memory='1048576' unit='KiB' memAccess='shared'>\
+            <distances><sibling id='0' value='10'/></distances></cell>\
+            <cell id='1' cpus='1' memory='1048576' unit='KiB'/></numa></cpu></domain>";
+        let (mut model, mut tree) = Domain::parse(xml).unwrap();
+        let cpu = model.cpu.as_mut().unwrap();
+        assert_eq!(cpu.numa.len(), 2);
+        cpu.numa[0].memory_kib = 524288;
+        cpu.numa.truncate(1);
+        cpu.topology = Some(Topology {
+            sockets: 1,
+            cores: 2,
+            threads: 1,
+        });
+        model.apply_to(&mut tree);
+        let out = tree.to_xml();
+        assert!(out.contains("memAccess='shared'"), "{out}");
+        assert!(out.contains("<sibling id='0' value='10'/>"), "{out}");
+        assert!(out.contains("memory='524288'"), "{out}");
+        assert!(!out.contains("cell id='1'"), "{out}");
+        assert!(out.contains("sockets='1' dies='1' cores='2'"), "{out}");
+        assert_eq!(Domain::from_element(&tree).cpu, model.cpu);
     }
 
     /// Every domain in libvirt's qemuxml2xml suite: parse into the tree and the
