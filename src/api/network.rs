@@ -19,10 +19,11 @@ use super::spec::from_map;
 use super::Host;
 use crate::xml::metadata as meta;
 use crate::xml::network::{
-    changed_keys, live_changes, normalize_dhcp_host, overlay, validate_dhcp_host, write_dhcp_host,
-    write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt, write_portgroup, DhcpHost,
-    DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange, NetworkDef, NetworkDoc, NetworkSpec, Occupancy,
-    Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS, SPEC_KEYS,
+    changed_keys, check_dns_name, live_changes, network_string, normalize_dhcp_host, overlay,
+    validate_dhcp_host, validate_dns_srv, validate_dns_txt, write_dhcp_host, write_dhcp_range,
+    write_dns_host, write_dns_srv, write_dns_txt, write_portgroup, DhcpHost, DhcpRange, DnsHost,
+    DnsSrv, DnsTxt, LiveChange, NetworkDef, NetworkDoc, NetworkSpec, Occupancy, Occupied,
+    PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS, SPEC_KEYS,
 };
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
@@ -451,12 +452,12 @@ fn ip_for(
     def.ips
         .iter()
         .enumerate()
-        .find_map(|(i, ip)| ip.subnet().filter(|s| s.contains(a)).map(|s| (i, s)))
+        .find_map(|(i, ip)| ip.subnet().filter(|s| s.contains(&a)).map(|s| (i, s)))
         .ok_or_else(|| {
             let subnets: Vec<String> = def
                 .ips
                 .iter()
-                .filter_map(|ip| ip.subnet().map(|s| s.network_string()))
+                .filter_map(|ip| ip.subnet().map(|s| network_string(&s)))
                 .collect();
             ScriptError::invalid(
                 field,
@@ -543,6 +544,10 @@ fn dns_host_of(ctx: &NativeCallContext, map: &Map) -> ScriptResult<DnsHost> {
             ScriptError::invalid("dns_host.hostnames", "[]", "give at least one name").at(ctx),
         );
     }
+    for (i, name) in h.hostnames.iter().enumerate() {
+        check_dns_name(&format!("dns_host.hostnames[{i}]"), name)
+            .map_err(|e| field_error(ctx, e))?;
+    }
     Ok(h)
 }
 
@@ -557,11 +562,11 @@ fn parse_range(
     let e: std::net::IpAddr = end
         .parse()
         .map_err(|_| ScriptError::invalid("dhcp_range.end", end, "not an IP address").at(ctx))?;
-    if !subnet.contains(e) {
+    if !subnet.contains(&e) {
         return Err(ScriptError::invalid(
             "dhcp_range.end",
             end,
-            format!("outside the subnet {}", subnet.network_string()),
+            format!("outside the subnet {}", network_string(&subnet)),
         )
         .at(ctx));
     }
@@ -1661,6 +1666,7 @@ pub mod network_api {
             name: name.into(),
             value: value.into(),
         };
+        validate_dns_txt("dns_txt", &t).map_err(|e| field_error(&ctx, e))?;
         let def = current_def(&ctx, net)?;
         let existing = def.dns.map(|d| d.txt).unwrap_or_default();
         if existing.contains(&t) {
@@ -1749,14 +1755,7 @@ pub mod network_api {
                 "service", "protocol", "domain", "target", "port", "priority", "weight",
             ],
         )?;
-        if s.service.is_empty() || !matches!(s.protocol.as_str(), "tcp" | "udp") {
-            return Err(ScriptError::invalid(
-                "dns_srv",
-                Dynamic::from_map(srv),
-                "needs a service and a protocol (tcp or udp)",
-            )
-            .at(&ctx));
-        }
+        validate_dns_srv("dns_srv", &s).map_err(|e| field_error(&ctx, e))?;
         let def = current_def(&ctx, net)?;
         if def.dns.map(|d| d.srv).unwrap_or_default().contains(&s) {
             return Ok(false);
@@ -2037,6 +2036,24 @@ fn forward_interface(
         .is_some_and(|f| f.interfaces.iter().any(|i| i == dev));
     if present == add {
         return Ok(false);
+    }
+    let mode = def.forward.as_ref().and_then(|f| f.mode.clone());
+    let mode = mode.as_deref().unwrap_or(if def.forward.is_some() {
+        "nat"
+    } else {
+        "isolated"
+    });
+    if add && !matches!(mode, "bridge" | "private" | "vepa" | "passthrough") {
+        return Err(ScriptError::invalid(
+            "dev",
+            dev,
+            format!(
+                "network '{}' is {} network: a pool of forward interfaces only goes with bridge, private, vepa or passthrough",
+                net.name(),
+                if mode == "isolated" { "an isolated".to_owned() } else { format!("a {mode}") }
+            ),
+        )
+        .at(ctx));
     }
     let xml = Element::new("interface").with_attr("dev", dev);
     let (cmd, undo, what) = if add {

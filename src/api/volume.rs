@@ -389,7 +389,13 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
         }
     };
     if capacity == 0 {
-        return Err(ScriptError::invalid("capacity", "0", "must be larger than 0").at(ctx));
+        let given = s.get("capacity").map(|v| v.to_string());
+        return Err(ScriptError::invalid(
+            "capacity",
+            given.as_deref().unwrap_or("0"),
+            "must be larger than 0",
+        )
+        .at(ctx));
     }
     let allocation = s.size("allocation").at(ctx)?.unwrap_or(0);
     let alloc_text = || {

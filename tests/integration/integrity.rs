@@ -1,0 +1,242 @@
+//! Integrity under bad input and faults (issue 19): every refusal names the
+//! field, the value as given and the script line, and leaves nothing behind.
+use crate::support::Script;
+
+/// Runs `cases` (a Rhai array of spec maps, each with a `name`) through
+/// `call` (a Rhai expression of `c`) and returns one line per case:
+/// `name|field|value|line`, or `name accepted`.
+fn refusals(setup: &str, cases: &str, call: &str, after: &str) -> Vec<String> {
+    let script = format!(
+        "{setup}\nlet cases = {cases};\nfor c in cases {{\n    try {{ {call}; print(`${{c.name}} accepted`); }} catch (e) {{ print(`${{c.name}}|${{e.field}}|${{e.value}}|${{e.line}}`); print(`  ${{e.message}}`); }}\n}}\n{after}\n"
+    );
+    let run = Script::new(&script).run();
+    run.ok();
+    run.stdout
+        .lines()
+        .filter(|l| !l.starts_with("  "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn network_specs_with_unusable_addresses_names_and_records_are_refused() {
+    let lines = refusals(
+        "",
+        r#"[
+  #{ name: "gw-network", ip: "192.168.60.0/24" },
+  #{ name: "gw-broadcast", ip: "192.168.60.255/24" },
+  #{ name: "gw-multicast", ip: "224.0.0.1/24" },
+  #{ name: "gw-loopback", ip: "127.0.0.1/8" },
+  #{ name: "gw-zero", ip: "0.0.0.0/24" },
+  #{ name: "gw-v6-network", ip: "fd00:5::/64" },
+  #{ name: "host-on-gw", ip: "192.168.61.1/24", dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "192.168.61.1" }] },
+  #{ name: "host-on-0", ip: "192.168.61.1/24", dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "192.168.61.0" }] },
+  #{ name: "host-on-255", ip: "192.168.61.1/24", dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "192.168.61.255" }] },
+  #{ name: "host-multicast-mac", ip: "192.168.61.1/24", dhcp_hosts: [#{ mac: "01:00:5e:00:00:01", ip: "192.168.61.5" }] },
+  #{ name: "host-name-quote", ip: "192.168.61.1/24", dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "192.168.61.5", name: "we'b<&" }] },
+  #{ name: "host-name-newline", ip: "192.168.61.1/24", dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "192.168.61.5", name: "web\nx" }] },
+  #{ name: "range-to-255", ip: "192.168.61.1/24", dhcp: ["192.168.61.2", "192.168.61.255"] },
+  #{ name: "nat-pool", forward: #{ mode: "nat", interfaces: ["eth1", "eth2"] }, ip: "192.168.62.1/24" },
+  #{ name: "txt-empty", dns: #{ txt: [#{ name: "", value: "x" }] } },
+  #{ name: "dns-host-name", dns: #{ hosts: [#{ ip: "10.0.0.5", hostnames: ["not a name"] }] } },
+  #{ name: "bad-domain", domain: "a b..c" },
+  #{ name: "srv-port", dns: #{ srv: [#{ service: "ldap", protocol: "tcp", port: 70000 }] } },
+  #{ name: "cr\rname" },
+  #{ name: "bad-uuid", uuid: "nope" },
+  #{ name: "bad-mac", mac: "01:00:00:00:00:01" },
+]"#,
+        "HOST.define_network(c)",
+        "assert_eq(HOST.networks().map(|n| n.name), [\"default\"]);",
+    );
+    assert_eq!(
+        lines,
+        [
+            "gw-network|ip|192.168.60.0/24|26",
+            "gw-broadcast|ip|192.168.60.255/24|26",
+            "gw-multicast|ip|224.0.0.1/24|26",
+            "gw-loopback|ip|127.0.0.1/8|26",
+            "gw-zero|ip|0.0.0.0/24|26",
+            "gw-v6-network|ip|fd00:5::/64|26",
+            "host-on-gw|dhcp_hosts[0].ip|192.168.61.1|26",
+            "host-on-0|dhcp_hosts[0].ip|192.168.61.0|26",
+            "host-on-255|dhcp_hosts[0].ip|192.168.61.255|26",
+            "host-multicast-mac|dhcp_hosts[0].mac|01:00:5e:00:00:01|26",
+            "host-name-quote|dhcp_hosts[0].name|we'b<&|26",
+            "host-name-newline|dhcp_hosts[0].name|web\nx|26",
+            "range-to-255|dhcp.end|192.168.61.255|26",
+            "nat-pool|forward.interfaces|eth1, eth2|26",
+            "txt-empty|dns.txt[0].name||26",
+            "dns-host-name|dns.hosts[0].hostnames[0]|not a name|26",
+            "bad-domain|domain.name|a b..c|26",
+            "srv-port|dns.srv[0].port|70000|26",
+            "cr\rname|name|cr\rname|26",
+            "bad-uuid|uuid|nope|26",
+            "bad-mac|mac|01:00:00:00:00:01|26",
+        ]
+        .iter()
+        .flat_map(|l| l.split('\n'))
+        .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn network_refusal_messages_say_what_the_address_is() {
+    Script::new(
+        r#"
+HOST.define_network(#{ name: "x", ip: "192.168.60.0/24" });
+"#,
+    )
+    .run()
+    .code(1)
+    .stderr_has("ip: the network's own (gateway) address cannot be the network address of 192.168.60.0/24 (the first usable one is 192.168.60.1)")
+    .stderr_has("script.rhai:2:6");
+    Script::new(
+        r#"
+HOST.define_network(#{ name: "x", ip: "192.168.61.1/24", dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "192.168.61.1" }] });
+"#,
+    )
+    .run()
+    .code(1)
+    .stderr_has("dhcp_hosts[0].ip: cannot be reserved for a guest: it is the network's own (gateway) address");
+}
+
+#[test]
+fn ipv6_host_prefixes_work_directly_and_through_net_nat() {
+    // A /128 shifted a u128 by 128 bits: a panic in debug builds, /0 in release.
+    Script::new(
+        r#"
+import "net" as net;
+let n = HOST.define_network(#{ name: "one", ips: [#{ family: "ipv6", address: "fd00::1", prefix: 128 }] });
+assert_eq(n.config.ips[0].prefix, 128);
+let r = net::nat(HOST, #{ name: "lab", subnet: "192.168.70.0/24", ipv6: "fd00:1::1/128" });
+assert_eq(r.action, "created");
+// Neighbouring /128s do not overlap; the same one does.
+HOST.define_network(#{ name: "two", ips: [#{ family: "ipv6", address: "fd00::2", prefix: 128 }] });
+HOST.define_network(#{ name: "three", ips: [#{ family: "ipv6", address: "fd00::1", prefix: 128 }] });
+"#,
+    )
+    .run()
+    .code(1)
+    .stderr_has("ips[0].address: overlaps fd00::1/128 of network 'one' (got \"fd00::1/128\")")
+    .stderr_has("script.rhai:9:6");
+}
+
+#[test]
+fn live_updates_check_records_first() {
+    Script::new(
+        r#"
+let net = HOST.network("default");
+let bad = [
+  || net.add_dns_txt("", "x"),
+  || net.add_dns_txt("a b", "x"),
+  || net.add_dns_srv(#{ service: "ldap", protocol: "tcp", port: 70000 }),
+  || net.add_dns_host(#{ ip: "192.168.122.9", hostnames: ["a<b"] }),
+  || net.add_dhcp_host(#{ mac: "52:54:00:00:00:09", ip: "192.168.122.9", name: "a&b" }),
+  || net.add_dhcp_host(#{ mac: "01:54:00:00:00:09", ip: "192.168.122.9" }),
+  || net.add_dhcp_host(#{ mac: "52:54:00:00:00:09", ip: "192.168.122.1" }),
+  || net.add_forward_interface("eth7"),
+];
+let before = net.xml;
+for f in bad {
+    try { f.call(); print("accepted"); } catch (e) { print(`${e.field}|${e.value}`); }
+}
+assert_eq(net.xml, before);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("dns_txt.name|\n")
+    .stdout_has("dns_txt.name|a b\n")
+    .stdout_has("dns_srv.port|70000\n")
+    .stdout_has("dns_host.hostnames[0]|a<b\n")
+    .stdout_has("dhcp_host.name|a&b\n")
+    .stdout_has("dhcp_host.mac|01:54:00:00:00:09\n")
+    .stdout_has("dhcp_host.ip|192.168.122.1\n")
+    .stdout_has("dev|eth7\n");
+}
+
+#[test]
+fn vm_specs_with_unsafe_names_bad_uuids_and_duplicate_macs_are_refused() {
+    let lines = refusals(
+        r#"let base = #{ import: true, disks: [#{ pool: "default-pool", size: "1G" }], start: false };
+let a = base; a.mixin(#{ name: "a", networks: [#{ network: "default", mac: "52:54:00:00:00:07" }] });
+HOST.create_vm(a);"#,
+        r#"[
+  #{ name: "m-machine", machine: "pc'/><devices>" },
+  #{ name: "m-arch", arch: "x86 64" },
+  #{ name: "m-cpu", cpu: "Sky<lake" },
+  #{ name: "m-uuid", uuid: "not-a-uuid" },
+  #{ name: "m-dup", networks: [#{ network: "default", mac: "52:54:00:00:00:01" }, #{ network: "default", mac: "52:54:00:00:00:01" }] },
+  #{ name: "m-other", networks: [#{ network: "default", mac: "52:54:00:00:00:07" }] },
+  #{ name: "m-multicast", networks: [#{ network: "default", mac: "01:54:00:00:00:01" }] },
+  #{ name: "m-model", networks: [#{ network: "default", model: "virtio'x" }] },
+  #{ name: "m-8e", memory: "8E" },
+  #{ name: "m-tiny", memory: "0.0000001K" },
+  #{ name: "m-small", memory: "1K" },
+]"#,
+        "let s = base; s.mixin(c); HOST.create_vm(s)",
+        r#"assert_eq(HOST.vms().map(|v| v.name), ["a", "test"]);
+assert_eq(HOST.pool("default-pool").volumes().map(|v| v.name), ["a.qcow2"]);"#,
+    );
+    assert_eq!(
+        lines,
+        [
+            "m-machine|machine|pc'/><devices>|18",
+            "m-arch|arch|x86 64|18",
+            "m-cpu|cpu|Sky<lake|18",
+            "m-uuid|uuid|not-a-uuid|18",
+            "m-dup|networks[1].mac|52:54:00:00:00:01|18",
+            "m-other|networks[0].mac|52:54:00:00:00:07|18",
+            "m-multicast|networks[0].mac|01:54:00:00:00:01|18",
+            "m-model|networks[0].model|virtio'x|18",
+            "m-8e|memory|8E|18",
+            "m-tiny|memory|0.0000001K|18",
+            "m-small|memory|1K|18",
+        ]
+    );
+    Script::new(
+        r#"
+HOST.create_vm(#{ name: "b", import: true, disks: [#{ pool: "default-pool", size: "1G" }], start: false,
+                  networks: [#{ network: "default", mac: "52:54:00:00:00:08" }] });
+HOST.create_vm(#{ name: "c", import: true, disks: [#{ pool: "default-pool", size: "1G" }], start: false,
+                  networks: [#{ network: "default", mac: "52:54:00:00:00:08" }] });
+"#,
+    )
+    .run()
+    .code(1)
+    .stderr_has("networks[0].mac: VM 'b' already has an interface with this MAC address (got \"52:54:00:00:00:08\")")
+    .stderr_has("script.rhai:4:6");
+}
+
+#[test]
+fn sizes_are_reported_as_given() {
+    Script::new(
+        r#"
+let p = HOST.pool("default-pool");
+for c in ["8E", "0.0000001K", "15.99E"] {
+    try { p.create_volume(#{ name: "v.qcow2", capacity: c, format: "qcow2" }); print("accepted"); }
+    catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+}
+assert_eq(p.volumes(), []);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has(
+        "capacity|8E|4|capacity: too large: sizes go up to just under 8E (8 EiB, libvirt's limit)",
+    )
+    .stdout_has("capacity|0.0000001K|4|capacity: less than one byte (it would round to 0)")
+    .stdout_has("capacity|15.99E|4|");
+    Script::new(
+        r#"
+import "lab" as lab;
+HOST.pool("default-pool").create_volume(#{ name: "golden.qcow2", capacity: "1G", format: "qcow2" });
+lab::up(HOST, #{ name: "demo", subnet: "192.168.50.0/24", base: "golden.qcow2", pool: "default-pool", count: 1, memory: "8E" });
+"#,
+    )
+    .run()
+    .code(1)
+    .stderr_has("lab::up: memory: too large")
+    .stderr_has("(got \"8E\")")
+    .stderr_has("script.rhai:4:");
+}
