@@ -38,7 +38,15 @@ impl ScriptError {
     /// An error that libvirt reported.
     pub fn libvirt(err: &virt::error::Error) -> Self {
         let code = err.code().to_raw() as i64;
-        ScriptError::new("libvirt", err.message().to_owned())
+        // The virt crate's words for a NUL in a string it passes to C.
+        let message = match err.message().strip_prefix("Null byte passed to CString: ") {
+            Some(detail) => format!(
+                "a name or text contains a NUL character (\\0), which libvirt cannot take ({})",
+                detail.replace("nul byte found in provided data", "found")
+            ),
+            None => err.message().to_owned(),
+        };
+        ScriptError::new("libvirt", message)
             .with("code", code)
             .with(
                 "code_name",

@@ -19,11 +19,12 @@ use super::spec::from_map;
 use super::Host;
 use crate::xml::metadata as meta;
 use crate::xml::network::{
-    changed_keys, check_dns_name, live_changes, network_string, normalize_dhcp_host, overlay,
-    validate_dhcp_host, validate_dns_srv, validate_dns_txt, write_dhcp_host, write_dhcp_range,
-    write_dns_host, write_dns_srv, write_dns_txt, write_portgroup, DhcpHost, DhcpRange, DnsHost,
-    DnsSrv, DnsTxt, LiveChange, NetworkDef, NetworkDoc, NetworkSpec, Occupancy, Occupied,
-    PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS, SPEC_KEYS,
+    changed_keys, check_dns_name, check_no_control, live_changes, network_string,
+    normalize_dhcp_host, overlay, validate_dhcp_host, validate_dns_srv, validate_dns_txt,
+    write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt,
+    write_portgroup, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange, NetworkDef,
+    NetworkDoc, NetworkSpec, Occupancy, Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection,
+    DEF_KEYS, SPEC_KEYS,
 };
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
@@ -57,6 +58,22 @@ fn field_error(ctx: &NativeCallContext, e: FieldError) -> Box<EvalAltResult> {
 
 fn xml_error(ctx: &NativeCallContext, e: impl std::fmt::Display) -> Box<EvalAltResult> {
     ScriptError::new("xml", format!("network XML: {e}")).at(ctx)
+}
+
+/// libvirt refused to `verb` network `name`: its error, naming the network
+/// (`field: name`), since libvirt's own text often does not.
+fn refused(ctx: &NativeCallContext, verb: &str, name: &str, e: &VirtError) -> Box<EvalAltResult> {
+    ScriptError::libvirt(e)
+        .with(
+            "message",
+            format!(
+                "libvirt refused to {verb} network '{name}': {}",
+                e.message()
+            ),
+        )
+        .with("field", "name")
+        .with("value", name.to_owned())
+        .at(ctx)
 }
 
 fn lookup(host: &Host, name: &str) -> Result<Option<RawNetwork>, VirtError> {
@@ -293,7 +310,11 @@ fn define_xml(
     xml: &str,
     def: &NetworkDef,
 ) -> ScriptResult<Network> {
-    let raw = Arc::new(host.conn().define_network_xml(xml).script(ctx)?);
+    let raw = Arc::new(
+        host.conn()
+            .define_network_xml(xml)
+            .map_err(|e| refused(ctx, "define", &def.name, &e))?,
+    );
     journal::record_with("define_network", format!("network {}", def.name), || {
         Some(undo_define(raw.clone()))
     });
@@ -376,6 +397,19 @@ fn libvirt_section(s: UpdateSection) -> sys::virNetworkUpdateSection {
     }
 }
 
+/// The argument an update's record came from, for errors.
+fn section_field(s: UpdateSection) -> &'static str {
+    match s {
+        UpdateSection::IpDhcpHost => "dhcp_host",
+        UpdateSection::IpDhcpRange => "dhcp_range",
+        UpdateSection::DnsHost => "dns_host",
+        UpdateSection::DnsTxt => "dns_txt",
+        UpdateSection::DnsSrv => "dns_srv",
+        UpdateSection::ForwardInterface => "forward_interface",
+        UpdateSection::Portgroup => "portgroup",
+    }
+}
+
 fn libvirt_command(c: UpdateCommand) -> sys::virNetworkUpdateCommand {
     match c {
         UpdateCommand::Add => sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
@@ -399,15 +433,29 @@ fn apply_live(ctx: &NativeCallContext, net: &Network, change: &LiveChange) -> Sc
     }
     let section = libvirt_section(change.section);
     let index = change.parent_index;
+    let entry = change.xml.to_xml();
     net.raw
         .update(
             libvirt_command(change.command),
             section,
             index,
-            &change.xml.to_xml(),
+            &entry,
             flags,
         )
-        .script(ctx)?;
+        .map_err(|e| {
+            // libvirt's text names neither the record nor the network.
+            let err = ScriptError::libvirt(&e);
+            let message = format!(
+                "network '{}': libvirt refused the update \"{}\": {}",
+                net.name(),
+                change.description,
+                e.message()
+            );
+            err.with("message", message)
+                .with("field", section_field(change.section))
+                .with("value", entry.clone())
+                .at(ctx)
+        })?;
     let n = net.raw.clone();
     let (undo_cmd, undo_xml) = (libvirt_command(change.undo.0), change.undo.1.to_xml());
     journal::record(
@@ -746,6 +794,7 @@ pub mod network_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn network(ctx: NativeCallContext, host: &mut Host, name: &str) -> ScriptResult<Network> {
+        check_no_control("name", name).map_err(|e| field_error(&ctx, e))?;
         match lookup(host, name).script(&ctx)? {
             Some(raw) => Ok(super::Network {
                 host: host.clone(),
@@ -772,6 +821,7 @@ pub mod network_api {
         host: &mut Host,
         name: &str,
     ) -> ScriptResult<Dynamic> {
+        check_no_control("name", name).map_err(|e| field_error(&ctx, e))?;
         Ok(match lookup(host, name).script(&ctx)? {
             Some(raw) => Dynamic::from(super::Network {
                 host: host.clone(),
@@ -865,7 +915,10 @@ pub mod network_api {
             .at(&ctx));
         }
         check_clash(&ctx, host, &def, Some(&spec), true)?;
-        let raw = host.conn().create_network_xml(&def.to_xml()).script(&ctx)?;
+        let raw = host
+            .conn()
+            .create_network_xml(&def.to_xml())
+            .map_err(|e| refused(&ctx, "create", &def.name, &e))?;
         journal::record_with("create_network", format!("network {}", def.name), || {
             let n = raw.clone();
             Some(Box::new(move || n.destroy()))

@@ -240,3 +240,39 @@ lab::up(HOST, #{ name: "demo", subnet: "192.168.50.0/24", base: "golden.qcow2", 
     .stderr_has("(got \"8E\")")
     .stderr_has("script.rhai:4:");
 }
+
+#[test]
+fn errors_use_no_rust_words() {
+    let run = Script::new(
+        r#"
+let cases = [
+  || HOST.define_network(#{ name: "a", dhcp: "x" }),
+  || HOST.define_network(#{ name: "a", mtu: -1 }),
+  || HOST.define_network(#{ name: "a", dhcp_hosts: [1] }),
+  || HOST.network("a\x00b"),
+  || HOST.pool("a\x00b"),
+  || HOST.vm("a\x00b"),
+];
+for f in cases {
+    try { f.call(); print("accepted"); } catch (e) { print(`${e.field}|${e.message}`); }
+}
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("dhcp|dhcp: expected an array [ ... ], got a string (got \"x\")")
+        .stdout_has("mtu|mtu: expected a whole number from 0 to 4294967295, got -1 (got \"-1\")")
+        .stdout_has("dhcp_hosts|dhcp_hosts: expected a map #{ ... }, got a whole number")
+        .stdout_has("name|name: must not contain control characters (U+0000 (a control character)) (got \"a\\0b\")")
+        .stdout_has("a name or text contains a NUL character (\\0), which libvirt cannot take");
+    for rust in ["alloc::", "u32", "CString", "Vec<", "expected Map"] {
+        assert!(!run.stdout.contains(rust), "{rust} in:\n{}", run.stdout);
+    }
+    Script::new("let a = [1];\nlet f = || a.push(2);\na.map(|x| f.call());\n")
+        .run()
+        .code(1)
+        .stderr_has(
+            "error: a closure changed a variable while the call it runs in was still using it",
+        )
+        .stderr_has("script.rhai:3:");
+}
