@@ -758,6 +758,57 @@ fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
     m
 }
 
+/// `ensure_network`'s steps (see there); the caller makes them one unit.
+fn ensure(ctx: &NativeCallContext, host: &Host, spec: &Map) -> ScriptResult<Map> {
+    let (spec, desired) = spec_of(ctx, spec)?;
+    let mut changes = Array::new();
+    let mut created = false;
+    let mut restart_needed = false;
+    let net = match lookup(host, &desired.name).script(ctx)? {
+        None => {
+            check_clash(ctx, host, &desired, Some(&spec), true)?;
+            created = true;
+            changes.push("defined".into());
+            define_xml(ctx, host, &desired.to_xml(), &desired)?
+        }
+        Some(raw) => {
+            let net = super::Network {
+                host: host.clone(),
+                raw: raw.into(),
+            };
+            restart_needed = converge(ctx, &net, &spec, &desired, &mut changes)?;
+            net
+        }
+    };
+    if let Some(on) = spec.autostart {
+        if net.raw.autostart().script(ctx)? != on {
+            set_autostart(ctx, &net, on)?;
+            changes.push(format!("autostart {}", if on { "on" } else { "off" }).into());
+        }
+    }
+    let want_active = spec.active.unwrap_or(true);
+    if net.raw.is_active().script(ctx)? != want_active {
+        if want_active {
+            start(ctx, &net)?;
+            changes.push("started".into());
+        } else {
+            stop_network(ctx, &net)?;
+            changes.push("stopped".into());
+        }
+    }
+    let action = match (created, changes.is_empty()) {
+        (true, _) => "created",
+        (false, true) => "unchanged",
+        (false, false) => "updated",
+    };
+    let mut m = Map::new();
+    m.insert("action".into(), action.into());
+    m.insert("changes".into(), changes.into());
+    m.insert("restart_needed".into(), restart_needed.into());
+    m.insert("network".into(), Dynamic::from(net));
+    Ok(m)
+}
+
 #[export_module(manifest)]
 pub mod network_api {
     use super::*;
@@ -954,53 +1005,9 @@ pub mod network_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn ensure_network(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Map> {
-        let (spec, desired) = spec_of(&ctx, &spec)?;
-        let mut changes = Array::new();
-        let mut created = false;
-        let mut restart_needed = false;
-        let net = match lookup(host, &desired.name).script(&ctx)? {
-            None => {
-                check_clash(&ctx, host, &desired, Some(&spec), true)?;
-                created = true;
-                changes.push("defined".into());
-                define_xml(&ctx, host, &desired.to_xml(), &desired)?
-            }
-            Some(raw) => {
-                let net = super::Network {
-                    host: host.clone(),
-                    raw: raw.into(),
-                };
-                restart_needed = converge(&ctx, &net, &spec, &desired, &mut changes)?;
-                net
-            }
-        };
-        if let Some(on) = spec.autostart {
-            if net.raw.autostart().script(&ctx)? != on {
-                set_autostart(&ctx, &net, on)?;
-                changes.push(format!("autostart {}", if on { "on" } else { "off" }).into());
-            }
-        }
-        let want_active = spec.active.unwrap_or(true);
-        if net.raw.is_active().script(&ctx)? != want_active {
-            if want_active {
-                start(&ctx, &net)?;
-                changes.push("started".into());
-            } else {
-                stop_network(&ctx, &net)?;
-                changes.push("stopped".into());
-            }
-        }
-        let action = match (created, changes.is_empty()) {
-            (true, _) => "created",
-            (false, true) => "unchanged",
-            (false, false) => "updated",
-        };
-        let mut m = Map::new();
-        m.insert("action".into(), action.into());
-        m.insert("changes".into(), changes.into());
-        m.insert("restart_needed".into(), restart_needed.into());
-        m.insert("network".into(), Dynamic::from(net));
-        Ok(m)
+        // One unit: a define that cannot start, or the third of five live
+        // updates failing, leaves the network as it was.
+        super::super::control::atomically(|| ensure(&ctx, host, &spec))
     }
 
     // -- Network: state --------------------------------------------------------

@@ -1235,7 +1235,11 @@ pub mod vm_api {
         }
         events::watch(vm.host.conn()).script(&ctx)?;
         vm.raw.shutdown().script(&ctx)?;
-        journal::record("shutdown_vm", format!("vm {}", vm.name()), None);
+        // Rolled back, a VM that was running runs again.
+        journal::record_with("shutdown_vm", format!("vm {}", vm.name()), || {
+            let dom = vm.raw.clone();
+            Some(Box::new(move || dom.create().map(|_| ())))
+        });
         if wait_for_state(vm, "shut off", timeout, &ctx)? {
             return Ok(());
         }
@@ -1268,7 +1272,11 @@ pub mod vm_api {
     #[rhai_fn(pure, return_raw)]
     pub fn destroy(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
         vm.raw.destroy().script(&ctx)?;
-        journal::record("destroy_vm", format!("vm {}", vm.name()), None);
+        // Only a running VM can be destroyed: rolled back, it runs again.
+        journal::record_with("destroy_vm", format!("vm {}", vm.name()), || {
+            let dom = vm.raw.clone();
+            Some(Box::new(move || dom.create().map(|_| ())))
+        });
         Ok(())
     }
 

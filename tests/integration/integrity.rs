@@ -276,3 +276,136 @@ for f in cases {
         )
         .stderr_has("script.rhai:3:");
 }
+
+#[test]
+fn ensure_network_undoes_its_own_live_updates_when_a_later_one_fails() {
+    // libvirt refuses the second reservation (an `id` on an IPv4 network):
+    // the first, already applied, is taken back, and the error names both.
+    Script::new(
+        r#"
+let spec = #{ name: "lab", ip: "192.168.10.1/24", dhcp: ["192.168.10.2", "192.168.10.99"] };
+HOST.ensure_network(spec);
+let before = HOST.network("lab").xml;
+spec.dhcp_hosts = [#{ mac: "52:54:00:00:00:10", ip: "192.168.10.110", name: "web" },
+                   #{ id: "0:1:0:1:2", ip: "192.168.10.111" }];
+try {
+    HOST.ensure_network(spec);
+    print("accepted");
+} catch (e) {
+    print(`${e.field}|${e.value}|${e.line}`);
+    print(e.rolled_back);
+}
+assert_eq(HOST.network("lab").xml, before);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("dhcp_host|<host id='0:1:0:1:2' ip='192.168.10.111'/>|8\n")
+    .stdout_has("[\"update_network network lab: DHCP host 52:54:00:00:00:10 added\"]");
+}
+
+#[test]
+fn transactions_restart_destroyed_vms_and_list_deleted_volumes_as_irreversible() {
+    Script::new(
+        r#"
+let vm = HOST.vm("test");
+let v = HOST.pool("default-pool").create_volume(#{ name: "scratch.img", capacity: "1M" });
+try {
+    transaction(|| { vm.destroy(); v.delete(); throw "a later step failed"; });
+} catch (e) {
+    print(e.message);
+    assert_eq(e.rolled_back, ["destroy_vm vm test"]);
+    assert_eq(e.irreversible, ["delete_volume volume default-pool/scratch.img"]);
+    assert_eq(e.rollback_failed, ["delete_volume volume default-pool/scratch.img: cannot be undone"]);
+}
+assert_eq(vm.state, "running");
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("a later step failed (rolled back: destroy_vm vm test; FAILED to roll back: delete_volume volume default-pool/scratch.img: cannot be undone)");
+    // --atomic: the report lists it too.
+    let run = Script::new(
+        r#"
+HOST.vm("test").destroy();
+HOST.pool("default-pool").create_volume(#{ name: "gone.img", capacity: "1M" }).delete();
+throw "stop";
+"#,
+    )
+    .arg("--atomic")
+    .arg("--json")
+    .run();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("delete_volume volume default-pool/gone.img: cannot be undone")
+            || run
+                .stderr
+                .contains("delete_volume volume default-pool/gone.img: cannot be undone"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+#[test]
+fn a_volume_that_is_a_vms_disk_is_not_deleted_without_force() {
+    Script::new(
+        r#"
+let pool = HOST.pool("default-pool");
+let disk = pool.create_volume(#{ name: "d.qcow2", capacity: "1G", format: "qcow2" });
+HOST.create_vm(#{ name: "user", import: true, disks: [#{ volume: disk }], start: false });
+try {
+    disk.delete();
+    print("deleted");
+} catch (e) {
+    print(`${e.kind}|${e.field}|${e.value}|${e.line}|${e.vms}`);
+    print(e.message);
+}
+assert(pool.find_volume("d.qcow2") != ());
+disk.delete(#{ force: true });
+assert(pool.find_volume("d.qcow2") == ());
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("in_use|volume|default-pool/d.qcow2|6|[\"user\"]")
+    .stdout_has("cannot delete default-pool/d.qcow2: it is a disk of VM 'user'");
+}
+
+#[test]
+fn recipes_undo_their_steps_when_a_later_one_fails() {
+    // libvirt-side refusal after the network and disks exist: all of it goes.
+    Script::new(
+        r#"
+import "lab" as lab;
+import "storage" as storage;
+let pool = HOST.pool("default-pool");
+pool.create_volume(#{ name: "golden.qcow2", capacity: "1G", format: "qcow2" });
+try {
+    lab::up(HOST, #{ name: "demo", subnet: "192.168.50.0/24", base: "golden.qcow2", pool: "default-pool",
+                     count: 2, vm: #{ virt_type: "qemu", uuid: "00000000-0000-0000-0000-00000000000x" } });
+    print("accepted");
+} catch (e) {
+    print(`${e.field}|${e.value}`);
+    print(e.rolled_back);
+}
+assert_eq(HOST.networks().map(|n| n.name), ["default"]);
+assert_eq(HOST.vms().map(|v| v.name), ["test"]);
+assert_eq(pool.volumes().map(|v| v.name), ["golden.qcow2"]);
+// The test driver cannot upload: the volume made for the upload goes again.
+try {
+    storage::image(HOST, #{ pool: "default-pool", file: "script.rhai", name: "img.raw" });
+} catch (e) {
+    print(e.rolled_back);
+}
+assert_eq(pool.volumes().map(|v| v.name), ["golden.qcow2"]);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("uuid|00000000-0000-0000-0000-00000000000x\n")
+    .stdout_has("\"define_network network demo\"")
+    .stdout_has("clone_volume volume default-pool/demo-1.qcow2")
+    .stdout_has("[\"create_volume volume default-pool/img.raw\"]");
+}
