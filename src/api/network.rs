@@ -20,11 +20,11 @@ use super::Host;
 use crate::xml::metadata as meta;
 use crate::xml::network::{
     changed_keys, check_dns_name, check_no_control, live_changes, network_string,
-    normalize_dhcp_host, overlay, validate_dhcp_host, validate_dns_srv, validate_dns_txt,
-    write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt,
-    write_portgroup, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange, NetworkDef,
-    NetworkDoc, NetworkSpec, Occupancy, Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection,
-    DEF_KEYS, SPEC_KEYS,
+    normalize_dhcp_host, not_taken, overlay, validate_dhcp_host, validate_dns_srv,
+    validate_dns_txt, write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv,
+    write_dns_txt, write_portgroup, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange,
+    NetworkDef, NetworkDoc, NetworkSpec, Occupancy, Occupied, PortGroup, Subnet, UpdateCommand,
+    UpdateSection, DEF_KEYS, SPEC_KEYS,
 };
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
@@ -643,6 +643,55 @@ fn parse_range(
     ))
 }
 
+/// Which of a network's documents a change should show in.
+#[derive(Clone, Copy, PartialEq)]
+enum Config {
+    /// The one the next start uses (`--inactive`).
+    Persistent,
+    /// The running one.
+    Live,
+}
+
+/// Read back what a redefinition or restart changed: every key that differs
+/// between `before` and `target` must now be as in `target`. A driver that
+/// keeps no separate persistent config of a running network (the test
+/// driver) drops a redefinition silently; that is an error, not "updated".
+fn check_taken(
+    ctx: &NativeCallContext,
+    net: &Network,
+    before: &NetworkDef,
+    target: &NetworkDef,
+    which: Config,
+) -> ScriptResult<()> {
+    let xml = match which {
+        Config::Persistent => config_xml(&net.raw),
+        Config::Live => net.raw.xml_desc(0),
+    }
+    .script(ctx)?;
+    let now = NetworkDef::parse(&xml).map_err(|e| xml_error(ctx, e))?;
+    let missing = not_taken(before, target, &now);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let keys = missing.join(", ");
+    Err(ScriptError::new(
+        "not_applied",
+        format!(
+            "network '{}': libvirt kept the old {keys} in its {} config ({})",
+            net.name(),
+            if which == Config::Live { "running" } else { "persistent" },
+            if which == Config::Live {
+                "the restart did not bring the new config up"
+            } else {
+                "the redefinition did not take; a driver that keeps no separate persistent config of a running network, like the test driver, drops it: stop the network, change it, start it"
+            }
+        ),
+    )
+    .with("field", keys)
+    .with("value", net.name())
+    .at(ctx))
+}
+
 /// `ensure_network` on an existing network: bring its config to `desired`.
 fn converge(
     ctx: &NativeCallContext,
@@ -696,10 +745,12 @@ fn converge(
                 Some(undo_redefine(net.host.clone(), xml)),
             );
             remember(&net.host, &target);
+            check_taken(ctx, net, &actual, &target, Config::Persistent)?;
             changes.push(format!("redefined ({keys})").into());
             if active {
                 if spec.restart == Some(true) {
                     restart(ctx, net)?;
+                    check_taken(ctx, net, &actual, &target, Config::Live)?;
                     changes.push("restarted".into());
                 } else {
                     changes.push(
@@ -714,11 +765,21 @@ fn converge(
     }
 }
 
-/// A metadata argument: an XML element (string) or `()` (remove), parsed.
+/// A metadata argument: an XML element (string) or `()` (remove), parsed,
+/// for namespace `ns_uri` (a URI: libvirt keeps nothing under an empty one).
 pub fn metadata_arg(
     ctx: &NativeCallContext,
+    ns_uri: &str,
     xml: &Dynamic,
 ) -> ScriptResult<Option<(Option<String>, Element)>> {
+    if !ns_uri.contains(':') || ns_uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ScriptError::invalid(
+            "ns_uri",
+            ns_uri,
+            "must be a namespace URI (like https://example.org/app)",
+        )
+        .at(ctx));
+    }
     if xml.is_unit() {
         return Ok(None);
     }
@@ -1294,6 +1355,7 @@ pub mod network_api {
         if &new == doc.def() {
             return Ok(false);
         }
+        let doc_before = doc.clone();
         new.validate().map_err(|e| field_error(&ctx, e))?;
         check_clash(&ctx, &net.host, &new, None, false)?;
         doc.set_def(new.clone());
@@ -1307,6 +1369,7 @@ pub mod network_api {
             Some(undo_redefine(net.host.clone(), xml)),
         );
         remember(&net.host, &new);
+        check_taken(&ctx, net, doc_before.def(), &new, Config::Persistent)?;
         if !net.raw.is_active().script(&ctx)? {
             return Ok(false);
         }
@@ -2028,7 +2091,7 @@ pub mod network_api {
         ns_uri: &str,
         xml: Dynamic,
     ) -> ScriptResult<bool> {
-        let wanted = metadata_arg(&ctx, &xml)?;
+        let wanted = metadata_arg(&ctx, ns_uri, &xml)?;
         if !net.raw.is_persistent().script(&ctx)? {
             return Err(ScriptError::new(
                 "invalid",
@@ -2068,6 +2131,22 @@ pub mod network_api {
                 host.conn().define_network_xml(&old_xml).map(|_| ())
             })),
         );
+        // Read back: a driver may drop the redefinition of a running network.
+        let stored = NetworkDef::parse(&config_xml(&net.raw).script(&ctx)?)
+            .map_err(|e| xml_error(&ctx, e))?;
+        let now = meta::find(stored.metadata.as_deref(), ns_uri);
+        if now.as_ref().map(Element::normalized) != wanted.as_ref().map(|(_, el)| el.normalized()) {
+            return Err(ScriptError::new(
+                "not_applied",
+                format!(
+                    "network '{}': libvirt did not keep the metadata in {ns_uri} (a driver that keeps no separate persistent config of a running network, like the test driver, drops it: stop the network, set the metadata, start it)",
+                    net.name()
+                ),
+            )
+            .with("field", "metadata")
+            .with("value", ns_uri.to_owned())
+            .at(&ctx));
+        }
         Ok(true)
     }
 

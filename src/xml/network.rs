@@ -2364,7 +2364,17 @@ pub fn overlay(actual: &NetworkDef, desired: &NetworkDef) -> NetworkDef {
     let mut a = serde_json::to_value(actual).unwrap_or_default();
     let d = serde_json::to_value(desired).unwrap_or_default();
     merge_json(&mut a, d);
-    serde_json::from_value(a).unwrap_or_else(|_| desired.clone())
+    let mut target: NetworkDef = serde_json::from_value(a).unwrap_or_else(|_| desired.clone());
+    // `prefix: 24` where libvirt has `netmask='255.255.255.0'` is no change.
+    for (t, a) in target.ips.iter_mut().zip(&actual.ips) {
+        if let (Some(p), None, None, Some(mask)) = (t.prefix, &t.netmask, a.prefix, &a.netmask) {
+            if t.address == a.address && netmask_prefix(mask) == u8::try_from(p).ok() {
+                t.prefix = None;
+                t.netmask = Some(mask.clone());
+            }
+        }
+    }
+    target
 }
 
 fn merge_json(a: &mut serde_json::Value, d: serde_json::Value) {
@@ -2594,6 +2604,36 @@ fn diff_list<T: PartialEq>(
     }
 }
 
+/// The keys changed from `before` to `target` that `now` (read back from
+/// libvirt) does not show: a field `target` gives must be in `now` as given
+/// (libvirt may add defaults beside it), one `target` dropped must be gone.
+pub fn not_taken(before: &NetworkDef, target: &NetworkDef, now: &NetworkDef) -> Vec<String> {
+    let as_map = |d: &NetworkDef| match serde_json::to_value(d) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let (t, n) = (as_map(target), as_map(now));
+    let null = serde_json::Value::Null;
+    changed_keys(before, target)
+        .into_iter()
+        .filter(|k| !covers(n.get(k).unwrap_or(&null), t.get(k).unwrap_or(&null)))
+        .collect()
+}
+
+/// Whether `have` holds everything `want` says.
+fn covers(have: &serde_json::Value, want: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (have, want) {
+        (Value::Object(h), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| covers(h.get(k).unwrap_or(&Value::Null), v)),
+        (Value::Array(h), Value::Array(w)) => {
+            h.len() == w.len() && h.iter().zip(w).all(|(h, w)| covers(h, w))
+        }
+        (h, w) => h == w,
+    }
+}
+
 /// The top-level keys in which two documents differ (for reports).
 pub fn changed_keys(a: &NetworkDef, b: &NetworkDef) -> Vec<String> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
@@ -2814,6 +2854,32 @@ mod tests {
         target.bridge.as_mut().unwrap().stp = Some(false);
         assert_eq!(live_changes(&actual, &target), None);
         assert_eq!(changed_keys(&actual, &target), vec!["bridge", "ips"]);
+    }
+
+    #[test]
+    fn read_back_accepts_libvirt_defaults_and_finds_dropped_changes() {
+        let before = net("<name>n</name><bridge name='b' stp='on' delay='0'/>");
+        let mut target = before.clone();
+        target.bridge = Some(Bridge {
+            name: Some("virbr10".into()),
+            stp: Some(false),
+            ..Bridge::default()
+        });
+        target.mtu = Some(9000);
+        // libvirt adds delay='0' beside what was asked: taken.
+        let now =
+            net("<name>n</name><bridge name='virbr10' stp='off' delay='0'/><mtu size='9000'/>");
+        assert_eq!(not_taken(&before, &target, &now), Vec::<String>::new());
+        // The old document back: nothing took.
+        assert_eq!(not_taken(&before, &target, &before), vec!["bridge", "mtu"]);
+        // A removal takes when the key is gone.
+        let mut dropped = before.clone();
+        dropped.bridge = None;
+        assert_eq!(not_taken(&before, &dropped, &before), vec!["bridge"]);
+        assert_eq!(
+            not_taken(&before, &dropped, &net("<name>n</name>")),
+            Vec::<String>::new()
+        );
     }
 
     fn net(xml_inner: &str) -> NetworkDef {

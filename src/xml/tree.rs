@@ -61,7 +61,7 @@ impl Element {
                     let el = element_from(&start).map_err(|m| malformed(&reader, m))?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(Node::Element(el)),
-                        None => root = Some(el),
+                        None => set_root(&mut root, el).map_err(|m| malformed(&reader, m))?,
                     }
                 }
                 Event::End(_) => {
@@ -70,7 +70,7 @@ impl Element {
                         .ok_or_else(|| malformed(&reader, "unexpected end tag".into()))?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(Node::Element(el)),
-                        None => root = Some(el),
+                        None => set_root(&mut root, el).map_err(|m| malformed(&reader, m))?,
                     }
                 }
                 Event::Text(text) => {
@@ -426,6 +426,19 @@ fn element_from(start: &BytesStart) -> Result<Element, String> {
         attrs,
         children: Vec::new(),
     })
+}
+
+/// A document has one root: a second one is an error, not a replacement
+/// (`<a/><b/>` kept only `<b/>`).
+fn set_root(root: &mut Option<Element>, el: Element) -> Result<(), String> {
+    if let Some(first) = root {
+        return Err(format!(
+            "more than one root element (<{}> and <{}>): give one element",
+            first.name, el.name
+        ));
+    }
+    *root = Some(el);
+    Ok(())
 }
 
 fn unescape(raw: &str) -> Result<String, String> {

@@ -409,3 +409,77 @@ assert_eq(pool.volumes().map(|v| v.name), ["golden.qcow2"]);
     .stdout_has("clone_volume volume default-pool/demo-1.qcow2")
     .stdout_has("[\"create_volume volume default-pool/img.raw\"]");
 }
+
+#[test]
+fn metadata_takes_one_element_in_a_real_namespace() {
+    Script::new(
+        r#"
+let net = HOST.define_network(#{ name: "tagged", ip: "192.168.40.1/24" });
+let vm = HOST.vm("test");
+for c in [["https://e.org/a", "<a/><b/>"], ["", "<x/>"], ["nope", "<x/>"]] {
+    for target in [net, vm] {
+        try { target.set_metadata(c[0], c[1]); print("stored"); }
+        catch (e) { print(`${e.field}|${e.value}|${e.line}`); }
+    }
+}
+assert(net.metadata("https://e.org/a") == ());
+assert(!net.xml_inactive.contains("<metadata"));
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("xml|<a/><b/>|6\nxml|<a/><b/>|6\n")
+    .stdout_has("ns_uri||6\nns_uri||6\n")
+    .stdout_has("ns_uri|nope|6\nns_uri|nope|6\n");
+}
+
+#[test]
+fn changes_a_running_network_did_not_take_are_errors() {
+    // The test driver keeps no separate persistent config of a running
+    // network: what is redefined is dropped, and read back, that is said.
+    Script::new(
+        r#"
+let net = HOST.network("default");
+let before = net.xml;
+for f in [|| net.set_metadata("https://e.org/a", "<a/>"), || net.edit(|c| c.mtu = 9000)] {
+    try { print(f.call()); } catch (e) { print(`${e.kind}|${e.field}|${e.value}`); }
+}
+assert_eq(net.xml, before);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("not_applied|metadata|https://e.org/a\n")
+    .stdout_has("not_applied|mtu|default\n");
+}
+
+#[test]
+fn live_running_network_metadata_and_redefinition_read_back() {
+    let Some(uri) = crate::support::live_uri() else {
+        return;
+    };
+    let name = crate::support::unique("rb");
+    let run = Script::new(&format!(
+        r#"
+let spec = #{{ name: "{name}", ip: "10.219.7.1/24" }};
+let net = HOST.ensure_network(spec).network;
+assert(net.active);
+assert(net.set_metadata("https://e.org/a", "<a v='1'/>"));
+assert_eq(net.metadata("https://e.org/a"), "<a v='1'/>");
+assert(net.edit(|c| c.mtu = 9000));   // running: needs a restart
+assert(net.xml_inactive.contains("<mtu size='9000'/>"));
+spec.mtu = 9000;
+spec.restart = true;
+assert_eq(HOST.ensure_network(spec).changes, []);
+net.restart();
+assert(net.xml.contains("<mtu size='9000'/>"));
+net.stop();
+net.undefine();
+"#
+    ))
+    .connect(&uri)
+    .run();
+    let _ = crate::support::virsh_try(&uri, &["net-destroy", &name]);
+    let _ = crate::support::virsh_try(&uri, &["net-undefine", &name]);
+    run.ok();
+}
