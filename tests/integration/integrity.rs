@@ -483,3 +483,24 @@ net.undefine();
     let _ = crate::support::virsh_try(&uri, &["net-undefine", &name]);
     run.ok();
 }
+
+#[test]
+fn control_characters_in_names_are_refused_not_changed() {
+    Script::new(
+        r#"
+for f in [|| HOST.ensure_network(#{ name: "lab\r", ip: "192.168.80.1/24" }),
+          || HOST.pool("default-pool").create_volume(#{ name: "v\r.img", capacity: "1M" }),
+          || HOST.ensure_network(#{ name: "lab", ip: "192.168.80.1/24",
+                                    dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "192.168.80.5", name: "a\nb" }] })] {
+    try { f.call(); print("accepted"); } catch (e) { print(`${e.field}|${e.value}|${e.line}`); }
+}
+assert_eq(HOST.networks().map(|n| n.name), ["default"]);
+assert_eq(HOST.pool("default-pool").volumes(), []);
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("name|lab\r|2\n")
+    .stdout_has("name|v\r.img|3\n")
+    .stdout_has("dhcp_hosts[0].name|a\nb|4\n");
+}
