@@ -67,7 +67,24 @@ impl<'a> Fields<'a> {
     pub fn string(&self, key: &str) -> Result<Option<String>, ScriptError> {
         match self.raw(key) {
             None => Ok(None),
-            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(v) if v.is_string() => {
+                let text = v.to_string();
+                // XML holds no NUL or other control characters but tab and newlines.
+                if let Some(c) = text
+                    .chars()
+                    .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+                {
+                    return Err(ScriptError::invalid(
+                        &self.name(key),
+                        &text,
+                        format!(
+                            "must not contain {} (XML cannot hold it)",
+                            crate::xml::network::describe_char(c)
+                        ),
+                    ));
+                }
+                Ok(Some(text))
+            }
             Some(v) => Err(self.wrong(key, v, "a string")),
         }
     }
@@ -335,6 +352,46 @@ const SPEC_KEYS: &[&str] = &[
     "metadata",
 ];
 
+/// The architecture names libvirt knows (`virArch`).
+const ARCHES: &[&str] = &[
+    "alpha",
+    "armv6l",
+    "armv7l",
+    "armv7b",
+    "aarch64",
+    "cris",
+    "i686",
+    "loongarch64",
+    "lm32",
+    "m68k",
+    "microblaze",
+    "microblazeel",
+    "mips",
+    "mipsel",
+    "mips64",
+    "mips64el",
+    "openrisc",
+    "parisc",
+    "parisc64",
+    "ppc",
+    "ppcle",
+    "ppc64",
+    "ppc64le",
+    "ppcemb",
+    "riscv32",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sh4",
+    "sh4eb",
+    "sparc",
+    "sparc64",
+    "unicore32",
+    "x86_64",
+    "xtensa",
+    "xtensaeb",
+];
+
 const DISK_KEYS: &[&str] = &[
     "volume",
     "pool",
@@ -451,10 +508,20 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
 
     let arch = f.string("arch")?;
     let machine = f.string("machine")?;
-    for (key, value) in [("arch", &arch), ("machine", &machine)] {
-        if let Some(v) = value {
-            check_identifier(key, v)?;
+    if let Some(a) = &arch {
+        if !ARCHES.contains(&a.as_str()) {
+            return Err(ScriptError::invalid(
+                "arch",
+                a,
+                format!(
+                    "not an architecture libvirt knows (like x86_64, aarch64, ppc64le; all: {})",
+                    ARCHES.join(", ")
+                ),
+            ));
         }
+    }
+    if let Some(m) = &machine {
+        check_identifier("machine", m)?;
     }
     let virt_type = match f.one_of("virt_type", &["kvm", "qemu", "auto"])?.as_deref() {
         Some("kvm") => "kvm".to_owned(),
@@ -481,6 +548,13 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         }
     }
     d.title = f.string("title")?;
+    if let Some(t) = d.title.as_deref().filter(|t| t.contains(['\n', '\r'])) {
+        return Err(ScriptError::invalid(
+            "title",
+            t,
+            "a title is one line (put more in description)",
+        ));
+    }
     d.description = f.string("description")?;
     let metadata = spec_metadata(&f)?;
     d.os.arch = arch;

@@ -10,6 +10,7 @@ mod integrity;
 mod jobs;
 mod network;
 mod network_conformance;
+mod properties;
 mod recipes;
 mod repl;
 mod storage;
