@@ -504,3 +504,62 @@ assert_eq(HOST.pool("default-pool").volumes(), []);
     .stdout_has("name|v\r.img|3\n")
     .stdout_has("dhcp_hosts[0].name|a\nb|4\n");
 }
+
+#[test]
+fn size_limits_hold_per_container_for_every_way_of_growing_it() {
+    let over = |script: &str, flag: &str, message: &str| {
+        Script::new(script)
+            .arg(flag)
+            .arg("1000")
+            .run()
+            .code(1)
+            .stderr_has(message)
+            .stderr_has("script.rhai:1:");
+    };
+    over(
+        "let a = []; for i in 0..1001 { a.push(i); }",
+        "--max-array-size",
+        "Size of array/BLOB too large",
+    );
+    over(
+        "let a = []; for i in 0..1001 { a += i; }",
+        "--max-array-size",
+        "Size of array/BLOB too large",
+    );
+    over(
+        "let a = [[]]; for i in 0..1001 { a[0].push(i); }",
+        "--max-array-size",
+        "Size of array/BLOB too large",
+    );
+    over(
+        "let m = #{}; for i in 0..1001 { m[`k${i}`] = i; }",
+        "--max-map-size",
+        "Size of object map too large",
+    );
+    over(
+        "let s = \"\"; for i in 0..1001 { s += \"x\"; }",
+        "--max-string-size",
+        "Length of string too large",
+    );
+    // Exactly at the limit is fine.
+    Script::new("let a = []; for i in 0..1000 { a.push(i); } let m = #{}; for i in 0..1000 { m[`k${i}`] = i; } print(`${a.len()} ${m.len()}`);")
+        .arg("--max-array-size")
+        .arg("1000")
+        .arg("--max-map-size")
+        .arg("1000")
+        .run()
+        .ok()
+        .stdout_has("1000 1000");
+}
+
+#[test]
+fn the_default_array_limit_is_within_reach() {
+    // Each push used to re-measure the whole array: a million pushes (the
+    // default limit) were O(n^2), hours; now each check is O(1).
+    Script::new("let a = []; for i in 0..1000000 { a.push(i); } print(a.len()); a.push(0);")
+        .run()
+        .code(1)
+        .stdout_has("1000000\n")
+        .stderr_has("Size of array/BLOB too large")
+        .stderr_has("script.rhai:1:");
+}
