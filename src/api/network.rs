@@ -285,6 +285,31 @@ fn check_clash(
     }
 }
 
+/// The bridge device a failed start found already there, when no active
+/// network uses it: libvirt's "error creating bridge interface X: File exists".
+fn stale_bridge(net: &Network, e: &VirtError) -> Option<String> {
+    let msg = e.message();
+    let dev = msg
+        .split("error creating bridge interface ")
+        .nth(1)?
+        .split(':')
+        .next()?
+        .trim()
+        .to_owned();
+    if !msg.contains("File exists") {
+        return None;
+    }
+    let active = net
+        .host
+        .conn()
+        .list_all_networks(sys::VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+        .ok()?;
+    let used = active
+        .iter()
+        .any(|n| n.bridge_name().is_ok_and(|b| b == dev));
+    (!used).then_some(dev)
+}
+
 /// The undo step of a redefinition: the earlier config back, and the overlap
 /// cache, which described the new one, dropped.
 fn undo_redefine(host: Host, xml: String) -> Undo {
@@ -326,7 +351,49 @@ fn define_xml(
 }
 
 fn start(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
-    net.raw.create().script(ctx)?;
+    start_with(ctx, net, false)
+}
+
+/// Start the network; when its bridge device is already there and no active
+/// network owns it (a daemon killed while starting it leaves it behind), say
+/// so, or with `cleanup_stale` remove it and start.
+fn start_with(ctx: &NativeCallContext, net: &Network, cleanup_stale: bool) -> ScriptResult<()> {
+    if let Err(e) = net.raw.create() {
+        let bridge = stale_bridge(net, &e);
+        match bridge {
+            Some(dev) if cleanup_stale => {
+                crate::virt_ext::network::delete_stale_bridge(net.host.uri(), &dev).map_err(
+                    |why| {
+                        ScriptError::new(
+                            "stale_bridge",
+                            format!(
+                                "network '{}': cannot remove the stale bridge {dev}: {why}",
+                                net.name()
+                            ),
+                        )
+                        .with("field", "bridge.name")
+                        .with("value", dev.clone())
+                        .at(ctx)
+                    },
+                )?;
+                journal::record("remove_stale_bridge", format!("bridge {dev}"), None);
+                net.raw.create().script(ctx)?;
+            }
+            Some(dev) => {
+                return Err(ScriptError::new(
+                    "stale_bridge",
+                    format!(
+                        "network '{}' cannot start: its bridge device {dev} already exists and no active network uses it (left by a libvirtd that stopped while starting it?). Remove it with `ip link delete {dev}` where libvirtd runs, or pass cleanup_stale: true to ensure_network",
+                        net.name()
+                    ),
+                )
+                .with("field", "bridge.name")
+                .with("value", dev)
+                .at(ctx));
+            }
+            None => return Err(ScriptError::libvirt(&e).at(ctx)),
+        }
+    }
     journal::record_with("start_network", net.label(), || {
         let n = net.raw.clone();
         Some(Box::new(move || n.destroy()))
@@ -850,7 +917,7 @@ fn ensure(ctx: &NativeCallContext, host: &Host, spec: &Map) -> ScriptResult<Map>
     let want_active = spec.active.unwrap_or(true);
     if net.raw.is_active().script(ctx)? != want_active {
         if want_active {
-            start(ctx, &net)?;
+            start_with(ctx, &net, spec.cleanup_stale == Some(true))?;
             changes.push("started".into());
         } else {
             stop_network(ctx, &net)?;
@@ -1049,6 +1116,10 @@ pub mod network_api {
     /// redefinition that takes effect at the next start, or at once when the
     /// spec says `restart: true`. Only keys in the spec are compared (libvirt's
     /// defaults stay). `autostart` and `active` (default true) are ensured too.
+    /// It is one unit: when a step fails, the steps before it are undone. A
+    /// start that finds the bridge device already there with no active
+    /// network using it (a daemon killed mid-start leaves one) is an error
+    /// saying so; `cleanup_stale: true` removes that bridge and starts.
     /// Returns `#{ action: "created"|"updated"|"unchanged", changes: [...],
     /// restart_needed, network }`; a second run changes nothing.
     ///

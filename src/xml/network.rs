@@ -2128,6 +2128,10 @@ pub struct NetworkSpec {
     /// Not XML (`ensure_network`): allow a restart when a change needs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<bool>,
+    /// Not XML (`ensure_network`): remove a stale bridge device of this
+    /// network's name (left by a daemon that died while starting it) and start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_stale: Option<bool>,
 }
 
 /// The keys of the typed document as a map (`Network.config`, `edit`).
@@ -2178,6 +2182,7 @@ pub const SPEC_KEYS: &[&str] = &[
     "autostart",
     "active",
     "restart",
+    "cleanup_stale",
 ];
 
 impl NetworkSpec {

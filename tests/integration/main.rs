@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod clones;
 mod doc_examples;
+mod faults;
 mod integrity;
 mod jobs;
 mod network;
