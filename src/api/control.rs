@@ -101,6 +101,7 @@ fn describe_rollback(err: Box<EvalAltResult>, r: journal::Rollback) -> Box<EvalA
         undone,
         failed,
         irreversible,
+        connection_lost,
     } = r;
     let mut note = if undone.is_empty() {
         "nothing to roll back".to_owned()
@@ -123,6 +124,8 @@ fn describe_rollback(err: Box<EvalAltResult>, r: journal::Rollback) -> Box<EvalA
             ("rolled_back", to_array(&undone)),
             ("rollback_failed", to_array(&failed)),
             ("irreversible", to_array(&irreversible)),
+            // The run lost libvirt while undoing: exit status 3, like any lost connection.
+            ("connection_lost", Dynamic::from(connection_lost)),
         ],
     )
 }

@@ -208,6 +208,8 @@ pub struct Rollback {
     pub undone: Vec<String>,
     pub failed: Vec<String>,
     pub irreversible: Vec<String>,
+    /// An undo step failed because the connection to libvirt is gone.
+    pub connection_lost: bool,
 }
 
 /// Close the innermost frame undoing its changes in reverse order.
@@ -227,7 +229,16 @@ fn undo_steps(steps: Vec<Step>) -> Rollback {
         match step {
             Step::Undo(what, undo) => match undo() {
                 Ok(()) => r.undone.push(what),
-                Err(e) => r.failed.push(format!("{what}: {}", e.message())),
+                Err(e) => {
+                    let code = e.code().to_raw();
+                    r.connection_lost |= matches!(
+                        code,
+                        virt::sys::VIR_ERR_NO_CONNECT
+                            | virt::sys::VIR_ERR_RPC
+                            | virt::sys::VIR_ERR_INVALID_CONN
+                    ) || format!("{:?}", e.domain()).contains("Rpc");
+                    r.failed.push(format!("{what}: {}", e.message()));
+                }
             },
             Step::Irreversible(what) => {
                 r.failed.push(format!("{what}: cannot be undone"));
