@@ -235,6 +235,66 @@ pub fn check_uuid(field: &str, uuid: &str) -> Result<(), ScriptError> {
     Ok(())
 }
 
+/// A machine type the host's capabilities list for `arch` (any arch when
+/// none is given). Hosts that list none (the test driver) accept any.
+fn check_machine(conn: &Connect, arch: Option<&str>, machine: &str) -> Result<(), ScriptError> {
+    let Some(caps) = conn
+        .capabilities()
+        .ok()
+        .and_then(|x| Element::parse(&x).ok())
+    else {
+        return Ok(());
+    };
+    let mut known: Vec<String> = Vec::new();
+    for guest in caps.children_named("guest") {
+        for a in guest.children_named("arch") {
+            if arch.is_some_and(|want| a.attr("name") != Some(want)) {
+                continue;
+            }
+            for m in a.children_named("machine") {
+                let name = m.text().trim().to_owned();
+                if !known.contains(&name) {
+                    known.push(name);
+                }
+            }
+        }
+    }
+    if known.is_empty() || known.iter().any(|k| k == machine) {
+        return Ok(());
+    }
+    known.sort();
+    let closest = known
+        .iter()
+        .min_by_key(|k| edit_distance(k, machine))
+        .cloned()
+        .unwrap_or_default();
+    Err(ScriptError::invalid(
+        "machine",
+        machine,
+        format!(
+            "not a machine type {}on this host; did you mean \"{closest}\"? (known: {})",
+            arch.map(|a| format!("of {a} ")).unwrap_or_default(),
+            known.join(", ")
+        ),
+    ))
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// The other VM on the host whose interface has `mac`, if any.
 fn vm_with_mac(conn: &Connect, mac: &str) -> Option<String> {
     let doms = conn.list_all_domains(0).ok()?;
@@ -522,6 +582,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     }
     if let Some(m) = &machine {
         check_identifier("machine", m)?;
+        check_machine(conn, arch.as_deref(), m)?;
     }
     let virt_type = match f.one_of("virt_type", &["kvm", "qemu", "auto"])?.as_deref() {
         Some("kvm") => "kvm".to_owned(),

@@ -563,3 +563,26 @@ fn the_default_array_limit_is_within_reach() {
         .stderr_has("Size of array/BLOB too large")
         .stderr_has("script.rhai:1:");
 }
+
+#[test]
+fn live_machine_types_are_checked_against_the_hosts_capabilities() {
+    let Some(uri) = crate::support::live_uri() else {
+        return;
+    };
+    let name = crate::support::unique("mach");
+    Script::new(&format!(
+        r#"let spec = #{{ name: "{name}", virt_type: "qemu", arch: "x86_64", import: true, dry_run: true,
+             disks: [#{{ path: "/dev/null" }}] }};
+spec.machine = "q35";
+HOST.create_vm(spec);
+spec.machine = "q36";
+HOST.create_vm(spec);
+"#
+    ))
+    .connect(&uri)
+    .run()
+    .code(1)
+    .stderr_has("machine: not a machine type of x86_64 on this host; did you mean \"q35\"?")
+    .stderr_has("(got \"q36\")")
+    .stderr_has("script.rhai:6:6");
+}
