@@ -231,13 +231,19 @@ fn undo_steps(steps: Vec<Step>) -> Rollback {
                 Ok(()) => r.undone.push(what),
                 Err(e) => {
                     let code = e.code().to_raw();
-                    r.connection_lost |= matches!(
+                    let lost = matches!(
                         code,
                         virt::sys::VIR_ERR_NO_CONNECT
                             | virt::sys::VIR_ERR_RPC
                             | virt::sys::VIR_ERR_INVALID_CONN
                     ) || format!("{:?}", e.domain()).contains("Rpc");
-                    r.failed.push(format!("{what}: {}", e.message()));
+                    r.connection_lost |= lost;
+                    let why = if lost {
+                        format!("the connection to libvirt was lost: {}", e.message())
+                    } else {
+                        e.message().to_owned()
+                    };
+                    r.failed.push(format!("{what}: {why}"));
                 }
             },
             Step::Irreversible(what) => {
