@@ -273,3 +273,48 @@ pub fn irreversible() -> Vec<String> {
         .irreversible
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn counting_undo(n: &Arc<AtomicUsize>) -> Option<Undo> {
+        let n = n.clone();
+        Some(Box::new(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }))
+    }
+
+    #[test]
+    fn a_unit_undoes_its_own_steps_and_hands_kept_ones_to_the_transaction() {
+        let undone = Arc::new(AtomicUsize::new(0));
+        // Rolled back on its own: only its steps, in reverse.
+        unit_begin();
+        record("define_network", "network a", counting_undo(&undone));
+        record_irreversible("delete_volume", "volume p/v");
+        let r = unit_rollback();
+        assert_eq!(undone.load(Ordering::SeqCst), 1);
+        assert_eq!(r.undone, ["define_network network a"]);
+        assert_eq!(r.irreversible, ["delete_volume volume p/v"]);
+        assert!(!r.connection_lost);
+        // Committed inside a transaction: the transaction can still undo it.
+        begin();
+        unit_begin();
+        record("define_network", "network b", counting_undo(&undone));
+        unit_commit();
+        let r = rollback();
+        assert_eq!(undone.load(Ordering::SeqCst), 2);
+        assert_eq!(r.undone, ["define_network network b"]);
+        // Another thread's unit is its own.
+        unit_begin();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(!wants_undo() || !JOURNAL.lock().unwrap().transactions.is_empty());
+            });
+        });
+        assert!(unit_rollback().undone.is_empty());
+    }
+}
