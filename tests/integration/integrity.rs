@@ -375,7 +375,8 @@ assert(pool.find_volume("d.qcow2") == ());
 
 #[test]
 fn recipes_undo_their_steps_when_a_later_one_fails() {
-    // libvirt-side refusal after the network and disks exist: all of it goes.
+    // The base image upload fails (the test driver cannot upload) after the
+    // network exists: the network and the volume made for the upload go.
     Script::new(
         r#"
 import "lab" as lab;
@@ -383,16 +384,24 @@ import "storage" as storage;
 let pool = HOST.pool("default-pool");
 pool.create_volume(#{ name: "golden.qcow2", capacity: "1G", format: "qcow2" });
 try {
-    lab::up(HOST, #{ name: "demo", subnet: "192.168.50.0/24", base: "golden.qcow2", pool: "default-pool",
-                     count: 2, vm: #{ virt_type: "qemu", uuid: "00000000-0000-0000-0000-00000000000x" } });
+    lab::up(HOST, #{ name: "demo", subnet: "192.168.50.0/24", base: "./script.rhai", pool: "default-pool",
+                     count: 2, vm: #{ virt_type: "qemu" } });
     print("accepted");
 } catch (e) {
-    print(`${e.field}|${e.value}`);
     print(e.rolled_back);
 }
 assert_eq(HOST.networks().map(|n| n.name), ["default"]);
 assert_eq(HOST.vms().map(|v| v.name), ["test"]);
 assert_eq(pool.volumes().map(|v| v.name), ["golden.qcow2"]);
+// A bad `vm` key is refused before anything is made.
+let n = mutation_count();
+try {
+    lab::up(HOST, #{ name: "demo", subnet: "192.168.50.0/24", base: "golden.qcow2", pool: "default-pool",
+                     count: 2, vm: #{ virt_type: "qemu", uuid: "00000000-0000-0000-0000-00000000000x" } });
+} catch (e) {
+    print(`${e.field}|${e.value}`);
+}
+assert_eq(mutation_count(), n);
 // The test driver cannot upload: the volume made for the upload goes again.
 try {
     storage::image(HOST, #{ pool: "default-pool", file: "script.rhai", name: "img.raw" });
@@ -404,9 +413,8 @@ assert_eq(pool.volumes().map(|v| v.name), ["golden.qcow2"]);
     )
     .run()
     .ok()
-    .stdout_has("uuid|00000000-0000-0000-0000-00000000000x\n")
+    .stdout_has("vm.uuid|00000000-0000-0000-0000-00000000000x\n")
     .stdout_has("\"define_network network demo\"")
-    .stdout_has("clone_volume volume default-pool/demo-1.qcow2")
     .stdout_has("[\"create_volume volume default-pool/img.raw\"]");
 }
 
