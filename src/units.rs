@@ -29,23 +29,35 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "eb" => 1_000_000_000_000_000_000,
         _ => return Err(format!("unknown unit '{unit}' (use K, M, G, T, P, E for powers of 1024; KB, MB, GB... for powers of 1000)")),
     };
-    if number.contains('.') {
+    let bytes = if number.contains('.') {
         let value: f64 = number
             .parse()
             .map_err(|_| format!("'{number}' is not a number"))?;
-        let bytes = value * multiplier as f64;
-        if !bytes.is_finite() || bytes > u64::MAX as f64 {
-            return Err("size is too large".into());
+        let bytes = (value * multiplier as f64).round();
+        if value > 0.0 && bytes < 1.0 {
+            return Err("less than one byte (it would round to 0)".into());
         }
-        Ok(bytes.round() as u64)
+        if !bytes.is_finite() || bytes >= MAX_BYTES as f64 {
+            return Err(too_large());
+        }
+        bytes as u64
     } else {
         let value: u64 = number
             .parse()
             .map_err(|_| format!("'{number}' is not a number"))?;
-        value
-            .checked_mul(multiplier)
-            .ok_or_else(|| "size is too large".into())
+        value.checked_mul(multiplier).ok_or_else(too_large)?
+    };
+    if bytes > MAX_BYTES {
+        return Err(too_large());
     }
+    Ok(bytes)
+}
+
+/// The largest size libvirt takes (a signed 64-bit count of bytes: just under 8 EiB).
+pub const MAX_BYTES: u64 = i64::MAX as u64;
+
+fn too_large() -> String {
+    "too large: sizes go up to just under 8E (8 EiB, libvirt's limit)".into()
 }
 
 /// Bytes in the largest binary unit that keeps one decimal: `10.0 GiB`.
@@ -87,6 +99,12 @@ mod tests {
         assert!(parse_size("99999999999E")
             .unwrap_err()
             .contains("too large"));
+        // libvirt's limit is a signed 64-bit byte count: "7E" fits, "8E" does not.
+        assert_eq!(parse_size("7E"), Ok(7 << 60));
+        assert!(parse_size("8E").unwrap_err().contains("too large"));
+        assert!(parse_size("8.5E").unwrap_err().contains("too large"));
+        assert!(parse_size("0.0000001K").unwrap_err().contains("round to 0"));
+        assert_eq!(parse_size("0.5K"), Ok(512));
     }
 
     #[test]

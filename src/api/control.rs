@@ -82,9 +82,34 @@ fn annotate(
     err
 }
 
+/// The `field` and `value` of the innermost error map of a chain, if it has them.
+fn leaf_field(err: &EvalAltResult) -> Option<(Dynamic, Dynamic)> {
+    let mut leaf = err;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = leaf
+    {
+        leaf = inner;
+    }
+    let EvalAltResult::ErrorRuntime(value, _) = leaf else {
+        return None;
+    };
+    let map = value.read_lock::<Map>()?;
+    Some((map.get("field")?.clone(), map.get("value")?.clone()))
+}
+
 /// Roll back the innermost transaction and describe it on `err`.
 pub fn rollback_into(err: Box<EvalAltResult>) -> Box<EvalAltResult> {
-    let (undone, failed) = journal::rollback();
+    describe_rollback(err, journal::rollback())
+}
+
+/// Describe a rollback on the error that caused it.
+fn describe_rollback(err: Box<EvalAltResult>, r: journal::Rollback) -> Box<EvalAltResult> {
+    let journal::Rollback {
+        undone,
+        failed,
+        irreversible,
+        connection_lost,
+    } = r;
     let mut note = if undone.is_empty() {
         "nothing to roll back".to_owned()
     } else {
@@ -105,8 +130,31 @@ pub fn rollback_into(err: Box<EvalAltResult>) -> Box<EvalAltResult> {
         &[
             ("rolled_back", to_array(&undone)),
             ("rollback_failed", to_array(&failed)),
+            ("irreversible", to_array(&irreversible)),
+            // The run lost libvirt while undoing: exit status 3, like any lost connection.
+            ("connection_lost", Dynamic::from(connection_lost)),
         ],
     )
+}
+
+/// Run `f` as one unit: when it fails, undo what it changed on this thread
+/// (like `transaction`, but apart from other threads), and say so on its error.
+pub fn atomically<T>(f: impl FnOnce() -> ScriptResult<T>) -> ScriptResult<T> {
+    journal::unit_begin();
+    match f() {
+        Ok(value) => {
+            journal::unit_commit();
+            Ok(value)
+        }
+        Err(err) => {
+            let r = journal::unit_rollback();
+            // Refused before anything changed: the error as it is.
+            if r.undone.is_empty() && r.failed.is_empty() {
+                return Err(err);
+            }
+            Err(describe_rollback(err, r))
+        }
+    }
 }
 
 #[export_module(manifest)]
@@ -211,6 +259,7 @@ pub mod control_api {
         let mut values = Array::with_capacity(n);
         let mut errors = Array::new();
         let mut first_message = String::new();
+        let mut first_field: Option<(Dynamic, Dynamic)> = None;
         for (i, slot) in results.into_iter().enumerate() {
             match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
                 Some(Ok(v)) => values.push(v),
@@ -224,6 +273,7 @@ pub mod control_api {
                     );
                     if first_message.is_empty() {
                         first_message = d.message.clone();
+                        first_field = leaf_field(&err);
                     }
                     let mut e = Map::new();
                     e.insert("index".into(), (i as i64).into());
@@ -245,9 +295,13 @@ pub mod control_api {
             "{} of {n} parallel calls failed; first: {first_message}",
             errors.len()
         );
-        Err(ScriptError::new("parallel", message)
+        let mut e = ScriptError::new("parallel", message)
             .with("errors", errors)
-            .with("results", values)
-            .at(&ctx))
+            .with("results", values);
+        // The first failure's field and value, so that `e.field` works here too.
+        if let Some((field, value)) = first_field {
+            e = e.with("field", field).with("value", value);
+        }
+        Err(e.at(&ctx))
     }
 }

@@ -39,7 +39,28 @@ impl ScriptError {
     /// An error that libvirt reported.
     pub fn libvirt(err: &virt::error::Error) -> Self {
         let code = err.code().to_raw() as i64;
-        ScriptError::new("libvirt", err.message().to_owned())
+        // The virt crate's words for a NUL in a string it passes to C.
+        let message = match err.message().strip_prefix("Null byte passed to CString: ") {
+            Some(detail) => format!(
+                "a name or text contains a NUL character (\\0), which libvirt cannot take ({})",
+                detail.replace("nul byte found in provided data", "found")
+            ),
+            None => err.message().to_owned(),
+        };
+        // libvirt's words for a dead daemon ("End of file while reading
+        // data", "client socket is closed") do not say what happened.
+        let lost = matches!(
+            err.code().to_raw(),
+            virt::sys::VIR_ERR_NO_CONNECT
+                | virt::sys::VIR_ERR_RPC
+                | virt::sys::VIR_ERR_INVALID_CONN
+        ) || format!("{:?}", err.domain()).contains("Rpc");
+        let message = if lost {
+            format!("the connection to libvirt was lost: {message}")
+        } else {
+            message
+        };
+        ScriptError::new("libvirt", message)
             .with("code", code)
             .with(
                 "code_name",
@@ -120,6 +141,13 @@ pub fn is_connection_error(value: &Dynamic) -> bool {
         return false;
     };
     if map.get("kind").is_some_and(|k| k.to_string() == "connect") {
+        return true;
+    }
+    // A rollback that could not reach libvirt any more.
+    if map
+        .get("connection_lost")
+        .is_some_and(|v| v.as_bool().unwrap_or(false))
+    {
         return true;
     }
     // A dropped connection surfaces from libvirt's RPC layer with assorted codes

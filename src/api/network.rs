@@ -19,10 +19,12 @@ use super::spec::from_map;
 use super::Host;
 use crate::xml::metadata as meta;
 use crate::xml::network::{
-    changed_keys, live_changes, normalize_dhcp_host, overlay, validate_dhcp_host, write_dhcp_host,
-    write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt, write_portgroup, DhcpHost,
-    DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange, NetworkDef, NetworkDoc, NetworkSpec, Occupancy,
-    Occupied, PortGroup, Subnet, UpdateCommand, UpdateSection, DEF_KEYS, SPEC_KEYS,
+    changed_keys, check_dns_name, check_no_control, live_changes, network_string,
+    normalize_dhcp_host, not_taken, overlay, validate_dhcp_host, validate_dns_srv,
+    validate_dns_txt, write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv,
+    write_dns_txt, write_portgroup, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange,
+    NetworkDef, NetworkDoc, NetworkSpec, Occupancy, Occupied, PortGroup, Subnet, UpdateCommand,
+    UpdateSection, DEF_KEYS, SPEC_KEYS,
 };
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
@@ -56,6 +58,22 @@ fn field_error(ctx: &NativeCallContext, e: FieldError) -> Box<EvalAltResult> {
 
 fn xml_error(ctx: &NativeCallContext, e: impl std::fmt::Display) -> Box<EvalAltResult> {
     ScriptError::new("xml", format!("network XML: {e}")).at(ctx)
+}
+
+/// libvirt refused to `verb` network `name`: its error, naming the network
+/// (`field: name`), since libvirt's own text often does not.
+fn refused(ctx: &NativeCallContext, verb: &str, name: &str, e: &VirtError) -> Box<EvalAltResult> {
+    ScriptError::libvirt(e)
+        .with(
+            "message",
+            format!(
+                "libvirt refused to {verb} network '{name}': {}",
+                e.message()
+            ),
+        )
+        .with("field", "name")
+        .with("value", name.to_owned())
+        .at(ctx)
 }
 
 fn lookup(host: &Host, name: &str) -> Result<Option<RawNetwork>, VirtError> {
@@ -267,6 +285,31 @@ fn check_clash(
     }
 }
 
+/// The bridge device a failed start found already there, when no active
+/// network uses it: libvirt's "error creating bridge interface X: File exists".
+fn stale_bridge(net: &Network, e: &VirtError) -> Option<String> {
+    let msg = e.message();
+    let dev = msg
+        .split("error creating bridge interface ")
+        .nth(1)?
+        .split(':')
+        .next()?
+        .trim()
+        .to_owned();
+    if !msg.contains("File exists") {
+        return None;
+    }
+    let active = net
+        .host
+        .conn()
+        .list_all_networks(sys::VIR_CONNECT_LIST_NETWORKS_ACTIVE)
+        .ok()?;
+    let used = active
+        .iter()
+        .any(|n| n.bridge_name().is_ok_and(|b| b == dev));
+    (!used).then_some(dev)
+}
+
 /// The undo step of a redefinition: the earlier config back, and the overlap
 /// cache, which described the new one, dropped.
 fn undo_redefine(host: Host, xml: String) -> Undo {
@@ -292,7 +335,11 @@ fn define_xml(
     xml: &str,
     def: &NetworkDef,
 ) -> ScriptResult<Network> {
-    let raw = Arc::new(host.conn().define_network_xml(xml).script(ctx)?);
+    let raw = Arc::new(
+        host.conn()
+            .define_network_xml(xml)
+            .map_err(|e| refused(ctx, "define", &def.name, &e))?,
+    );
     journal::record_with("define_network", format!("network {}", def.name), || {
         Some(undo_define(raw.clone()))
     });
@@ -304,7 +351,49 @@ fn define_xml(
 }
 
 fn start(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
-    net.raw.create().script(ctx)?;
+    start_with(ctx, net, false)
+}
+
+/// Start the network; when its bridge device is already there and no active
+/// network owns it (a daemon killed while starting it leaves it behind), say
+/// so, or with `cleanup_stale` remove it and start.
+fn start_with(ctx: &NativeCallContext, net: &Network, cleanup_stale: bool) -> ScriptResult<()> {
+    if let Err(e) = net.raw.create() {
+        let bridge = stale_bridge(net, &e);
+        match bridge {
+            Some(dev) if cleanup_stale => {
+                crate::virt_ext::network::delete_stale_bridge(net.host.uri(), &dev).map_err(
+                    |why| {
+                        ScriptError::new(
+                            "stale_bridge",
+                            format!(
+                                "network '{}': cannot remove the stale bridge {dev}: {why}",
+                                net.name()
+                            ),
+                        )
+                        .with("field", "bridge.name")
+                        .with("value", dev.clone())
+                        .at(ctx)
+                    },
+                )?;
+                journal::record("remove_stale_bridge", format!("bridge {dev}"), None);
+                net.raw.create().script(ctx)?;
+            }
+            Some(dev) => {
+                return Err(ScriptError::new(
+                    "stale_bridge",
+                    format!(
+                        "network '{}' cannot start: its bridge device {dev} already exists and no active network uses it (left by a libvirtd that stopped while starting it?). Remove it with `ip link delete {dev}` where libvirtd runs, or pass cleanup_stale: true to ensure_network",
+                        net.name()
+                    ),
+                )
+                .with("field", "bridge.name")
+                .with("value", dev)
+                .at(ctx));
+            }
+            None => return Err(ScriptError::libvirt(&e).at(ctx)),
+        }
+    }
     journal::record_with("start_network", net.label(), || {
         let n = net.raw.clone();
         Some(Box::new(move || n.destroy()))
@@ -375,6 +464,19 @@ fn libvirt_section(s: UpdateSection) -> sys::virNetworkUpdateSection {
     }
 }
 
+/// The argument an update's record came from, for errors.
+fn section_field(s: UpdateSection) -> &'static str {
+    match s {
+        UpdateSection::IpDhcpHost => "dhcp_host",
+        UpdateSection::IpDhcpRange => "dhcp_range",
+        UpdateSection::DnsHost => "dns_host",
+        UpdateSection::DnsTxt => "dns_txt",
+        UpdateSection::DnsSrv => "dns_srv",
+        UpdateSection::ForwardInterface => "forward_interface",
+        UpdateSection::Portgroup => "portgroup",
+    }
+}
+
 fn libvirt_command(c: UpdateCommand) -> sys::virNetworkUpdateCommand {
     match c {
         UpdateCommand::Add => sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
@@ -398,15 +500,29 @@ fn apply_live(ctx: &NativeCallContext, net: &Network, change: &LiveChange) -> Sc
     }
     let section = libvirt_section(change.section);
     let index = change.parent_index;
+    let entry = change.xml.to_xml();
     net.raw
         .update(
             libvirt_command(change.command),
             section,
             index,
-            &change.xml.to_xml(),
+            &entry,
             flags,
         )
-        .script(ctx)?;
+        .map_err(|e| {
+            // libvirt's text names neither the record nor the network.
+            let err = ScriptError::libvirt(&e);
+            let message = format!(
+                "network '{}': libvirt refused the update \"{}\": {}",
+                net.name(),
+                change.description,
+                e.message()
+            );
+            err.with("message", message)
+                .with("field", section_field(change.section))
+                .with("value", entry.clone())
+                .at(ctx)
+        })?;
     let n = net.raw.clone();
     let (undo_cmd, undo_xml) = (libvirt_command(change.undo.0), change.undo.1.to_xml());
     journal::record(
@@ -451,12 +567,12 @@ fn ip_for(
     def.ips
         .iter()
         .enumerate()
-        .find_map(|(i, ip)| ip.subnet().filter(|s| s.contains(a)).map(|s| (i, s)))
+        .find_map(|(i, ip)| ip.subnet().filter(|s| s.contains(&a)).map(|s| (i, s)))
         .ok_or_else(|| {
             let subnets: Vec<String> = def
                 .ips
                 .iter()
-                .filter_map(|ip| ip.subnet().map(|s| s.network_string()))
+                .filter_map(|ip| ip.subnet().map(|s| network_string(&s)))
                 .collect();
             ScriptError::invalid(
                 field,
@@ -543,6 +659,10 @@ fn dns_host_of(ctx: &NativeCallContext, map: &Map) -> ScriptResult<DnsHost> {
             ScriptError::invalid("dns_host.hostnames", "[]", "give at least one name").at(ctx),
         );
     }
+    for (i, name) in h.hostnames.iter().enumerate() {
+        check_dns_name(&format!("dns_host.hostnames[{i}]"), name)
+            .map_err(|e| field_error(ctx, e))?;
+    }
     Ok(h)
 }
 
@@ -557,11 +677,11 @@ fn parse_range(
     let e: std::net::IpAddr = end
         .parse()
         .map_err(|_| ScriptError::invalid("dhcp_range.end", end, "not an IP address").at(ctx))?;
-    if !subnet.contains(e) {
+    if !subnet.contains(&e) {
         return Err(ScriptError::invalid(
             "dhcp_range.end",
             end,
-            format!("outside the subnet {}", subnet.network_string()),
+            format!("outside the subnet {}", network_string(&subnet)),
         )
         .at(ctx));
     }
@@ -588,6 +708,55 @@ fn parse_range(
             lease: None,
         },
     ))
+}
+
+/// Which of a network's documents a change should show in.
+#[derive(Clone, Copy, PartialEq)]
+enum Config {
+    /// The one the next start uses (`--inactive`).
+    Persistent,
+    /// The running one.
+    Live,
+}
+
+/// Read back what a redefinition or restart changed: every key that differs
+/// between `before` and `target` must now be as in `target`. A driver that
+/// keeps no separate persistent config of a running network (the test
+/// driver) drops a redefinition silently; that is an error, not "updated".
+fn check_taken(
+    ctx: &NativeCallContext,
+    net: &Network,
+    before: &NetworkDef,
+    target: &NetworkDef,
+    which: Config,
+) -> ScriptResult<()> {
+    let xml = match which {
+        Config::Persistent => config_xml(&net.raw),
+        Config::Live => net.raw.xml_desc(0),
+    }
+    .script(ctx)?;
+    let now = NetworkDef::parse(&xml).map_err(|e| xml_error(ctx, e))?;
+    let missing = not_taken(before, target, &now);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let keys = missing.join(", ");
+    Err(ScriptError::new(
+        "not_applied",
+        format!(
+            "network '{}': libvirt kept the old {keys} in its {} config ({})",
+            net.name(),
+            if which == Config::Live { "running" } else { "persistent" },
+            if which == Config::Live {
+                "the restart did not bring the new config up"
+            } else {
+                "the redefinition did not take; a driver that keeps no separate persistent config of a running network, like the test driver, drops it: stop the network, change it, start it"
+            }
+        ),
+    )
+    .with("field", keys)
+    .with("value", net.name())
+    .at(ctx))
 }
 
 /// `ensure_network` on an existing network: bring its config to `desired`.
@@ -643,10 +812,12 @@ fn converge(
                 Some(undo_redefine(net.host.clone(), xml)),
             );
             remember(&net.host, &target);
+            check_taken(ctx, net, &actual, &target, Config::Persistent)?;
             changes.push(format!("redefined ({keys})").into());
             if active {
                 if spec.restart == Some(true) {
                     restart(ctx, net)?;
+                    check_taken(ctx, net, &actual, &target, Config::Live)?;
                     changes.push("restarted".into());
                 } else {
                     changes.push(
@@ -661,11 +832,21 @@ fn converge(
     }
 }
 
-/// A metadata argument: an XML element (string) or `()` (remove), parsed.
+/// A metadata argument: an XML element (string) or `()` (remove), parsed,
+/// for namespace `ns_uri` (a URI: libvirt keeps nothing under an empty one).
 pub fn metadata_arg(
     ctx: &NativeCallContext,
+    ns_uri: &str,
     xml: &Dynamic,
 ) -> ScriptResult<Option<(Option<String>, Element)>> {
+    if !ns_uri.contains(':') || ns_uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ScriptError::invalid(
+            "ns_uri",
+            ns_uri,
+            "must be a namespace URI (like https://example.org/app)",
+        )
+        .at(ctx));
+    }
     if xml.is_unit() {
         return Ok(None);
     }
@@ -705,6 +886,57 @@ pub(crate) fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
     m
 }
 
+/// `ensure_network`'s steps (see there); the caller makes them one unit.
+fn ensure(ctx: &NativeCallContext, host: &Host, spec: &Map) -> ScriptResult<Map> {
+    let (spec, desired) = spec_of(ctx, spec)?;
+    let mut changes = Array::new();
+    let mut created = false;
+    let mut restart_needed = false;
+    let net = match lookup(host, &desired.name).script(ctx)? {
+        None => {
+            check_clash(ctx, host, &desired, Some(&spec), true)?;
+            created = true;
+            changes.push("defined".into());
+            define_xml(ctx, host, &desired.to_xml(), &desired)?
+        }
+        Some(raw) => {
+            let net = super::Network {
+                host: host.clone(),
+                raw: raw.into(),
+            };
+            restart_needed = converge(ctx, &net, &spec, &desired, &mut changes)?;
+            net
+        }
+    };
+    if let Some(on) = spec.autostart {
+        if net.raw.autostart().script(ctx)? != on {
+            set_autostart(ctx, &net, on)?;
+            changes.push(format!("autostart {}", if on { "on" } else { "off" }).into());
+        }
+    }
+    let want_active = spec.active.unwrap_or(true);
+    if net.raw.is_active().script(ctx)? != want_active {
+        if want_active {
+            start_with(ctx, &net, spec.cleanup_stale == Some(true))?;
+            changes.push("started".into());
+        } else {
+            stop_network(ctx, &net)?;
+            changes.push("stopped".into());
+        }
+    }
+    let action = match (created, changes.is_empty()) {
+        (true, _) => "created",
+        (false, true) => "unchanged",
+        (false, false) => "updated",
+    };
+    let mut m = Map::new();
+    m.insert("action".into(), action.into());
+    m.insert("changes".into(), changes.into());
+    m.insert("restart_needed".into(), restart_needed.into());
+    m.insert("network".into(), Dynamic::from(net));
+    Ok(m)
+}
+
 #[export_module(manifest)]
 pub mod network_api {
     use super::*;
@@ -742,6 +974,7 @@ pub mod network_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn network(ctx: NativeCallContext, host: &mut Host, name: &str) -> ScriptResult<Network> {
+        check_no_control("name", name).map_err(|e| field_error(&ctx, e))?;
         match lookup(host, name).script(&ctx)? {
             Some(raw) => Ok(super::Network {
                 host: host.clone(),
@@ -768,6 +1001,7 @@ pub mod network_api {
         host: &mut Host,
         name: &str,
     ) -> ScriptResult<Dynamic> {
+        check_no_control("name", name).map_err(|e| field_error(&ctx, e))?;
         Ok(match lookup(host, name).script(&ctx)? {
             Some(raw) => Dynamic::from(super::Network {
                 host: host.clone(),
@@ -861,7 +1095,10 @@ pub mod network_api {
             .at(&ctx));
         }
         check_clash(&ctx, host, &def, Some(&spec), true)?;
-        let raw = host.conn().create_network_xml(&def.to_xml()).script(&ctx)?;
+        let raw = host
+            .conn()
+            .create_network_xml(&def.to_xml())
+            .map_err(|e| refused(&ctx, "create", &def.name, &e))?;
         journal::record_with("create_network", format!("network {}", def.name), || {
             let n = raw.clone();
             Some(Box::new(move || n.destroy()))
@@ -880,6 +1117,10 @@ pub mod network_api {
     /// redefinition that takes effect at the next start, or at once when the
     /// spec says `restart: true`. Only keys in the spec are compared (libvirt's
     /// defaults stay). `autostart` and `active` (default true) are ensured too.
+    /// It is one unit: when a step fails, the steps before it are undone. A
+    /// start that finds the bridge device already there with no active
+    /// network using it (a daemon killed mid-start leaves one) is an error
+    /// saying so; `cleanup_stale: true` removes that bridge and starts.
     /// Returns `#{ action: "created"|"updated"|"unchanged", changes: [...],
     /// restart_needed, network }`; a second run changes nothing.
     ///
@@ -897,53 +1138,9 @@ pub mod network_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn ensure_network(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Map> {
-        let (spec, desired) = spec_of(&ctx, &spec)?;
-        let mut changes = Array::new();
-        let mut created = false;
-        let mut restart_needed = false;
-        let net = match lookup(host, &desired.name).script(&ctx)? {
-            None => {
-                check_clash(&ctx, host, &desired, Some(&spec), true)?;
-                created = true;
-                changes.push("defined".into());
-                define_xml(&ctx, host, &desired.to_xml(), &desired)?
-            }
-            Some(raw) => {
-                let net = super::Network {
-                    host: host.clone(),
-                    raw: raw.into(),
-                };
-                restart_needed = converge(&ctx, &net, &spec, &desired, &mut changes)?;
-                net
-            }
-        };
-        if let Some(on) = spec.autostart {
-            if net.raw.autostart().script(&ctx)? != on {
-                set_autostart(&ctx, &net, on)?;
-                changes.push(format!("autostart {}", if on { "on" } else { "off" }).into());
-            }
-        }
-        let want_active = spec.active.unwrap_or(true);
-        if net.raw.is_active().script(&ctx)? != want_active {
-            if want_active {
-                start(&ctx, &net)?;
-                changes.push("started".into());
-            } else {
-                stop_network(&ctx, &net)?;
-                changes.push("stopped".into());
-            }
-        }
-        let action = match (created, changes.is_empty()) {
-            (true, _) => "created",
-            (false, true) => "unchanged",
-            (false, false) => "updated",
-        };
-        let mut m = Map::new();
-        m.insert("action".into(), action.into());
-        m.insert("changes".into(), changes.into());
-        m.insert("restart_needed".into(), restart_needed.into());
-        m.insert("network".into(), Dynamic::from(net));
-        Ok(m)
+        // One unit: a define that cannot start, or the third of five live
+        // updates failing, leaves the network as it was.
+        super::super::control::atomically(|| ensure(&ctx, host, &spec))
     }
 
     // -- Network: state --------------------------------------------------------
@@ -1232,6 +1429,7 @@ pub mod network_api {
         if &new == doc.def() {
             return Ok(false);
         }
+        let doc_before = doc.clone();
         new.validate().map_err(|e| field_error(&ctx, e))?;
         check_clash(&ctx, &net.host, &new, None, false)?;
         doc.set_def(new.clone());
@@ -1245,6 +1443,7 @@ pub mod network_api {
             Some(undo_redefine(net.host.clone(), xml)),
         );
         remember(&net.host, &new);
+        check_taken(&ctx, net, doc_before.def(), &new, Config::Persistent)?;
         if !net.raw.is_active().script(&ctx)? {
             return Ok(false);
         }
@@ -1678,6 +1877,7 @@ pub mod network_api {
             name: name.into(),
             value: value.into(),
         };
+        validate_dns_txt("dns_txt", &t).map_err(|e| field_error(&ctx, e))?;
         let def = current_def(&ctx, net)?;
         let existing = def.dns.map(|d| d.txt).unwrap_or_default();
         if existing.contains(&t) {
@@ -1766,14 +1966,7 @@ pub mod network_api {
                 "service", "protocol", "domain", "target", "port", "priority", "weight",
             ],
         )?;
-        if s.service.is_empty() || !matches!(s.protocol.as_str(), "tcp" | "udp") {
-            return Err(ScriptError::invalid(
-                "dns_srv",
-                Dynamic::from_map(srv),
-                "needs a service and a protocol (tcp or udp)",
-            )
-            .at(&ctx));
-        }
+        validate_dns_srv("dns_srv", &s).map_err(|e| field_error(&ctx, e))?;
         let def = current_def(&ctx, net)?;
         if def.dns.map(|d| d.srv).unwrap_or_default().contains(&s) {
             return Ok(false);
@@ -1986,7 +2179,7 @@ pub mod network_api {
         ns_uri: &str,
         xml: Dynamic,
     ) -> ScriptResult<bool> {
-        let wanted = metadata_arg(&ctx, &xml)?;
+        let wanted = metadata_arg(&ctx, ns_uri, &xml)?;
         if !net.raw.is_persistent().script(&ctx)? {
             return Err(ScriptError::new(
                 "invalid",
@@ -2026,6 +2219,22 @@ pub mod network_api {
                 host.conn().define_network_xml(&old_xml).map(|_| ())
             })),
         );
+        // Read back: a driver may drop the redefinition of a running network.
+        let stored = NetworkDef::parse(&config_xml(&net.raw).script(&ctx)?)
+            .map_err(|e| xml_error(&ctx, e))?;
+        let now = meta::find(stored.metadata.as_deref(), ns_uri);
+        if now.as_ref().map(Element::normalized) != wanted.as_ref().map(|(_, el)| el.normalized()) {
+            return Err(ScriptError::new(
+                "not_applied",
+                format!(
+                    "network '{}': libvirt did not keep the metadata in {ns_uri} (a driver that keeps no separate persistent config of a running network, like the test driver, drops it: stop the network, set the metadata, start it)",
+                    net.name()
+                ),
+            )
+            .with("field", "metadata")
+            .with("value", ns_uri.to_owned())
+            .at(&ctx));
+        }
         Ok(true)
     }
 
@@ -2054,6 +2263,24 @@ fn forward_interface(
         .is_some_and(|f| f.interfaces.iter().any(|i| i == dev));
     if present == add {
         return Ok(false);
+    }
+    let mode = def.forward.as_ref().and_then(|f| f.mode.clone());
+    let mode = mode.as_deref().unwrap_or(if def.forward.is_some() {
+        "nat"
+    } else {
+        "isolated"
+    });
+    if add && !matches!(mode, "bridge" | "private" | "vepa" | "passthrough") {
+        return Err(ScriptError::invalid(
+            "dev",
+            dev,
+            format!(
+                "network '{}' is {} network: a pool of forward interfaces only goes with bridge, private, vepa or passthrough",
+                net.name(),
+                if mode == "isolated" { "an isolated".to_owned() } else { format!("a {mode}") }
+            ),
+        )
+        .at(ctx));
     }
     let xml = Element::new("interface").with_attr("dev", dev);
     let (cmd, undo, what) = if add {

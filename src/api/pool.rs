@@ -257,6 +257,9 @@ pub(crate) fn check_name(field: &str, name: &str) -> Result<(), ScriptError> {
         "must not contain '..'"
     } else if name.contains('\0') {
         "must not contain NUL"
+    } else if name.chars().any(char::is_control) {
+        // libvirt would store a changed name (a \r read back as \n).
+        "must not contain control characters"
     } else if name.starts_with('-') {
         "must not start with '-'"
     } else {

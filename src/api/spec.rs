@@ -36,25 +36,63 @@ pub fn from_map<T: DeserializeOwned>(
     Err(ScriptError::invalid(what, whole, describe(&error)).at(ctx))
 }
 
-/// A serde error from `from_dynamic` in words.
+/// A serde error from `from_dynamic` in words (no Rust type names).
 fn describe(err: &EvalAltResult) -> String {
     match err {
         EvalAltResult::ErrorMismatchOutputType(wanted, got, _) => {
-            format!("expected {}, got {got}", friendly_type(wanted))
+            format!(
+                "expected {}, got {}",
+                friendly_type(wanted),
+                friendly_type(got)
+            )
         }
         EvalAltResult::ErrorParsing(rhai::ParseErrorType::BadInput(lex), _) => match lex {
-            rhai::LexError::ImproperSymbol(_, msg) => msg.clone(),
-            other => other.to_string(),
+            rhai::LexError::ImproperSymbol(_, msg) => friendly_serde(msg),
+            other => friendly_serde(&other.to_string()),
         },
-        other => other.to_string(),
+        other => friendly_serde(&other.to_string()),
     }
+}
+
+/// serde's "invalid value: integer `-1`, expected u32" as a range a user knows.
+fn friendly_serde(msg: &str) -> String {
+    let Some((head, wanted)) = msg.rsplit_once(", expected ") else {
+        return msg.to_owned();
+    };
+    let range = match wanted.trim() {
+        "u8" => "a whole number from 0 to 255".to_owned(),
+        "u16" => "a whole number from 0 to 65535".to_owned(),
+        "u32" => format!("a whole number from 0 to {}", u32::MAX),
+        "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i32" => format!("a whole number from {} to {}", i32::MIN, i32::MAX),
+        other => friendly_type(other).to_owned(),
+    };
+    let got = head
+        .strip_prefix("invalid value: ")
+        .or_else(|| head.strip_prefix("invalid type: "))
+        .unwrap_or(head)
+        .replace('`', "");
+    let got = got
+        .strip_prefix("integer ")
+        .or_else(|| got.strip_prefix("floating point "))
+        .unwrap_or(&got);
+    format!("expected {range}, got {got}")
 }
 
 fn friendly_type(rust: &str) -> &str {
     match rust {
         "u8" | "u16" | "u32" | "u64" | "i32" | "i64" | "usize" => "a whole number",
+        "f32" | "f64" => "a number",
         "bool" => "true or false",
-        "string" | "String" | "&str" => "a string",
+        "string" | "String" | "&str" | "char" => "a string",
+        "Map" | "map" => "a map #{ ... }",
+        "Array" | "array" => "an array [ ... ]",
+        "()" => "()",
+        other if other.contains("Vec<") => "an array [ ... ]",
+        other if other.contains("Map<") => "a map #{ ... }",
+        other if other.contains("Option<") => "a value or ()",
+        // A typed part of a spec (`DhcpHost`, `Ip`): a map of its keys.
+        other if other.chars().next().is_some_and(|c| c.is_ascii_uppercase()) => "a map #{ ... }",
         other => other,
     }
 }

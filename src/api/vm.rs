@@ -1249,7 +1249,7 @@ pub mod vm_api {
         xml: Dynamic,
     ) -> ScriptResult<bool> {
         use crate::xml::metadata as meta;
-        let wanted = super::super::network::metadata_arg(&ctx, &xml)?;
+        let wanted = super::super::network::metadata_arg(&ctx, ns_uri, &xml)?;
         let kind = sys::VIR_DOMAIN_METADATA_ELEMENT as i32;
         let current = match vm.raw.metadata(kind, Some(ns_uri), 0) {
             Ok(x) => meta::parse_element(&x).ok().map(|(_, el)| el),
@@ -1426,7 +1426,11 @@ pub mod vm_api {
         }
         events::watch(vm.host.conn()).script(&ctx)?;
         vm.raw.shutdown().script(&ctx)?;
-        journal::record("shutdown_vm", format!("vm {}", vm.name()), None);
+        // Rolled back, a VM that was running runs again.
+        journal::record_with("shutdown_vm", format!("vm {}", vm.name()), || {
+            let dom = vm.raw.clone();
+            Some(Box::new(move || dom.create().map(|_| ())))
+        });
         if wait_for_state(vm, "shut off", timeout, &ctx)? {
             return Ok(());
         }
@@ -1459,7 +1463,11 @@ pub mod vm_api {
     #[rhai_fn(pure, return_raw)]
     pub fn destroy(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
         vm.raw.destroy().script(&ctx)?;
-        journal::record("destroy_vm", format!("vm {}", vm.name()), None);
+        // Only a running VM can be destroyed: rolled back, it runs again.
+        journal::record_with("destroy_vm", format!("vm {}", vm.name()), || {
+            let dom = vm.raw.clone();
+            Some(Box::new(move || dom.create().map(|_| ())))
+        });
         Ok(())
     }
 

@@ -69,7 +69,24 @@ impl<'a> Fields<'a> {
     pub fn string(&self, key: &str) -> Result<Option<String>, ScriptError> {
         match self.raw(key) {
             None => Ok(None),
-            Some(v) if v.is_string() => Ok(Some(v.to_string())),
+            Some(v) if v.is_string() => {
+                let text = v.to_string();
+                // XML holds no NUL or other control characters but tab and newlines.
+                if let Some(c) = text
+                    .chars()
+                    .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+                {
+                    return Err(ScriptError::invalid(
+                        &self.name(key),
+                        &text,
+                        format!(
+                            "must not contain {} (XML cannot hold it)",
+                            crate::xml::network::describe_char(c)
+                        ),
+                    ));
+                }
+                Ok(Some(text))
+            }
             Some(v) => Err(self.wrong(key, v, "a string")),
         }
     }
@@ -175,17 +192,148 @@ pub fn show(value: &Dynamic) -> String {
     }
 }
 
+/// Names libvirt and QEMU know a thing by (`q35`, `x86_64`, `Skylake-Client`,
+/// `e1000e`): letters, digits and `.`, `_`, `+`, `-`. libvirt writes some of
+/// them into its XML unescaped, so anything else could break the definition.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), ScriptError> {
+    if value.is_empty() {
+        return Err(ScriptError::invalid(field, value, "must not be empty"));
+    }
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')))
+    {
+        Some(c) => Err(ScriptError::invalid(
+            field,
+            value,
+            format!(
+                "{} is not allowed here (a name like \"q35\" or \"x86_64\": letters, digits, '.', '_', '+', '-')",
+                crate::xml::network::describe_char(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A UUID as libvirt takes it: 32 hex digits, with or without dashes.
+pub fn check_uuid(field: &str, uuid: &str) -> Result<(), ScriptError> {
+    let hex: Vec<char> = uuid.chars().filter(|c| *c != '-').collect();
+    let dashes_ok = !uuid.contains('-')
+        || uuid.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12];
+    if hex.len() != 32 || !hex.iter().all(|c| c.is_ascii_hexdigit()) || !dashes_ok {
+        return Err(ScriptError::invalid(
+            field,
+            uuid,
+            "not a UUID (like 3e3fce45-4f53-4fa7-bb32-11f34168b82b)",
+        ));
+    }
+    if hex.iter().all(|c| *c == '0') {
+        return Err(ScriptError::invalid(
+            field,
+            uuid,
+            "the all-zero UUID is not an object's UUID",
+        ));
+    }
+    Ok(())
+}
+
+/// A machine type the host's capabilities list for `arch` (any arch when
+/// none is given). Hosts that list none (the test driver) accept any.
+fn check_machine(conn: &Connect, arch: Option<&str>, machine: &str) -> Result<(), ScriptError> {
+    let Some(caps) = conn
+        .capabilities()
+        .ok()
+        .and_then(|x| Element::parse(&x).ok())
+    else {
+        return Ok(());
+    };
+    let mut known: Vec<String> = Vec::new();
+    for guest in caps.children_named("guest") {
+        for a in guest.children_named("arch") {
+            if arch.is_some_and(|want| a.attr("name") != Some(want)) {
+                continue;
+            }
+            for m in a.children_named("machine") {
+                let name = m.text().trim().to_owned();
+                if !known.contains(&name) {
+                    known.push(name);
+                }
+            }
+        }
+    }
+    if known.is_empty() || known.iter().any(|k| k == machine) {
+        return Ok(());
+    }
+    known.sort();
+    let closest = known
+        .iter()
+        .min_by_key(|k| edit_distance(k, machine))
+        .cloned()
+        .unwrap_or_default();
+    Err(ScriptError::invalid(
+        "machine",
+        machine,
+        format!(
+            "not a machine type {}on this host; did you mean \"{closest}\"? (known: {})",
+            arch.map(|a| format!("of {a} ")).unwrap_or_default(),
+            known.join(", ")
+        ),
+    ))
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The other VM on the host whose interface has `mac`, if any.
+fn vm_with_mac(conn: &Connect, mac: &str) -> Option<String> {
+    let doms = conn.list_all_domains(0).ok()?;
+    doms.iter().find_map(|dom| {
+        let xml = dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE).ok()?;
+        let (d, _) = Domain::parse(&xml).ok()?;
+        d.interfaces
+            .iter()
+            .any(|i| {
+                i.mac
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            })
+            .then(|| dom.name().unwrap_or_default())
+    })
+}
+
 /// Bytes from `"10G"` or a number (MiB when `number_is_mib`, else bytes).
 pub fn parse_size_value(field: &str, v: &Dynamic, number_is_mib: bool) -> Result<u64, ScriptError> {
     if let Ok(n) = v.as_int() {
         if n <= 0 {
             return Err(ScriptError::invalid(field, n, "must be positive"));
         }
-        return Ok(if number_is_mib {
-            (n as u64).saturating_mul(1 << 20)
+        let bytes = if number_is_mib {
+            (n as u64).checked_mul(1 << 20)
         } else {
-            n as u64
-        });
+            Some(n as u64)
+        };
+        return bytes
+            .filter(|b| *b <= crate::units::MAX_BYTES)
+            .ok_or_else(|| {
+                ScriptError::invalid(
+                    field,
+                    n,
+                    "too large: sizes go up to just under 8E (8 EiB, libvirt's limit)",
+                )
+            });
     }
     if v.is_string() {
         let text = v.to_string();
@@ -285,6 +433,46 @@ const SPEC_KEYS: &[&str] = &[
     "allow_path",
 ];
 
+/// The architecture names libvirt knows (`virArch`).
+const ARCHES: &[&str] = &[
+    "alpha",
+    "armv6l",
+    "armv7l",
+    "armv7b",
+    "aarch64",
+    "cris",
+    "i686",
+    "loongarch64",
+    "lm32",
+    "m68k",
+    "microblaze",
+    "microblazeel",
+    "mips",
+    "mipsel",
+    "mips64",
+    "mips64el",
+    "openrisc",
+    "parisc",
+    "parisc64",
+    "ppc",
+    "ppcle",
+    "ppc64",
+    "ppc64le",
+    "ppcemb",
+    "riscv32",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sh4",
+    "sh4eb",
+    "sparc",
+    "sparc64",
+    "unicore32",
+    "x86_64",
+    "xtensa",
+    "xtensaeb",
+];
+
 const DISK_KEYS: &[&str] = &[
     "volume",
     "pool",
@@ -374,7 +562,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     if memory < (1 << 20) {
         return Err(ScriptError::invalid(
             "memory",
-            memory,
+            f.raw("memory").map(show).unwrap_or_default(),
             "must be at least 1 MiB",
         ));
     }
@@ -403,6 +591,22 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
 
     let arch = f.string("arch")?;
     let machine = f.string("machine")?;
+    if let Some(a) = &arch {
+        if !ARCHES.contains(&a.as_str()) {
+            return Err(ScriptError::invalid(
+                "arch",
+                a,
+                format!(
+                    "not an architecture libvirt knows (like x86_64, aarch64, ppc64le; all: {})",
+                    ARCHES.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(m) = &machine {
+        check_identifier("machine", m)?;
+        check_machine(conn, arch.as_deref(), m)?;
+    }
     let virt_type = match f.one_of("virt_type", &["kvm", "qemu", "auto"])?.as_deref() {
         Some("kvm") => "kvm".to_owned(),
         Some("qemu") => "qemu".to_owned(),
@@ -417,7 +621,24 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         current: (vcpus != max_vcpus).then_some(vcpus),
     };
     d.uuid = f.string("uuid")?;
+    if let Some(uuid) = &d.uuid {
+        check_uuid("uuid", uuid)?;
+        if conn.lookup_domain_by_uuid_string(uuid).is_ok() {
+            return Err(ScriptError::invalid(
+                "uuid",
+                uuid,
+                "a VM with this UUID already exists",
+            ));
+        }
+    }
     d.title = f.string("title")?;
+    if let Some(t) = d.title.as_deref().filter(|t| t.contains(['\n', '\r'])) {
+        return Err(ScriptError::invalid(
+            "title",
+            t,
+            "a title is one line (put more in description)",
+        ));
+    }
     d.description = f.string("description")?;
     let metadata = spec_metadata(&f)?;
     d.os.arch = arch;
@@ -577,6 +798,28 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
                     ..Interface::default()
                 });
             }
+        }
+    }
+    // A MAC address is one device's: not twice in this VM, not another VM's.
+    for (i, iface) in d.interfaces.iter().enumerate() {
+        let Some(mac) = &iface.mac else { continue };
+        if let Some(j) = d.interfaces[..i].iter().position(|o| {
+            o.mac
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+        }) {
+            return Err(ScriptError::invalid(
+                &format!("networks[{i}].mac"),
+                mac,
+                format!("networks[{j}] of this VM has the same MAC address"),
+            ));
+        }
+        if let Some(other) = vm_with_mac(conn, mac) {
+            return Err(ScriptError::invalid(
+                &format!("networks[{i}].mac"),
+                mac,
+                format!("VM '{other}' already has an interface with this MAC address"),
+            ));
         }
     }
     if methods[0] == "pxe" && d.interfaces.is_empty() {
@@ -776,11 +1019,15 @@ fn plan_cpu(f: &Fields, max_vcpus: u32, memory: u64) -> Result<Option<Cpu>, Scri
                 "",
                 "must name a CPU mode or model",
             )),
-            model => Ok(Cpu {
-                mode: Some("custom".into()),
-                model: Some(model.to_owned()),
-                ..Cpu::default()
-            }),
+            model => {
+                // The model goes into the XML: a name libvirt knows, no markup.
+                check_identifier(field, model)?;
+                Ok(Cpu {
+                    mode: Some("custom".into()),
+                    model: Some(model.to_owned()),
+                    ..Cpu::default()
+                })
+            }
         }
     };
     let Some(raw) = f.raw("cpu") else {
@@ -1276,19 +1523,10 @@ pub fn plan_interface(
             "no libvirt network by this name",
         ));
     }
-    let mac = f.string("mac")?;
+    let mac = f.string("mac")?.map(|m| m.to_ascii_lowercase());
     if let Some(mac) = &mac {
-        let ok = mac.len() == 17
-            && mac.split(':').count() == 6
-            && mac
-                .split(':')
-                .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
-        if !ok {
-            return Err(ScriptError::invalid(
-                &f.name("mac"),
-                mac,
-                "must look like 52:54:00:12:34:56",
-            ));
+        if let Some(problem) = crate::xml::network::mac_problem(mac) {
+            return Err(ScriptError::invalid(&f.name("mac"), mac, problem));
         }
     }
     let mode = f.one_of("mode", &["bridge", "vepa", "private", "passthrough"])?;
@@ -1308,7 +1546,13 @@ pub fn plan_interface(
             None
         },
         mac,
-        model: Some(f.string("model")?.unwrap_or_else(|| "virtio".into())),
+        model: Some(match f.string("model")? {
+            Some(model) => {
+                check_identifier(&f.name("model"), &model)?;
+                model
+            }
+            None => "virtio".into(),
+        }),
         target: None,
     })
 }

@@ -182,6 +182,43 @@ fn refuse_if_backing(vol: &Volume, action: &str, force: bool) -> Result<(), Scri
     ))
 }
 
+/// A volume that a defined VM uses as a disk is not deleted unless `force`:
+/// the VM would point at nothing (like `refuse_if_backing`).
+fn refuse_if_vm_disk(vol: &Volume, path: &str, force: bool) -> Result<(), ScriptError> {
+    if force {
+        return Ok(());
+    }
+    let doms = vol
+        .host
+        .conn()
+        .list_all_domains(0)
+        .map_err(|e| ScriptError::libvirt(&e))?;
+    let users: Vec<String> = doms
+        .iter()
+        .filter(|dom| {
+            dom.xml_desc(virt::sys::VIR_DOMAIN_XML_INACTIVE)
+                .ok()
+                .and_then(|xml| crate::xml::domain::Domain::parse(&xml).ok())
+                .is_some_and(|(d, _)| d.disks.iter().any(|k| k.source.as_deref() == Some(path)))
+        })
+        .map(|dom| dom.name().unwrap_or_default())
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(ScriptError::new(
+        "in_use",
+        format!(
+            "cannot delete {}: it is a disk of VM {} (undefine the VM with its storage, or pass #{{ force: true }} to delete it anyway)",
+            vol.label(),
+            users.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", ")
+        ),
+    )
+    .with("field", "volume")
+    .with("value", vol.label())
+    .with("vms", users.into_iter().map(Dynamic::from).collect::<Array>()))
+}
+
 // ------------------------------------------------------------ progress
 
 fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
@@ -389,7 +426,13 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
         }
     };
     if capacity == 0 {
-        return Err(ScriptError::invalid("capacity", "0", "must be larger than 0").at(ctx));
+        let given = s.get("capacity").map(|v| v.to_string());
+        return Err(ScriptError::invalid(
+            "capacity",
+            given.as_deref().unwrap_or("0"),
+            "must be larger than 0",
+        )
+        .at(ctx));
     }
     let allocation = s.size("allocation").at(ctx)?.unwrap_or(0);
     let alloc_text = || {
@@ -1501,7 +1544,9 @@ pub mod volume_api {
 
     /// Delete the volume and its data (`virsh vol-delete`). Returns
     /// `#{ removed: path, name, pool }`. Refused for a volume other volumes are
-    /// overlays of, naming them; `delete(#{ force: true })` deletes it anyway.
+    /// overlays of, or that a defined VM has as a disk, naming them;
+    /// `delete(#{ force: true })` deletes it anyway. It cannot be undone: a
+    /// rolled-back `transaction` lists it in `irreversible`.
     ///
     /// ```rhai
     /// let v = HOST.pool("default-pool").create_volume(#{ name: "gone.img", capacity: "1M" });
@@ -1532,9 +1577,11 @@ pub mod volume_api {
         let force = options(&ctx, &opts, &["force"])?;
         refuse_if_backing(vol, "delete", force).at(&ctx)?;
         let path = vol.raw.path().script(&ctx)?;
+        refuse_if_vm_disk(vol, &path, force).at(&ctx)?;
         let (name, pool) = (vol.name(), vol.pool_name());
         with_pool_retry(|| vol.raw.delete(0)).script(&ctx)?;
-        journal::record("delete_volume", format!("volume {pool}/{name}"), None);
+        // Its data is gone: a transaction rolled back says it cannot put it back.
+        journal::record_irreversible("delete_volume", format!("volume {pool}/{name}"));
         let mut out = Map::new();
         out.insert("removed".into(), path.into());
         out.insert("name".into(), name.into());

@@ -282,6 +282,16 @@ fn leaf_message(err: &EvalAltResult) -> String {
     match err {
         EvalAltResult::ErrorRuntime(value, _) => thrown_message(value),
         EvalAltResult::ErrorTerminated(token, _) => format!("script {}", token),
+        // Rhai's words for it ("Data race detected") name no cause a script
+        // author would recognise.
+        EvalAltResult::ErrorDataRace(var, _) => format!(
+            "a closure changed {} while the call it runs in was still using it (like a.map(|x| ...) pushing to a); change a copy, or return the new value from the closure",
+            if var.is_empty() {
+                "a variable".to_owned()
+            } else {
+                format!("the variable '{var}'")
+            }
+        ),
         other => {
             // Display appends " (line L, position C)"; we print the position ourselves.
             let text = other.to_string();

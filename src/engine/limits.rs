@@ -1,5 +1,10 @@
 //! Resource limits for scripts. Defaults stop runaway loops and memory blow-ups
 //! without getting in the way of long provisioning jobs; every one is a CLI flag.
+//!
+//! The size limits hold per container (one array, one map, one string) and
+//! are checked, in O(1), on the container a call or assignment changed: the
+//! patched Rhai in vendor/rhai (see VIRTSCRIPT.md there) no longer re-measures
+//! every nested value after each `push`, which made filling an array O(n²).
 use clap::Args;
 use rhai::Engine;
 

@@ -3,6 +3,8 @@ pub mod clone;
 pub mod domain;
 pub mod metadata;
 pub mod network;
+#[cfg(test)]
+mod props;
 pub mod snapshot;
 pub mod storage;
 pub mod tree;

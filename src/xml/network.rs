@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use serde::{Deserialize, Serialize};
 
 use super::tree::{self, Element, TreeError};
@@ -1186,84 +1188,43 @@ impl NetworkDoc {
 // Addresses
 // ---------------------------------------------------------------------------
 
-/// An IP subnet: an address and a prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subnet {
-    pub addr: IpAddr,
-    pub prefix: u8,
+/// An IP subnet: an address and a prefix length (`192.168.10.1/24`; the
+/// address is kept as given, [`IpNet::trunc`] gives the network).
+pub type Subnet = IpNet;
+
+/// Whether two subnets share an address (CIDR blocks overlap only when one
+/// holds the other).
+pub fn overlaps(a: &Subnet, b: &Subnet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
-impl Subnet {
-    fn bits(ip: IpAddr) -> (u128, u8) {
-        match ip {
-            IpAddr::V4(a) => (u32::from(a) as u128, 32),
-            IpAddr::V6(a) => (u128::from(a), 128),
-        }
-    }
+/// `192.168.10.0/24`: the block a subnet is in.
+pub fn network_string(s: &Subnet) -> String {
+    s.trunc().to_string()
+}
 
-    fn mask(&self) -> u128 {
-        let (_, width) = Subnet::bits(self.addr);
-        let full: u128 = if width == 32 {
-            u32::MAX as u128
-        } else {
-            u128::MAX
-        };
-        if self.prefix == 0 {
-            0
-        } else {
-            full & !(full >> self.prefix)
-        }
-    }
+/// `"192.168.10.1/24"` -> address and prefix.
+pub fn parse_cidr(text: &str) -> Result<Subnet, String> {
+    let (a, p) = text
+        .split_once('/')
+        .ok_or("expected ADDRESS/PREFIX, like \"192.168.10.1/24\"")?;
+    let addr: IpAddr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{a}' is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    p.trim()
+        .parse::<u8>()
+        .ok()
+        .and_then(|p| IpNet::new(addr, p).ok())
+        .ok_or(format!("prefix '{p}' must be a number from 0 to {max}"))
+}
 
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        if self.addr.is_ipv4() != ip.is_ipv4() {
-            return false;
-        }
-        let m = self.mask();
-        Subnet::bits(ip).0 & m == Subnet::bits(self.addr).0 & m
-    }
-
-    pub fn overlaps(&self, other: &Subnet) -> bool {
-        if self.addr.is_ipv4() != other.addr.is_ipv4() {
-            return false;
-        }
-        let shorter = if self.prefix <= other.prefix {
-            self
-        } else {
-            other
-        };
-        let m = shorter.mask();
-        Subnet::bits(self.addr).0 & m == Subnet::bits(other.addr).0 & m
-    }
-
-    /// `192.168.10.0/24`.
-    pub fn network_string(&self) -> String {
-        let n = Subnet::bits(self.addr).0 & self.mask();
-        let addr = if self.addr.is_ipv4() {
-            IpAddr::V4((n as u32).into())
-        } else {
-            IpAddr::V6(n.into())
-        };
-        format!("{addr}/{}", self.prefix)
-    }
-
-    /// `"192.168.10.1/24"` -> address and prefix.
-    pub fn parse_cidr(text: &str) -> Result<Subnet, String> {
-        let (a, p) = text
-            .split_once('/')
-            .ok_or("expected ADDRESS/PREFIX, like \"192.168.10.1/24\"")?;
-        let addr: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{a}' is not an IP address"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = p
-            .trim()
-            .parse()
-            .ok()
-            .filter(|&p| p <= max)
-            .ok_or(format!("prefix '{p}' must be a number from 0 to {max}"))?;
-        Ok(Subnet { addr, prefix })
+/// An address as a number, for ordering ranges within one family.
+fn ordinal(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u32::from(v) as u128,
+        IpAddr::V6(v) => u128::from(v),
     }
 }
 
@@ -1290,7 +1251,7 @@ impl Ip {
     pub fn subnet(&self) -> Option<Subnet> {
         let addr: IpAddr = self.address.parse().ok()?;
         let prefix = match (self.prefix, &self.netmask) {
-            (Some(p), _) => p as u8,
+            (Some(p), _) => u8::try_from(p).ok()?,
             (None, Some(m)) => netmask_prefix(m)?,
             (None, None) if addr.is_ipv6() => 64,
             (None, None) => match self.address.split('.').next()?.parse::<u8>().ok()? {
@@ -1299,7 +1260,7 @@ impl Ip {
                 _ => 24,
             },
         };
-        Some(Subnet { addr, prefix })
+        IpNet::new(addr, prefix).ok()
     }
 
     pub fn is_ipv6(&self) -> bool {
@@ -1320,6 +1281,132 @@ fn parse_ip(field: &str, text: &str) -> Result<IpAddr, FieldError> {
         .map_err(|_| FieldError::new(field, text, "not an IP address"))
 }
 
+/// Why a MAC address cannot be a guest's or a bridge's, if it cannot.
+pub fn mac_problem(mac: &str) -> Option<&'static str> {
+    let Some(norm) = normalize_mac(mac) else {
+        return Some("not a MAC address (like 52:54:00:12:34:56)");
+    };
+    let first = u8::from_str_radix(&norm[..2], 16).unwrap_or(0);
+    if first & 1 == 1 {
+        return Some(
+            "a multicast MAC address (the first byte is odd); a device needs a unicast one",
+        );
+    }
+    if norm == "00:00:00:00:00:00" {
+        return Some("the all-zero MAC address is not a device's address");
+    }
+    None
+}
+
+/// A DNS name (`web`, `lab.example`): dot-separated labels of letters,
+/// digits, `-` and `_`, 1-63 characters each, not starting or ending with
+/// `-`, 253 characters in all: what dnsmasq serves.
+pub fn check_dns_name(field: &str, name: &str) -> Result<(), FieldError> {
+    let bad = |problem: &str| Err(FieldError::new(field, name, problem));
+    if name.is_empty() {
+        return bad("must not be empty");
+    }
+    if name.len() > 253 {
+        return bad("a DNS name has at most 253 characters");
+    }
+    for label in name.strip_suffix('.').unwrap_or(name).split('.') {
+        if label.is_empty() {
+            return bad("not a DNS name: an empty label (two dots, or a leading dot)");
+        }
+        if label.len() > 63 {
+            return bad("not a DNS name: a label over 63 characters");
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return bad(&format!(
+                "not a DNS name: {} is not allowed (letters, digits, '-', '_' and dots only)",
+                describe_char(c)
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("not a DNS name: a label starts or ends with '-'");
+        }
+    }
+    Ok(())
+}
+
+/// A character as an error message shows it: `' '`, `'<'`, `U+000D (a control character)`.
+pub fn describe_char(c: char) -> String {
+    if c.is_control() {
+        format!("U+{:04X} (a control character)", c as u32)
+    } else if c == '\'' {
+        "\"'\"".into()
+    } else {
+        format!("'{c}'")
+    }
+}
+
+/// Names are stored as given: control characters would be changed (a `\r`
+/// read back as `\n`) or break the XML, so they are refused.
+pub fn check_no_control(field: &str, text: &str) -> Result<(), FieldError> {
+    match text.chars().find(|c| c.is_control()) {
+        // The value shown escaped: an error map is printed on terminals and
+        // in logs, where a raw control character would act, not show.
+        Some(c) => Err(FieldError::new(
+            field,
+            text.escape_debug().to_string(),
+            format!("must not contain control characters ({})", describe_char(c)),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What `addr` is, when it cannot be a device's own address on `subnet`:
+/// the unspecified, a loopback or multicast address, or the network or
+/// broadcast address of the subnet.
+fn special_address(addr: IpAddr, subnet: &Subnet) -> Option<String> {
+    if addr.is_unspecified() {
+        return Some("the unspecified address".into());
+    }
+    if addr.is_loopback() {
+        return Some("a loopback address".into());
+    }
+    if addr.is_multicast() {
+        return Some("a multicast address".into());
+    }
+    if let IpAddr::V4(v4) = addr {
+        if v4.is_broadcast() {
+            return Some("the broadcast address".into());
+        }
+    }
+    // /31 and /32 (IPv4), /127 and /128 (IPv6) have no network or broadcast address.
+    if subnet.prefix_len() + 1 < subnet.max_prefix_len() {
+        if addr == subnet.network() {
+            let first = match subnet.network() {
+                IpAddr::V4(v) => IpAddr::V4((u32::from(v) + 1).into()),
+                IpAddr::V6(v) => IpAddr::V6((u128::from(v) + 1).into()),
+            };
+            return Some(format!(
+                "the network address of {} (the first usable one is {first})",
+                network_string(subnet)
+            ));
+        }
+        if addr.is_ipv4() && addr == subnet.broadcast() {
+            return Some(format!(
+                "the broadcast address of {}",
+                network_string(subnet)
+            ));
+        }
+    }
+    None
+}
+
+/// Why a guest cannot be given `addr` on `subnet` (whose address is the
+/// host's, the gateway), if it cannot.
+fn guest_address_problem(addr: IpAddr, subnet: &Subnet) -> Option<String> {
+    if addr == subnet.addr() {
+        return Some("it is the network's own (gateway) address".into());
+    }
+    special_address(addr, subnet).map(|what| format!("it is {what}"))
+}
+
 impl NetworkDef {
     /// Check the document before libvirt sees it. Field names in errors are
     /// paths into the typed model (`ips[0].dhcp.ranges[0].end`).
@@ -1334,14 +1421,7 @@ impl NetworkDef {
         if self.name.contains('/') {
             return Err(FieldError::new("name", &self.name, "must not contain '/'"));
         }
-        if self.name.chars().any(char::is_control) {
-            let shown = self.name.escape_debug().to_string();
-            return Err(FieldError::new(
-                "name",
-                &shown,
-                "must not contain control characters",
-            ));
-        }
+        check_no_control("name", &self.name)?;
         if let Some(uuid) = &self.uuid {
             let hex: String = uuid.chars().filter(|c| *c != '-').collect();
             if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -1370,9 +1450,12 @@ impl NetworkDef {
             }
         }
         if let Some(mac) = &self.mac {
-            if normalize_mac(mac).is_none() {
-                return Err(FieldError::new("mac", mac, "not a MAC address"));
+            if let Some(problem) = mac_problem(mac) {
+                return Err(FieldError::new("mac", mac, problem));
             }
+        }
+        if let Some(d) = &self.domain {
+            check_dns_name("domain.name", &d.name)?;
         }
         if let Some(f) = &self.forward {
             if let Some(mode) = &f.mode {
@@ -1384,11 +1467,33 @@ impl NetworkDef {
                     ));
                 }
             }
+            // nat, route and open forward through one device (`dev`); libvirt
+            // writes it back as one <interface> too. Pools of devices are for
+            // the modes that hand guests a device.
+            let mode = f.mode.as_deref().unwrap_or("nat");
+            if matches!(mode, "nat" | "route" | "open") {
+                let pool = match (f.interfaces.as_slice(), &f.dev) {
+                    ([], _) => None,
+                    ([one], Some(dev)) if one == dev => None,
+                    ([_], None) => None,
+                    (list, _) => Some(list.join(", ")),
+                };
+                if let Some(list) = pool {
+                    return Err(FieldError::new(
+                        "forward.interfaces",
+                        list,
+                        format!(
+                            "a {mode} network forwards through one device, its `dev`{}; a pool of interfaces only goes with bridge, private, vepa or passthrough",
+                            f.dev.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
             if let Some(nat) = &f.nat {
                 if let Some(a) = &nat.address {
                     let s = parse_ip("forward.nat.address.start", &a.start)?;
                     let e = parse_ip("forward.nat.address.end", &a.end)?;
-                    if Subnet::bits(s).0 > Subnet::bits(e).0 {
+                    if s.is_ipv4() != e.is_ipv4() || ordinal(s) > ordinal(e) {
                         return Err(FieldError::new(
                             "forward.nat.address",
                             format!("{}-{}", a.start, a.end),
@@ -1408,23 +1513,16 @@ impl NetworkDef {
             }
         }
         if let Some(dns) = &self.dns {
-            for (i, h) in dns.hosts.iter().enumerate() {
-                parse_ip(&format!("dns.hosts[{i}].ip"), &h.ip)?;
-            }
-            for (i, f) in dns.forwarders.iter().enumerate() {
-                if let Some(a) = &f.addr {
-                    parse_ip(&format!("dns.forwarders[{i}].addr"), a)?;
-                }
-            }
+            validate_dns(dns)?;
         }
         let mut seen_subnets: Vec<(usize, Subnet)> = Vec::new();
         for (i, ip) in self.ips.iter().enumerate() {
             let field = format!("ips[{i}]");
             let subnet = validate_ip(&field, ip)?;
-            if let Some((j, _)) = seen_subnets.iter().find(|(_, s)| s.overlaps(&subnet)) {
+            if let Some((j, _)) = seen_subnets.iter().find(|(_, s)| overlaps(s, &subnet)) {
                 return Err(FieldError::new(
                     format!("{field}.address"),
-                    subnet.network_string(),
+                    network_string(&subnet),
                     format!("overlaps ips[{j}] of the same network"),
                 ));
             }
@@ -1455,6 +1553,90 @@ impl NetworkDef {
         }
         Ok(())
     }
+}
+
+/// The `<dns>` records: addresses, names dnsmasq can serve, SRV numbers.
+fn validate_dns(dns: &Dns) -> Result<(), FieldError> {
+    for (i, h) in dns.hosts.iter().enumerate() {
+        parse_ip(&format!("dns.hosts[{i}].ip"), &h.ip)?;
+        if h.hostnames.is_empty() {
+            return Err(FieldError::new(
+                format!("dns.hosts[{i}].hostnames"),
+                "[]",
+                "give at least one name",
+            ));
+        }
+        for (j, name) in h.hostnames.iter().enumerate() {
+            check_dns_name(&format!("dns.hosts[{i}].hostnames[{j}]"), name)?;
+        }
+    }
+    for (i, f) in dns.forwarders.iter().enumerate() {
+        if let Some(a) = &f.addr {
+            parse_ip(&format!("dns.forwarders[{i}].addr"), a)?;
+        }
+        if let Some(d) = &f.domain {
+            check_dns_name(&format!("dns.forwarders[{i}].domain"), d)?;
+        }
+    }
+    for (i, t) in dns.txt.iter().enumerate() {
+        validate_dns_txt(&format!("dns.txt[{i}]"), t)?;
+    }
+    for (i, s) in dns.srv.iter().enumerate() {
+        validate_dns_srv(&format!("dns.srv[{i}]"), s)?;
+    }
+    Ok(())
+}
+
+/// A TXT record: a DNS name, and a value without control characters.
+pub fn validate_dns_txt(field: &str, t: &DnsTxt) -> Result<(), FieldError> {
+    check_dns_name(&format!("{field}.name"), &t.name)?;
+    check_no_control(&format!("{field}.value"), &t.value)
+}
+
+/// An SRV record: service (1-15 characters, as libvirt allows), protocol
+/// tcp/udp, DNS names, 16-bit port, priority and weight.
+pub fn validate_dns_srv(field: &str, s: &DnsSrv) -> Result<(), FieldError> {
+    if s.service.is_empty()
+        || s.service.len() > 15
+        || !s
+            .service
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(FieldError::new(
+            format!("{field}.service"),
+            &s.service,
+            "a service name has 1-15 letters, digits, '-' or '_' (like \"ldap\")",
+        ));
+    }
+    if !matches!(s.protocol.as_str(), "tcp" | "udp") {
+        return Err(FieldError::new(
+            format!("{field}.protocol"),
+            &s.protocol,
+            "must be tcp or udp",
+        ));
+    }
+    for (key, name) in [("domain", &s.domain), ("target", &s.target)] {
+        if let Some(n) = name {
+            check_dns_name(&format!("{field}.{key}"), n)?;
+        }
+    }
+    for (key, n) in [
+        ("port", s.port),
+        ("priority", s.priority),
+        ("weight", s.weight),
+    ] {
+        if let Some(n) = n {
+            if n > 65535 {
+                return Err(FieldError::new(
+                    format!("{field}.{key}"),
+                    n,
+                    "must be from 0 to 65535",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Validate one `<ip>`; returns its subnet.
@@ -1523,21 +1705,35 @@ fn validate_ip(field: &str, ip: &Ip) -> Result<Subnet, FieldError> {
     let subnet = ip
         .subnet()
         .ok_or_else(|| FieldError::new(format!("{field}.address"), &ip.address, "no subnet"))?;
+    if let Some(what) = special_address(addr, &subnet) {
+        return Err(FieldError::new(
+            format!("{field}.address"),
+            &ip.address,
+            format!("the network's own (gateway) address cannot be {what}"),
+        ));
+    }
     if let Some(dhcp) = &ip.dhcp {
         for (j, r) in dhcp.ranges.iter().enumerate() {
             let rf = format!("{field}.dhcp.ranges[{j}]");
             let s = parse_ip(&format!("{rf}.start"), &r.start)?;
             let e = parse_ip(&format!("{rf}.end"), &r.end)?;
             for (which, a, text) in [("start", s, &r.start), ("end", e, &r.end)] {
-                if !subnet.contains(a) {
+                if !subnet.contains(&a) {
                     return Err(FieldError::new(
                         format!("{rf}.{which}"),
                         text,
-                        format!("outside the subnet {}", subnet.network_string()),
+                        format!("outside the subnet {}", network_string(&subnet)),
+                    ));
+                }
+                if let Some(what) = special_address(a, &subnet) {
+                    return Err(FieldError::new(
+                        format!("{rf}.{which}"),
+                        text,
+                        format!("a DHCP range cannot start or end at {what}"),
                     ));
                 }
             }
-            if Subnet::bits(s).0 > Subnet::bits(e).0 {
+            if ordinal(s) > ordinal(e) {
                 return Err(FieldError::new(
                     rf,
                     format!("{}-{}", r.start, r.end),
@@ -1576,15 +1772,12 @@ fn validate_ip(field: &str, ip: &Ip) -> Result<Subnet, FieldError> {
     Ok(subnet)
 }
 
-/// A DHCP reservation on its own (also used for live updates).
+/// A DHCP reservation on its own (also used for live updates), on `subnet`
+/// (whose address is the network's own, the guests' gateway).
 pub fn validate_dhcp_host(field: &str, h: &DhcpHost, subnet: &Subnet) -> Result<(), FieldError> {
     if let Some(mac) = &h.mac {
-        if normalize_mac(mac).is_none() {
-            return Err(FieldError::new(
-                format!("{field}.mac"),
-                mac,
-                "not a MAC address",
-            ));
+        if let Some(problem) = mac_problem(mac) {
+            return Err(FieldError::new(format!("{field}.mac"), mac, problem));
         }
     }
     if h.mac.is_none() && h.id.is_none() && h.name.is_none() {
@@ -1594,13 +1787,28 @@ pub fn validate_dhcp_host(field: &str, h: &DhcpHost, subnet: &Subnet) -> Result<
             "a DHCP host needs a mac (IPv4), an id (IPv6) or a name",
         ));
     }
+    if let Some(id) = &h.id {
+        check_no_control(&format!("{field}.id"), id)?;
+    }
+    if let Some(name) = &h.name {
+        // dnsmasq takes a host name: one DNS label or a dotted name.
+        check_no_control(&format!("{field}.name"), name)?;
+        check_dns_name(&format!("{field}.name"), name)?;
+    }
     if let Some(ip) = &h.ip {
         let a = parse_ip(&format!("{field}.ip"), ip)?;
-        if !subnet.contains(a) {
+        if !subnet.contains(&a) {
             return Err(FieldError::new(
                 format!("{field}.ip"),
                 ip,
-                format!("outside the subnet {}", subnet.network_string()),
+                format!("outside the subnet {}", network_string(subnet)),
+            ));
+        }
+        if let Some(problem) = guest_address_problem(a, subnet) {
+            return Err(FieldError::new(
+                format!("{field}.ip"),
+                ip,
+                format!("cannot be reserved for a guest: {problem}"),
             ));
         }
     }
@@ -1639,20 +1847,14 @@ pub struct Occupancy {
     bridges: HashMap<String, BTreeSet<String>>,
 }
 
-impl Subnet {
-    /// (address width, network bits, prefix): equal for equal CIDR blocks.
-    fn block(&self) -> (u8, u128, u8) {
-        let (bits, width) = Subnet::bits(self.addr);
-        (width, bits & self.mask(), self.prefix)
-    }
+/// (address width, network bits, prefix): equal for equal CIDR blocks.
+fn block(s: &Subnet) -> (u8, u128, u8) {
+    (s.max_prefix_len(), ordinal(s.network()), s.prefix_len())
+}
 
-    /// The same address with a shorter prefix.
-    fn widened(&self, prefix: u8) -> Subnet {
-        Subnet {
-            addr: self.addr,
-            prefix,
-        }
-    }
+/// The same address with a shorter prefix (`prefix` is at most the subnet's).
+fn widened(s: &Subnet, prefix: u8) -> Subnet {
+    IpNet::new(s.addr(), prefix).unwrap_or(*s)
 }
 
 impl Occupancy {
@@ -1672,7 +1874,7 @@ impl Occupancy {
     pub fn insert(&mut self, occupied: Occupied) {
         self.remove(&occupied.name.clone());
         for s in &occupied.subnets {
-            let block = s.block();
+            let block = block(s);
             if self
                 .blocks
                 .entry(block)
@@ -1696,7 +1898,7 @@ impl Occupancy {
             return;
         };
         for s in &old.subnets {
-            let block = s.block();
+            let block = block(s);
             let Some(names) = self.blocks.get_mut(&block) else {
                 continue;
             };
@@ -1748,32 +1950,23 @@ impl Occupancy {
             // CIDR blocks overlap only when one holds the other: a block
             // holding this one at one of the prefix lengths in use, or a
             // block inside this one.
-            let (width, network, prefix) = s.block();
+            let (width, network, prefix) = block(&s);
             let holding = self
                 .prefixes
                 .range((width, 0)..=(width, prefix))
-                .map(|(&(_, q), _)| s.widened(q))
-                .find_map(|wide| Some((wide, other(self.blocks.get(&wide.block())?)?)));
-            let end = network
-                | (s.mask()
-                    ^ if width == 32 {
-                        u32::MAX as u128
-                    } else {
-                        u128::MAX
-                    });
+                .map(|(&(_, q), _)| widened(&s, q))
+                .find_map(|wide| Some((wide, other(self.blocks.get(&block(&wide))?)?)));
+            let end = ordinal(s.broadcast());
             let inside = || {
                 self.blocks
                     .range((width, network, prefix)..=(width, end, u8::MAX))
                     .find_map(|(&(_, n, q), names)| {
-                        let block = Subnet {
-                            addr: if width == 32 {
-                                IpAddr::V4((n as u32).into())
-                            } else {
-                                IpAddr::V6(n.into())
-                            },
-                            prefix: q,
+                        let addr = if width == 32 {
+                            IpAddr::V4((n as u32).into())
+                        } else {
+                            IpAddr::V6(n.into())
                         };
-                        Some((block, other(names)?))
+                        Some((IpNet::new(addr, q).ok()?, other(names)?))
                     })
             };
             if let Some((block, name)) = holding.or_else(inside) {
@@ -1781,8 +1974,8 @@ impl Occupancy {
                 // not the network address it is in.
                 return Err(FieldError::new(
                     format!("ips[{i}].address"),
-                    format!("{}/{}", def.ips[i].address, s.prefix),
-                    format!("overlaps {} of network '{name}'", block.network_string()),
+                    format!("{}/{}", def.ips[i].address, s.prefix_len()),
+                    format!("overlaps {} of network '{name}'", network_string(&block)),
                 ));
             }
         }
@@ -1939,6 +2132,10 @@ pub struct NetworkSpec {
     /// Not XML (`ensure_network`): allow a restart when a change needs one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<bool>,
+    /// Not XML (`ensure_network`): remove a stale bridge device of this
+    /// network's name (left by a daemon that died while starting it) and start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_stale: Option<bool>,
 }
 
 /// The keys of the typed document as a map (`Network.config`, `edit`).
@@ -1989,6 +2186,7 @@ pub const SPEC_KEYS: &[&str] = &[
     "autostart",
     "active",
     "restart",
+    "cleanup_stale",
 ];
 
 impl NetworkSpec {
@@ -1997,7 +2195,8 @@ impl NetworkSpec {
     pub fn to_def(&self) -> Result<NetworkDef, FieldError> {
         let mut aliases: Vec<(String, String)> = Vec::new();
         let def = self.build(&mut aliases)?;
-        def.validate().map_err(|e| rename_field(e, &aliases))?;
+        def.validate()
+            .map_err(|e| self.field_name_with(e, &aliases))?;
         Ok(def)
     }
 
@@ -2005,7 +2204,16 @@ impl NetworkSpec {
     pub fn field_name(&self, err: FieldError) -> FieldError {
         let mut aliases = Vec::new();
         let _ = self.build(&mut aliases);
-        rename_field(err, &aliases)
+        self.field_name_with(err, &aliases)
+    }
+
+    /// An error on the `ip` shorthand shows the value as given (`"10.0.0.0/24"`).
+    fn field_name_with(&self, err: FieldError, aliases: &[(String, String)]) -> FieldError {
+        let mut err = rename_field(err, aliases);
+        if let (true, Some(cidr)) = (err.field == "ip", &self.ip) {
+            err.value = cidr.clone();
+        }
+        err
     }
 
     fn build(&self, aliases: &mut Vec<(String, String)>) -> Result<NetworkDef, FieldError> {
@@ -2042,13 +2250,13 @@ impl NetworkSpec {
         let mut short_ip = None;
         if let Some(cidr) = &self.ip {
             let subnet =
-                Subnet::parse_cidr(cidr).map_err(|problem| FieldError::new("ip", cidr, problem))?;
+                parse_cidr(cidr).map_err(|problem| FieldError::new("ip", cidr, problem))?;
             def.ips.insert(
                 0,
                 Ip {
-                    family: subnet.addr.is_ipv6().then(|| "ipv6".to_owned()),
-                    address: subnet.addr.to_string(),
-                    prefix: Some(subnet.prefix as u32),
+                    family: subnet.addr().is_ipv6().then(|| "ipv6".to_owned()),
+                    address: subnet.addr().to_string(),
+                    prefix: Some(subnet.prefix_len() as u32),
                     ..Ip::default()
                 },
             );
@@ -2093,7 +2301,7 @@ impl NetworkSpec {
                 .ips
                 .iter()
                 .position(|ip| match (hip, ip.subnet()) {
-                    (Some(a), Some(s)) => s.contains(a),
+                    (Some(a), Some(s)) => s.contains(&a),
                     _ => false,
                 })
                 .or(short_ip)
@@ -2165,7 +2373,17 @@ pub fn overlay(actual: &NetworkDef, desired: &NetworkDef) -> NetworkDef {
     let mut a = serde_json::to_value(actual).unwrap_or_default();
     let d = serde_json::to_value(desired).unwrap_or_default();
     merge_json(&mut a, d);
-    serde_json::from_value(a).unwrap_or_else(|_| desired.clone())
+    let mut target: NetworkDef = serde_json::from_value(a).unwrap_or_else(|_| desired.clone());
+    // `prefix: 24` where libvirt has `netmask='255.255.255.0'` is no change.
+    for (t, a) in target.ips.iter_mut().zip(&actual.ips) {
+        if let (Some(p), None, None, Some(mask)) = (t.prefix, &t.netmask, a.prefix, &a.netmask) {
+            if t.address == a.address && netmask_prefix(mask) == u8::try_from(p).ok() {
+                t.prefix = None;
+                t.netmask = Some(mask.clone());
+            }
+        }
+    }
+    target
 }
 
 fn merge_json(a: &mut serde_json::Value, d: serde_json::Value) {
@@ -2392,6 +2610,36 @@ fn diff_list<T: PartialEq>(
                 description: format!("{what} {} added", key(t)),
             });
         }
+    }
+}
+
+/// The keys changed from `before` to `target` that `now` (read back from
+/// libvirt) does not show: a field `target` gives must be in `now` as given
+/// (libvirt may add defaults beside it), one `target` dropped must be gone.
+pub fn not_taken(before: &NetworkDef, target: &NetworkDef, now: &NetworkDef) -> Vec<String> {
+    let as_map = |d: &NetworkDef| match serde_json::to_value(d) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let (t, n) = (as_map(target), as_map(now));
+    let null = serde_json::Value::Null;
+    changed_keys(before, target)
+        .into_iter()
+        .filter(|k| !covers(n.get(k).unwrap_or(&null), t.get(k).unwrap_or(&null)))
+        .collect()
+}
+
+/// Whether `have` holds everything `want` says.
+fn covers(have: &serde_json::Value, want: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (have, want) {
+        (Value::Object(h), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| covers(h.get(k).unwrap_or(&Value::Null), v)),
+        (Value::Array(h), Value::Array(w)) => {
+            h.len() == w.len() && h.iter().zip(w).all(|(h, w)| covers(h, w))
+        }
+        (h, w) => h == w,
     }
 }
 
@@ -2889,16 +3137,28 @@ mod tests {
 
     #[test]
     fn subnets() {
-        let a = Subnet::parse_cidr("192.168.10.1/24").unwrap();
-        assert!(a.contains("192.168.10.254".parse().unwrap()));
-        assert!(!a.contains("192.168.11.1".parse().unwrap()));
-        assert!(a.overlaps(&Subnet::parse_cidr("192.168.0.0/16").unwrap()));
-        assert!(!a.overlaps(&Subnet::parse_cidr("192.168.11.0/24").unwrap()));
-        assert_eq!(a.network_string(), "192.168.10.0/24");
+        let a = parse_cidr("192.168.10.1/24").unwrap();
+        let ip = |t: &str| t.parse::<IpAddr>().unwrap();
+        assert!(a.contains(&ip("192.168.10.254")));
+        assert!(!a.contains(&ip("192.168.11.1")));
+        assert!(overlaps(&a, &parse_cidr("192.168.0.0/16").unwrap()));
+        assert!(!overlaps(&a, &parse_cidr("192.168.11.0/24").unwrap()));
+        assert_eq!(network_string(&a), "192.168.10.0/24");
         assert_eq!(netmask_prefix("255.255.255.0"), Some(24));
         assert_eq!(netmask_prefix("255.0.255.0"), None);
-        let v6 = Subnet::parse_cidr("2001:db8:ca2:2::1/64").unwrap();
-        assert!(v6.contains("2001:db8:ca2:2::99".parse().unwrap()));
+        let v6 = parse_cidr("2001:db8:ca2:2::1/64").unwrap();
+        assert!(v6.contains(&ip("2001:db8:ca2:2::99")));
+        // The longest prefixes: one address, no shift past the width.
+        let host = parse_cidr("fd00::1/128").unwrap();
+        assert_eq!(network_string(&host), "fd00::1/128");
+        assert!(host.contains(&ip("fd00::1")) && !host.contains(&ip("fd00::2")));
+        assert!(!overlaps(&host, &parse_cidr("fd00:1::/64").unwrap()));
+        assert!(overlaps(&host, &parse_cidr("fd00::/64").unwrap()));
+        assert_eq!(
+            network_string(&parse_cidr("10.0.0.7/32").unwrap()),
+            "10.0.0.7/32"
+        );
+        assert!(parse_cidr("fd00::1/129").is_err() && parse_cidr("10.0.0.1/33").is_err());
     }
 
     #[test]
@@ -2952,6 +3212,32 @@ mod tests {
         target.bridge.as_mut().unwrap().stp = Some(false);
         assert_eq!(live_changes(&actual, &target), None);
         assert_eq!(changed_keys(&actual, &target), vec!["bridge", "ips"]);
+    }
+
+    #[test]
+    fn read_back_accepts_libvirt_defaults_and_finds_dropped_changes() {
+        let before = net("<name>n</name><bridge name='b' stp='on' delay='0'/>");
+        let mut target = before.clone();
+        target.bridge = Some(Bridge {
+            name: Some("virbr10".into()),
+            stp: Some(false),
+            ..Bridge::default()
+        });
+        target.mtu = Some(9000);
+        // libvirt adds delay='0' beside what was asked: taken.
+        let now =
+            net("<name>n</name><bridge name='virbr10' stp='off' delay='0'/><mtu size='9000'/>");
+        assert_eq!(not_taken(&before, &target, &now), Vec::<String>::new());
+        // The old document back: nothing took.
+        assert_eq!(not_taken(&before, &target, &before), vec!["bridge", "mtu"]);
+        // A removal takes when the key is gone.
+        let mut dropped = before.clone();
+        dropped.bridge = None;
+        assert_eq!(not_taken(&before, &dropped, &before), vec!["bridge"]);
+        assert_eq!(
+            not_taken(&before, &dropped, &net("<name>n</name>")),
+            Vec::<String>::new()
+        );
     }
 
     fn net(xml_inner: &str) -> NetworkDef {

@@ -74,7 +74,7 @@ impl Element {
                     let el = element_from(&start).map_err(|m| malformed(&reader, m))?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(Node::Element(el)),
-                        None => root = Some(el),
+                        None => set_root(&mut root, el).map_err(|m| malformed(&reader, m))?,
                     }
                 }
                 Event::End(_) => {
@@ -83,7 +83,7 @@ impl Element {
                         .ok_or_else(|| malformed(&reader, "unexpected end tag".into()))?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(Node::Element(el)),
-                        None => root = Some(el),
+                        None => set_root(&mut root, el).map_err(|m| malformed(&reader, m))?,
                     }
                 }
                 Event::Text(text) => {
@@ -265,7 +265,13 @@ impl Element {
 
     /// Replace the content with one text node.
     pub fn set_text(&mut self, text: impl Into<String>) {
-        self.children = vec![Node::Text(text.into())];
+        let text = text.into();
+        // Empty text is no child: `<name/>` reads back the same way.
+        self.children = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Node::Text(text)]
+        };
     }
 
     /// Builder: with an attribute.
@@ -441,14 +447,32 @@ fn element_from(start: &BytesStart) -> Result<Element, String> {
     })
 }
 
+/// A document has one root: a second one is an error, not a replacement
+/// (`<a/><b/>` kept only `<b/>`).
+fn set_root(root: &mut Option<Element>, el: Element) -> Result<(), String> {
+    if let Some(first) = root {
+        return Err(format!(
+            "more than one root element (<{}> and <{}>): give one element",
+            first.name, el.name
+        ));
+    }
+    *root = Some(el);
+    Ok(())
+}
+
 fn unescape(raw: &str) -> Result<String, String> {
     quick_xml::escape::unescape(raw)
         .map(|c| c.into_owned())
         .map_err(|e| e.to_string())
 }
 
+/// XML escapes; in attributes also quotes and whitespace other than a space,
+/// which a conforming parser (libvirt's libxml2) would turn into spaces; a
+/// `\r` anywhere, which it would turn into `\n`.
 fn escape_into(out: &mut String, text: &str, attribute: bool) {
-    let special = |c: char| matches!(c, '<' | '>' | '&') || (attribute && matches!(c, '\'' | '"'));
+    let special = |c: char| {
+        matches!(c, '<' | '>' | '&' | '\r') || (attribute && matches!(c, '\'' | '"' | '\n' | '\t'))
+    };
     if !text.contains(special) {
         out.push_str(text);
         return;
@@ -460,6 +484,9 @@ fn escape_into(out: &mut String, text: &str, attribute: bool) {
             '&' => out.push_str("&amp;"),
             '\'' if attribute => out.push_str("&apos;"),
             '"' if attribute => out.push_str("&quot;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            '\t' if attribute => out.push_str("&#9;"),
+            '\r' => out.push_str("&#13;"),
             c => out.push(c),
         }
     }
@@ -487,6 +514,25 @@ mod tests {
         // Elements that close themselves add no depth of their own.
         let wide = format!("<r>{}</r>", "<a/>".repeat(100_000));
         assert_eq!(Element::parse(&wide).unwrap().elements().count(), 100_000);
+    }
+
+    #[test]
+    fn attribute_whitespace_and_carriage_returns_survive_an_xml_parser() {
+        let el = Element::new("host")
+            .with_attr("name", "a\nb\tc\rd")
+            .with_text("x\r\ny");
+        let xml = el.to_xml();
+        assert_eq!(xml, "<host name='a&#10;b&#9;c&#13;d'>x&#13;\ny</host>");
+        assert_eq!(Element::parse(&xml).unwrap(), el);
+    }
+
+    #[test]
+    fn a_second_root_is_an_error() {
+        let e = Element::parse("<a/><b/>").unwrap_err().to_string();
+        assert!(
+            e.contains("more than one root element (<a> and <b>)"),
+            "{e}"
+        );
     }
 
     #[test]
