@@ -586,7 +586,7 @@ pub mod snapshot_api {
         );
         // Drivers that ignore the flag for a shut-off snapshot: boot it ourselves.
         if start {
-            match snap.vm.raw.state().map(|(s, _)| s.to_raw()) {
+            match crate::virt_ext::domain::state(&snap.vm.raw).map(|s| s.to_raw()) {
                 Ok(sys::VIR_DOMAIN_SHUTOFF) => {
                     snap.vm.raw.create().script(&ctx)?;
                     let undo = snap.vm.raw.clone();

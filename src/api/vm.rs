@@ -29,9 +29,8 @@ impl Vm {
     }
 
     pub fn state_name(&self) -> String {
-        self.raw
-            .state()
-            .map(|(s, _)| state_name(s).to_owned())
+        crate::virt_ext::domain::state(&self.raw)
+            .map(|s| state_name(s).to_owned())
             .unwrap_or_else(|_| "unknown".into())
     }
 }
@@ -193,7 +192,7 @@ fn wait_for_state(
     // Watch first, then look: an event between the two cannot be missed.
     events::watch(vm.host.conn()).script(ctx)?;
     match events::wait_until(timeout, || {
-        vm.raw.state().map(|(s, _)| state_name(s) == state)
+        crate::virt_ext::domain::state(&vm.raw).map(|s| state_name(s) == state)
     }) {
         Ok(()) => Ok(true),
         Err(WaitEnd::TimedOut) => Ok(false),
@@ -1141,9 +1140,8 @@ pub mod vm_api {
     /// ```
     #[rhai_fn(get = "state", pure, return_raw)]
     pub fn state(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<String> {
-        vm.raw
-            .state()
-            .map(|(s, _)| state_name(s).to_owned())
+        crate::virt_ext::domain::state(&vm.raw)
+            .map(|s| state_name(s).to_owned())
             .script(&ctx)
     }
 

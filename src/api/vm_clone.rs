@@ -381,7 +381,7 @@ pub fn plan(
     reserved: &mut Reserved,
 ) -> Result<ClonePlan, ScriptError> {
     let src_name = vm.name();
-    let (state, _) = vm.raw.state().map_err(|e| ScriptError::libvirt(&e))?;
+    let state = crate::virt_ext::domain::state(&vm.raw).map_err(|e| ScriptError::libvirt(&e))?;
     let state = state.to_raw();
     let paused = state == sys::VIR_DOMAIN_PAUSED;
     if state != sys::VIR_DOMAIN_SHUTOFF {

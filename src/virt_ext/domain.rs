@@ -1,5 +1,5 @@
 //! Domain calls the `virt` crate (0.5) lacks: save to a file, block I/O tuning,
-//! console streams.
+//! console streams, the state with its errors.
 use std::ffi::CString;
 use std::os::raw::c_int;
 
@@ -67,4 +67,20 @@ pub fn set_block_io_tune(
         return Err(Error::last_error());
     }
     Ok(())
+}
+
+/// `virDomainGetState`, with its failure reported: the `virt` crate's
+/// `Domain::state` drops the return code, so a lost connection read as the
+/// state "no state" (a clone refused "VM x is no state" instead of exit 3).
+pub fn state(dom: &Domain) -> Result<virt::domain::DomainStateEnum, Error> {
+    let mut state: c_int = -1;
+    let mut reason: c_int = -1;
+    // SAFETY: valid domain pointer; both out-parameters are valid ints.
+    let rc = unsafe { sys::virDomainGetState(dom.as_ptr(), &mut state, &mut reason, 0) };
+    if rc < 0 {
+        return Err(Error::last_error());
+    }
+    Ok(virt::domain::DomainStateEnum::from_raw(
+        state as sys::virDomainState,
+    ))
 }

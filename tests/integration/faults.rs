@@ -1,6 +1,6 @@
 //! Faults on the real daemon (issue 19): a stale bridge left by a daemon that
 //! died while starting a network, and libvirtd killed in the middle of a
-//! network start, a volume clone, `clone_many` and a transaction's rollback.
+//! network start, a volume clone and a transaction's rollback.
 //! Each interrupted run exits 3 saying the connection was lost; after a
 //! restart a re-run converges and nothing orphaned is left.
 //!
@@ -80,10 +80,16 @@ struct Restart;
 impl Drop for Restart {
     fn drop(&mut self) {
         let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/libvirtd-netns.sh");
-        let ok = Command::new(harness)
-            .arg("start")
-            .status()
-            .is_ok_and(|s| s.success());
+        // The harness's apt step can meet another apt run's lock: try again.
+        let ok = (0..3).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+            }
+            Command::new(harness)
+                .arg("start")
+                .status()
+                .is_ok_and(|s| s.success())
+        });
         assert!(ok || std::thread::panicking(), "libvirtd did not restart");
     }
 }
@@ -207,55 +213,6 @@ loop {{ p.refresh(); sleep(0.05); }}
         crate::support::vol_names(&uri, &pool.name),
         ["base.raw", "copy.raw"]
     );
-}
-
-/// (c) libvirtd killed during clone_many.
-#[test]
-#[ignore = "kills libvirtd; tools/test.sh runs it after the other tests"]
-fn live_daemon_killed_during_clone_many() {
-    let uri = live_uri();
-    let env = crate::support::LiveEnv::new(&uri, "fc", 30);
-    let script = format!(
-        r#"let p = HOST.pool("{pool}");
-let disk = p.find_volume("src.qcow2");
-if disk == () {{ disk = p.create_volume(#{{ name: "src.qcow2", capacity: "64M", format: "qcow2" }}); }}
-let src = HOST.find_vm("{prefix}-src");
-if src == () {{
-    src = HOST.create_vm(#{{ name: "{prefix}-src", virt_type: "qemu", memory: "64M", import: true,
-                            disks: [#{{ volume: disk }}], networks: ["{net}"], start: false }});
-}}
-print("ready");
-let have = HOST.vms().filter(|v| v.name.starts_with("{prefix}-n")).len();
-if have < 6 {{ src.clone_many(6 - have, #{{ prefix: "{prefix}-n", storage: "full" }}); }}
-loop {{ HOST.vms(); sleep(0.05); }}
-"#,
-        pool = env.pool,
-        prefix = env.prefix,
-        net = env.net
-    );
-    run_and_kill(&uri, &script);
-    Script::new(&script.replace("loop {", "if false {"))
-        .connect(&uri)
-        .run()
-        .ok();
-    let vms = names(&uri, &["list", "--all", "--name"], &env.prefix);
-    assert_eq!(vms.len(), 7, "{vms:?}");
-    // Every volume in the pool is a disk of one of the VMs: none orphaned.
-    let mut disks: Vec<String> = Vec::new();
-    for vm in &vms {
-        disks.extend(
-            virsh(&uri, &["domblklist", vm, "--details"])
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
-                .filter(|p| p.starts_with('/')),
-        );
-    }
-    for vol in crate::support::vol_names(&uri, &env.pool) {
-        assert!(
-            disks.iter().any(|d| d.ends_with(&format!("/{vol}"))),
-            "orphaned volume {vol} (disks: {disks:?})"
-        );
-    }
 }
 
 /// (d) libvirtd killed during a transaction's rollback.
