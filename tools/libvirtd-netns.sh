@@ -144,11 +144,24 @@ start() {
   exit 1
 }
 
+# The pids of processes named $1 inside the harness's namespace: a daemon
+# an older harness started without pid files is still this harness's own.
+namespace_pids() {
+  local pid
+  ip netns list | grep -qw "$NETNS" || return 0
+  for pid in $(ip netns pids "$NETNS"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && echo "$pid"
+  done
+  return 0
+}
+
 # SIGKILL the harness's libvirtd (and its tini), as a crash would.
 kill_daemon() {
-  local pid
-  pid=$(live_pid libvirtd.pid libvirtd) && signal_and_wait "$pid" KILL || true
-  pid=$(live_pid tini.pid tini) && signal_and_wait "$pid" KILL || true
+  local pids
+  pids=$(live_pid libvirtd.pid libvirtd || namespace_pids libvirtd)
+  signal_and_wait "$pids" KILL || true
+  pids=$(live_pid tini.pid tini || namespace_pids tini)
+  signal_and_wait "$pids" KILL || true
   rm -f "$PIDDIR/libvirtd.pid" "$PIDDIR/tini.pid"
 }
 
