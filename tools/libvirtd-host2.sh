@@ -125,14 +125,20 @@ stop_processes() {
            "$STATE/run/libvirtd.pid" "$STATE/run/virtlogd.pid"; do
     [ -f "$f" ] || continue
     pid=$(cat "$f" 2>/dev/null || true)
+    rm -f "$f"
     case "$pid" in ''|*[!0-9]*) continue ;; esac
+    # A pid file outlives a crash, and its number may be another process's
+    # by now: only a process of the kind the file names is ours.
+    [ -r "/proc/$pid/cmdline" ] || continue
+    if ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'libvirtd|virtlogd|qemu|dnsmasq'; then
+      continue
+    fi
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 50); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
     kill -9 "$pid" 2>/dev/null || true
-    rm -f "$f"
   done
 }
 

@@ -277,6 +277,7 @@ fn live_a_cloud_init_vm_on_the_second_host_boots_with_a_seed_uploaded_there() {
     let second = second_uri();
     let there = DirPool::new(&second, "seedpool");
     let name = unique("seedvm");
+    let _cleanup = VmGuard(vec![second.clone()], name.clone());
     let local = format!("/var/lib/libvirt/boot/virtscript-{name}-cidata.iso");
     let script = format!(
         r##"

@@ -24,18 +24,6 @@ fn answers_ping(netns: &str, ip: &str) -> bool {
     })
 }
 
-/// Removes the test's VM from both hosts, also when the test fails.
-struct VmOn(Vec<String>, String);
-
-impl Drop for VmOn {
-    fn drop(&mut self) {
-        for uri in &self.0 {
-            let _ = virsh_try(uri, &["destroy", &self.1]);
-            let _ = virsh_try(uri, &["undefine", &self.1]);
-        }
-    }
-}
-
 #[test]
 fn live_running_guest_migrates_live_to_the_second_host_and_back() {
     let first = live_uri();
@@ -46,7 +34,7 @@ fn live_running_guest_migrates_live_to_the_second_host_and_back() {
     let env2 = env1.mirror_on(&second, 22);
     assert_eq!((&env1.pool, &env1.net), (&env2.pool, &env2.net));
     let name = format!("{}-vm", env1.prefix);
-    let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
+    let _cleanup = VmGuard(vec![first.clone(), second.clone()], name.clone());
     let create = format!(
         r#"
 let vm = HOST.create_vm(#{{ name: "{name}", memory: 128, vcpus: 1, virt_type: "qemu",
@@ -128,7 +116,7 @@ fn live_migration_to_a_host_without_the_network_fails_before_anything_moves() {
     let second = second_uri();
     let env = LiveEnv::new(&first, "mignonet", 23);
     let name = format!("{}-vm", env.prefix);
-    let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
+    let _cleanup = VmGuard(vec![first.clone(), second.clone()], name.clone());
     let script = format!(
         r#"
 let vm = HOST.create_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", pxe: true, networks: ["{net}"] }});
@@ -157,7 +145,7 @@ fn live_migration_past_its_timeout_is_aborted_and_the_vm_keeps_running_on_the_so
     let env1 = LiveEnv::new(&first, "migabort", 24);
     let _env2 = env1.mirror_on(&second, 24);
     let name = format!("{}-vm", env1.prefix);
-    let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
+    let _cleanup = VmGuard(vec![first.clone(), second.clone()], name.clone());
     // 512 MiB of guest memory at 1 MiB/s cannot move within 2 seconds.
     let script = format!(
         r#"
@@ -188,7 +176,7 @@ fn live_stopped_vm_migrates_offline_as_its_definition() {
     let env1 = LiveEnv::new(&first, "migoff", 25);
     let _env2 = env1.mirror_on(&second, 25);
     let name = format!("{}-vm", env1.prefix);
-    let _cleanup = VmOn(vec![first.clone(), second.clone()], name.clone());
+    let _cleanup = VmGuard(vec![first.clone(), second.clone()], name.clone());
     let script = format!(
         r#"
 let vm = HOST.define_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", pxe: true, networks: ["{net}"] }});
@@ -215,9 +203,9 @@ fn live_evacuate_moves_every_running_vm_and_reports_what_could_not() {
     let only_here = LiveEnv::new(&first, "evaclocal", 27);
     let prefix = shared1.prefix.clone();
     let names: Vec<String> = (1..=4).map(|i| format!("{prefix}-{i}")).collect();
-    let _cleanup: Vec<VmOn> = names
+    let _cleanup: Vec<VmGuard> = names
         .iter()
-        .map(|n| VmOn(vec![first.clone(), second.clone()], n.clone()))
+        .map(|n| VmGuard(vec![first.clone(), second.clone()], n.clone()))
         .collect();
     let script = format!(
         r#"

@@ -671,3 +671,16 @@ fn no_two_live_tests_share_a_subnet() {
         shared.join("\n")
     );
 }
+
+/// Removes VM `name` from every listed host when the test ends, also when it
+/// panics (destroyed, undefined with its NVRAM; its volumes are the test's).
+pub struct VmGuard(pub Vec<String>, pub String);
+
+impl Drop for VmGuard {
+    fn drop(&mut self) {
+        for uri in &self.0 {
+            let _ = virsh_try(uri, &["destroy", &self.1]);
+            let _ = virsh_try(uri, &["undefine", &self.1, "--nvram"]);
+        }
+    }
+}

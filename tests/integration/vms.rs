@@ -516,6 +516,7 @@ fn live_a_guest_with_two_numa_cells_boots_and_is_placed() {
     let uri = live_uri();
     let dir = tiny_guest();
     let name = crate::support::unique("numa");
+    let _cleanup = crate::support::VmGuard(vec![uri.clone()], name.clone());
     let script = format!(
         r#"
 let vm = HOST.create_vm(#{{ name: "{name}", memory: 256, vcpus: 2, virt_type: "qemu", networks: [],
