@@ -237,33 +237,8 @@ fn set_numa_impl(vm: &Vm, opts: &Map) -> Result<(), ScriptError> {
     if let Some(n) = &nodeset {
         super::vm_spec::parse_cpuset("nodeset", n)?;
     }
-    let active = vm.raw.is_active().unwrap_or(false);
-    let persistent = vm.raw.is_persistent().unwrap_or(true);
-    let live = f.boolean("live")?.unwrap_or(active);
-    let config = f.boolean("config")?.unwrap_or(persistent);
-    if live && !active {
-        return Err(ScriptError::invalid(
-            "live",
-            "true",
-            format!("VM {} is not running", vm.name()),
-        ));
-    }
-    if !live && !config {
-        return Err(ScriptError::invalid(
-            "config",
-            "false",
-            "with live: false too, nothing would change",
-        ));
-    }
-    let flags = (if live {
-        virt::sys::VIR_DOMAIN_AFFECT_LIVE
-    } else {
-        0
-    }) | (if config {
-        virt::sys::VIR_DOMAIN_AFFECT_CONFIG
-    } else {
-        0
-    });
+    let flags = super::vm::affect_flags(vm, Some(&f))?;
+    let live = flags & virt::sys::VIR_DOMAIN_AFFECT_LIVE != 0;
     let params = virt::domain::NUMAParameters {
         node_set: nodeset.clone(),
         mode: mode

@@ -65,7 +65,7 @@ const AFFECT_CONFIG: u32 = sys::VIR_DOMAIN_AFFECT_CONFIG;
 
 /// `#{ live, config }` → VIR_DOMAIN_AFFECT_* flags. By default a running VM
 /// changes now and (when persistent) for the next boot; a stopped one in its config.
-fn affect_flags(vm: &Vm, opts: Option<&Fields>) -> Result<u32, ScriptError> {
+pub(crate) fn affect_flags(vm: &Vm, opts: Option<&Fields>) -> Result<u32, ScriptError> {
     let active = vm.raw.is_active().unwrap_or(false);
     let persistent = vm.raw.is_persistent().unwrap_or(true);
     let (live, config) = match opts {

@@ -221,7 +221,7 @@ fn refuse_if_vm_disk(vol: &Volume, path: &str, force: bool) -> Result<(), Script
 
 // ------------------------------------------------------------ progress
 
-fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
+pub(crate) fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }

@@ -3,9 +3,6 @@
 //! `virsh vol-upload`), so it works wherever libvirt reaches: holes travel
 //! as lengths, not zeros, and nothing is written on the machine running the
 //! script.
-use std::io::IsTerminal;
-
-use indicatif::{ProgressBar, ProgressStyle};
 use rhai::plugin::*;
 use rhai::{Map, NativeCallContext};
 use virt::storage_vol::StorageVol;
@@ -15,7 +12,7 @@ use virt::sys;
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
 use super::vm_spec::Fields;
-use super::volume::{check_new_volume, delete_quietly, wrap};
+use super::volume::{check_new_volume, delete_quietly, progress_bar, wrap};
 use super::{Pool, Volume};
 use crate::engine::stop;
 use crate::virt_ext::stream::{recv_sparse, send_hole, Received};
@@ -73,20 +70,6 @@ fn check_backing(src: &Volume, dest: &Pool) -> Result<(), ScriptError> {
     )
     .with("field", "backing")
     .with("value", backing))
-}
-
-fn progress_bar(total: u64, what: &str) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_owned());
-    Some(bar)
 }
 
 /// Pipe the source's download stream into the new volume's upload stream.
