@@ -16,7 +16,7 @@ use virt::sys;
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
 use super::vm_spec::Fields;
-use super::{Host, Vm};
+use super::{Host, Pool, Vm, Volume};
 use crate::engine::stop::{self, StopReason};
 use crate::units::{format_size, parse_size};
 use crate::virt_ext::migration::{self as raw_migration, CpuFit, JobProgress};
@@ -256,11 +256,8 @@ fn preflight(
             ));
         }
         if opts.copy_storage != CopyStorage::None {
-            return Err(ScriptError::new(
-                "unsupported",
-                format!("VM {name} is stopped: libvirt copies storage only during a live migration; start it, or copy its volumes first"),
-            )
-            .with("field", "copy_storage"));
+            // Checked now, copied by migrate_vm (libvirt copies only live).
+            offline_copies(vm, dest)?;
         }
     }
     if dest.conn().lookup_domain_by_name(&name).is_ok() {
@@ -401,6 +398,60 @@ fn dest_has_volume(dest: &Host, path: &str) -> bool {
     refreshed && conn.lookup_storage_vol_by_path(path).is_ok()
 }
 
+/// For an offline move with `copy_storage`: every writable disk's volume,
+/// with the pool of the same name on `dest` it is copied into (libvirt
+/// copies storage only during a live migration, so we copy it first, through
+/// libvirt's streams).
+fn offline_copies(vm: &Vm, dest: &Host) -> Result<Vec<(Volume, Pool)>, ScriptError> {
+    let name = vm.name();
+    let xml = vm
+        .raw
+        .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
+        .map_err(|e| ScriptError::libvirt(&e))?;
+    let (domain, _) = Domain::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()))?;
+    let mut copies = Vec::new();
+    for disk in domain
+        .disks
+        .iter()
+        .filter(|d| d.device == "disk" && !d.readonly)
+    {
+        let Some(path) = &disk.source else { continue };
+        let raw = vm.host.conn().lookup_storage_vol_by_path(path).map_err(|_| {
+            ScriptError::invalid(
+                "copy_storage",
+                &disk.target,
+                format!("disk {} of VM {name} ({path}) is no volume of a storage pool, so it cannot be copied through libvirt", disk.target),
+            )
+        })?;
+        let pool_name = raw
+            .lookup_storage_pool()
+            .and_then(|p| p.name())
+            .map_err(|e| ScriptError::libvirt(&e))?;
+        let pool = dest
+            .conn()
+            .lookup_storage_pool_by_name(&pool_name)
+            .map_err(|_| {
+                ScriptError::not_found(
+                    "copy_storage",
+                    &pool_name,
+                    format!(
+                        "disk {} of VM {name} is in storage pool {pool_name}, which host {} does not have",
+                        disk.target,
+                        dest.uri()
+                    ),
+                )
+            })?;
+        copies.push((
+            super::volume::wrap(&vm.host, raw),
+            Pool {
+                host: dest.clone(),
+                raw: Arc::new(pool),
+            },
+        ));
+    }
+    Ok(copies)
+}
+
 /// Why a running migration was cut short.
 enum Aborted {
     Stop(StopReason),
@@ -446,11 +497,17 @@ fn run(
     dest: &Host,
     opts: &MigrateOptions,
     flags: u32,
+    dest_xml: Option<String>,
 ) -> Result<Result<Option<RawDomain>, virt::error::Error>, Aborted> {
     let name = vm.name();
     let source = Arc::clone(&vm.raw);
     let dest_host = dest.clone();
-    let params = opts.parameters();
+    let mut params = opts.parameters();
+    if let Some(xml) = dest_xml {
+        // The definition the destination keeps (its disks' new paths).
+        params.persist_xml = Some(xml.clone());
+        params.dest_xml = Some(xml);
+    }
     let p2p = opts.peer_to_peer;
     let job = std::thread::spawn(move || {
         if p2p {
@@ -541,7 +598,12 @@ pub mod vm_migrate_api {
     /// `--postcopy-after-precopy`), `compressed`, `unsafe`, `timeout` (`"5m"`:
     /// abort, the VM keeps running on the source), `migrate_uri` (where QEMU
     /// sends the data, e.g. `"tcp://10.0.0.2"`), `peer_to_peer` (the source
-    /// daemon connects to `dest` itself).
+    /// daemon connects to `dest` itself). A stopped VM with `copy_storage`
+    /// has each disk's volume copied first (`vol.copy_to`) into the pool of
+    /// the same name on `dest`, and is defined there on the copies; the
+    /// source's volumes stay (a migration deletes no storage). Progress: a
+    /// bar on a terminal, and with `--log-level info` a `migration_progress`
+    /// log event a second (JSON lines with `--log-format json`).
     ///
     /// Before anything moves it checks that `dest` is another host, that the
     /// name is free there, that the networks and storage pools the VM uses
@@ -585,8 +647,51 @@ fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> Scri
     let running = vm.raw.is_active().script(ctx)?;
     preflight(vm, dest, &opts, running).map_err(|e| e.at(ctx))?;
     let name = vm.name();
-    let flags = opts.flags(running);
-    let moved = match run(vm, dest, &opts, flags) {
+    let mut flags = opts.flags(running);
+    // Offline with copy_storage: the volumes first, then the definition
+    // pointing at the copies; a failure removes the copies again.
+    let mut copied: Vec<Volume> = Vec::new();
+    let mut dest_xml = None;
+    if !running && opts.copy_storage != CopyStorage::None {
+        flags &= !(sys::VIR_MIGRATE_NON_SHARED_DISK | sys::VIR_MIGRATE_NON_SHARED_INC);
+        let xml = vm
+            .raw
+            .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE | sys::VIR_DOMAIN_XML_SECURE)
+            .script(ctx)?;
+        let mut root =
+            Element::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(ctx))?;
+        for (vol, pool) in offline_copies(vm, dest).map_err(|e| e.at(ctx))? {
+            let old = vol.raw.path().unwrap_or_default();
+            let copy = match super::volume_copy::copy_to(ctx, &vol, &pool, &Map::new()) {
+                Ok(copy) => copy,
+                Err(e) => {
+                    for c in &copied {
+                        super::volume::delete_quietly(&c.raw);
+                    }
+                    return Err(e);
+                }
+            };
+            let new = copy.raw.path().unwrap_or_default();
+            if let Some(devices) = root.child_mut("devices") {
+                for disk in devices.elements_mut().filter(|e| e.name == "disk") {
+                    if let Some(source) = disk.child_mut("source") {
+                        if source.attr("file") == Some(old.as_str()) {
+                            source.set_attr("file", new.clone());
+                        }
+                    }
+                }
+            }
+            copied.push(copy);
+        }
+        dest_xml = Some(root.to_xml());
+    }
+    let outcome = run(vm, dest, &opts, flags, dest_xml);
+    if !matches!(outcome, Ok(Ok(_))) {
+        for c in &copied {
+            super::volume::delete_quietly(&c.raw);
+        }
+    }
+    let moved = match outcome {
         Ok(Ok(moved)) => moved,
         Ok(Err(e)) => {
             let mut err = ScriptError::libvirt(&e)

@@ -165,7 +165,13 @@ fn open_download(src: &Volume) -> Result<Stream, ScriptError> {
     }
 }
 
-fn copy_to(ctx: &NativeCallContext, src: &Volume, dest: &Pool, opts: &Map) -> ScriptResult<Volume> {
+/// `src` copied into `dest` (see `copy_to`); also the storage step of an offline migration.
+pub(crate) fn copy_to(
+    ctx: &NativeCallContext,
+    src: &Volume,
+    dest: &Pool,
+    opts: &Map,
+) -> ScriptResult<Volume> {
     let f = Fields::new("", opts);
     f.only(&["name"]).map_err(|e| e.at(ctx))?;
     let name = f

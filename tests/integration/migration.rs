@@ -247,3 +247,66 @@ assert_eq(r.stopped, []);
     }
     assert!(virsh(&first, &["domstate", &names[3]]).contains("running"));
 }
+
+/// An offline move with copy_storage: libvirt copies storage only live, so
+/// the disk goes first through libvirt's streams into the destination's pool
+/// of the same name (over another directory here), then the definition,
+/// pointing at the copy.
+#[test]
+fn live_stopped_vm_moves_offline_with_its_disk_copied() {
+    let first = live_uri();
+    let second = second_uri();
+    let pool = crate::support::unique("offpool");
+    let dirs = [
+        format!("/var/lib/libvirt/images/{pool}-a"),
+        format!("/var/lib/libvirt/images/{pool}-b"),
+    ];
+    struct Pools(Vec<(String, String)>, String);
+    impl Drop for Pools {
+        fn drop(&mut self) {
+            for (uri, dir) in &self.0 {
+                let _ = virsh_try(uri, &["pool-destroy", &self.1]);
+                let _ = virsh_try(uri, &["pool-undefine", &self.1]);
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    let _pools = Pools(
+        vec![
+            (first.clone(), dirs[0].clone()),
+            (second.clone(), dirs[1].clone()),
+        ],
+        pool.clone(),
+    );
+    for (uri, dir) in [(&first, &dirs[0]), (&second, &dirs[1])] {
+        std::fs::create_dir_all(dir).unwrap();
+        virsh(uri, &["pool-define-as", &pool, "dir", "--target", dir]);
+        virsh(uri, &["pool-start", &pool]);
+    }
+    let env = LiveEnv::new(&first, "migcopy", 28);
+    let _env2 = env.mirror_on(&second, 28);
+    let name = format!("{}-vm", env.prefix);
+    let _cleanup = VmGuard(vec![first.clone(), second.clone()], name.clone());
+    let script = format!(
+        r#"
+let vm = HOST.define_vm(#{{ name: "{name}", memory: 128, virt_type: "qemu", import: true,
+    disks: [#{{ pool: "{pool}", size: "8M", format: "raw" }}], networks: ["{net}"] }});
+let moved = vm.migrate(connect(ARGS[0]), #{{ copy_storage: "all" }});
+print(moved.disks()[0].source);
+assert_eq(moved.state, "shut off");
+assert_eq(HOST.find_vm("{name}"), ());
+"#,
+        net = env.net
+    );
+    let run = Script::new(&script)
+        .connect(&first)
+        .script_arg(&second)
+        .run();
+    run.ok();
+    let copied = run.stdout.trim();
+    assert!(copied.starts_with(&dirs[1]), "{copied}");
+    assert!(std::path::Path::new(copied).exists(), "{copied}");
+    assert!(virsh(&second, &["vol-list", &pool]).contains(&format!("{name}")));
+    // The source's own volume stays where it was (a migration deletes no storage).
+    assert!(virsh(&first, &["vol-list", &pool]).contains(&format!("{name}")));
+}
