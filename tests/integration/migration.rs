@@ -306,7 +306,7 @@ assert_eq(HOST.find_vm("{name}"), ());
     let copied = run.stdout.trim();
     assert!(copied.starts_with(&dirs[1]), "{copied}");
     assert!(std::path::Path::new(copied).exists(), "{copied}");
-    assert!(virsh(&second, &["vol-list", &pool]).contains(&format!("{name}")));
+    assert!(virsh(&second, &["vol-list", &pool]).contains(&name));
     // The source's own volume stays where it was (a migration deletes no storage).
-    assert!(virsh(&first, &["vol-list", &pool]).contains(&format!("{name}")));
+    assert!(virsh(&first, &["vol-list", &pool]).contains(&name));
 }
