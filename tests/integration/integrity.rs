@@ -577,7 +577,7 @@ fn live_machine_types_are_checked_against_the_hosts_capabilities() {
     let name = crate::support::unique("mach");
     Script::new(&format!(
         r#"let spec = #{{ name: "{name}", virt_type: "qemu", arch: "x86_64", import: true, dry_run: true,
-             disks: [#{{ path: "/dev/null" }}] }};
+             disks: [#{{ path: "/dev/null" }}], allow_path: true }};
 spec.machine = "q35";
 HOST.create_vm(spec);
 spec.machine = "q36";
