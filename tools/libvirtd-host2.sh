@@ -52,6 +52,9 @@ inner() {
     mkdir -p "${d#*:}"
     mount --bind "$STATE/${d%%:*}" "${d#*:}"
   done
+  # Its own name resolves locally, as on a host: libvirt looks it up.
+  printf '127.0.0.1 localhost\n127.0.1.1 vs-host2\n' >"$STATE/hosts"
+  mount --bind "$STATE/hosts" /etc/hosts
   ip link set lo up
   virtlogd -d -p "$STATE/run/virtlogd.pid"
   # tini reaps QEMU's zombies at once (see start_libvirtd in libvirtd-netns.sh).

@@ -110,14 +110,20 @@ fn describe_rollback(err: Box<EvalAltResult>, r: journal::Rollback) -> Box<EvalA
         irreversible,
         connection_lost,
     } = r;
-    let mut note = if undone.is_empty() {
+    // What could not be undone first: it is what the user must see and act
+    // on, and a long list of undone steps is clipped on the terminal.
+    let mut parts = Vec::new();
+    if !failed.is_empty() {
+        parts.push(format!("FAILED to roll back: {}", failed.join("; ")));
+    }
+    if !undone.is_empty() {
+        parts.push(format!("rolled back: {}", undone.join("; ")));
+    }
+    let note = if parts.is_empty() {
         "nothing to roll back".to_owned()
     } else {
-        format!("rolled back: {}", undone.join("; "))
+        parts.join("; ")
     };
-    if !failed.is_empty() {
-        note.push_str(&format!("; FAILED to roll back: {}", failed.join("; ")));
-    }
     let to_array = |v: &[String]| -> Dynamic {
         v.iter()
             .map(|s| Dynamic::from(s.clone()))

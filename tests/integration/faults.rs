@@ -94,18 +94,14 @@ impl Drop for Restart {
     }
 }
 
-/// `kill -9` the daemon, by its process id.
+/// `kill -9` the harness's own daemon, by its pid file (`tools/libvirtd-netns.sh
+/// kill`): never every libvirtd on the machine, the second host's included.
 fn kill_daemon() -> Restart {
-    let out = Command::new("pgrep")
-        .args(["-x", "libvirtd"])
-        .output()
-        .unwrap();
-    let pids = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(!pids.trim().is_empty(), "no libvirtd to kill");
-    for pid in pids.split_whitespace() {
-        Command::new("kill").args(["-9", pid]).status().unwrap();
-    }
-    Restart
+    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/libvirtd-netns.sh");
+    let restart = Restart;
+    let killed = Command::new(harness).arg("kill").status().unwrap();
+    assert!(killed.success(), "tools/libvirtd-netns.sh kill failed");
+    restart
 }
 
 /// Run `script` until it prints `ready`, kill the daemon, and check the run

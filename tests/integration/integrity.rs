@@ -324,7 +324,7 @@ assert_eq(vm.state, "running");
     )
     .run()
     .ok()
-    .stdout_has("a later step failed (rolled back: destroy_vm vm test; FAILED to roll back: delete_volume volume default-pool/scratch.img: cannot be undone)");
+    .stdout_has("a later step failed (FAILED to roll back: delete_volume volume default-pool/scratch.img: cannot be undone; rolled back: destroy_vm vm test)");
     // --atomic: the report lists it too.
     let run = Script::new(
         r#"
