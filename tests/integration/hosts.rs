@@ -5,14 +5,6 @@ use std::process::Command;
 
 use crate::support::*;
 
-/// The second host's URI, from tools/test.sh.
-fn second_uri() -> String {
-    std::env::var("VIRTSCRIPT_LIVE_URI2")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .expect("VIRTSCRIPT_LIVE_URI2 is unset: run the suite with tools/test.sh (it starts the second host)")
-}
-
 /// Removes a network from every listed host, also when the test fails.
 struct NetworkOn(Vec<String>, String);
 

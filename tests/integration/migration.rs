@@ -6,13 +6,6 @@ use std::process::Command;
 
 use crate::support::*;
 
-fn second_uri() -> String {
-    std::env::var("VIRTSCRIPT_LIVE_URI2")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .expect("VIRTSCRIPT_LIVE_URI2 is unset: run the suite with tools/test.sh (it starts the second host)")
-}
-
 /// Whether `ip` answers a ping from inside network namespace `netns`
 /// (the guest's address exists only there).
 fn answers_ping(netns: &str, ip: &str) -> bool {

@@ -146,6 +146,14 @@ pub fn live_uri() -> String {
     uri
 }
 
+/// The second host's URI (tools/libvirtd-host2.sh), from tools/test.sh.
+pub fn second_uri() -> String {
+    std::env::var("VIRTSCRIPT_LIVE_URI2")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect("VIRTSCRIPT_LIVE_URI2 is unset: run the suite with tools/test.sh (it starts the second host)")
+}
+
 /// Run `virsh` against a URI and return its standard output (panics on failure).
 pub fn virsh(uri: &str, args: &[&str]) -> String {
     stdout_of(
