@@ -2,8 +2,6 @@
 //! NoCloud seed (volume id `cidata`, files `user-data`, `meta-data`,
 //! `network-config` in the root directory) or a small test CD. One flat root
 //! directory, files of any size; no Rock Ridge, no El Torito.
-use std::io::Write;
-
 const SECTOR: usize = 2048;
 
 fn both16(v: u16) -> [u8; 4] {
@@ -249,17 +247,6 @@ pub fn build(volume_id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// Write an image to `path`.
-pub fn write(
-    path: &std::path::Path,
-    volume_id: &str,
-    files: &[(&str, &[u8])],
-) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(&build(volume_id, files))?;
-    f.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,10 +281,12 @@ mod tests {
     fn isoinfo_reads_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seed.iso");
-        write(
+        std::fs::write(
             &path,
-            "cidata",
-            &[("user-data", b"hello"), ("network-config", b"v: 2")],
+            build(
+                "cidata",
+                &[("user-data", b"hello"), ("network-config", b"v: 2")],
+            ),
         )
         .unwrap();
         let isoinfo = |args: &[&str]| {

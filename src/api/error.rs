@@ -121,6 +121,19 @@ fn libvirt_name(prefix: &str, debug: &str) -> String {
     out
 }
 
+/// The error a call returns when the run was stopped (Ctrl-C, a signal,
+/// `--timeout`): Rhai's `ErrorTerminated` with the reason's token, which the
+/// CLI reads for the exit status and the rollback.
+pub fn stopped(
+    ctx: &NativeCallContext,
+    reason: crate::engine::stop::StopReason,
+) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorTerminated(
+        reason.token().into(),
+        ctx.call_position(),
+    ))
+}
+
 /// `result.script(&ctx)?` turns a libvirt error into a script error at the call site.
 pub trait LibvirtResultExt<T> {
     fn script(self, ctx: &NativeCallContext) -> ScriptResult<T>;

@@ -24,12 +24,8 @@ pub mod globals_api {
                 ScriptError::invalid("seconds", seconds, "must be a non-negative number").at(&ctx),
             );
         }
-        crate::engine::stop::sleep(Duration::from_secs_f64(seconds)).map_err(|reason| {
-            Box::new(EvalAltResult::ErrorTerminated(
-                reason.token().into(),
-                ctx.call_position(),
-            ))
-        })
+        crate::engine::stop::sleep(Duration::from_secs_f64(seconds))
+            .map_err(|reason| crate::api::error::stopped(&ctx, reason))
     }
 
     /// Pause the script for whole `seconds`.

@@ -255,7 +255,7 @@ fn kvm_support_of(host: &Host) -> Result<Map, virt::error::Error> {
     m.insert("firmware".into(), list(firmware));
     m.insert(
         "local".into(),
-        if runs_on_this_kernel(host.uri()) {
+        if is_local_uri(host.uri()) {
             local_kvm_facts().into()
         } else {
             Dynamic::UNIT
@@ -264,17 +264,15 @@ fn kvm_support_of(host: &Host) -> Result<Map, virt::error::Error> {
     Ok(m)
 }
 
-/// Whether a host URI names a daemon on this machine (no remote transport,
-/// no host name); the in-process test driver is no machine at all.
-pub fn runs_on_this_kernel(uri: &str) -> bool {
-    if in_process(uri) {
-        return false;
+/// Whether a host URI names a daemon on this machine (no host name in the
+/// URI), whose paths and kernel are this machine's; the in-process test
+/// driver's paths are made up, and it has no kernel.
+pub fn is_local_uri(uri: &str) -> bool {
+    match uri.split_once("://") {
+        Some(("test", _)) => false,
+        Some((_, rest)) => rest.starts_with('/') || rest.is_empty(),
+        None => true,
     }
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return false;
-    };
-    let transport = scheme.split_once('+').map(|(_, t)| t);
-    matches!(transport, None | Some("unix")) && rest.starts_with('/')
 }
 
 /// `connect(...)`: open `uri` after the policy allowed it for `origin`.

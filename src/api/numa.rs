@@ -75,9 +75,24 @@ fn cells_of(caps: &Element) -> Vec<Map> {
         .collect()
 }
 
+/// The host's NUMA cell ids (empty when its capabilities show no topology).
+pub fn host_cell_ids(conn: &virt::connect::Connect) -> Vec<u32> {
+    conn.capabilities()
+        .ok()
+        .and_then(|x| Element::parse(&x).ok())
+        .map(|caps| {
+            cells_of(&caps)
+                .iter()
+                .filter_map(|c| c.get("id")?.as_int().ok())
+                .filter_map(|id| u32::try_from(id).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `kernel.numa_balancing`, the kernel's automatic NUMA balancing.
 fn balancing(host: &Host) -> (Dynamic, Option<String>) {
-    if !super::host::runs_on_this_kernel(host.uri()) {
+    if !super::host::is_local_uri(host.uri()) {
         return (
             Dynamic::UNIT,
             Some(format!(
@@ -300,7 +315,7 @@ mod tests {
 
     #[test]
     fn only_a_local_daemon_shares_this_kernel() {
-        use crate::api::host::runs_on_this_kernel as local;
+        use crate::api::host::is_local_uri as local;
         assert!(local("qemu:///system"));
         assert!(local("qemu+unix:///system?socket=/run/x"));
         assert!(!local("qemu+ssh://h/system"));

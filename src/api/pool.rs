@@ -1048,13 +1048,15 @@ pub mod pool_api {
 /// Whether the connection's host is this machine (no host name in the URI), so
 /// that paths libvirt reports can be used directly.
 pub fn is_local(host: &Host) -> bool {
-    let uri = host.uri();
-    match uri.split_once("://") {
-        // The test driver's paths are made up.
-        Some(("test", _)) => false,
-        Some((_, rest)) => rest.starts_with('/') || rest.is_empty(),
-        None => true,
-    }
+    super::host::is_local_uri(host.uri())
+}
+
+/// A libvirt pool's target path (`<target><path>`: a `dir` pool's directory).
+pub fn target_path(raw: &virt::storage_pool::StoragePool) -> Option<String> {
+    raw.xml_desc(0)
+        .ok()
+        .and_then(|x| crate::xml::tree::Element::parse(&x).ok())
+        .and_then(|t| t.path(&["target", "path"]).map(|p| p.text()))
 }
 
 /// Map a `virt` storage pool into the script type.

@@ -153,13 +153,6 @@ fn opt(v: &Option<String>) -> Dynamic {
     v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT)
 }
 
-fn stopped(reason: crate::engine::stop::StopReason, ctx: &NativeCallContext) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorTerminated(
-        reason.token().into(),
-        ctx.call_position(),
-    ))
-}
-
 fn seconds(field: &str, v: &Dynamic) -> Result<Duration, ScriptError> {
     let s = if let Ok(i) = v.as_int() {
         i as f64
@@ -196,7 +189,7 @@ fn wait_for_state(
     }) {
         Ok(()) => Ok(true),
         Err(WaitEnd::TimedOut) => Ok(false),
-        Err(WaitEnd::Stopped(reason)) => Err(stopped(reason, ctx)),
+        Err(WaitEnd::Stopped(reason)) => Err(crate::api::error::stopped(ctx, reason)),
         Err(WaitEnd::Failed(e)) => Err(e).script(ctx),
     }
 }
@@ -209,21 +202,12 @@ fn upload_seed(
     image: &[u8],
 ) -> Result<virt::storage_vol::StorageVol, virt::error::Error> {
     let pool = conn.lookup_storage_pool_by_name(pool)?;
-    let xml = format!(
-        "<volume><name>{}</name><capacity unit='bytes'>{}</capacity>\
-         <allocation>0</allocation><target><format type='raw'/></target></volume>",
-        quick_xml::escape::escape(file),
-        image.len()
-    );
+    let xml = super::volume_copy::new_volume_xml(file, image.len() as u64, "raw");
     let vol = virt::storage_vol::StorageVol::create_xml(&pool, &xml, 0)?;
     let sent = (|| {
         let stream = virt::stream::Stream::new(conn, 0)?;
         vol.upload(&stream, 0, image.len() as u64, 0)?;
-        let mut at = 0;
-        while at < image.len() {
-            let n = stream.send(&image[at..])?;
-            at += usize::try_from(n).unwrap_or(0).max(1);
-        }
+        crate::virt_ext::stream::send_all(&stream, image)?;
         stream.finish()
     })();
     if let Err(e) = sent {
@@ -2336,7 +2320,7 @@ pub mod vm_api {
                 break;
             }
             crate::engine::stop::sleep((deadline - now).min(Duration::from_millis(500)))
-                .map_err(|r| stopped(r, &ctx))?;
+                .map_err(|r| crate::api::error::stopped(&ctx, r))?;
         }
         Err(ScriptError::new(
             "timeout",

@@ -763,10 +763,7 @@ fn execute_steps(
     let host = plan.src.host.clone();
     for job in &plan.disks {
         if let Some(reason) = crate::engine::stop::requested() {
-            return Err(Box::new(EvalAltResult::ErrorTerminated(
-                reason.token().into(),
-                ctx.call_position(),
-            )));
+            return Err(crate::api::error::stopped(ctx, reason));
         }
         let (vol, _) = clone_volume(
             ctx,

@@ -386,11 +386,7 @@ fn dest_has_volume(dest: &Host, path: &str) -> bool {
         .unwrap_or_default();
     let mut refreshed = false;
     for pool in pools {
-        let target = pool
-            .xml_desc(0)
-            .ok()
-            .and_then(|x| Element::parse(&x).ok())
-            .and_then(|root| root.path(&["target", "path"]).map(|p| p.text()));
+        let target = super::pool::target_path(&pool);
         if target.is_some_and(|t| std::path::Path::new(&t) == dir) && pool.refresh(0).is_ok() {
             refreshed = true;
         }
@@ -706,10 +702,7 @@ fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> Scri
             return Err(err.at(ctx));
         }
         Err(Aborted::Stop(reason)) => {
-            return Err(Box::new(EvalAltResult::ErrorTerminated(
-                reason.token().into(),
-                ctx.call_position(),
-            )))
+            return Err(crate::api::error::stopped(ctx, reason))
         }
         Err(Aborted::Timeout(after)) => {
             return Err(ScriptError::new(

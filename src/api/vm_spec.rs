@@ -871,7 +871,12 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             } else {
                 let pool = seed_pool(conn, c.string("pool")?, &new_volumes)?;
                 let file = seed_volume_name(&name);
-                let source = pool_dirs_of(conn, &pool).map(|dir| format!("{dir}/{file}"));
+                // The seed's path shown before it exists (a dry run's XML).
+                let source = conn
+                    .lookup_storage_pool_by_name(&pool)
+                    .ok()
+                    .and_then(|p| super::pool::target_path(&p))
+                    .map(|dir| format!("{dir}/{file}"));
                 (source, Some((pool, file)))
             };
             let target = d.next_target(cdrom_bus);
@@ -920,9 +925,7 @@ pub fn pool_dirs(conn: &Connect) -> Vec<String> {
     conn.list_all_storage_pools(0)
         .unwrap_or_default()
         .iter()
-        .filter_map(|p| p.xml_desc(0).ok())
-        .filter_map(|x| Element::parse(&x).ok())
-        .filter_map(|t| t.path(&["target", "path"]).map(|p| p.text()))
+        .filter_map(super::pool::target_path)
         .collect()
 }
 
@@ -974,16 +977,6 @@ fn seed_pool(
             "the seed is uploaded into a storage pool of the host: no pool by this name (give cloud_init.pool)",
         )),
     }
-}
-
-/// The directory of a file-based pool, for showing the seed's path before it exists.
-fn pool_dirs_of(conn: &Connect, pool: &str) -> Option<String> {
-    conn.lookup_storage_pool_by_name(pool)
-        .ok()?
-        .xml_desc(0)
-        .ok()
-        .and_then(|x| Element::parse(&x).ok())
-        .and_then(|t| t.path(&["target", "path"]).map(|p| p.text()))
 }
 
 /// Where the NoCloud seed of VM `name` goes on the in-process test driver
@@ -1177,7 +1170,7 @@ fn plan_numatune(conn: &Connect, f: &Fields) -> Result<Option<Numatune>, ScriptE
             "required: host NUMA cells, like \"0-1\"",
         )
     })?;
-    let cells = host_cells(conn);
+    let cells = super::numa::host_cell_ids(conn);
     for id in parse_cpuset("numa.nodeset", &nodeset)? {
         if !cells.is_empty() && !cells.contains(&id) {
             return Err(ScriptError::invalid(
@@ -1195,22 +1188,6 @@ fn plan_numatune(conn: &Connect, f: &Fields) -> Result<Option<Numatune>, ScriptE
         }
     }
     Ok(Some(Numatune { mode, nodeset }))
-}
-
-/// The host's NUMA cell ids, from its capabilities.
-fn host_cells(conn: &Connect) -> Vec<u32> {
-    conn.capabilities()
-        .ok()
-        .and_then(|x| Element::parse(&x).ok())
-        .and_then(|caps| {
-            caps.path(&["host", "topology", "cells"]).map(|cells| {
-                cells
-                    .children_named("cell")
-                    .filter_map(|c| c.attr("id")?.parse().ok())
-                    .collect()
-            })
-        })
-        .unwrap_or_default()
 }
 
 /// libvirt's cpuset syntax (`0-3,5`; `^2` excludes) as a sorted list of ids.
@@ -1395,12 +1372,7 @@ pub fn plan_disk(
                 ));
             }
             taken.insert(vol_name.clone());
-            let pool_path = pool
-                .xml_desc(0)
-                .ok()
-                .and_then(|x| Element::parse(&x).ok())
-                .and_then(|t| t.path(&["target", "path"]).map(|p| p.text()))
-                .unwrap_or_default();
+            let pool_path = super::pool::target_path(&pool).unwrap_or_default();
             disk.source = Some(format!("{}/{vol_name}", pool_path.trim_end_matches('/')));
             disk.format = Some(format.clone());
             let xml = Element::new("volume")

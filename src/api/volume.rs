@@ -15,7 +15,7 @@ use virt::storage_vol::StorageVol;
 use virt::stream::Stream;
 use virt::sys;
 
-use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::error::{stopped as stopped_error, LibvirtResultExt, ScriptError, ScriptResult};
 use super::journal;
 use super::pool::{
     check_name, create_in_pool, is_code, is_local, parse_size_value, with_pool_retry, AtExt, Spec,
@@ -23,7 +23,7 @@ use super::pool::{
 use super::{Host, Pool};
 use crate::engine::stop::{self, StopReason};
 use crate::units::format_size;
-use crate::virt_ext::stream::{recv_sparse, send_hole, Received};
+use crate::virt_ext::stream::{recv_sparse, send_all, send_hole, Received};
 use crate::xml::storage::{BackingStore, Size, VolumeXml};
 
 /// A libvirt object handle plus the host it came from.
@@ -245,13 +245,6 @@ fn spinner(what: &str) -> Option<ProgressBar> {
     }
     bar.set_message(what.to_owned());
     Some(bar)
-}
-
-fn stopped_error(ctx: &NativeCallContext, reason: StopReason) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorTerminated(
-        reason.token().into(),
-        ctx.call_position(),
-    ))
 }
 
 /// Run a blocking libvirt call on another thread so that a Ctrl-C is noticed
@@ -926,10 +919,7 @@ fn upload_impl(ctx: &NativeCallContext, vol: &Volume, local: &Path) -> ScriptRes
                         return Err(stopped_error(ctx, reason));
                     }
                     let n = ((zeros_end - offset) as usize).min(CHUNK);
-                    let mut done = 0;
-                    while done < n {
-                        done += stream.send(&zeros[done..n]).script(ctx)?.max(0) as usize;
-                    }
+                    send_all(&stream, &zeros[..n]).script(ctx)?;
                     offset += n as u64;
                     if let Some(b) = &bar {
                         b.inc(n as u64);
@@ -966,11 +956,7 @@ fn upload_impl(ctx: &NativeCallContext, vol: &Volume, local: &Path) -> ScriptRes
                     )
                     .at(ctx));
                 }
-                let mut done = 0;
-                while done < n {
-                    let k = stream.send(&buf[done..n]).script(ctx)?;
-                    done += k.max(0) as usize;
-                }
+                send_all(&stream, &buf[..n]).script(ctx)?;
                 offset += n as u64;
                 sent += n as u64;
                 if let Some(b) = &bar {

@@ -15,7 +15,7 @@ use super::vm_spec::Fields;
 use super::volume::{check_new_volume, delete_quietly, progress_bar, wrap};
 use super::{Pool, Volume};
 use crate::engine::stop;
-use crate::virt_ext::stream::{recv_sparse, send_hole, Received};
+use crate::virt_ext::stream::{recv_sparse, send_all, send_hole, Received};
 use crate::xml::tree::Element;
 
 const CHUNK: usize = 256 * 1024;
@@ -36,13 +36,18 @@ fn definition_for(src: &Volume, name: &str) -> Result<String, ScriptError> {
         .and_then(|f| f.attr("type"))
         .unwrap_or("raw")
         .to_owned();
-    let name = quick_xml::escape::escape(name);
-    let format = quick_xml::escape::escape(format.as_str()).into_owned();
-    Ok(format!(
-        "<volume><name>{name}</name><capacity unit='bytes'>{capacity}</capacity>\
-         <allocation>0</allocation>\
-         <target><format type='{format}'/></target></volume>"
-    ))
+    Ok(new_volume_xml(name, capacity, &format))
+}
+
+/// A new volume's XML: `name`, `capacity` bytes and `format`, nothing
+/// preallocated (its data arrives through a stream).
+pub(crate) fn new_volume_xml(name: &str, capacity: u64, format: &str) -> String {
+    format!(
+        "<volume><name>{}</name><capacity unit='bytes'>{capacity}</capacity>\
+         <allocation>0</allocation><target><format type='{}'/></target></volume>",
+        quick_xml::escape::escape(name),
+        quick_xml::escape::escape(format)
+    )
 }
 
 /// A volume backed by another needs that backing file where it goes.
@@ -100,18 +105,11 @@ fn pipe(
     let mut data: u64 = 0;
     let result: ScriptResult<()> = (|| loop {
         if let Some(reason) = stop::requested() {
-            return Err(Box::new(EvalAltResult::ErrorTerminated(
-                reason.token().into(),
-                ctx.call_position(),
-            )));
+            return Err(crate::api::error::stopped(ctx, reason));
         }
         match recv_sparse(&down, &mut buf).script(ctx)? {
             Received::Data(n) => {
-                let mut sent = 0;
-                while sent < n {
-                    let k = up.send(&buf[sent..n]).script(ctx)?;
-                    sent += usize::try_from(k).unwrap_or(0).max(1);
-                }
+                send_all(&up, &buf[..n]).script(ctx)?;
                 data += n as u64;
                 if let Some(b) = &bar {
                     b.inc(n as u64);

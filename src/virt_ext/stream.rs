@@ -57,3 +57,13 @@ pub fn recv_sparse(stream: &Stream, buf: &mut [u8]) -> Result<Received, Error> {
         _ => Err(Error::last_error()),
     }
 }
+
+/// Send all of `data`: `virStreamSend` may take less than it is given.
+pub fn send_all(stream: &Stream, data: &[u8]) -> Result<(), Error> {
+    let mut done = 0;
+    while done < data.len() {
+        let n = stream.send(&data[done..])?;
+        done += usize::try_from(n).unwrap_or(0);
+    }
+    Ok(())
+}
