@@ -10,9 +10,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use rhai::{Dynamic, EvalAltResult, Scope};
 
 use crate::api::host::{default_uri, Host};
-use crate::engine::{self, stop, Diagnostic, EngineOptions, Limits, SourceMap};
+use crate::engine::{self, Diagnostic, EngineOptions, Limits, SourceMap};
 use crate::jobs::log;
 use crate::jobs::report::{ChangeReport, ErrorReport, HostReport, RunReport};
+use crate::runtime::stop;
 
 /// Exit statuses, documented in the README and `virtscript --help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -692,7 +693,7 @@ impl Job<'_> {
         host: Option<Result<Host, crate::api::host::OpenError>>,
         engine: Option<rhai::Engine>,
     ) -> HostReport {
-        crate::api::journal::set_current_host(uri);
+        crate::runtime::journal::set_current_host(uri);
         let mut report = HostReport {
             uri: uri.to_owned(),
             ..HostReport::default()
@@ -720,13 +721,13 @@ impl Job<'_> {
         let mut engine = engine.unwrap_or_else(|| engine::build(&self.options, &self.sources));
         engine::bind_globals(&mut engine, Some(host), &self.args.args);
         if self.args.atomic {
-            crate::api::journal::begin();
+            crate::runtime::journal::begin();
         }
         let outcome = engine.eval_ast_with_scope::<Dynamic>(&mut Scope::new(), &self.ast);
         let outcome = match outcome {
             Ok(v) => {
                 if self.args.atomic {
-                    crate::api::journal::commit();
+                    crate::runtime::journal::commit();
                 }
                 Ok(v)
             }
@@ -777,7 +778,7 @@ impl Job<'_> {
         std::mem::forget(engine);
         // Only a report file lists the changes (the journal holds every one).
         if self.args.report.is_some() {
-            report.changes = crate::api::journal::entries()
+            report.changes = crate::runtime::journal::entries()
                 .iter()
                 .filter(|e| e.host == uri)
                 .map(ChangeReport::from)
@@ -917,7 +918,7 @@ fn run(args: RunArgs, global: &GlobalArgs) -> Exit {
         }
     }
     if let Some(path) = &args.report {
-        let (rolled_back, rollback_failed) = crate::api::journal::rolled_back();
+        let (rolled_back, rollback_failed) = crate::runtime::journal::rolled_back();
         let mut hosts = hosts;
         if let [only] = hosts.as_mut_slice() {
             only.rolled_back = rolled_back;

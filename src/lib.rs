@@ -44,9 +44,8 @@ pub mod engine;
 pub mod iso;
 pub mod jobs;
 pub mod repl;
-pub mod suggest;
+pub mod runtime;
 #[cfg(test)]
 pub(crate) mod testing;
-pub mod units;
 pub mod virt_ext;
 pub mod xml;

@@ -1,5 +1,6 @@
 //! Control flow for provisioning jobs: `transaction` (undo on failure) and
 //! `parallel` (a bounded pool of threads running a script closure).
+use crate::runtime::ErrorKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -7,7 +8,7 @@ use rhai::plugin::*;
 use rhai::{Array, Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 
 use super::error::{ScriptError, ScriptResult};
-use super::journal;
+use crate::runtime::journal;
 
 /// Threads `parallel` uses unless `run --jobs N` says otherwise: Terraform's
 /// default parallelism. Provisioning mostly waits on the daemon (QEMU
@@ -301,7 +302,7 @@ pub mod control_api {
             "{} of {n} parallel calls failed; first: {first_message}",
             errors.len()
         );
-        let mut e = ScriptError::new("parallel", message)
+        let mut e = ScriptError::new(ErrorKind::Parallel, message)
             .with("errors", errors)
             .with("results", values);
         // The first failure's field and value, so that `e.field` works here too.

@@ -5,6 +5,8 @@ use std::fmt::Display;
 
 use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, Position};
 
+pub use crate::runtime::ErrorKind;
+
 pub type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
 /// Builds the error map; `kind` says which family it belongs to.
@@ -14,9 +16,9 @@ pub struct ScriptError {
 }
 
 impl ScriptError {
-    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let mut map = Map::new();
-        map.insert("kind".into(), kind.into());
+        map.insert("kind".into(), kind.as_str().into());
         map.insert("message".into(), message.into().into());
         ScriptError { map }
     }
@@ -24,14 +26,17 @@ impl ScriptError {
     /// A bad value in a script's input: names the field and the value.
     pub fn invalid(field: &str, value: impl Display, problem: impl Display) -> Self {
         let value = value.to_string();
-        ScriptError::new("invalid", format!("{field}: {problem} (got {value:?})"))
-            .with("field", field)
-            .with("value", value)
+        ScriptError::new(
+            ErrorKind::Invalid,
+            format!("{field}: {problem} (got {value:?})"),
+        )
+        .with("field", field)
+        .with("value", value)
     }
 
     /// An object that does not exist; `message` is a sentence naming it.
     pub fn not_found(field: &str, value: impl Display, message: impl Into<String>) -> Self {
-        ScriptError::new("not_found", message)
+        ScriptError::new(ErrorKind::NotFound, message)
             .with("field", field)
             .with("value", value.to_string())
     }
@@ -60,7 +65,7 @@ impl ScriptError {
         } else {
             message
         };
-        ScriptError::new("libvirt", message)
+        ScriptError::new(ErrorKind::Libvirt, message)
             .with("code", code)
             .with(
                 "code_name",
@@ -78,6 +83,12 @@ impl ScriptError {
             .get("message")
             .map(|m| m.to_string())
             .unwrap_or_default()
+    }
+
+    /// Re-file the error under another kind (a libvirt error that means
+    /// the connection could not be opened).
+    pub fn with_kind(self, kind: ErrorKind) -> Self {
+        self.with("kind", kind.as_str())
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Dynamic>) -> Self {
@@ -126,7 +137,7 @@ fn libvirt_name(prefix: &str, debug: &str) -> String {
 /// CLI reads for the exit status and the rollback.
 pub fn stopped(
     ctx: &NativeCallContext,
-    reason: crate::engine::stop::StopReason,
+    reason: crate::runtime::stop::StopReason,
 ) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorTerminated(
         reason.token().into(),
@@ -153,7 +164,10 @@ pub fn is_connection_error(value: &Dynamic) -> bool {
     let Some(map) = value.read_lock::<Map>() else {
         return false;
     };
-    if map.get("kind").is_some_and(|k| k.to_string() == "connect") {
+    if map
+        .get("kind")
+        .is_some_and(|k| k.to_string() == ErrorKind::Connect.as_str())
+    {
         return true;
     }
     // A rollback that could not reach libvirt any more.

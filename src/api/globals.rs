@@ -1,4 +1,5 @@
 //! Helpers every job needs: sleeping, time, the local host name, assertions.
+use crate::runtime::ErrorKind;
 use std::time::Duration;
 
 use rhai::plugin::*;
@@ -24,7 +25,7 @@ pub mod globals_api {
                 ScriptError::invalid("seconds", seconds, "must be a non-negative number").at(&ctx),
             );
         }
-        crate::engine::stop::sleep(Duration::from_secs_f64(seconds))
+        crate::runtime::stop::sleep(Duration::from_secs_f64(seconds))
             .map_err(|reason| crate::api::error::stopped(&ctx, reason))
     }
 
@@ -90,7 +91,7 @@ pub mod globals_api {
     /// assert_eq(mutation_count(), before + 1);
     /// ```
     pub fn mutation_count() -> i64 {
-        crate::api::journal::count() as i64
+        crate::runtime::journal::count() as i64
     }
 
     /// Fail the script unless `condition` holds.
@@ -103,7 +104,7 @@ pub mod globals_api {
         if condition {
             Ok(())
         } else {
-            Err(ScriptError::new("assert", "assertion failed").at(&ctx))
+            Err(ScriptError::new(ErrorKind::Assert, "assertion failed").at(&ctx))
         }
     }
 
@@ -121,7 +122,10 @@ pub mod globals_api {
         if condition {
             Ok(())
         } else {
-            Err(ScriptError::new("assert", format!("assertion failed: {message}")).at(&ctx))
+            Err(
+                ScriptError::new(ErrorKind::Assert, format!("assertion failed: {message}"))
+                    .at(&ctx),
+            )
         }
     }
 
@@ -138,10 +142,11 @@ pub mod globals_api {
         if equal {
             Ok(())
         } else {
-            Err(
-                ScriptError::new("assert", format!("assertion failed: {left:?} != {right:?}"))
-                    .at(&ctx),
+            Err(ScriptError::new(
+                ErrorKind::Assert,
+                format!("assertion failed: {left:?} != {right:?}"),
             )
+            .at(&ctx))
         }
     }
 
@@ -176,7 +181,7 @@ pub mod globals_api {
             }
         }
         let text = size.to_string();
-        let bytes = crate::units::parse_size(&text)
+        let bytes = crate::runtime::units::parse_size(&text)
             .map_err(|problem| ScriptError::invalid("size", &text, problem).at(&ctx))?;
         i64::try_from(bytes).map_err(|_| ScriptError::invalid("size", &text, "too large").at(&ctx))
     }

@@ -1,5 +1,6 @@
 //! `Host`: one libvirt connection (`virsh -c URI`). Scripts get the host chosen
 //! on the command line as the constant `HOST` and may open more with `connect`.
+use crate::runtime::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
@@ -280,7 +281,7 @@ fn connect_as(ctx: NativeCallContext, uri: &str, origin: policy::Origin) -> Scri
     Host::open_as(uri, origin).map_err(|e| match e {
         OpenError::Refused { error, .. } => error.at(&ctx),
         OpenError::Libvirt { error, message } => ScriptError::libvirt(&error)
-            .with("kind", "connect")
+            .with_kind(ErrorKind::Connect)
             .with(
                 "message",
                 format!("cannot connect to libvirt at {uri}: {message}"),

@@ -3,7 +3,6 @@ pub mod control;
 pub mod error;
 pub mod globals;
 pub mod host;
-pub mod journal;
 pub mod json;
 pub mod network;
 pub mod numa;

@@ -4,6 +4,7 @@
 //! validated there and against the other networks on the host, and only then
 //! reach libvirt. Edits of existing networks go through [`NetworkDoc`] so no
 //! part of their XML that we do not model is dropped.
+use crate::runtime::ErrorKind;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -14,9 +15,9 @@ use virt::network::Network as RawNetwork;
 use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal::{self, Undo};
 use super::spec::from_map;
 use super::Host;
+use crate::runtime::journal::{self, Undo};
 use crate::xml::metadata as meta;
 use crate::xml::network::{
     changed_keys, check_dns_name, check_no_control, live_changes, network_string,
@@ -57,7 +58,7 @@ fn field_error(ctx: &NativeCallContext, e: FieldError) -> Box<EvalAltResult> {
 }
 
 fn xml_error(ctx: &NativeCallContext, e: impl std::fmt::Display) -> Box<EvalAltResult> {
-    ScriptError::new("xml", format!("network XML: {e}")).at(ctx)
+    ScriptError::new(ErrorKind::Xml, format!("network XML: {e}")).at(ctx)
 }
 
 /// libvirt refused to `verb` network `name`: its error, naming the network
@@ -365,7 +366,7 @@ fn start_with(ctx: &NativeCallContext, net: &Network, cleanup_stale: bool) -> Sc
                 crate::virt_ext::network::delete_stale_bridge(net.host.uri(), &dev).map_err(
                     |why| {
                         ScriptError::new(
-                            "stale_bridge",
+                            ErrorKind::StaleBridge,
                             format!(
                                 "network '{}': cannot remove the stale bridge {dev}: {why}",
                                 net.name()
@@ -381,7 +382,7 @@ fn start_with(ctx: &NativeCallContext, net: &Network, cleanup_stale: bool) -> Sc
             }
             Some(dev) => {
                 return Err(ScriptError::new(
-                    "stale_bridge",
+                    ErrorKind::StaleBridge,
                     format!(
                         "network '{}' cannot start: its bridge device {dev} already exists and no active network uses it (left by a libvirtd that stopped while starting it?). Remove it with `ip link delete {dev}` where libvirtd runs, or pass cleanup_stale: true to ensure_network",
                         net.name()
@@ -432,7 +433,7 @@ fn stop_network(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
 fn restart(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
     if !net.raw.is_persistent().script(ctx)? {
         return Err(ScriptError::new(
-            "invalid",
+            ErrorKind::Invalid,
             format!(
                 "network '{}' is transient: stopping it would remove it, so it cannot be restarted",
                 net.name()
@@ -449,7 +450,8 @@ fn restart(ctx: &NativeCallContext, net: &Network) -> ScriptResult<()> {
 }
 
 fn to_map<T: serde::Serialize>(ctx: &NativeCallContext, value: &T) -> ScriptResult<Dynamic> {
-    rhai::serde::to_dynamic(value).map_err(|e| ScriptError::new("internal", e.to_string()).at(ctx))
+    rhai::serde::to_dynamic(value)
+        .map_err(|e| ScriptError::new(ErrorKind::Internal, e.to_string()).at(ctx))
 }
 
 fn libvirt_section(s: UpdateSection) -> sys::virNetworkUpdateSection {
@@ -742,7 +744,7 @@ fn check_taken(
     }
     let keys = missing.join(", ");
     Err(ScriptError::new(
-        "not_applied",
+        ErrorKind::NotApplied,
         format!(
             "network '{}': libvirt kept the old {keys} in its {} config ({})",
             net.name(),
@@ -981,7 +983,7 @@ pub mod network_api {
                 raw: raw.into(),
             }),
             None => Err(ScriptError::new(
-                "not_found",
+                ErrorKind::NotFound,
                 format!("no network named '{name}' on {}", host.uri()),
             )
             .with("name", name.to_owned())
@@ -1397,7 +1399,7 @@ pub mod network_api {
     pub fn edit(ctx: NativeCallContext, net: &mut Network, f: FnPtr) -> ScriptResult<bool> {
         if !net.raw.is_persistent().script(&ctx)? {
             return Err(ScriptError::new(
-                "invalid",
+                ErrorKind::Invalid,
                 format!(
                     "network '{}' is transient: it has no persistent config to edit",
                     net.name()
@@ -1415,7 +1417,9 @@ pub mod network_api {
             cfg.flatten_clone()
         };
         let Some(map) = edited.try_cast::<Map>() else {
-            return Err(ScriptError::new("invalid", "edit: the config must stay a map").at(&ctx));
+            return Err(
+                ScriptError::new(ErrorKind::Invalid, "edit: the config must stay a map").at(&ctx),
+            );
         };
         let new: NetworkDef = from_map(&ctx, "network config", &map, DEF_KEYS)?;
         if new.name != doc.def().name {
@@ -2182,7 +2186,7 @@ pub mod network_api {
         let wanted = metadata_arg(&ctx, ns_uri, &xml)?;
         if !net.raw.is_persistent().script(&ctx)? {
             return Err(ScriptError::new(
-                "invalid",
+                ErrorKind::Invalid,
                 format!(
                     "network '{}' is transient: it has no persistent config to hold metadata",
                     net.name()
@@ -2225,7 +2229,7 @@ pub mod network_api {
         let now = meta::find(stored.metadata.as_deref(), ns_uri);
         if now.as_ref().map(Element::normalized) != wanted.as_ref().map(|(_, el)| el.normalized()) {
             return Err(ScriptError::new(
-                "not_applied",
+                ErrorKind::NotApplied,
                 format!(
                     "network '{}': libvirt did not keep the metadata in {ns_uri} (a driver that keeps no separate persistent config of a running network, like the test driver, drops it: stop the network, set the metadata, start it)",
                     net.name()

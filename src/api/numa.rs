@@ -1,5 +1,6 @@
 //! NUMA facts: the host's cells (`virsh capabilities` topology plus
 //! `virsh freecell`) and a VM's placement (`<numatune>`, guest NUMA cells).
+use crate::runtime::ErrorKind;
 use rhai::plugin::*;
 use rhai::{Array, Map, NativeCallContext};
 
@@ -137,8 +138,8 @@ pub mod numa_api {
     #[rhai_fn(pure, return_raw)]
     pub fn numa(ctx: NativeCallContext, host: &mut Host) -> ScriptResult<Map> {
         let caps = host.conn().capabilities().script(&ctx)?;
-        let caps =
-            Element::parse(&caps).map_err(|e| ScriptError::new("xml", e.to_string()).at(&ctx))?;
+        let caps = Element::parse(&caps)
+            .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(&ctx))?;
         let mut cells = cells_of(&caps);
         let free = host
             .conn()
@@ -179,8 +180,8 @@ pub mod numa_api {
     #[rhai_fn(name = "numa", pure, return_raw)]
     pub fn vm_numa(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
         let xml = vm.raw.xml_desc(0).script(&ctx)?;
-        let root =
-            Element::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(&ctx))?;
+        let root = Element::parse(&xml)
+            .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(&ctx))?;
         let memory = root.path(&["numatune", "memory"]);
         let attr = |name: &str| -> Dynamic {
             memory
@@ -296,7 +297,7 @@ pub mod numa_tune_api {
     #[rhai_fn(pure, return_raw)]
     pub fn set_numa(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<()> {
         set_numa_impl(vm, &opts).map_err(|e| e.at(&ctx))?;
-        super::super::journal::record("set_numa", format!("vm {}", vm.name()), None);
+        crate::runtime::journal::record("set_numa", format!("vm {}", vm.name()), None);
         Ok(())
     }
 }

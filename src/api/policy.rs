@@ -5,6 +5,7 @@
 //! [`check_source`]. What the operator allows is set once, from the command
 //! line, by [`configure`]. A refusal is an error map with `kind: "refused"`,
 //! the `field` and the `value`; the caller stamps the script line.
+use crate::runtime::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::sync::RwLock;
 
@@ -83,7 +84,7 @@ pub enum Origin {
 }
 
 fn refused(field: &str, value: &str, message: impl std::fmt::Display) -> ScriptError {
-    ScriptError::new("refused", format!("{field}: {message}"))
+    ScriptError::new(ErrorKind::Refused, format!("{field}: {message}"))
         .with("field", field)
         .with("value", value.to_owned())
 }
@@ -371,7 +372,12 @@ fn scratch_dir() -> Result<PathBuf, ScriptError> {
     let dir = tempfile::Builder::new()
         .prefix("virtscript-scratch-")
         .tempdir()
-        .map_err(|e| ScriptError::new("io", format!("cannot make a private directory: {e}")))?
+        .map_err(|e| {
+            ScriptError::new(
+                ErrorKind::Io,
+                format!("cannot make a private directory: {e}"),
+            )
+        })?
         .keep();
     p.scratch = Some(dir.clone());
     Ok(dir)

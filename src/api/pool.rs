@@ -1,4 +1,5 @@
 //! `Pool` script object: storage pools (`virsh pool-*`).
+use crate::runtime::ErrorKind;
 use std::time::{Duration, Instant};
 
 use rhai::plugin::*;
@@ -8,8 +9,8 @@ use virt::storage_pool::StoragePool;
 use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal;
 use super::Host;
+use crate::runtime::journal;
 use crate::xml::storage::{Permissions, PoolXml, SourceHost};
 
 /// A libvirt object handle plus the host it came from.
@@ -27,8 +28,9 @@ impl Pool {
     /// The pool's persistent definition (its live one when it has none).
     pub fn definition(&self) -> Result<PoolXml, ScriptError> {
         let xml = self.inactive_xml().map_err(|e| ScriptError::libvirt(&e))?;
-        PoolXml::parse(&xml)
-            .map_err(|e| ScriptError::new("xml", format!("cannot read the pool's XML: {e}")))
+        PoolXml::parse(&xml).map_err(|e| {
+            ScriptError::new(ErrorKind::Xml, format!("cannot read the pool's XML: {e}"))
+        })
     }
 
     pub fn is_active(&self) -> bool {
@@ -69,7 +71,7 @@ pub fn with_pool_retry<T>(mut op: impl FnMut() -> Result<T, Error>) -> Result<T,
             Err(e)
                 if is_pool_busy(&e)
                     && Instant::now() + delay < deadline
-                    && crate::engine::stop::requested().is_none() =>
+                    && crate::runtime::stop::requested().is_none() =>
             {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(1));
@@ -134,7 +136,7 @@ impl<'a> Spec<'a> {
                 return Err(ScriptError::invalid(
                     &format!("{prefix}{key}"),
                     map[key].to_string(),
-                    crate::suggest::unknown_key("", key, allowed),
+                    crate::runtime::suggest::unknown_key("", key, allowed),
                 ));
             }
         }
@@ -230,7 +232,7 @@ pub(crate) fn parse_size_value(field: &str, v: &Dynamic) -> Result<u64, ScriptEr
     }
     if v.is_string() {
         let text = v.to_string();
-        return crate::units::parse_size(&text)
+        return crate::runtime::units::parse_size(&text)
             .map_err(|problem| ScriptError::invalid(field, &text, problem));
     }
     Err(ScriptError::invalid(
@@ -916,7 +918,7 @@ pub mod pool_api {
         let path = doc.target.path.clone().unwrap_or_default();
         if pool.is_active() {
             return Err(ScriptError::new(
-                "invalid",
+                ErrorKind::Invalid,
                 format!(
                     "pool {} is running: stop it before deleting its storage",
                     doc.name
@@ -932,7 +934,7 @@ pub mod pool_api {
                     .collect();
                 if !names.is_empty() {
                     return Err(ScriptError::new(
-                        "in_use",
+                        ErrorKind::InUse,
                         format!(
                             "pool {}: {path} is not empty ({}); delete its volumes first",
                             doc.name,

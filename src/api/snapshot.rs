@@ -1,16 +1,17 @@
 //! `Snapshot` script object: domain snapshots (`virsh snapshot-*`). Internal
 //! snapshots (in the qcow2 images) by default; external disk-only snapshots
 //! (new qcow2 overlays) with `disk_only: true`.
+use crate::runtime::ErrorKind;
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, Map, NativeCallContext};
 use virt::domain_snapshot::DomainSnapshot;
 use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal;
 use super::pool::check_name;
 use super::vm::Vm;
 use super::vm_spec::Fields;
+use crate::runtime::journal;
 use crate::xml::domain::Domain;
 use crate::xml::snapshot::{SnapshotDisk, SnapshotXml};
 
@@ -31,8 +32,12 @@ impl Snapshot {
             .raw
             .xml_desc(sys::VIR_DOMAIN_SNAPSHOT_XML_SECURE)
             .map_err(|e| ScriptError::libvirt(&e))?;
-        SnapshotXml::parse(&xml)
-            .map_err(|e| ScriptError::new("xml", format!("cannot read the snapshot's XML: {e}")))
+        SnapshotXml::parse(&xml).map_err(|e| {
+            ScriptError::new(
+                ErrorKind::Xml,
+                format!("cannot read the snapshot's XML: {e}"),
+            )
+        })
     }
 
     pub fn is_current(&self) -> bool {
@@ -143,7 +148,7 @@ fn create(ctx: &NativeCallContext, vm: &Vm, name: &str, opts: &Map) -> ScriptRes
     let active = vm.raw.is_active().unwrap_or(false);
     let xml = vm.raw.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).script(ctx)?;
     let (dom, tree) =
-        Domain::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(ctx))?;
+        Domain::parse(&xml).map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(ctx))?;
     let mut doc = SnapshotXml::new(name);
     doc.description = description;
     let mut flags = 0;
@@ -346,7 +351,7 @@ pub mod snapshot_api {
                 name,
                 format!("VM {} has no snapshot by this name", vm.name()),
             )
-            .with("kind", "not_found")
+            .with_kind(ErrorKind::NotFound)
             .at(&ctx)),
         }
     }

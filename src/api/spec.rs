@@ -23,7 +23,7 @@ pub fn from_map<T: DeserializeOwned>(
             return Err(ScriptError::invalid(
                 key,
                 value,
-                crate::suggest::unknown_key(what, key, keys),
+                crate::runtime::suggest::unknown_key(what, key, keys),
             )
             .at(ctx));
         }

@@ -159,7 +159,7 @@ impl TableRow for Pool {
     }
 
     fn row(&self) -> Vec<String> {
-        let size = |v: u64| crate::units::format_size(v);
+        let size = |v: u64| crate::runtime::units::format_size(v);
         let (state, capacity, allocation, available) = match self.raw.info() {
             Ok(i) => (
                 if self.raw.is_active().unwrap_or(false) {
@@ -204,10 +204,10 @@ impl TableRow for Volume {
             self.name(),
             self.raw.path().unwrap_or_else(|_| "-".into()),
             info.as_ref()
-                .map(|i| crate::units::format_size(i.capacity))
+                .map(|i| crate::runtime::units::format_size(i.capacity))
                 .unwrap_or_else(|| "-".into()),
             info.as_ref()
-                .map(|i| crate::units::format_size(i.allocation))
+                .map(|i| crate::runtime::units::format_size(i.allocation))
                 .unwrap_or_else(|| "-".into()),
         ]
     }

@@ -1,5 +1,6 @@
 //! `Vm` script object: a libvirt domain, created the way virt-install does,
 //! with its whole lifecycle, live tuning and addresses.
+use crate::runtime::ErrorKind;
 use std::time::Duration;
 
 use rhai::plugin::*;
@@ -8,10 +9,10 @@ use virt::domain::Domain as RawDomain;
 use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal;
 use super::policy;
 use super::vm_spec::{self, Fields};
 use super::Host;
+use crate::runtime::journal;
 use crate::virt_ext::events::{self, WaitEnd};
 use crate::xml::domain::{Cpu, Disk, Domain, Interface};
 use crate::xml::tree::Element;
@@ -102,13 +103,13 @@ fn xml_of(dom: &RawDomain, inactive: bool) -> Result<String, virt::error::Error>
 
 fn model(vm: &Vm, ctx: &NativeCallContext) -> ScriptResult<(Domain, Element)> {
     let xml = xml_of(&vm.raw, false).script(ctx)?;
-    Domain::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(ctx))
+    Domain::parse(&xml).map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(ctx))
 }
 
 /// The XML that a change with `flags` acts on: the definition for config-only changes.
 fn tree_for(vm: &Vm, flags: u32, ctx: &NativeCallContext) -> ScriptResult<Element> {
     let xml = xml_of(&vm.raw, flags == AFFECT_CONFIG).script(ctx)?;
-    Element::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(ctx))
+    Element::parse(&xml).map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(ctx))
 }
 
 fn disk_map(d: &Disk) -> Map {
@@ -512,7 +513,7 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
         if bytes / 1024 > d.memory_kib {
             return Err(ScriptError::invalid(
                 "cfg.current_memory",
-                crate::units::format_size(bytes),
+                crate::runtime::units::format_size(bytes),
                 "must not exceed memory",
             ));
         }
@@ -1422,7 +1423,7 @@ pub mod vm_api {
             return Ok(());
         }
         Err(ScriptError::new(
-            "timeout",
+            ErrorKind::Timeout,
             format!(
                 "VM {} did not shut down within {} s (it is {}); pass force: true to power it off",
                 vm.name(),
@@ -1664,7 +1665,7 @@ pub mod vm_api {
                 .at(&ctx));
             }
             let (d, _) = Domain::parse(&xml_of(&vm.raw, true).script(&ctx)?)
-                .map_err(|e| ScriptError::new("xml", e.to_string()).at(&ctx))?;
+                .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(&ctx))?;
             for t in targets {
                 if !d.disks.iter().any(|x| &x.target == t) {
                     return Err(ScriptError::invalid(
@@ -1780,8 +1781,8 @@ pub mod vm_api {
     #[rhai_fn(pure, return_raw)]
     pub fn edit(ctx: NativeCallContext, vm: &mut Vm, f: FnPtr) -> ScriptResult<()> {
         let xml = xml_of(&vm.raw, true).script(&ctx)?;
-        let (mut d, mut tree) =
-            Domain::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(&ctx))?;
+        let (mut d, mut tree) = Domain::parse(&xml)
+            .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(&ctx))?;
         let before = edit_map(&d);
         let cfg = Dynamic::from(before.clone()).into_shared();
         let ret: Dynamic = f.call_within_context(&ctx, (cfg.clone(),))?;
@@ -1937,7 +1938,7 @@ pub mod vm_api {
                 vm_spec::show(&size),
                 format!(
                     "must not exceed the VM's maximum memory ({})",
-                    crate::units::format_size(max_kib * 1024)
+                    crate::runtime::units::format_size(max_kib * 1024)
                 ),
             )
             .at(&ctx));
@@ -1953,7 +1954,11 @@ pub mod vm_api {
         let undo = vm.raw.clone();
         journal::record(
             "set_memory",
-            format!("vm {} to {}", vm.name(), crate::units::format_size(bytes)),
+            format!(
+                "vm {} to {}",
+                vm.name(),
+                crate::runtime::units::format_size(bytes)
+            ),
             before.map(|b| -> journal::Undo {
                 Box::new(move || undo.set_memory_flags(b, flags).map(|_| ()))
             }),
@@ -2319,11 +2324,11 @@ pub mod vm_api {
             if now >= deadline {
                 break;
             }
-            crate::engine::stop::sleep((deadline - now).min(Duration::from_millis(500)))
+            crate::runtime::stop::sleep((deadline - now).min(Duration::from_millis(500)))
                 .map_err(|r| crate::api::error::stopped(&ctx, r))?;
         }
         Err(ScriptError::new(
-            "timeout",
+            ErrorKind::Timeout,
             format!(
                 "VM {} has no IP address after {} s (tried {})",
                 vm.name(),
@@ -2349,9 +2354,11 @@ pub mod vm_api {
     #[rhai_fn(name = "wait_ip", pure, return_raw)]
     pub fn wait_ip(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
         if !vm.raw.is_active().script(&ctx)? {
-            return Err(
-                ScriptError::new("state", format!("VM {} is not running", vm.name())).at(&ctx),
-            );
+            return Err(ScriptError::new(
+                ErrorKind::State,
+                format!("VM {} is not running", vm.name()),
+            )
+            .at(&ctx));
         }
         wait_ip_with(ctx, vm, Map::new())
     }
@@ -2369,14 +2376,14 @@ pub mod vm_api {
         let (d, _) = model(vm, &ctx)?;
         let g = d.graphics.first().ok_or_else(|| {
             ScriptError::new(
-                "display",
+                ErrorKind::Display,
                 format!("VM {} has no graphics (graphics: \"none\")", d.name),
             )
             .at(&ctx)
         })?;
         let port = g.port.filter(|p| *p > 0).ok_or_else(|| {
             ScriptError::new(
-                "display",
+                ErrorKind::Display,
                 format!("VM {} is not running, so its display has no port", d.name),
             )
             .at(&ctx)
@@ -2405,9 +2412,11 @@ pub mod vm_api {
         // SAFETY: isatty only inspects the descriptor.
         let tty = unsafe { libc::isatty(0) == 1 && libc::isatty(1) == 1 };
         if !tty {
-            return Err(
-                ScriptError::new("console", "console() needs an interactive terminal").at(&ctx),
-            );
+            return Err(ScriptError::new(
+                ErrorKind::Console,
+                "console() needs an interactive terminal",
+            )
+            .at(&ctx));
         }
         let status = std::process::Command::new("virsh")
             .arg("-c")
@@ -2416,12 +2425,15 @@ pub mod vm_api {
             .arg(vm.raw.uuid_string().script(&ctx)?)
             .status()
             .map_err(|e| {
-                ScriptError::new("console", format!("cannot run virsh console: {e}")).at(&ctx)
+                ScriptError::new(ErrorKind::Console, format!("cannot run virsh console: {e}"))
+                    .at(&ctx)
             })?;
         if !status.success() {
-            return Err(
-                ScriptError::new("console", format!("virsh console ended with {status}")).at(&ctx),
-            );
+            return Err(ScriptError::new(
+                ErrorKind::Console,
+                format!("virsh console ended with {status}"),
+            )
+            .at(&ctx));
         }
         Ok(())
     }

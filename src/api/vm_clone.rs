@@ -10,6 +10,7 @@
 //! true })`): such a disk is cloned `linked` from the overlay's backing file,
 //! the frozen snapshot state. Any other writable disk of a paused VM is
 //! refused, saying to shut the VM down or take a disk-only snapshot.
+use crate::runtime::ErrorKind;
 use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
@@ -21,11 +22,11 @@ use virt::storage_vol::StorageVol;
 use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal;
 use super::pool::{check_name, is_local, with_pool_retry, AtExt, Pool};
 use super::vm::Vm;
 use super::vm_spec::{show, Fields};
 use super::volume::{check_new_volume, clone_volume, delete_quietly, CloneMode, Volume};
+use crate::runtime::journal;
 use crate::xml::clone::{
     apply_clone, interface_macs, rename_path, split_ext, CloneEdits, NewDiskSource,
 };
@@ -320,9 +321,12 @@ fn volume_at(vm: &Vm, path: &str) -> Option<Volume> {
 /// The volume behind a domain disk, or an error saying why it cannot be cloned.
 fn disk_volume(vm: &Vm, disk: &Disk) -> Result<Volume, ScriptError> {
     let unclonable = |what: &str, why: String| {
-        ScriptError::new("unsupported", format!("disk {}: {what} {why}", disk.target))
-            .with("field", "disk")
-            .with("value", disk.target.clone())
+        ScriptError::new(
+            ErrorKind::Unsupported,
+            format!("disk {}: {what} {why}", disk.target),
+        )
+        .with("field", "disk")
+        .with("value", disk.target.clone())
     };
     if let (Some(pool), Some(volume)) = (&disk.pool, &disk.volume) {
         return vm
@@ -388,7 +392,7 @@ pub fn plan(
         let what = super::vm::state_name(virt::domain::DomainStateEnum::from_raw(state));
         if !paused {
             return Err(ScriptError::new(
-                "state",
+                ErrorKind::State,
                 format!(
                     "VM {src_name} is {what}: shut it down first (vm.shutdown()), or pause it \
                      (vm.suspend()) and clone with allow_running: true"
@@ -422,8 +426,9 @@ pub fn plan(
         .raw
         .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE | sys::VIR_DOMAIN_XML_SECURE)
         .map_err(|e| ScriptError::libvirt(&e))?;
-    let (dom, tree) = Domain::parse(&xml)
-        .map_err(|e| ScriptError::new("xml", format!("cannot read {src_name}'s XML: {e}")))?;
+    let (dom, tree) = Domain::parse(&xml).map_err(|e| {
+        ScriptError::new(ErrorKind::Xml, format!("cannot read {src_name}'s XML: {e}"))
+    })?;
 
     // Disks.
     let mut jobs = Vec::new();
@@ -510,7 +515,7 @@ pub fn plan(
         };
         if !pool.is_active() {
             return Err(ScriptError::new(
-                "invalid",
+                ErrorKind::Invalid,
                 format!("pool {} is not running: start it first", pool.name()),
             ));
         }
@@ -762,7 +767,7 @@ fn execute_steps(
 ) -> ScriptResult<()> {
     let host = plan.src.host.clone();
     for job in &plan.disks {
-        if let Some(reason) = crate::engine::stop::requested() {
+        if let Some(reason) = crate::runtime::stop::requested() {
             return Err(crate::api::error::stopped(ctx, reason));
         }
         let (vol, _) = clone_volume(
@@ -805,10 +810,13 @@ fn execute_steps(
             }
             NvramJob::File { from, to } => {
                 std::fs::copy(from, to).map_err(|e| {
-                    ScriptError::new("io", format!("cannot copy the NVRAM {from} to {to}: {e}"))
-                        .with("field", "nvram")
-                        .with("value", to.clone())
-                        .at(ctx)
+                    ScriptError::new(
+                        ErrorKind::Io,
+                        format!("cannot copy the NVRAM {from} to {to}: {e}"),
+                    )
+                    .with("field", "nvram")
+                    .with("value", to.clone())
+                    .at(ctx)
                 })?;
                 made.files.push(to.clone());
                 // Same owner and mode as the source (QEMU runs as another user).
@@ -974,7 +982,7 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
     let kept = made.len();
     made.into_iter().for_each(Made::undo);
     Err(ScriptError::new(
-        "clone_many",
+        ErrorKind::CloneMany,
         format!(
             "{} of {count} clones failed, and the {} made were removed; first: {first}",
             errors.len(),

@@ -3,6 +3,7 @@
 //! Everything that can be checked is checked before anything moves; a running
 //! migration shows its progress and is aborted on Ctrl-C or its timeout, and
 //! the VM then keeps running on the source.
+use crate::runtime::ErrorKind;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +15,11 @@ use virt::domain::{Domain as RawDomain, MigrateParameters};
 use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal;
 use super::vm_spec::Fields;
 use super::{Host, Pool, Vm, Volume};
-use crate::engine::stop::{self, StopReason};
-use crate::units::{format_size, parse_size};
+use crate::runtime::journal;
+use crate::runtime::stop::{self, StopReason};
+use crate::runtime::units::{format_size, parse_size};
 use crate::virt_ext::migration::{self as raw_migration, CpuFit, JobProgress};
 use crate::xml::domain::Domain;
 use crate::xml::tree::Element;
@@ -242,7 +243,7 @@ fn preflight(
     if !running {
         if opts.live == Some(true) {
             return Err(ScriptError::new(
-                "state",
+                ErrorKind::State,
                 format!("VM {name} is not running: a live migration needs a running VM (leave out live for an offline one)"),
             )
             .with("field", "live")
@@ -262,14 +263,15 @@ fn preflight(
     }
     if dest.conn().lookup_domain_by_name(&name).is_ok() {
         return Err(ScriptError::new(
-            "exists",
+            ErrorKind::Exists,
             format!("host {} already has a VM named {name}", dest.uri()),
         )
         .with("field", "dest")
         .with("value", dest.uri().to_owned()));
     }
     let xml = vm.raw.xml_desc(sys::VIR_DOMAIN_XML_SECURE).map_err(lib)?;
-    let (domain, root) = Domain::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()))?;
+    let (domain, root) =
+        Domain::parse(&xml).map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()))?;
     for nic in &domain.interfaces {
         if nic.iface_type != "network" {
             continue;
@@ -293,7 +295,7 @@ fn preflight(
             }
             Some(false) => {
                 return Err(ScriptError::new(
-                    "state",
+                    ErrorKind::State,
                     format!(
                         "VM {name} uses network {net}, which is not running on host {}",
                         dest.uri()
@@ -356,7 +358,7 @@ fn preflight(
             if fit == CpuFit::Incompatible {
                 let model = cpu.child("model").map(|m| m.text()).unwrap_or_default();
                 return Err(ScriptError::new(
-                    "incompatible",
+                    ErrorKind::Incompatible,
                     format!(
                         "VM {name}'s CPU ({model}) is not available on host {}'s hypervisor",
                         dest.uri()
@@ -404,7 +406,8 @@ fn offline_copies(vm: &Vm, dest: &Host) -> Result<Vec<(Volume, Pool)>, ScriptErr
         .raw
         .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
         .map_err(|e| ScriptError::libvirt(&e))?;
-    let (domain, _) = Domain::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()))?;
+    let (domain, _) =
+        Domain::parse(&xml).map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()))?;
     let mut copies = Vec::new();
     for disk in domain
         .disks
@@ -654,8 +657,8 @@ fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> Scri
             .raw
             .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE | sys::VIR_DOMAIN_XML_SECURE)
             .script(ctx)?;
-        let mut root =
-            Element::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()).at(ctx))?;
+        let mut root = Element::parse(&xml)
+            .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(ctx))?;
         for (vol, pool) in offline_copies(vm, dest).map_err(|e| e.at(ctx))? {
             let old = vol.raw.path().unwrap_or_default();
             let copy = match super::volume_copy::copy_to(ctx, &vol, &pool, &Map::new()) {
@@ -706,7 +709,7 @@ fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> Scri
         }
         Err(Aborted::Timeout(after)) => {
             return Err(ScriptError::new(
-                "timed_out",
+                ErrorKind::TimedOut,
                 format!(
                     "migration of VM {name} to {} did not finish within {}: aborted, the VM is still on {}",
                     dest.uri(),

@@ -43,7 +43,7 @@ impl<'a> Fields<'a> {
                 return Err(ScriptError::invalid(
                     &self.name(key),
                     value,
-                    crate::suggest::unknown_key("", key, known),
+                    crate::runtime::suggest::unknown_key("", key, known),
                 ));
             }
         }
@@ -326,7 +326,7 @@ pub fn parse_size_value(field: &str, v: &Dynamic, number_is_mib: bool) -> Result
             Some(n as u64)
         };
         return bytes
-            .filter(|b| *b <= crate::units::MAX_BYTES)
+            .filter(|b| *b <= crate::runtime::units::MAX_BYTES)
             .ok_or_else(|| {
                 ScriptError::invalid(
                     field,
@@ -337,7 +337,7 @@ pub fn parse_size_value(field: &str, v: &Dynamic, number_is_mib: bool) -> Result
     }
     if v.is_string() {
         let text = v.to_string();
-        return match crate::units::parse_size(&text) {
+        return match crate::runtime::units::parse_size(&text) {
             Ok(0) => Err(ScriptError::invalid(field, &text, "must be positive")),
             Ok(bytes) => Ok(bytes),
             Err(why) => Err(ScriptError::invalid(field, &text, why)),
@@ -571,10 +571,10 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         if cur > memory {
             return Err(ScriptError::invalid(
                 "current_memory",
-                crate::units::format_size(cur),
+                crate::runtime::units::format_size(cur),
                 format!(
                     "must not exceed memory ({})",
-                    crate::units::format_size(memory)
+                    crate::runtime::units::format_size(memory)
                 ),
             ));
         }
@@ -1138,10 +1138,10 @@ fn plan_cpu(f: &Fields, max_vcpus: u32, memory: u64) -> Result<Option<Cpu>, Scri
         if !cpu.numa.is_empty() && total != memory {
             return Err(ScriptError::invalid(
                 "cpu.numa",
-                crate::units::format_size(total),
+                crate::runtime::units::format_size(total),
                 format!(
                     "the cells' memory must add up to the VM's memory ({})",
-                    crate::units::format_size(memory)
+                    crate::runtime::units::format_size(memory)
                 ),
             ));
         }

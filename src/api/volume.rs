@@ -1,5 +1,6 @@
 //! `Volume` script object: storage volumes (`virsh vol-*`), thin provisioning,
 //! full / linked / reflink clones, resize, wipe, sparse upload and download.
+use crate::runtime::ErrorKind;
 use std::fs::File;
 use std::io::IsTerminal;
 use std::os::unix::fs::FileExt;
@@ -16,13 +17,13 @@ use virt::stream::Stream;
 use virt::sys;
 
 use super::error::{stopped as stopped_error, LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal;
 use super::pool::{
     check_name, create_in_pool, is_code, is_local, parse_size_value, with_pool_retry, AtExt, Spec,
 };
 use super::{Host, Pool};
-use crate::engine::stop::{self, StopReason};
-use crate::units::format_size;
+use crate::runtime::journal;
+use crate::runtime::stop::{self, StopReason};
+use crate::runtime::units::format_size;
 use crate::virt_ext::stream::{recv_sparse, send_all, send_hole, Received};
 use crate::xml::storage::{BackingStore, Size, VolumeXml};
 
@@ -59,8 +60,9 @@ impl Volume {
 
     pub fn definition(&self) -> Result<VolumeXml, ScriptError> {
         let xml = self.raw.xml_desc(0).map_err(|e| ScriptError::libvirt(&e))?;
-        VolumeXml::parse(&xml)
-            .map_err(|e| ScriptError::new("xml", format!("cannot read the volume's XML: {e}")))
+        VolumeXml::parse(&xml).map_err(|e| {
+            ScriptError::new(ErrorKind::Xml, format!("cannot read the volume's XML: {e}"))
+        })
     }
 }
 
@@ -108,7 +110,7 @@ pub(crate) fn check_new_volume(pool: &Pool, field: &str, name: &str) -> Result<(
     check_name(field, name)?;
     if !pool.is_active() {
         return Err(ScriptError::new(
-            "invalid",
+            ErrorKind::Invalid,
             format!("pool {} is not running: start it first", pool.name()),
         ));
     }
@@ -168,7 +170,7 @@ fn refuse_if_backing(vol: &Volume, action: &str, force: bool) -> Result<(), Scri
     }
     let names: Vec<String> = deps.iter().map(Volume::label).collect();
     Err(ScriptError::new(
-        "in_use",
+        ErrorKind::InUse,
         format!(
             "cannot {action} {}: it is the backing file of {} ({}); pass #{{ force: true }} to do it anyway",
             vol.label(),
@@ -207,7 +209,7 @@ fn refuse_if_vm_disk(vol: &Volume, path: &str, force: bool) -> Result<(), Script
         return Ok(());
     }
     Err(ScriptError::new(
-        "in_use",
+        ErrorKind::InUse,
         format!(
             "cannot delete {}: it is a disk of VM {} (undefine the VM with its storage, or pass #{{ force: true }} to delete it anyway)",
             vol.label(),
@@ -288,7 +290,7 @@ fn run_job<T: Send + 'static>(
     let result = match handle.join() {
         Ok(r) => r.map_err(|e| ScriptError::libvirt(&e)),
         Err(_) => Err(ScriptError::new(
-            "internal",
+            ErrorKind::Internal,
             format!("{what}: the worker thread failed"),
         )),
     };
@@ -646,7 +648,7 @@ impl CloneJob<'_> {
         let format = self.src_doc.target.format.clone().unwrap_or_default();
         let unsupported = |why: String| {
             Reflink::Unsupported(ScriptError::new(
-                "unsupported",
+                ErrorKind::Unsupported,
                 format!(
                     "mode: a reflink clone of {} is not possible: {why}; use mode \"full\" or \"auto\"",
                     self.src.label()
@@ -701,7 +703,7 @@ impl CloneJob<'_> {
                 .open(&dst_path)
                 .map_err(|e| {
                     failed(ScriptError::new(
-                        "io",
+                        ErrorKind::Io,
                         format!("cannot open {dst_path}: {e}"),
                     ))
                 })?;
@@ -855,7 +857,7 @@ pub(crate) fn clone_volume(
 const CHUNK: usize = 256 * 1024;
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> ScriptError {
-    ScriptError::new("io", format!("{what} {}: {e}", path.display()))
+    ScriptError::new(ErrorKind::Io, format!("{what} {}: {e}", path.display()))
         .with("path", path.display().to_string())
 }
 
@@ -951,7 +953,7 @@ fn upload_impl(ctx: &NativeCallContext, vol: &Volume, local: &Path) -> ScriptRes
                     .map_err(|e| io_error("cannot read", local, e).at(ctx))?;
                 if n == 0 {
                     return Err(ScriptError::new(
-                        "io",
+                        ErrorKind::Io,
                         format!("{} shrank while it was being uploaded", local.display()),
                     )
                     .at(ctx));
@@ -1409,8 +1411,9 @@ pub mod volume_api {
         let previous = vol.raw.info().script(&ctx)?.capacity;
         let new = match size.clone().into_string() {
             Ok(text) if text.trim_start().starts_with('+') => {
-                let delta = crate::units::parse_size(text.trim_start().trim_start_matches('+'))
-                    .map_err(|p| ScriptError::invalid("size", &text, p).at(&ctx))?;
+                let delta =
+                    crate::runtime::units::parse_size(text.trim_start().trim_start_matches('+'))
+                        .map_err(|p| ScriptError::invalid("size", &text, p).at(&ctx))?;
                 previous.checked_add(delta).ok_or_else(|| {
                     ScriptError::invalid("size", &text, "size is too large").at(&ctx)
                 })?

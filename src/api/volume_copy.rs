@@ -3,6 +3,7 @@
 //! `virsh vol-upload`), so it works wherever libvirt reaches: holes travel
 //! as lengths, not zeros, and nothing is written on the machine running the
 //! script.
+use crate::runtime::ErrorKind;
 use rhai::plugin::*;
 use rhai::{Map, NativeCallContext};
 use virt::storage_vol::StorageVol;
@@ -10,11 +11,11 @@ use virt::stream::Stream;
 use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::journal;
 use super::vm_spec::Fields;
 use super::volume::{check_new_volume, delete_quietly, progress_bar, wrap};
 use super::{Pool, Volume};
-use crate::engine::stop;
+use crate::runtime::journal;
+use crate::runtime::stop;
 use crate::virt_ext::stream::{recv_sparse, send_all, send_hole, Received};
 use crate::xml::tree::Element;
 
@@ -25,7 +26,7 @@ const CHUNK: usize = 256 * 1024;
 /// holes the stream keeps would be zeros on disk).
 fn definition_for(src: &Volume, name: &str) -> Result<String, ScriptError> {
     let xml = src.raw.xml_desc(0).map_err(|e| ScriptError::libvirt(&e))?;
-    let root = Element::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()))?;
+    let root = Element::parse(&xml).map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()))?;
     let capacity = src
         .raw
         .info()
@@ -53,7 +54,7 @@ pub(crate) fn new_volume_xml(name: &str, capacity: u64, format: &str) -> String 
 /// A volume backed by another needs that backing file where it goes.
 fn check_backing(src: &Volume, dest: &Pool) -> Result<(), ScriptError> {
     let xml = src.raw.xml_desc(0).map_err(|e| ScriptError::libvirt(&e))?;
-    let root = Element::parse(&xml).map_err(|e| ScriptError::new("xml", e.to_string()))?;
+    let root = Element::parse(&xml).map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()))?;
     let Some(backing) = root.path(&["backingStore", "path"]).map(|p| p.text()) else {
         return Ok(());
     };
@@ -66,7 +67,7 @@ fn check_backing(src: &Volume, dest: &Pool) -> Result<(), ScriptError> {
         return Ok(());
     }
     Err(ScriptError::new(
-        "invalid",
+        ErrorKind::Invalid,
         format!(
             "volume {} is a linked clone of {backing}, which host {} does not have: copy that first, or clone a full copy",
             src.label(),
@@ -149,7 +150,7 @@ fn open_download(src: &Volume) -> Result<Stream, ScriptError> {
     {
         Ok(()) => Ok(down),
         Err(e) if e.code() == virt::error::ErrorNumber::NoSupport.into() => Err(ScriptError::new(
-            "unsupported",
+            ErrorKind::Unsupported,
             format!(
                 "host {} cannot stream volumes out (libvirt has no volume download there{}), so {} cannot be copied from it",
                 src.host.uri(),

@@ -7,7 +7,6 @@ pub mod resolver;
 pub mod script_file;
 pub mod sources;
 pub mod stack;
-pub mod stop;
 pub mod suggest;
 
 use std::path::PathBuf;
@@ -47,7 +46,7 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
     options.limits.apply(&mut engine);
-    engine.on_progress(|_| match stop::requested() {
+    engine.on_progress(|_| match crate::runtime::stop::requested() {
         Some(reason) => Some(Dynamic::from(reason.token())),
         // Deep recursion stops with an error before the native stack overflows.
         None => stack::exhausted().then(|| Dynamic::from(stack::TOKEN)),

@@ -215,7 +215,7 @@ pub fn missing_function(
             .filter(|r| r.params.first().is_some_and(|p| p == self_type))
             .map(|r| r.name.as_str())
             .filter(|n| !n.contains('$'));
-        return match crate::suggest::closest(name, methods) {
+        return match crate::runtime::suggest::closest(name, methods) {
             Some(best) => format!("{who} has no method '{name}'; did you mean '{best}'?"),
             None if is_object_type(self_type) => {
                 format!("{who} has no method '{name}'; help(\"{self_type}\") lists its methods")
@@ -239,7 +239,7 @@ pub fn missing_function(
         .map(|r| r.name.as_str())
         .filter(|n| !n.contains('$'))
         .chain(script_functions.iter().copied());
-    match crate::suggest::closest(name, names) {
+    match crate::runtime::suggest::closest(name, names) {
         Some(best) => format!("no function '{name}' taking ({given}); did you mean '{best}'?"),
         None => format!("no function '{name}' taking ({given})"),
     }
@@ -252,7 +252,7 @@ pub fn missing_property(name: &str, type_name: &str, receiver: Option<&str>) -> 
         .iter()
         .filter(|r| r.params.first().is_some_and(|p| p == type_name))
         .filter_map(|r| r.name.strip_prefix("get$"));
-    match crate::suggest::closest(name, getters) {
+    match crate::runtime::suggest::closest(name, getters) {
         Some(best) => format!("{who} has no property '{name}'; did you mean '{best}'?"),
         None => format!("{who} has no property '{name}'"),
     }

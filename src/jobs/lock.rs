@@ -160,7 +160,7 @@ pub fn acquire(path: &Path, timeout: Duration, default_path: bool) -> Result<Run
                 path: path.to_owned(),
             });
         }
-        if crate::engine::stop::requested().is_some() {
+        if crate::runtime::stop::requested().is_some() {
             return Err(LockError::Interrupted {
                 path: path.to_owned(),
             });

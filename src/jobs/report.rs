@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::api::journal::Entry;
 use crate::engine::Diagnostic;
+use crate::runtime::journal::Entry;
 
 #[derive(Debug, Serialize)]
 pub struct RunReport {

@@ -35,7 +35,8 @@ use rustyline::{CompletionType, Config, Editor, EventHandler, KeyEvent};
 
 use crate::api::Host;
 use crate::cli::{open_host, Exit, ReplArgs};
-use crate::engine::{self, stop, Diagnostic, EngineOptions, SourceMap};
+use crate::engine::{self, Diagnostic, EngineOptions, SourceMap};
+use crate::runtime::stop;
 use complete::{Catalog, VarInfo};
 use helper::ReplHelper;
 use meta::Meta;

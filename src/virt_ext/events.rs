@@ -152,7 +152,7 @@ pub fn unwatch(conn: &Connect) {
 #[derive(Debug)]
 pub enum WaitEnd<E> {
     TimedOut,
-    Stopped(crate::engine::stop::StopReason),
+    Stopped(crate::runtime::stop::StopReason),
     Failed(E),
 }
 
@@ -171,7 +171,7 @@ pub fn wait_until<E>(
         }
         let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
         while seen.generation == last {
-            if let Some(reason) = crate::engine::stop::requested() {
+            if let Some(reason) = crate::runtime::stop::requested() {
                 return Err(WaitEnd::Stopped(reason));
             }
             let now = Instant::now();

@@ -47,7 +47,7 @@ impl Size {
     pub fn to_bytes(&self) -> Option<u64> {
         match &self.unit {
             None => Some(self.value),
-            Some(unit) => crate::units::parse_size(&format!("{}{unit}", self.value)).ok(),
+            Some(unit) => crate::runtime::units::parse_size(&format!("{}{unit}", self.value)).ok(),
         }
     }
 }
