@@ -145,6 +145,18 @@ pub fn stopped(
     ))
 }
 
+/// `result.at(&ctx)?` stamps a [`ScriptError`] with the script position of
+/// the call: the one way every script function reports where it failed.
+pub trait AtExt<T> {
+    fn at(self, ctx: &NativeCallContext) -> ScriptResult<T>;
+}
+
+impl<T> AtExt<T> for Result<T, ScriptError> {
+    fn at(self, ctx: &NativeCallContext) -> ScriptResult<T> {
+        self.map_err(|e| e.at(ctx))
+    }
+}
+
 /// `result.script(&ctx)?` turns a libvirt error into a script error at the call site.
 pub trait LibvirtResultExt<T> {
     fn script(self, ctx: &NativeCallContext) -> ScriptResult<T>;

@@ -1,22 +1,17 @@
 //! Script objects: one file per libvirt object, each an `#[export_module]`.
+pub mod args;
 pub mod control;
 pub mod error;
 pub mod globals;
 pub mod host;
 pub mod json;
 pub mod network;
-pub mod numa;
 pub mod policy;
 pub mod pool;
 pub mod snapshot;
-pub mod spec;
 pub mod table;
 pub mod vm;
-pub mod vm_clone;
-pub mod vm_migrate;
-pub mod vm_spec;
 pub mod volume;
-pub mod volume_copy;
 
 use rhai::plugin::{ModuleManifest, RhaiFunc};
 use rhai::{exported_manifest, Engine, FuncRegistration, Module};
@@ -45,12 +40,12 @@ pub fn register(engine: &mut Engine, docs: bool) {
         exported_manifest!(host::host_api),
         exported_manifest!(pool::pool_api),
         exported_manifest!(volume::volume_api),
-        exported_manifest!(volume_copy::volume_copy_api),
+        exported_manifest!(volume::copy::volume_copy_api),
         exported_manifest!(vm::vm_api),
-        exported_manifest!(vm_migrate::vm_migrate_api),
+        exported_manifest!(vm::migrate::vm_migrate_api),
         exported_manifest!(network::network_api),
-        exported_manifest!(numa::numa_api),
-        exported_manifest!(numa::numa_tune_api),
+        exported_manifest!(vm::numa::numa_api),
+        exported_manifest!(vm::numa::numa_tune_api),
         exported_manifest!(snapshot::snapshot_api),
     ];
     let mut module = Module::new();

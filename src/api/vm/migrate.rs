@@ -14,9 +14,9 @@ use rhai::{Map, NativeCallContext};
 use virt::domain::{Domain as RawDomain, MigrateParameters};
 use virt::sys;
 
-use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::vm_spec::Fields;
-use super::{Host, Pool, Vm, Volume};
+use crate::api::args::Fields;
+use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::{Host, Pool, Vm, Volume};
 use crate::runtime::journal;
 use crate::runtime::stop::{self, StopReason};
 use crate::runtime::units::{format_size, parse_size};
@@ -163,7 +163,7 @@ impl MigrateOptions {
 
 /// `"100M"` (per second) or a whole number of MiB/s.
 fn bandwidth(v: &Dynamic) -> Result<u64, ScriptError> {
-    let shown = super::vm_spec::show(v);
+    let shown = crate::api::args::show(v);
     let bytes = if let Ok(n) = v.as_int() {
         u64::try_from(n)
             .ok()
@@ -193,7 +193,7 @@ fn bandwidth(v: &Dynamic) -> Result<u64, ScriptError> {
 
 /// `"5m"`, `"90s"`, or a number of seconds.
 fn duration(field: &str, v: &Dynamic) -> Result<Duration, ScriptError> {
-    let shown = super::vm_spec::show(v);
+    let shown = crate::api::args::show(v);
     let d = if let Ok(n) = v.as_int() {
         u64::try_from(n).map(Duration::from_secs).ok()
     } else if v.is_string() {
@@ -388,7 +388,7 @@ fn dest_has_volume(dest: &Host, path: &str) -> bool {
         .unwrap_or_default();
     let mut refreshed = false;
     for pool in pools {
-        let target = super::pool::target_path(&pool);
+        let target = crate::api::pool::target_path(&pool);
         if target.is_some_and(|t| std::path::Path::new(&t) == dir) && pool.refresh(0).is_ok() {
             refreshed = true;
         }
@@ -441,7 +441,7 @@ fn offline_copies(vm: &Vm, dest: &Host) -> Result<Vec<(Volume, Pool)>, ScriptErr
                 )
             })?;
         copies.push((
-            super::volume::wrap(&vm.host, raw),
+            crate::api::volume::wrap(&vm.host, raw),
             Pool {
                 host: dest.clone(),
                 raw: Arc::new(pool),
@@ -661,11 +661,11 @@ fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> Scri
             .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(ctx))?;
         for (vol, pool) in offline_copies(vm, dest).map_err(|e| e.at(ctx))? {
             let old = vol.raw.path().unwrap_or_default();
-            let copy = match super::volume_copy::copy_to(ctx, &vol, &pool, &Map::new()) {
+            let copy = match crate::api::volume::copy::copy_to(ctx, &vol, &pool, &Map::new()) {
                 Ok(copy) => copy,
                 Err(e) => {
                     for c in &copied {
-                        super::volume::delete_quietly(&c.raw);
+                        crate::api::volume::delete_quietly(&c.raw);
                     }
                     return Err(e);
                 }
@@ -687,7 +687,7 @@ fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> Scri
     let outcome = run(vm, dest, &opts, flags, dest_xml);
     if !matches!(outcome, Ok(Ok(_))) {
         for c in &copied {
-            super::volume::delete_quietly(&c.raw);
+            crate::api::volume::delete_quietly(&c.raw);
         }
     }
     let moved = match outcome {

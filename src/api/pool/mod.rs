@@ -8,7 +8,7 @@ use virt::error::Error;
 use virt::storage_pool::StoragePool;
 use virt::sys;
 
-use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use super::Host;
 use crate::runtime::journal;
 use crate::xml::storage::{Permissions, PoolXml, SourceHost};
@@ -44,17 +44,6 @@ impl Pool {
             Err(e) if is_code(&e, sys::VIR_ERR_INVALID_ARG) => self.raw.xml_desc(0),
             other => other,
         }
-    }
-}
-
-/// `result.at(&ctx)?`: a [`ScriptError`] result stamped with the call position.
-pub(crate) trait AtExt<T> {
-    fn at(self, ctx: &NativeCallContext) -> ScriptResult<T>;
-}
-
-impl<T> AtExt<T> for Result<T, ScriptError> {
-    fn at(self, ctx: &NativeCallContext) -> ScriptResult<T> {
-        self.map_err(|e| e.at(ctx))
     }
 }
 
@@ -180,7 +169,13 @@ impl<'a> Spec<'a> {
     pub fn size(&self, key: &str) -> Result<Option<u64>, ScriptError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => parse_size_value(&self.field(key), v).map(Some),
+            Some(v) => crate::api::args::size(
+                &self.field(key),
+                v,
+                crate::api::args::NumberUnit::Bytes,
+                true,
+            )
+            .map(Some),
         }
     }
 
@@ -222,27 +217,6 @@ impl<'a> Spec<'a> {
             }),
         }
     }
-}
-
-/// A size given by a script: a string with a unit, or whole bytes.
-pub(crate) fn parse_size_value(field: &str, v: &Dynamic) -> Result<u64, ScriptError> {
-    if let Ok(n) = v.as_int() {
-        return u64::try_from(n)
-            .map_err(|_| ScriptError::invalid(field, n, "a size cannot be negative"));
-    }
-    if v.is_string() {
-        let text = v.to_string();
-        return crate::runtime::units::parse_size(&text)
-            .map_err(|problem| ScriptError::invalid(field, &text, problem));
-    }
-    Err(ScriptError::invalid(
-        field,
-        v.to_string(),
-        format!(
-            "expected a size like \"10G\" or a number of bytes, not {}",
-            v.type_name()
-        ),
-    ))
 }
 
 /// Names of pools, volumes and snapshots become file names: no `/`, no `..`,

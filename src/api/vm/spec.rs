@@ -2,7 +2,7 @@
 //! BEFORE anything is created. Errors name the field and the value.
 use std::collections::BTreeSet;
 
-use rhai::{Array, Dynamic, Map};
+use rhai::{Dynamic, Map};
 use virt::connect::Connect;
 
 use crate::xml::domain::{
@@ -10,187 +10,9 @@ use crate::xml::domain::{
 };
 use crate::xml::tree::Element;
 
-use super::error::ScriptError;
-use super::Volume;
-
-/// A typed view of a script map that remembers which keys were read, so that
-/// unknown keys (typos) are errors.
-pub struct Fields<'a> {
-    prefix: String,
-    map: &'a Map,
-}
-
-impl<'a> Fields<'a> {
-    pub fn new(prefix: impl Into<String>, map: &'a Map) -> Fields<'a> {
-        Fields {
-            prefix: prefix.into(),
-            map,
-        }
-    }
-
-    pub fn name(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.prefix)
-        }
-    }
-
-    /// Fail on keys outside `known`.
-    pub fn only(&self, known: &[&str]) -> Result<(), ScriptError> {
-        for (key, value) in self.map {
-            if !known.contains(&key.as_str()) {
-                return Err(ScriptError::invalid(
-                    &self.name(key),
-                    value,
-                    crate::runtime::suggest::unknown_key("", key, known),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    pub fn raw(&self, key: &str) -> Option<&'a Dynamic> {
-        self.map.get(key).filter(|v| !v.is_unit())
-    }
-
-    pub fn has(&self, key: &str) -> bool {
-        self.raw(key).is_some()
-    }
-
-    fn wrong(&self, key: &str, value: &Dynamic, want: &str) -> ScriptError {
-        ScriptError::invalid(
-            &self.name(key),
-            show(value),
-            format!("must be {want}, not {}", value.type_name()),
-        )
-    }
-
-    pub fn string(&self, key: &str) -> Result<Option<String>, ScriptError> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(v) if v.is_string() => {
-                let text = v.to_string();
-                // XML holds no NUL or other control characters but tab and newlines.
-                if let Some(c) = text
-                    .chars()
-                    .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-                {
-                    return Err(ScriptError::invalid(
-                        &self.name(key),
-                        &text,
-                        format!(
-                            "must not contain {} (XML cannot hold it)",
-                            crate::xml::network::describe_char(c)
-                        ),
-                    ));
-                }
-                Ok(Some(text))
-            }
-            Some(v) => Err(self.wrong(key, v, "a string")),
-        }
-    }
-
-    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ScriptError> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_bool()
-                .map(Some)
-                .map_err(|_| self.wrong(key, v, "true or false")),
-        }
-    }
-
-    pub fn int(&self, key: &str) -> Result<Option<i64>, ScriptError> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(v) => v
-                .as_int()
-                .map(Some)
-                .map_err(|_| self.wrong(key, v, "a whole number")),
-        }
-    }
-
-    pub fn positive(&self, key: &str, max: i64) -> Result<Option<u32>, ScriptError> {
-        match self.int(key)? {
-            None => Ok(None),
-            Some(n) if n >= 1 && n <= max => Ok(Some(n as u32)),
-            Some(n) => Err(ScriptError::invalid(
-                &self.name(key),
-                n,
-                format!("must be between 1 and {max}"),
-            )),
-        }
-    }
-
-    /// A size: a string like `"2G"`, or a number in `number_unit` (bytes or MiB).
-    pub fn size(&self, key: &str, number_is_mib: bool) -> Result<Option<u64>, ScriptError> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(v) => parse_size_value(&self.name(key), v, number_is_mib).map(Some),
-        }
-    }
-
-    pub fn array(&self, key: &str) -> Result<Option<Array>, ScriptError> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(v) => v
-                .read_lock::<Array>()
-                .map(|a| Some(a.clone()))
-                .ok_or_else(|| self.wrong(key, v, "an array")),
-        }
-    }
-
-    pub fn map(&self, key: &str) -> Result<Option<Map>, ScriptError> {
-        match self.raw(key) {
-            None => Ok(None),
-            Some(v) => v
-                .read_lock::<Map>()
-                .map(|m| Some(m.clone()))
-                .ok_or_else(|| self.wrong(key, v, "a map")),
-        }
-    }
-
-    /// The one key of `keys` present in the map; an error naming the map's
-    /// field (with `hint`) when none or several are.
-    pub fn exactly_one(
-        &self,
-        keys: &[&'static str],
-        hint: &str,
-    ) -> Result<&'static str, ScriptError> {
-        let present: Vec<&'static str> = keys.iter().copied().filter(|k| self.has(k)).collect();
-        match present.as_slice() {
-            [one] => Ok(one),
-            [] => Err(ScriptError::invalid(&self.prefix, "none", hint)),
-            several => Err(ScriptError::invalid(
-                &self.prefix,
-                several.join(" + "),
-                hint,
-            )),
-        }
-    }
-
-    pub fn one_of(&self, key: &str, allowed: &[&str]) -> Result<Option<String>, ScriptError> {
-        match self.string(key)? {
-            None => Ok(None),
-            Some(s) if allowed.contains(&s.as_str()) => Ok(Some(s)),
-            Some(s) => Err(ScriptError::invalid(
-                &self.name(key),
-                &s,
-                format!("must be one of: {}", allowed.join(", ")),
-            )),
-        }
-    }
-}
-
-/// How a value reads in an error message: strings as they are, others in Rhai syntax.
-pub fn show(value: &Dynamic) -> String {
-    if value.is_string() {
-        value.to_string()
-    } else {
-        format!("{value:?}")
-    }
-}
+use crate::api::args::{show, Fields};
+use crate::api::error::ScriptError;
+use crate::api::Volume;
 
 /// Names libvirt and QEMU know a thing by (`q35`, `x86_64`, `Skylake-Client`,
 /// `e1000e`): letters, digits and `.`, `_`, `+`, `-`. libvirt writes some of
@@ -312,50 +134,6 @@ fn vm_with_mac(conn: &Connect, mac: &str) -> Option<String> {
             })
             .then(|| dom.name().unwrap_or_default())
     })
-}
-
-/// Bytes from `"10G"` or a number (MiB when `number_is_mib`, else bytes).
-pub fn parse_size_value(field: &str, v: &Dynamic, number_is_mib: bool) -> Result<u64, ScriptError> {
-    if let Ok(n) = v.as_int() {
-        if n <= 0 {
-            return Err(ScriptError::invalid(field, n, "must be positive"));
-        }
-        let bytes = if number_is_mib {
-            (n as u64).checked_mul(1 << 20)
-        } else {
-            Some(n as u64)
-        };
-        return bytes
-            .filter(|b| *b <= crate::runtime::units::MAX_BYTES)
-            .ok_or_else(|| {
-                ScriptError::invalid(
-                    field,
-                    n,
-                    "too large: sizes go up to just under 8E (8 EiB, libvirt's limit)",
-                )
-            });
-    }
-    if v.is_string() {
-        let text = v.to_string();
-        return match crate::runtime::units::parse_size(&text) {
-            Ok(0) => Err(ScriptError::invalid(field, &text, "must be positive")),
-            Ok(bytes) => Ok(bytes),
-            Err(why) => Err(ScriptError::invalid(field, &text, why)),
-        };
-    }
-    Err(ScriptError::invalid(
-        field,
-        show(v),
-        format!(
-            "must be a size like \"2G\" or a number{}, not {}",
-            if number_is_mib {
-                " of MiB"
-            } else {
-                " of bytes"
-            },
-            v.type_name()
-        ),
-    ))
 }
 
 /// A volume to create for the VM (removed again if the definition fails).
@@ -549,7 +327,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let name = f
         .string("name")?
         .ok_or_else(|| ScriptError::invalid("name", "()", "a VM needs a name"))?;
-    super::policy::check_name_text("name", &name)?;
+    crate::api::policy::check_name_text("name", &name)?;
     if name.is_empty() || name.contains('/') {
         return Err(ScriptError::invalid(
             "name",
@@ -875,7 +653,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
                 let source = conn
                     .lookup_storage_pool_by_name(&pool)
                     .ok()
-                    .and_then(|p| super::pool::target_path(&p))
+                    .and_then(|p| crate::api::pool::target_path(&p))
                     .map(|dir| format!("{dir}/{file}"));
                 (source, Some((pool, file)))
             };
@@ -925,7 +703,7 @@ pub fn pool_dirs(conn: &Connect) -> Vec<String> {
     conn.list_all_storage_pools(0)
         .unwrap_or_default()
         .iter()
-        .filter_map(super::pool::target_path)
+        .filter_map(crate::api::pool::target_path)
         .collect()
 }
 
@@ -943,7 +721,7 @@ pub fn check_source(
     } else {
         pool_dirs(conn)
     };
-    super::policy::check_source(field, path, &pools, allow_path)
+    crate::api::policy::check_source(field, path, &pools, allow_path)
 }
 
 /// The pool a seed is uploaded to: `cloud_init.pool`, else the pool of the
@@ -985,13 +763,13 @@ fn seed_pool(
 /// the seed as a volume uploaded into one of their pools.
 pub fn seed_path(conn: &Connect, name: &str) -> Result<String, ScriptError> {
     let uri = conn.uri().unwrap_or_default();
-    let path = super::policy::local_path(
+    let path = crate::api::policy::local_path(
         &uri,
         "cloud_init",
         &seed_volume_name(name),
         true,
         true,
-        super::policy::Writer::Us,
+        crate::api::policy::Writer::Us,
     )?;
     Ok(path.to_string_lossy().into_owned())
 }
@@ -1170,7 +948,7 @@ fn plan_numatune(conn: &Connect, f: &Fields) -> Result<Option<Numatune>, ScriptE
             "required: host NUMA cells, like \"0-1\"",
         )
     })?;
-    let cells = super::numa::host_cell_ids(conn);
+    let cells = crate::api::vm::numa::host_cell_ids(conn);
     for id in parse_cpuset("numa.nodeset", &nodeset)? {
         if !cells.is_empty() && !cells.contains(&id) {
             return Err(ScriptError::invalid(
@@ -1372,7 +1150,7 @@ pub fn plan_disk(
                 ));
             }
             taken.insert(vol_name.clone());
-            let pool_path = super::pool::target_path(&pool).unwrap_or_default();
+            let pool_path = crate::api::pool::target_path(&pool).unwrap_or_default();
             disk.source = Some(format!("{}/{vol_name}", pool_path.trim_end_matches('/')));
             disk.format = Some(format.clone());
             let xml = Element::new("volume")

@@ -21,11 +21,12 @@ use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext};
 use virt::storage_vol::StorageVol;
 use virt::sys;
 
-use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::pool::{check_name, is_local, with_pool_retry, AtExt, Pool};
-use super::vm::Vm;
-use super::vm_spec::{show, Fields};
-use super::volume::{check_new_volume, clone_volume, delete_quietly, CloneMode, Volume};
+use crate::api::args::{show, Fields};
+use crate::api::error::AtExt;
+use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::pool::{check_name, is_local, with_pool_retry, Pool};
+use crate::api::vm::Vm;
+use crate::api::volume::{check_new_volume, clone_volume, delete_quietly, CloneMode, Volume};
 use crate::runtime::journal;
 use crate::xml::clone::{
     apply_clone, interface_macs, rename_path, split_ext, CloneEdits, NewDiskSource,
@@ -309,13 +310,13 @@ fn parent_dir(path: &str) -> &str {
 fn volume_at(vm: &Vm, path: &str) -> Option<Volume> {
     let conn = vm.host.conn();
     if let Ok(raw) = conn.lookup_storage_vol_by_path(path) {
-        return Some(super::volume::wrap(&vm.host, raw));
+        return Some(crate::api::volume::wrap(&vm.host, raw));
     }
     let pool = pool_for_dir(vm, parent_dir(path))?;
     with_pool_retry(|| pool.raw.refresh(0)).ok()?;
     conn.lookup_storage_vol_by_path(path)
         .ok()
-        .map(|raw| super::volume::wrap(&vm.host, raw))
+        .map(|raw| crate::api::volume::wrap(&vm.host, raw))
 }
 
 /// The volume behind a domain disk, or an error saying why it cannot be cloned.
@@ -334,7 +335,7 @@ fn disk_volume(vm: &Vm, disk: &Disk) -> Result<Volume, ScriptError> {
             .conn()
             .lookup_storage_pool_by_name(pool)
             .and_then(|p| p.lookup_storage_vol_by_name(volume))
-            .map(|raw| super::volume::wrap(&vm.host, raw))
+            .map(|raw| crate::api::volume::wrap(&vm.host, raw))
             .map_err(|e| {
                 unclonable(
                     &format!("{pool}/{volume}"),
@@ -389,7 +390,7 @@ pub fn plan(
     let state = state.to_raw();
     let paused = state == sys::VIR_DOMAIN_PAUSED;
     if state != sys::VIR_DOMAIN_SHUTOFF {
-        let what = super::vm::state_name(virt::domain::DomainStateEnum::from_raw(state));
+        let what = crate::api::vm::state_name(virt::domain::DomainStateEnum::from_raw(state));
         if !paused {
             return Err(ScriptError::new(
                 ErrorKind::State,
@@ -597,7 +598,7 @@ pub fn plan(
             let new_path = rename_path(&path, &src_name, &name);
             let job = match vm.host.conn().lookup_storage_vol_by_path(&path) {
                 Ok(raw) => {
-                    let src = super::volume::wrap(&vm.host, raw);
+                    let src = crate::api::volume::wrap(&vm.host, raw);
                     let pool = src.pool().map_err(|e| ScriptError::libvirt(&e))?;
                     let vol_name = new_path.rsplit('/').next().unwrap_or_default().to_owned();
                     check_new_volume(&pool, "nvram", &vol_name)?;
@@ -655,7 +656,7 @@ pub struct Made {
     volumes: Vec<Arc<StorageVol>>,
     files: Vec<String>,
     domain: Option<virt::domain::Domain>,
-    host: Option<super::Host>,
+    host: Option<crate::api::Host>,
     what: String,
     started: bool,
 }
@@ -922,7 +923,7 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
     let results: Vec<Mutex<Option<ScriptResult<Made>>>> =
         (0..count).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let threads = super::control::jobs().min(count);
+    let threads = crate::api::control::jobs().min(count);
     let host = journal::current_host();
     std::thread::scope(|scope| {
         for _ in 0..threads {

@@ -10,10 +10,10 @@ use virt::storage_vol::StorageVol;
 use virt::stream::Stream;
 use virt::sys;
 
-use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::vm_spec::Fields;
-use super::volume::{check_new_volume, delete_quietly, progress_bar, wrap};
-use super::{Pool, Volume};
+use crate::api::args::Fields;
+use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::volume::{check_new_volume, delete_quietly, progress_bar, wrap};
+use crate::api::{Pool, Volume};
 use crate::runtime::journal;
 use crate::runtime::stop;
 use crate::virt_ext::stream::{recv_sparse, send_all, send_hole, Received};
@@ -154,7 +154,7 @@ fn open_download(src: &Volume) -> Result<Stream, ScriptError> {
             format!(
                 "host {} cannot stream volumes out (libvirt has no volume download there{}), so {} cannot be copied from it",
                 src.host.uri(),
-                if super::host::in_process(src.host.uri()) { ": the embedded test driver keeps no volume data" } else { "" },
+                if crate::api::host::in_process(src.host.uri()) { ": the embedded test driver keeps no volume data" } else { "" },
                 src.label()
             ),
         )

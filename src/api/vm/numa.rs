@@ -4,8 +4,8 @@ use crate::runtime::ErrorKind;
 use rhai::plugin::*;
 use rhai::{Array, Map, NativeCallContext};
 
-use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::{Host, Vm};
+use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::{Host, Vm};
 use crate::xml::tree::Element;
 
 /// `"0,1,2,3,5"` -> `"0-3,5"`: libvirt's cpuset notation, as `nodeset` takes it.
@@ -93,7 +93,7 @@ pub fn host_cell_ids(conn: &virt::connect::Connect) -> Vec<u32> {
 
 /// `kernel.numa_balancing`, the kernel's automatic NUMA balancing.
 fn balancing(host: &Host) -> (Dynamic, Option<String>) {
-    if !super::host::is_local_uri(host.uri()) {
+    if !crate::api::host::is_local_uri(host.uri()) {
         return (
             Dynamic::UNIT,
             Some(format!(
@@ -238,7 +238,7 @@ const MODES: &[(&str, i32)] = &[
 ];
 
 fn set_numa_impl(vm: &Vm, opts: &Map) -> Result<(), ScriptError> {
-    let f = super::vm_spec::Fields::new("", opts);
+    let f = crate::api::args::Fields::new("", opts);
     f.only(&["mode", "nodeset", "live", "config"])?;
     let names: Vec<&str> = MODES.iter().map(|(n, _)| *n).collect();
     let mode = f.one_of("mode", &names)?;
@@ -251,9 +251,9 @@ fn set_numa_impl(vm: &Vm, opts: &Map) -> Result<(), ScriptError> {
         ));
     }
     if let Some(n) = &nodeset {
-        super::vm_spec::parse_cpuset("nodeset", n)?;
+        crate::api::vm::spec::parse_cpuset("nodeset", n)?;
     }
-    let flags = super::vm::affect_flags(vm, Some(&f))?;
+    let flags = crate::api::vm::affect_flags(vm, Some(&f))?;
     let live = flags & virt::sys::VIR_DOMAIN_AFFECT_LIVE != 0;
     let params = virt::domain::NUMAParameters {
         node_set: nodeset.clone(),

@@ -7,10 +7,10 @@ use rhai::{Array, Dynamic, Map, NativeCallContext};
 use virt::domain_snapshot::DomainSnapshot;
 use virt::sys;
 
+use super::args::Fields;
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::pool::check_name;
 use super::vm::Vm;
-use super::vm_spec::Fields;
 use crate::runtime::journal;
 use crate::xml::domain::Domain;
 use crate::xml::snapshot::{SnapshotDisk, SnapshotXml};

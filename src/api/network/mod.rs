@@ -14,8 +14,8 @@ use virt::error::{Error as VirtError, ErrorNumber};
 use virt::network::Network as RawNetwork;
 use virt::sys;
 
+use super::args::from_map;
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use super::spec::from_map;
 use super::Host;
 use crate::runtime::journal::{self, Undo};
 use crate::xml::metadata as meta;

@@ -1,5 +1,7 @@
 //! `Volume` script object: storage volumes (`virsh vol-*`), thin provisioning,
 //! full / linked / reflink clones, resize, wipe, sparse upload and download.
+
+pub mod copy;
 use crate::runtime::ErrorKind;
 use std::fs::File;
 use std::io::IsTerminal;
@@ -16,10 +18,9 @@ use virt::storage_vol::StorageVol;
 use virt::stream::Stream;
 use virt::sys;
 
+use super::error::AtExt;
 use super::error::{stopped as stopped_error, LibvirtResultExt, ScriptError, ScriptResult};
-use super::pool::{
-    check_name, create_in_pool, is_code, is_local, parse_size_value, with_pool_retry, AtExt, Spec,
-};
+use super::pool::{check_name, create_in_pool, is_code, is_local, with_pool_retry, Spec};
 use super::{Host, Pool};
 use crate::runtime::journal;
 use crate::runtime::stop::{self, StopReason};
@@ -1418,7 +1419,8 @@ pub mod volume_api {
                     ScriptError::invalid("size", &text, "size is too large").at(&ctx)
                 })?
             }
-            _ => parse_size_value("size", &size).at(&ctx)?,
+            _ => crate::api::args::size("size", &size, crate::api::args::NumberUnit::Bytes, true)
+                .at(&ctx)?,
         };
         if new < previous && !shrink {
             return Err(ScriptError::invalid(

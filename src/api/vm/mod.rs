@@ -1,5 +1,10 @@
 //! `Vm` script object: a libvirt domain, created the way virt-install does,
 //! with its whole lifecycle, live tuning and addresses.
+
+pub mod clone;
+pub mod migrate;
+pub mod numa;
+pub mod spec;
 use crate::runtime::ErrorKind;
 use std::time::Duration;
 
@@ -10,8 +15,8 @@ use virt::sys;
 
 use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use super::policy;
-use super::vm_spec::{self, Fields};
 use super::Host;
+use crate::api::args::{self, Fields};
 use crate::runtime::journal;
 use crate::virt_ext::events::{self, WaitEnd};
 use crate::xml::domain::{Cpu, Disk, Domain, Interface};
@@ -154,28 +159,6 @@ fn opt(v: &Option<String>) -> Dynamic {
     v.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT)
 }
 
-fn seconds(field: &str, v: &Dynamic) -> Result<Duration, ScriptError> {
-    let s = if let Ok(i) = v.as_int() {
-        i as f64
-    } else if let Ok(f) = v.as_float() {
-        f
-    } else {
-        return Err(ScriptError::invalid(
-            field,
-            vm_spec::show(v),
-            format!("must be a number of seconds, not {}", v.type_name()),
-        ));
-    };
-    if !(s.is_finite() && s >= 0.0) {
-        return Err(ScriptError::invalid(
-            field,
-            s,
-            "must be a non-negative number of seconds",
-        ));
-    }
-    Ok(Duration::from_secs_f64(s))
-}
-
 /// Wait for `vm` to reach `state`, driven by lifecycle events.
 fn wait_for_state(
     vm: &Vm,
@@ -203,7 +186,7 @@ fn upload_seed(
     image: &[u8],
 ) -> Result<virt::storage_vol::StorageVol, virt::error::Error> {
     let pool = conn.lookup_storage_pool_by_name(pool)?;
-    let xml = super::volume_copy::new_volume_xml(file, image.len() as u64, "raw");
+    let xml = super::volume::copy::new_volume_xml(file, image.len() as u64, "raw");
     let vol = virt::storage_vol::StorageVol::create_xml(&pool, &xml, 0)?;
     let sent = (|| {
         let stream = virt::stream::Stream::new(conn, 0)?;
@@ -220,7 +203,7 @@ fn upload_seed(
 
 /// Define the planned domain: volumes first, then the domain, undoing the
 /// volumes when the definition fails. Starts and sets autostart as asked.
-fn execute(host: &Host, mut plan: vm_spec::Plan, ctx: &NativeCallContext) -> ScriptResult<Vm> {
+fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> ScriptResult<Vm> {
     let conn = host.conn();
     let mut created: Vec<virt::storage_vol::StorageVol> = Vec::new();
     let cleanup = |created: &mut Vec<virt::storage_vol::StorageVol>| {
@@ -348,12 +331,12 @@ fn create_or_define(
     spec: Map,
     start_default: bool,
 ) -> ScriptResult<Dynamic> {
-    let mut plan = vm_spec::plan(host.conn(), &spec).map_err(|e| e.at(&ctx))?;
+    let mut plan = spec::plan(host.conn(), &spec).map_err(|e| e.at(&ctx))?;
     if !start_default {
         if spec.contains_key("start") {
             return Err(ScriptError::invalid(
                 "start",
-                vm_spec::show(&spec["start"]),
+                args::show(&spec["start"]),
                 "define_vm never starts the VM; use create_vm",
             )
             .at(&ctx));
@@ -594,7 +577,7 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
             let field = format!("cfg.disks[{i}]");
             let m = item
                 .read_lock::<Map>()
-                .ok_or_else(|| ScriptError::invalid(&field, vm_spec::show(item), "must be a map"))?
+                .ok_or_else(|| ScriptError::invalid(&field, args::show(item), "must be a map"))?
                 .clone();
             let g = Fields::new(field.clone(), &m);
             g.only(&[
@@ -642,7 +625,7 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
             let field = format!("cfg.interfaces[{i}]");
             let m = item
                 .read_lock::<Map>()
-                .ok_or_else(|| ScriptError::invalid(&field, vm_spec::show(item), "must be a map"))?
+                .ok_or_else(|| ScriptError::invalid(&field, args::show(item), "must be a map"))?
                 .clone();
             let g = Fields::new(field.clone(), &m);
             g.only(&["interface", "type", "source", "model", "mac"])?;
@@ -709,7 +692,7 @@ fn check_xml_sources(
     let pools = if allow_path {
         Vec::new()
     } else {
-        vm_spec::pool_dirs(host.conn())
+        spec::pool_dirs(host.conn())
     };
     for (field, path) in xml_sources(xml) {
         if !known.contains(&path) {
@@ -1400,7 +1383,7 @@ pub mod vm_api {
         let f = Fields::new("", &opts);
         f.only(&["timeout", "force"]).map_err(|e| e.at(&ctx))?;
         let timeout = match f.raw("timeout") {
-            Some(v) => seconds("timeout", v).map_err(|e| e.at(&ctx))?,
+            Some(v) => args::seconds("timeout", v).map_err(|e| e.at(&ctx))?,
             None => Duration::from_secs(60),
         };
         let force = f.boolean("force").map_err(|e| e.at(&ctx))?.unwrap_or(false);
@@ -1640,7 +1623,7 @@ pub mod vm_api {
                 } else {
                     return Err(ScriptError::invalid(
                         "remove_storage",
-                        vm_spec::show(v),
+                        args::show(v),
                         "must be true/false or an array of disk targets",
                     )
                     .at(&ctx));
@@ -1703,7 +1686,7 @@ pub mod vm_api {
         }
         // The VM's own cloud-init seed goes with it: it is nothing without the
         // VM, and it sits in a pool of the host, not on this machine.
-        let seed_name = vm_spec::seed_volume_name(&name);
+        let seed_name = spec::seed_volume_name(&name);
         if let Ok((d, _)) = xml_of(&vm.raw, true)
             .map_err(|e| e.to_string())
             .and_then(|x| Domain::parse(&x).map_err(|e| e.to_string()))
@@ -1837,7 +1820,7 @@ pub mod vm_api {
             )
             .at(&ctx));
         }
-        let timeout = seconds("timeout", &timeout).map_err(|e| e.at(&ctx))?;
+        let timeout = args::seconds("timeout", &timeout).map_err(|e| e.at(&ctx))?;
         wait_for_state(vm, state, timeout, &ctx)
     }
 
@@ -1928,14 +1911,15 @@ pub mod vm_api {
     ) -> ScriptResult<()> {
         let f = Fields::new("", &opts);
         f.only(&["live", "config"]).map_err(|e| e.at(&ctx))?;
-        let bytes = vm_spec::parse_size_value("memory", &size, true).map_err(|e| e.at(&ctx))?;
+        let bytes =
+            args::size("memory", &size, args::NumberUnit::MiB, false).map_err(|e| e.at(&ctx))?;
         let flags = affect_flags(vm, Some(&f)).map_err(|e| e.at(&ctx))?;
         let max_kib = vm.raw.max_memory().script(&ctx)?;
         let kib = bytes / 1024;
         if kib > max_kib {
             return Err(ScriptError::invalid(
                 "memory",
-                vm_spec::show(&size),
+                args::show(&size),
                 format!(
                     "must not exceed the VM's maximum memory ({})",
                     crate::runtime::units::format_size(max_kib * 1024)
@@ -2046,9 +2030,8 @@ pub mod vm_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn attach_interface(ctx: NativeCallContext, vm: &mut Vm, spec: Map) -> ScriptResult<()> {
-        let nic =
-            vm_spec::plan_interface(vm.host.conn(), "interface", &Dynamic::from(spec.clone()))
-                .map_err(|e| e.at(&ctx))?;
+        let nic = spec::plan_interface(vm.host.conn(), "interface", &Dynamic::from(spec.clone()))
+            .map_err(|e| e.at(&ctx))?;
         let f = Fields::new("", &spec);
         let flags = affect_flags(vm, Some(&f)).map_err(|e| e.at(&ctx))?;
         change_device(vm, &nic.to_element().to_xml(), flags, true).script(&ctx)?;
@@ -2136,7 +2119,7 @@ pub mod vm_api {
         let flags = affect_flags(vm, Some(&f)).map_err(|e| e.at(&ctx))?;
         let (d, _) = model(vm, &ctx)?;
         let mut taken = std::collections::BTreeSet::new();
-        let (mut disk, nv) = vm_spec::plan_disk(
+        let (mut disk, nv) = spec::plan_disk(
             vm.host.conn(),
             "disk",
             &Dynamic::from(disk_spec),
@@ -2289,7 +2272,7 @@ pub mod vm_api {
         let f = Fields::new("", &opts);
         f.only(&["timeout", "source"]).map_err(|e| e.at(&ctx))?;
         let timeout = match f.raw("timeout") {
-            Some(v) => seconds("timeout", v).map_err(|e| e.at(&ctx))?,
+            Some(v) => args::seconds("timeout", v).map_err(|e| e.at(&ctx))?,
             None => Duration::from_secs(120),
         };
         let sources = sources_of(&ctx, &opts)?;
@@ -2456,7 +2439,7 @@ pub mod vm_api {
     /// ```
     #[rhai_fn(name = "clone", pure, return_raw)]
     pub fn clone_auto(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Vm> {
-        crate::api::vm_clone::clone_vm(&ctx, vm, &Map::new())
+        crate::api::vm::clone::clone_vm(&ctx, vm, &Map::new())
     }
 
     /// Clone with options: `name` (default automatic), `storage` (`"auto"`:
@@ -2482,7 +2465,7 @@ pub mod vm_api {
     /// ```
     #[rhai_fn(name = "clone", pure, return_raw)]
     pub fn clone_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Vm> {
-        crate::api::vm_clone::clone_vm(&ctx, vm, &opts)
+        crate::api::vm::clone::clone_vm(&ctx, vm, &opts)
     }
 
     /// Make `n` clones named `{prefix}-1` .. `{prefix}-n` (default prefix
@@ -2506,7 +2489,7 @@ pub mod vm_api {
         n: i64,
         opts: Map,
     ) -> ScriptResult<Array> {
-        crate::api::vm_clone::clone_many(&ctx, vm, n, &opts)
+        crate::api::vm::clone::clone_many(&ctx, vm, n, &opts)
     }
 
     /// `Vm(name, state)`.
