@@ -1,4 +1,11 @@
-//! Typed libvirt XML documents: plain serde data, no libvirt calls, no Rhai.
+//! libvirt's XML documents: parse, write and edit them losslessly; no libvirt
+//! calls, no Rhai, no script specs (those live beside their script object in
+//! `api/`). Two shapes, chosen per document:
+//! - a serde model where virtscript models the document whole and scripts
+//!   read and edit it as a map (`network`: a network's `config` is its XML);
+//! - a typed view over the lossless element tree ([`tree`]) where virtscript
+//!   models part of a large document and must keep the rest (`domain`,
+//!   `storage`, `snapshot`, `clone`, `metadata`).
 pub mod clone;
 pub mod domain;
 pub mod metadata;
