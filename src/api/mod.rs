@@ -8,7 +8,9 @@ pub mod json;
 pub mod network;
 pub mod policy;
 pub mod pool;
+pub mod recipe;
 pub mod snapshot;
+pub mod subnet;
 pub mod table;
 pub mod vm;
 pub mod volume;
@@ -34,7 +36,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 12] = [
+    let manifests: [&'static ModuleManifest; 14] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
@@ -47,6 +49,8 @@ pub fn register(engine: &mut Engine, docs: bool) {
         exported_manifest!(vm::numa::numa_api),
         exported_manifest!(vm::numa::numa_tune_api),
         exported_manifest!(snapshot::snapshot_api),
+        exported_manifest!(recipe::recipe_api),
+        exported_manifest!(subnet::subnet_api),
     ];
     let mut module = Module::new();
     for manifest in manifests {

@@ -341,23 +341,23 @@ fn bad_options_fail_with_the_recipes_message_at_the_callers_line() {
     );
     bad_option(
         r#"net::nat(HOST, #{ name: "lab", subnet: "192.168.10.0/24", colour: "blue" });"#,
-        r#"net::nat: colour: unknown option; known: active, autostart, bridge_name, dev, dhcp, domain, gateway, hosts, ipv6, metadata, name, subnet (got "blue")"#,
+        r#"net::nat: colour: unknown option; known: active, autostart, bridge_name, dev, dhcp, dhcp_hosts, domain, gateway, ipv6, metadata, name, subnet (got "blue")"#,
     );
     bad_option(
         r#"net::isolated(HOST, #{ name: "lab", subnet: "10.1.0.0/24", autostart: "yes" });"#,
-        r#"net::isolated: autostart: expected bool, not string (got "yes")"#,
+        r#"net::isolated: autostart: must be true or false, not string (got "yes")"#,
     );
     bad_option(
         r#"net::bridge(HOST, #{ name: "lab", bridge: "br0", active: 0 });"#,
-        "net::bridge: active: expected bool, not i64 (got 0)",
+        "net::bridge: active: must be true or false, not i64 (got 0)",
     );
     bad_option(
         r#"net::routed(HOST, #{ name: "lab", subnet: "10.1.0.0/24" });"#,
         "net::routed: dev: required",
     );
     bad_option(
-        r#"net::nat(HOST, #{ name: "lab", subnet: "10.1.0.0/24", hosts: [#{ mac: "52:54:00:00:00:01", ip: "10.9.0.1" }] });"#,
-        r#"net::nat: hosts[0].ip: must be a host address in 10.1.0.0/24"#,
+        r#"net::nat(HOST, #{ name: "lab", subnet: "10.1.0.0/24", dhcp_hosts: [#{ mac: "52:54:00:00:00:01", ip: "10.9.0.1" }] });"#,
+        r#"net::nat: dhcp_hosts[0].ip: must be a host address in 10.1.0.0/24"#,
     );
     bad_option(
         r#"lab::up(HOST, #{ name: "l", subnet: "10.1.0.0/24", base: "b.qcow2", count: -1 });"#,
@@ -367,6 +367,51 @@ fn bad_options_fail_with_the_recipes_message_at_the_callers_line() {
         r#"lab::up(HOST, #{ name: "l", subnet: "10.1.0.0/24", base: "b.qcow2", count: 2, pool: "default-pool" });"#,
         r#"lab::up: base: no volume of that name in pool default-pool"#,
     );
+}
+
+#[test]
+fn an_old_key_names_its_new_one_and_a_typo_the_closest() {
+    bad_option(
+        r#"net::nat(HOST, #{ name: "lab", subnet: "10.1.0.0/24", hosts: [#{ mac: "52:54:00:00:00:01", ip: "10.1.0.9" }] });"#,
+        "net::nat: hosts: this option is now called dhcp_hosts",
+    );
+    bad_option(
+        r#"lab::up(HOST, #{ name: "l", subnet: "10.1.0.0/24", base: "b.qcow2", count: 1, memroy: "1G" });"#,
+        r#"lab::up: memroy: unknown key; did you mean 'memory'? (got "1G")"#,
+    );
+}
+
+#[test]
+fn every_recipe_reads_its_options_in_the_cores_words_at_the_callers_line() {
+    for (module, call, message) in [
+        (
+            "storage",
+            r#"storage::volume(HOST, #{ pool: "default-pool", name: "v", capacity: true });"#,
+            r#"storage::volume: capacity: expected a size like "10G" or a number of bytes, not bool (got true)"#,
+        ),
+        (
+            "clone",
+            r#"clone::linked(HOST, #{ base: "b", pool: "default-pool", prefix: "w", count: "3" });"#,
+            r#"clone::linked: count: must be a whole number, not string (got "3")"#,
+        ),
+        (
+            "clone",
+            r#"clone::auto(HOST, #{});"#,
+            "clone::auto: from: required",
+        ),
+        (
+            "host",
+            r#"host::evacuate(HOST, HOST, #{ jobs: 2, filter: "web" });"#,
+            r#"host::evacuate: filter: must be a function, not string (got "web")"#,
+        ),
+    ] {
+        let script = format!("import \"{module}\" as {module};\n\n{call}\n");
+        let run = Script::new(&script).run();
+        run.code(1)
+            .stderr_has(message)
+            .stderr_has("--> script.rhai:3:");
+        assert!(!run.stderr.contains("stdlib/"), "{}", run.stderr);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -517,7 +562,7 @@ print(`action=${{r.action}} restart=${{r.restart_needed}} changes=${{r.changes}}
     let before = netns_ifindex(&bridge);
     assert!(!before.is_empty(), "bridge {bridge} is up");
     let changed = script(&format!(
-        r#", dhcp: ["{base}.100", "{base}.199"], hosts: [#{{ mac: "52:54:00:00:aa:01", ip: "{base}.10", name: "web" }}]"#
+        r#", dhcp: ["{base}.100", "{base}.199"], dhcp_hosts: [#{{ mac: "52:54:00:00:aa:01", ip: "{base}.10", name: "web" }}]"#
     ));
     let run = Script::new(&changed).connect(&uri).run();
     let live = virsh(&uri, &["net-dumpxml", &name]);
