@@ -35,8 +35,8 @@ script_objects! {
     vm: Vm,
     network: Network,
     snapshot: Snapshot,
-    // node_device: NodeDevice,
-    // secret: Secret,
+    node_device: NodeDevice,
+    secret: Secret,
 }
 
 /// The export modules that belong to no object (each object lists its own

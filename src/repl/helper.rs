@@ -218,6 +218,16 @@ mod tests {
             names(&helper, &chain("HOST", &[("pool", "nope")]), "volume"),
             None
         );
+        // Node devices are read only: the shared test:///default has some.
+        let shared = ReplHelper::new(Arc::default(), Host::open("test:///default").ok());
+        assert_eq!(
+            names(&shared, &chain("HOST", &[]), "node_device"),
+            Some(
+                ["computer", "scsi_host1", "scsi_host11", "scsi_host2"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
         assert_eq!(names(&helper, &chain("HOST", &[]), "uri"), None);
         // a variable holding a host
         helper.vars.push((
