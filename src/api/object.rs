@@ -82,7 +82,8 @@ pub struct Plan {
     pub parent: fn(key: &str) -> Option<String>,
     /// Its element in that document, from its XML as read.
     pub rehearsal: fn(Element, &ObjectState) -> Element,
-    /// Once the test driver has loaded it, make its state the host's.
+    /// Once the test driver has loaded it, make its state the host's; `name`
+    /// is its key after `KIND/` (`POOL/NAME` for a volume).
     pub restore: fn(&Connect, name: &str, &ObjectState) -> Result<(), Error>,
 }
 
@@ -203,6 +204,18 @@ pub fn present<T>(result: Result<T, Error>) -> Result<Option<T>, Error> {
         Err(e) if vanished(&e) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The plan states of `objects`, leaving out those removed meanwhile.
+pub fn states_of<T>(
+    objects: Vec<T>,
+    state: fn(&T) -> Result<Keyed, Error>,
+) -> Result<Vec<Keyed>, Error> {
+    let mut out = Vec::new();
+    for object in &objects {
+        out.extend(present(state(object))?);
+    }
+    Ok(out)
 }
 
 /// Any planned object's "not there" error: listing volumes may meet a pool

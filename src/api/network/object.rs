@@ -5,10 +5,10 @@ use rhai::plugin::ModuleManifest;
 use serde_json::{json, Value};
 use virt::connect::Connect;
 use virt::error::{Error, ErrorNumber};
+use virt::network::Network as RawNetwork;
 
 use super::Network;
-use virt::network::Network as RawNetwork;
-use crate::api::object::{present, Keyed, Lookup, ObjectState, Plan, ScriptObject};
+use crate::api::object::{states_of, Keyed, Lookup, ObjectState, Plan, ScriptObject};
 use crate::api::table::yes_no;
 use crate::api::Host;
 
@@ -37,7 +37,7 @@ impl ScriptObject for Network {
     const PLAN: Option<Plan> = Some(Plan {
         key: "network",
         gone: ErrorNumber::NoNetwork,
-        states,
+        states: |conn| states_of(conn.list_all_networks(0)?, state),
         parent: |_| None,
         rehearsal: |element, _| element,
         restore,
@@ -71,15 +71,7 @@ impl ScriptObject for Network {
     }
 }
 
-fn states(conn: &Connect) -> Result<Vec<Keyed>, Error> {
-    let mut out = Vec::new();
-    for net in conn.list_all_networks(0)? {
-        out.extend(present(state(&net))?);
-    }
-    Ok(out)
-}
-
-fn state(net: &RawNetwork) -> Result<(String, ObjectState), Error> {
+fn state(net: &RawNetwork) -> Result<Keyed, Error> {
     let flags = if net.is_persistent()? {
         virt::sys::VIR_NETWORK_XML_INACTIVE
     } else {

@@ -8,7 +8,7 @@ use virt::error::{Error, ErrorNumber};
 use virt::storage_pool::StoragePool;
 
 use super::Pool;
-use crate::api::object::{present, Keyed, Lookup, ObjectState, Plan, ScriptObject};
+use crate::api::object::{states_of, Keyed, Lookup, ObjectState, Plan, ScriptObject};
 use crate::api::table::yes_no;
 use crate::api::Host;
 use crate::runtime::units::format_size;
@@ -44,7 +44,7 @@ impl ScriptObject for Pool {
     const PLAN: Option<Plan> = Some(Plan {
         key: "pool",
         gone: ErrorNumber::NoStoragePool,
-        states,
+        states: |conn| states_of(conn.list_all_storage_pools(0)?, state),
         parent: |_| None,
         rehearsal: |element, _| element,
         restore,
@@ -87,15 +87,7 @@ impl ScriptObject for Pool {
     }
 }
 
-fn states(conn: &Connect) -> Result<Vec<Keyed>, Error> {
-    let mut out = Vec::new();
-    for pool in conn.list_all_storage_pools(0)? {
-        out.extend(present(state(&pool))?);
-    }
-    Ok(out)
-}
-
-fn state(pool: &StoragePool) -> Result<(String, ObjectState), Error> {
+fn state(pool: &StoragePool) -> Result<Keyed, Error> {
     Ok((
         format!("pool/{}", pool.name()?),
         ObjectState {

@@ -3,12 +3,11 @@
 use rhai::exported_manifest;
 use rhai::plugin::ModuleManifest;
 use serde_json::{json, Value};
-use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::error::{Error, ErrorNumber};
 
 use super::Vm;
-use crate::api::object::{present, Keyed, Lookup, ObjectState, Plan, ScriptObject};
+use crate::api::object::{states_of, Keyed, Lookup, ObjectState, Plan, ScriptObject};
 use crate::api::table::yes_no;
 use crate::api::Host;
 use crate::xml::tree::Element;
@@ -42,7 +41,7 @@ impl ScriptObject for Vm {
     const PLAN: Option<Plan> = Some(Plan {
         key: "domain",
         gone: ErrorNumber::NoDomain,
-        states,
+        states: |conn| states_of(conn.list_all_domains(0)?, state),
         parent: |_| None,
         rehearsal,
         restore: |conn, name, state| {
@@ -77,15 +76,7 @@ impl ScriptObject for Vm {
     }
 }
 
-fn states(conn: &Connect) -> Result<Vec<Keyed>, Error> {
-    let mut out = Vec::new();
-    for dom in conn.list_all_domains(0)? {
-        out.extend(present(state(&dom))?);
-    }
-    Ok(out)
-}
-
-fn state(dom: &Domain) -> Result<(String, ObjectState), Error> {
+fn state(dom: &Domain) -> Result<Keyed, Error> {
     let flags = if dom.is_persistent()? {
         virt::sys::VIR_DOMAIN_XML_INACTIVE
     } else {
