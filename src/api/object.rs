@@ -226,3 +226,24 @@ fn vanished(err: &Error) -> bool {
         .filter_map(|kind| kind.plan())
         .any(|plan| err.code() == plan.gone.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::OBJECTS;
+
+    #[test]
+    fn every_object_is_listed_once_with_its_own_plan_key() {
+        let mut names: Vec<&str> = OBJECTS.iter().map(|k| k.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), OBJECTS.len(), "{names:?}");
+        let mut keys: Vec<&str> = OBJECTS
+            .iter()
+            .filter_map(|k| k.plan())
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(keys, ["pool", "volume", "domain", "network"]);
+        keys.dedup();
+        assert!(OBJECTS.iter().all(|k| !k.modules().is_empty()));
+    }
+}
