@@ -2,10 +2,9 @@
 use rhai::Dynamic;
 use serde_json::{json, Map as JsonMap, Value};
 
-use super::{Host, Network, Vm};
-
 /// Convert any script value to JSON. Script objects become a small map
-/// describing them (`{"type": "Host", "uri": ...}`), never an error.
+/// describing them (`{"type": "Host", "uri": ...}`, each object's
+/// `ScriptObject::to_json`), never an error.
 pub fn to_json(value: &Dynamic) -> Value {
     if value.is_unit() {
         return Value::Null;
@@ -40,28 +39,8 @@ pub fn to_json(value: &Dynamic) -> Value {
         }
         return Value::Object(out);
     }
-    if let Some(host) = value.read_lock::<Host>() {
-        return json!({"type": "Host", "uri": host.uri()});
-    }
-    if let Some(pool) = value.read_lock::<super::Pool>() {
-        return json!({"type": "Pool", "name": pool.name(), "active": pool.is_active()});
-    }
-    if let Some(vol) = value.read_lock::<super::Volume>() {
-        return json!({"type": "Volume", "name": vol.name(), "pool": vol.pool_name(), "path": vol.raw.path().unwrap_or_default()});
-    }
-    if let Some(vm) = value.read_lock::<Vm>() {
-        return json!({"type": "Vm", "name": vm.name(), "state": vm.state_name()});
-    }
-    if let Some(net) = value.read_lock::<Network>() {
-        return json!({
-            "type": "Network",
-            "name": net.raw.name().unwrap_or_default(),
-            "active": net.raw.is_active().unwrap_or(false),
-            "persistent": net.raw.is_persistent().unwrap_or(false),
-        });
-    }
-    if let Some(snap) = value.read_lock::<super::Snapshot>() {
-        return super::snapshot::json_of(&snap);
+    if let Some(object) = super::object::json_of(value) {
+        return object;
     }
     if let Some(timestamp) = value.read_lock::<std::time::Instant>() {
         return json!(timestamp.elapsed().as_secs_f64());

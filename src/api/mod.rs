@@ -1,59 +1,66 @@
-//! Script objects: one file per libvirt object, each an `#[export_module]`.
+//! Script objects: one folder per libvirt object, each with its export
+//! modules and an `object.rs` saying what the rest of the program needs to
+//! know of it (object.rs). The list of them is [`OBJECTS`].
 pub mod args;
 pub mod control;
 pub mod error;
 pub mod globals;
-pub mod host;
 pub mod json;
-pub mod network;
+pub mod object;
 pub mod policy;
-pub mod pool;
 pub mod recipe;
-pub mod snapshot;
 pub mod subnet;
 pub mod table;
-pub mod vm;
-pub mod volume;
 
 use rhai::plugin::{ModuleManifest, RhaiFunc};
 use rhai::{exported_manifest, Engine, FuncRegistration, Module};
 
-pub use host::Host;
-pub use network::Network;
-pub use pool::Pool;
-pub use snapshot::Snapshot;
-pub use vm::Vm;
-pub use volume::Volume;
+/// Declares each object's module, re-exports its type, and lists it in
+/// [`OBJECTS`]: adding an object is one line here.
+macro_rules! script_objects {
+    ($($module:ident: $type:ident),* $(,)?) => {
+        $(
+            pub mod $module;
+            pub use $module::$type;
+        )*
+        /// Every script object, in registration order: the engine registers
+        /// them, the REPL prints and completes them, JSON and `run --plan`
+        /// read them through this list.
+        pub static OBJECTS: &[&dyn object::ObjectKind] = &[$(&object::Kind::<$type>::new()),*];
+    };
+}
+
+script_objects! {
+    host: Host,
+    pool: Pool,
+    volume: Volume,
+    vm: Vm,
+    network: Network,
+    snapshot: Snapshot,
+    node_device: NodeDevice,
+    secret: Secret,
+}
+
+/// The export modules that belong to no object (each object lists its own
+/// in its `object.rs`).
+static MODULES: &[&ModuleManifest] = &[
+    exported_manifest!(globals::globals_api),
+    exported_manifest!(control::control_api),
+    exported_manifest!(recipe::recipe_api),
+    exported_manifest!(subnet::subnet_api),
+];
 
 /// Register every script object and global helper on `engine`. With `docs`,
 /// each function also carries its doc comment and parameter names (for
 /// `virtscript doc`); running scripts needs neither, and leaving them out
 /// saves allocating every doc comment at start-up.
 pub fn register(engine: &mut Engine, docs: bool) {
-    engine.register_type_with_name::<Host>("Host");
-    engine.register_type_with_name::<Pool>("Pool");
-    engine.register_type_with_name::<Volume>("Volume");
-    engine.register_type_with_name::<Vm>("Vm");
-    engine.register_type_with_name::<Network>("Network");
-    engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 14] = [
-        exported_manifest!(globals::globals_api),
-        exported_manifest!(control::control_api),
-        exported_manifest!(host::host_api),
-        exported_manifest!(pool::pool_api),
-        exported_manifest!(volume::volume_api),
-        exported_manifest!(volume::copy::volume_copy_api),
-        exported_manifest!(vm::vm_api),
-        exported_manifest!(vm::migrate::vm_migrate_api),
-        exported_manifest!(network::network_api),
-        exported_manifest!(vm::numa::numa_api),
-        exported_manifest!(vm::numa::numa_tune_api),
-        exported_manifest!(snapshot::snapshot_api),
-        exported_manifest!(recipe::recipe_api),
-        exported_manifest!(subnet::subnet_api),
-    ];
+    for kind in OBJECTS {
+        kind.register_type(engine);
+    }
+    let objects = OBJECTS.iter().flat_map(|kind| kind.modules());
     let mut module = Module::new();
-    for manifest in manifests {
+    for manifest in MODULES.iter().chain(objects) {
         manifest.init_eager(&mut module);
         if docs {
             manifest.for_each_fn(true, &mut |f| f.register_into(&mut module));

@@ -9,16 +9,12 @@ use virt::connect::Connect;
 
 use crate::xml::tree::Element;
 
-/// One libvirt object as the plan compares it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectState {
-    pub xml: String,
-    pub active: bool,
-    pub autostart: bool,
-}
+pub use crate::api::object::ObjectState;
+use crate::api::object::Plan;
+use crate::api::OBJECTS;
 
 /// Every object on a host, keyed `network/NAME`, `pool/NAME`,
-/// `volume/POOL/NAME`, `domain/NAME`.
+/// `volume/POOL/NAME`, `domain/NAME` (each object's `ScriptObject::PLAN`).
 pub type Inventory = BTreeMap<String, ObjectState>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,153 +34,53 @@ pub struct PlannedChange {
     pub after: Option<ObjectState>,
 }
 
-/// Objects removed by someone else while we list them are simply not there.
-fn vanished(err: &virt::error::Error) -> bool {
-    use virt::error::ErrorNumber::*;
-    [NoNetwork, NoStorageVolume, NoStoragePool, NoDomain]
-        .into_iter()
-        .any(|n| err.code() == n.into())
+/// The objects that take part in the plan.
+fn planned() -> impl Iterator<Item = Plan> {
+    OBJECTS.iter().filter_map(|kind| kind.plan())
 }
 
-/// Keep `Ok`, drop objects that vanished meanwhile, pass on other errors.
-fn present<T>(result: Result<T, virt::error::Error>) -> Result<Option<T>, virt::error::Error> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if vanished(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+/// The plan part of the object a key names (`network/default`).
+fn plan_of(key: &str) -> Option<Plan> {
+    let kind = key.split('/').next()?;
+    planned().find(|plan| plan.key == kind)
 }
 
 /// Read every object of interest from a host.
 pub fn inventory(conn: &Connect) -> Result<Inventory, virt::error::Error> {
     let mut inv = Inventory::new();
-    for net in conn.list_all_networks(0)? {
-        let Some((key, state)) = present(network_state(&net))? else {
-            continue;
-        };
-        inv.insert(key, state);
-    }
-    for pool in conn.list_all_storage_pools(0)? {
-        let Some(entries) = present(pool_states(&pool))? else {
-            continue;
-        };
-        inv.extend(entries);
-    }
-    for dom in conn.list_all_domains(0)? {
-        let Some((key, state)) = present(domain_state(&dom))? else {
-            continue;
-        };
-        inv.insert(key, state);
+    for plan in planned() {
+        inv.extend((plan.states)(conn)?);
     }
     Ok(inv)
 }
 
-fn network_state(
-    net: &virt::network::Network,
-) -> Result<(String, ObjectState), virt::error::Error> {
-    let persistent = net.is_persistent()?;
-    let flags = if persistent {
-        virt::sys::VIR_NETWORK_XML_INACTIVE
-    } else {
-        0
-    };
-    Ok((
-        format!("network/{}", net.name()?),
-        ObjectState {
-            // The test driver (the rehearsal) has no INACTIVE flag for networks.
-            xml: net.xml_desc(flags).or_else(|_| net.xml_desc(0))?,
-            active: net.is_active()?,
-            autostart: net.autostart().unwrap_or(false),
-        },
-    ))
-}
-
-fn pool_states(
-    pool: &virt::storage_pool::StoragePool,
-) -> Result<Vec<(String, ObjectState)>, virt::error::Error> {
-    let pool_name = pool.name()?;
-    let active = pool.is_active()?;
-    let mut out = vec![(
-        format!("pool/{pool_name}"),
-        ObjectState {
-            xml: pool
-                .xml_desc(virt::sys::VIR_STORAGE_XML_INACTIVE)
-                .or_else(|_| pool.xml_desc(0))?,
-            active,
-            autostart: pool.autostart().unwrap_or(false),
-        },
-    )];
-    if active {
-        for vol in pool.list_all_volumes(0)? {
-            let state = present(vol.name().and_then(|name| Ok((name, vol.xml_desc(0)?))))?;
-            if let Some((name, xml)) = state {
-                out.push((
-                    format!("volume/{pool_name}/{name}"),
-                    ObjectState {
-                        xml,
-                        active: true,
-                        autostart: false,
-                    },
-                ));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn domain_state(dom: &virt::domain::Domain) -> Result<(String, ObjectState), virt::error::Error> {
-    let persistent = dom.is_persistent()?;
-    let flags = if persistent {
-        virt::sys::VIR_DOMAIN_XML_INACTIVE
-    } else {
-        0
-    };
-    Ok((
-        format!("domain/{}", dom.name()?),
-        ObjectState {
-            xml: dom.xml_desc(flags).or_else(|_| dom.xml_desc(0))?,
-            active: dom.is_active()?,
-            autostart: dom.autostart().unwrap_or(false),
-        },
-    ))
-}
-
-/// A test-driver node document holding a copy of `inv`'s objects.
+/// A test-driver node document holding a copy of `inv`'s objects: each at
+/// the top or inside its parent (a volume in its pool), in key order.
 pub fn rehearsal_document(inv: &Inventory) -> Result<String, String> {
-    let mut node = Element::new("node");
-    let mut pools: BTreeMap<&str, Element> = BTreeMap::new();
+    let mut top: BTreeMap<&str, Element> = BTreeMap::new();
     for (key, state) in inv {
+        let Some(plan) = plan_of(key).filter(|p| (p.parent)(key).is_none()) else {
+            continue;
+        };
         let parsed = Element::parse(&state.xml).map_err(|e| format!("{key}: {e}"))?;
-        match key.split('/').next() {
-            Some("network") => node.push(parsed),
-            Some("pool") => {
-                pools.insert(&key["pool/".len()..], parsed);
-            }
-            Some("domain") => node.push(rehearsal_domain(parsed, state.active)),
-            _ => {}
-        }
+        top.insert(key, (plan.rehearsal)(parsed, state));
     }
     for (key, state) in inv {
-        if let Some(rest) = key.strip_prefix("volume/") {
-            let (pool, _) = rest.split_once('/').unwrap_or((rest, ""));
-            if let (Some(pool), Ok(vol)) = (pools.get_mut(pool), Element::parse(&state.xml)) {
-                pool.push(vol);
-            }
+        let Some((plan, parent)) = plan_of(key).and_then(|p| Some((p, (p.parent)(key)?))) else {
+            continue;
+        };
+        // A child whose XML the test driver could not take is left out.
+        if let (Some(parent), Ok(child)) =
+            (top.get_mut(parent.as_str()), Element::parse(&state.xml))
+        {
+            parent.push((plan.rehearsal)(child, state));
         }
     }
-    for pool in pools.into_values() {
-        node.push(pool);
+    let mut node = Element::new("node");
+    for element in top.into_values() {
+        node.push(element);
     }
     Ok(node.to_xml())
-}
-
-/// The test driver runs only `type='test'` domains; its own namespace sets the run state.
-fn rehearsal_domain(mut dom: Element, active: bool) -> Element {
-    dom.set_attr("type", "test");
-    dom.set_attr("xmlns:test", "http://libvirt.org/schemas/domain/test");
-    // virDomainState: 1 running, 5 shut off.
-    dom.push(Element::new("test:runstate").with_text(if active { "1" } else { "5" }));
-    dom
 }
 
 /// Open the rehearsal host from a node document written to `path`, with each
@@ -201,27 +97,11 @@ pub fn open_rehearsal(inv: &Inventory, path: &Path) -> Result<Connect, String> {
     })?;
     // The test driver starts every network and pool it loads; match the host.
     for (key, state) in inv {
-        let result = if let Some(name) = key.strip_prefix("network/") {
-            conn.lookup_network_by_name(name).and_then(|n| {
-                if !state.active && n.is_active()? {
-                    n.destroy()?;
-                }
-                n.set_autostart(state.autostart).map(|_| ())
-            })
-        } else if let Some(name) = key.strip_prefix("pool/") {
-            conn.lookup_storage_pool_by_name(name).and_then(|p| {
-                if !state.active && p.is_active()? {
-                    p.destroy()?;
-                }
-                p.set_autostart(state.autostart).map(|_| ())
-            })
-        } else if let Some(name) = key.strip_prefix("domain/") {
-            conn.lookup_domain_by_name(name)
-                .and_then(|d| d.set_autostart(state.autostart).map(|_| ()))
-        } else {
-            Ok(())
+        let Some(plan) = plan_of(key) else {
+            continue;
         };
-        result.map_err(|e| format!("{key}: {}", e.message()))?;
+        let name = &key[plan.key.len() + 1..];
+        (plan.restore)(&conn, name, state).map_err(|e| format!("{key}: {}", e.message()))?;
     }
     Ok(conn)
 }

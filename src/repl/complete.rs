@@ -195,21 +195,6 @@ pub const META_COMMANDS: &[&str] = &[
     ":help", ":load", ":connect", ":json", ":time", ":vars", ":quit",
 ];
 
-/// Methods whose first (string) argument names an existing object, and what
-/// kind of object: `(receiver type, method, kind)`.
-pub const LIVE_ARGUMENTS: &[(&str, &str, &str)] = &[
-    ("Host", "network", "network"),
-    ("Host", "find_network", "network"),
-    ("Host", "pool", "pool"),
-    ("Host", "find_pool", "pool"),
-    ("Host", "vm", "vm"),
-    ("Host", "find_vm", "vm"),
-    ("Pool", "volume", "volume"),
-    ("Pool", "find_volume", "volume"),
-    ("Vm", "snapshot_named", "snapshot"),
-    ("Vm", "find_snapshot", "snapshot"),
-];
-
 pub const KEYWORDS: &[&str] = &[
     "let", "const", "fn", "if", "else", "for", "in", "while", "loop", "do", "until", "break",
     "continue", "return", "throw", "try", "catch", "switch", "import", "export", "as", "true",

@@ -458,7 +458,10 @@ mod tests {
             "{node_info}"
         );
         assert!(node_info.contains("```rhai"), "{node_info}");
-        assert!(topic_help(&entries, "node").contains("did you mean: Host.node_info"));
+        // (Host.node_device and node_devices, sorted first, are suggested too)
+        let node = topic_help(&entries, "node");
+        assert!(node.contains("did you mean: Host.node_device"), "{node}");
+        assert!(node.contains(", Host.node_info"), "{node}");
         // one member, and a name several types have
         let clone = topic_help(&entries, "Vm.clone");
         assert!(clone.starts_with("### `Vm.clone() -> Vm`"), "{clone}");

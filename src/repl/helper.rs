@@ -12,8 +12,8 @@ use rustyline::hint::{Hint, Hinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Cmd, ConditionalEventHandler, Context, Event, EventContext, Helper, RepeatCount};
 
-use super::complete::{self, Catalog, Chain, Known, VarInfo, LIVE_ARGUMENTS};
-use crate::api::{Host, Pool, Vm};
+use super::complete::{self, Catalog, Chain, Known, VarInfo};
+use crate::api::{object, Host};
 
 pub struct ReplHelper {
     /// The API catalog, built on a background thread at start-up.
@@ -58,104 +58,23 @@ impl ReplHelper {
 
     /// Names of existing objects for `receiver.method("<Tab>`, asked of
     /// libvirt now. The receiver is `HOST` or a variable, optionally followed by
-    /// lookups with literal names: `HOST.pool("default").volume("`.
+    /// lookups with literal names: `HOST.pool("default").volume("`. Which
+    /// methods take whose names is each object's `ScriptObject::LOOKUP`.
     pub fn live_names(&self, chain: &Chain, method: &str) -> Option<Vec<String>> {
-        let root = match chain.root.as_str() {
-            "HOST" => Object::Host(self.host.clone()?),
-            name => Object::of(&self.vars.iter().rev().find(|(v, _)| v.name == name)?.1)?,
+        let mut current = match chain.root.as_str() {
+            "HOST" => Dynamic::from(self.host.clone()?),
+            name => self
+                .vars
+                .iter()
+                .rev()
+                .find(|(v, _)| v.name == name)?
+                .1
+                .clone(),
         };
-        let mut current = root;
         for segment in &chain.segments {
-            current = current.lookup(&segment.name, segment.arg.as_deref()?)?;
+            current = object::find(&current, &segment.name, segment.arg.as_deref()?)?;
         }
-        let (_, _, kind) = LIVE_ARGUMENTS
-            .iter()
-            .find(|(t, m, _)| *t == current.type_name() && *m == method)?;
-        current.names(kind)
-    }
-}
-
-/// A libvirt object whose children can be listed.
-enum Object {
-    Host(Host),
-    Pool(std::sync::Arc<virt::storage_pool::StoragePool>),
-    Vm(std::sync::Arc<virt::domain::Domain>),
-}
-
-impl Object {
-    fn of(value: &Dynamic) -> Option<Object> {
-        if let Some(host) = value.read_lock::<Host>() {
-            return Some(Object::Host(host.clone()));
-        }
-        if let Some(pool) = value.read_lock::<Pool>() {
-            return Some(Object::Pool(pool.raw.clone()));
-        }
-        value.read_lock::<Vm>().map(|vm| Object::Vm(vm.raw.clone()))
-    }
-
-    fn type_name(&self) -> &'static str {
-        match self {
-            Object::Host(_) => "Host",
-            Object::Pool(_) => "Pool",
-            Object::Vm(_) => "Vm",
-        }
-    }
-
-    /// `HOST.pool("name")`, `HOST.vm("name")`: the object, if it exists.
-    fn lookup(&self, method: &str, name: &str) -> Option<Object> {
-        let Object::Host(host) = self else {
-            return None;
-        };
-        match method {
-            "pool" | "find_pool" => host
-                .conn()
-                .lookup_storage_pool_by_name(name)
-                .ok()
-                .map(|p| Object::Pool(p.into())),
-            "vm" | "find_vm" => host
-                .conn()
-                .lookup_domain_by_name(name)
-                .ok()
-                .map(|d| Object::Vm(d.into())),
-            _ => None,
-        }
-    }
-
-    /// Names of the objects of `kind` (see [`LIVE_ARGUMENTS`]) under this one.
-    fn names(&self, kind: &str) -> Option<Vec<String>> {
-        let mut names: Vec<String> = match (self, kind) {
-            (Object::Host(host), "network") => host
-                .conn()
-                .list_all_networks(0)
-                .ok()?
-                .iter()
-                .filter_map(|n| n.name().ok())
-                .collect(),
-            (Object::Host(host), "pool") => host
-                .conn()
-                .list_all_storage_pools(0)
-                .ok()?
-                .iter()
-                .filter_map(|p| p.name().ok())
-                .collect(),
-            (Object::Host(host), "vm") => host
-                .conn()
-                .list_all_domains(0)
-                .ok()?
-                .iter()
-                .filter_map(|d| d.name().ok())
-                .collect(),
-            (Object::Pool(pool), "volume") => pool.list_volumes().ok()?,
-            (Object::Vm(vm), "snapshot") => vm
-                .list_all_snapshots(0)
-                .ok()?
-                .iter()
-                .filter_map(|s| s.name().ok())
-                .collect(),
-            _ => return None,
-        };
-        names.sort();
-        Some(names)
+        object::live_names(&current, method)
     }
 }
 
@@ -298,6 +217,16 @@ mod tests {
         assert_eq!(
             names(&helper, &chain("HOST", &[("pool", "nope")]), "volume"),
             None
+        );
+        // Node devices are read only: the shared test:///default has some.
+        let shared = ReplHelper::new(Arc::default(), Host::open("test:///default").ok());
+        assert_eq!(
+            names(&shared, &chain("HOST", &[]), "node_device"),
+            Some(
+                ["computer", "scsi_host1", "scsi_host11", "scsi_host2"]
+                    .map(String::from)
+                    .to_vec()
+            )
         );
         assert_eq!(names(&helper, &chain("HOST", &[]), "uri"), None);
         // a variable holding a host

@@ -7,6 +7,7 @@ mod cli;
 mod clones;
 mod doc_examples;
 mod faults;
+mod host_objects;
 mod hosts;
 mod integrity;
 mod jobs;

@@ -4,6 +4,7 @@
 //! validated there and against the other networks on the host, and only then
 //! reach libvirt. Edits of existing networks go through [`NetworkDoc`] so no
 //! part of their XML that we do not model is dropped.
+mod object;
 use crate::runtime::ErrorKind;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

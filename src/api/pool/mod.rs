@@ -1,4 +1,5 @@
 //! `Pool` script object: storage pools (`virsh pool-*`).
+mod object;
 use crate::runtime::ErrorKind;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,7 @@
 //! `Snapshot` script object: domain snapshots (`virsh snapshot-*`). Internal
 //! snapshots (in the qcow2 images) by default; external disk-only snapshots
 //! (new qcow2 overlays) with `disk_only: true`.
+mod object;
 use crate::runtime::ErrorKind;
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, Map, NativeCallContext};
@@ -673,16 +674,3 @@ pub mod snapshot_api {
     }
 }
 
-/// A short map for `--json`.
-pub fn json_of(snap: &Snapshot) -> serde_json::Value {
-    let d = snap.definition().ok();
-    serde_json::json!({
-        "type": "Snapshot",
-        "vm": snap.vm.name(),
-        "name": snap.name(),
-        "state": d.as_ref().and_then(|d| d.state.clone()),
-        "parent": d.as_ref().and_then(|d| d.parent.clone()),
-        "created": d.as_ref().and_then(|d| d.creation_time),
-        "current": snap.is_current(),
-    })
-}

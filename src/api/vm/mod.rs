@@ -1,5 +1,6 @@
 //! `Vm` script object: a libvirt domain, created the way virt-install does,
 //! with its whole lifecycle, live tuning and addresses.
+mod object;
 
 pub mod clone;
 pub mod migrate;

@@ -1,5 +1,6 @@
 //! `Volume` script object: storage volumes (`virsh vol-*`), thin provisioning,
 //! full / linked / reflink clones, resize, wipe, sparse upload and download.
+mod object;
 
 pub mod copy;
 use crate::runtime::ErrorKind;
