@@ -128,6 +128,34 @@ pub fn default_path(script_identity: &str, uri: &str) -> PathBuf {
     dir.join(format!("{name}.lock"))
 }
 
+/// The lock a run takes, if any: `--lock PATH`, else one per script and
+/// hosts; none with `--no-lock`, nor when every host is a `test://` driver
+/// (each test:///default process has its own private driver: nothing to keep
+/// apart). `script` is the script's path and text.
+pub fn for_run(
+    explicit: Option<&Path>,
+    no_lock: bool,
+    timeout: Duration,
+    (script, text): (&str, &str),
+    uris: &[String],
+) -> Result<Option<RunLock>, LockError> {
+    let needs_lock =
+        !no_lock && (explicit.is_some() || uris.iter().any(|u| !u.starts_with("test://")));
+    if !needs_lock {
+        return Ok(None);
+    }
+    let path = match explicit {
+        Some(path) => path.to_owned(),
+        None => {
+            let identity = std::fs::canonicalize(script)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| super::report::sha256_hex(text));
+            default_path(&identity, &uris.join(" "))
+        }
+    };
+    acquire(&path, timeout, explicit.is_none()).map(Some)
+}
+
 /// Take the lock at `path`, waiting up to `timeout` for another run to finish.
 /// `default_path`: the path is [`default_path`]'s, whose directory may be made.
 pub fn acquire(path: &Path, timeout: Duration, default_path: bool) -> Result<RunLock, LockError> {
