@@ -50,6 +50,8 @@ pub mod doc;
 pub mod engine;
 pub mod iso;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
 pub mod output;
 pub mod repl;
 pub mod runtime;
