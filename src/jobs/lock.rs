@@ -1,8 +1,7 @@
-//! One run of a job at a time: an exclusive `flock` on a lock file, waited for
+//! One run of a job at a time: an exclusive lock (`flock`) on a lock file, waited for
 //! up to a timeout. The lock is released by the kernel when the process ends,
 //! so a crashed run never leaves a stale lock behind.
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -174,9 +173,9 @@ pub fn acquire(path: &Path, timeout: Duration, default_path: bool) -> Result<Run
         })?;
     let start = Instant::now();
     loop {
-        // SAFETY: flock on a file descriptor we own.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
+        // std's lock is flock(LOCK_EX | LOCK_NB) on Linux; any failure, like
+        // flock's, means "not yet": waited for until the timeout.
+        if file.try_lock().is_ok() {
             // Say who holds it, for an operator looking at the file.
             let _ = file.set_len(0);
             let _ = std::io::Write::write_all(
