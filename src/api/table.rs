@@ -4,7 +4,7 @@
 //! To make a type print as a table: implement [`TableRow`] for it (next to the
 //! type, or below) and add ONE line `table_for::<Type>,` to [`KINDS`]. Columns
 //! go identifying first, as virsh's lists (`Name, State, ...`); the REPL sorts
-//! the rows by name and fits them to the terminal (src/repl/table.rs).
+//! the rows by name and fits them to the terminal (src/output/table.rs).
 //!
 //! Arrays of maps (`vm.disks()`, `net.leases()`) print as tables too, their
 //! columns in the order of their entry in [`MAP_COLUMNS`].
