@@ -1,11 +1,18 @@
 //! virtscript: automate libvirt with Rhai scripts.
 //!
-//! Layers, bottom up (see `docs/architecture.md`):
-//! - [`xml`]: typed libvirt XML documents; no libvirt calls, no Rhai.
+//! Layers, bottom up; a module imports only from its own layer's files and
+//! the layers below (see `docs/architecture.md`; `mod layers` below checks it):
+//! - [`runtime`]: process-wide services (stop signal, undo journal, error
+//!   kinds, units, suggestions, the log on stderr, the terminal's facts).
+//! - [`xml`] and [`iso`]: documents (typed libvirt XML, ISO images); no
+//!   libvirt calls, no Rhai.
 //! - [`virt_ext`]: the few libvirt C calls the `virt` crate does not wrap, made safe once.
-//! - [`api`]: script objects, one file per libvirt object.
+//! - [`api`]: script objects, one folder or file per libvirt object.
 //! - [`engine`]: the sandboxed Rhai engine, limits, module resolver, diagnostics.
-//! - [`cli`] and [`repl`]: the command line.
+//! - [`output`]: how values look on a terminal (tables), for runs and the REPL.
+//! - [`jobs`]: the job runner (`run`: lock, timeout, hosts, plan, report,
+//!   exit status), `check`, schedules.
+//! - [`doc`], then [`repl`], then [`cli`] (clap's types and dispatch).
 
 /// Output macros that ignore a closed stream instead of panicking like
 /// `println!`/`eprintln!` do: a job piped into `head` must still finish and
@@ -43,6 +50,9 @@ pub mod doc;
 pub mod engine;
 pub mod iso;
 pub mod jobs;
+#[cfg(test)]
+mod layers;
+pub mod output;
 pub mod repl;
 pub mod runtime;
 #[cfg(test)]

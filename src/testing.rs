@@ -7,6 +7,12 @@
 
 use crate::api::Host;
 
+/// The integration tests' reader of libvirt's conformance documents: one
+/// reader for both kinds of test.
+#[path = "../tests/integration/conformance.rs"]
+mod conformance;
+pub(crate) use conformance::{conformance_document, conformance_documents};
+
 /// The objects of libvirt's `test:///default` (domain `test` running, network
 /// `default`, pool `default-pool`), as a state file for `test:///<file>`.
 const DEFAULT_STATE: &str = r#"<node>

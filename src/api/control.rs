@@ -34,12 +34,7 @@ fn annotate(
     note: &str,
     fields: &[(&str, Dynamic)],
 ) -> Box<EvalAltResult> {
-    let mut leaf: &mut EvalAltResult = &mut err;
-    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-    | EvalAltResult::ErrorInModule(_, inner, _) = leaf
-    {
-        leaf = inner;
-    }
+    let leaf = super::error::unwind_mut(&mut err, |_, _| {});
     let pos = leaf.position();
     let mut map = match &*leaf {
         EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<Map>() {
@@ -85,13 +80,7 @@ fn annotate(
 
 /// The `field` and `value` of the innermost error map of a chain, if it has them.
 fn leaf_field(err: &EvalAltResult) -> Option<(Dynamic, Dynamic)> {
-    let mut leaf = err;
-    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-    | EvalAltResult::ErrorInModule(_, inner, _) = leaf
-    {
-        leaf = inner;
-    }
-    let EvalAltResult::ErrorRuntime(value, _) = leaf else {
+    let EvalAltResult::ErrorRuntime(value, _) = super::error::innermost(err) else {
         return None;
     };
     let map = value.read_lock::<Map>()?;
@@ -274,20 +263,18 @@ pub mod control_api {
                     if let EvalAltResult::ErrorTerminated(..) = *err {
                         return Err(err);
                     }
-                    let d = crate::engine::Diagnostic::from_eval(
-                        &err,
-                        ctx.call_source().unwrap_or("script"),
-                    );
+                    let (message, location) =
+                        crate::api::error::describe(&err, ctx.call_source().unwrap_or("script"));
                     if first_message.is_empty() {
-                        first_message = d.message.clone();
+                        first_message = message.clone();
                         first_field = leaf_field(&err);
                     }
                     let mut e = Map::new();
                     e.insert("index".into(), (i as i64).into());
                     e.insert("item".into(), items[i].clone());
-                    e.insert("message".into(), d.message.into());
-                    if let Some(loc) = d.location {
-                        e.insert("location".into(), loc.to_string().into());
+                    e.insert("message".into(), message.into());
+                    if let Some(location) = location {
+                        e.insert("location".into(), location.into());
                     }
                     errors.push(e.into());
                     values.push(Dynamic::UNIT);

@@ -2,6 +2,7 @@
 //! (`try { ... } catch (e) { e.kind; e.message }`) that carries where it was
 //! raised (`source`, `line`, `column`); the CLI prints it with a caret.
 use std::fmt::Display;
+use std::sync::OnceLock;
 
 use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, Position};
 
@@ -200,4 +201,96 @@ pub fn is_connection_error(value: &Dynamic) -> bool {
     map.get("code")
         .and_then(|c| c.as_int().ok())
         .is_some_and(|code| matches!(code, NO_CONNECT | RPC | INVALID_CONN))
+}
+
+/// A call a script error came out of: Rhai wraps the error once for each
+/// script function or module it passed through on its way out.
+#[derive(Debug, Clone, Copy)]
+pub enum Call<'a> {
+    /// A script function; `source` is where it was defined (empty: the caller's file).
+    Function {
+        name: &'a str,
+        source: &'a str,
+        pos: Position,
+    },
+    Module {
+        name: &'a str,
+        pos: Position,
+    },
+}
+
+/// A nested Rhai error taken apart: the calls it came out of, outermost
+/// first, and the error itself. The one walk of the chain: the diagnostics,
+/// `parallel`, a rollback's note and the exit status all read it through
+/// this (or [`unwind_mut`]).
+pub fn unwind(mut err: &EvalAltResult) -> (Vec<Call<'_>>, &EvalAltResult) {
+    let mut calls = Vec::new();
+    loop {
+        match err {
+            EvalAltResult::ErrorInFunctionCall(name, source, inner, pos) => {
+                calls.push(Call::Function {
+                    name,
+                    source,
+                    pos: *pos,
+                });
+                err = inner;
+            }
+            EvalAltResult::ErrorInModule(name, inner, pos) => {
+                calls.push(Call::Module { name, pos: *pos });
+                err = inner;
+            }
+            leaf => return (calls, leaf),
+        }
+    }
+}
+
+/// The error at the bottom of a chain (what was raised or thrown).
+pub fn innermost(err: &EvalAltResult) -> &EvalAltResult {
+    unwind(err).1
+}
+
+/// [`unwind`] to change the chain in place: `on_call` sees each call's name
+/// and, for a function, the source it was defined in; returns the innermost
+/// error (every position above it stays).
+pub fn unwind_mut(
+    mut err: &mut EvalAltResult,
+    mut on_call: impl FnMut(&str, Option<&mut String>),
+) -> &mut EvalAltResult {
+    loop {
+        match err {
+            EvalAltResult::ErrorInFunctionCall(name, source, inner, _) => {
+                on_call(name, Some(source));
+                err = inner;
+            }
+            EvalAltResult::ErrorInModule(name, inner, _) => {
+                on_call(name, None);
+                err = inner;
+            }
+            leaf => return leaf,
+        }
+    }
+}
+
+/// A failed call told in one line: its message and `file:line:col`.
+pub type Describe = fn(&EvalAltResult, &str) -> (String, Option<String>);
+
+static DESCRIBE: OnceLock<Describe> = OnceLock::new();
+
+/// Install how [`describe`] tells a failure: the engine's diagnostics ("did
+/// you mean" from the registered functions, the caller blamed for a bundled
+/// recipe's refusal) sit above this layer, so the engine hands them down
+/// when it is built.
+pub fn set_describe(describe: Describe) {
+    let _ = DESCRIBE.set(describe);
+}
+
+/// A failed call's message and `file:line:col`, as the engine's diagnostics
+/// say them (`parallel` lists its failed calls so); `main_source` names the
+/// script the chain starts in.
+pub fn describe(err: &EvalAltResult, main_source: &str) -> (String, Option<String>) {
+    match DESCRIBE.get() {
+        Some(describe) => describe(err, main_source),
+        // No engine was built, so no script ran: only a unit test gets here.
+        None => (innermost(err).to_string(), None),
+    }
 }

@@ -212,11 +212,10 @@ pub mod globals_api {
     /// assert_eq(e.attrs.v, "it's");
     /// ```
     pub fn xml_escape(text: &str) -> String {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('\'', "&apos;")
-            .replace('"', "&quot;")
+        // The documents' escaper, as for an attribute (fit for text too): a
+        // `\n`, `\t` or `\r` becomes a character reference, so it survives an
+        // attribute (left as it was, libxml2 read it as a space).
+        crate::xml::tree::escape(text, true).into_owned()
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Each object gives its columns and row in its `object.rs`
 //! ([`super::object::ScriptObject`]); the REPL sorts the rows by name and fits
-//! them to the terminal (src/repl/table.rs).
+//! them to the terminal (src/output/table.rs).
 //!
 //! Arrays of maps (`vm.disks()`, `net.leases()`) print as tables too, their
 //! columns in the order of their entry in [`MAP_COLUMNS`].

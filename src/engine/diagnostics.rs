@@ -3,6 +3,7 @@
 use rhai::{Dynamic, EvalAltResult, ParseError, Position};
 
 use super::sources::SourceMap;
+use crate::api::error::{unwind, Call};
 
 /// One place in a script: where an error happened or a call that led to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,13 +123,13 @@ pub fn thrown_message(value: &Dynamic) -> String {
 
 impl Diagnostic {
     pub fn from_eval(err: &EvalAltResult, main_source: &str) -> Diagnostic {
+        let (calls, leaf) = unwind(err);
         let mut callers = Vec::new();
         let mut current = main_source.to_owned();
-        let mut err = err;
-        loop {
-            match err {
-                EvalAltResult::ErrorInFunctionCall(name, src, inner, pos) => {
-                    if let Some(loc) = locate(&current, *pos) {
+        for call in calls {
+            match call {
+                Call::Function { name, source, pos } => {
+                    if let Some(loc) = locate(&current, pos) {
                         let what = if name.starts_with("anon$") {
                             "a closure".to_owned()
                         } else {
@@ -136,34 +137,37 @@ impl Diagnostic {
                         };
                         callers.push((what, loc));
                     }
-                    if !src.is_empty() {
-                        current = src.clone();
+                    if !source.is_empty() {
+                        current = source.to_owned();
                     }
-                    err = inner;
                 }
-                EvalAltResult::ErrorInModule(name, inner, pos) => {
-                    if let Some(loc) = locate(&current, *pos) {
+                Call::Module { name, pos } => {
+                    if let Some(loc) = locate(&current, pos) {
                         callers.push((format!("module '{name}'"), loc));
                     }
-                    current = name.clone();
-                    err = inner;
-                }
-                leaf => {
-                    callers.reverse();
-                    let mut d = Diagnostic {
-                        message: leaf_message(leaf),
-                        location: locate(&current, leaf.position()),
-                        callers,
-                        details: Details::of(leaf),
-                    };
-                    d.explain_missing(None);
-                    if is_bad_input(leaf) {
-                        d.blame_caller();
-                    }
-                    return d;
+                    current = name.to_owned();
                 }
             }
         }
+        callers.reverse();
+        let mut d = Diagnostic {
+            message: leaf_message(leaf),
+            location: locate(&current, leaf.position()),
+            callers,
+            details: Details::of(leaf),
+        };
+        d.explain_missing(None);
+        if is_bad_input(leaf) {
+            d.blame_caller();
+        }
+        d
+    }
+
+    /// A failure as `parallel` lists it: the message and `file:line:col`
+    /// (installed below the engine with [`crate::api::error::set_describe`]).
+    pub fn describe(err: &EvalAltResult, main_source: &str) -> (String, Option<String>) {
+        let d = Diagnostic::from_eval(err, main_source);
+        (d.message, d.location.map(|l| l.to_string()))
     }
 
     /// A bundled recipe rejected its caller's input: the mistake is on the

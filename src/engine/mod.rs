@@ -53,7 +53,7 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
     });
     allow_keyword_keys(&mut engine);
     if options.print_to_stderr {
-        engine.on_print(|text| crate::jobs::log::script_output("print", text));
+        engine.on_print(|text| crate::runtime::log::script_output("print", text));
     } else {
         // A closed stdout (`virtscript run x | head`) must not abort the script.
         engine.on_print(|text| {
@@ -67,7 +67,7 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
             (None, Some(line)) => format!("[line {line}] {text}"),
             _ => text.to_owned(),
         };
-        crate::jobs::log::script_output("debug", &text);
+        crate::runtime::log::script_output("debug", &text);
     });
     engine.set_module_resolver(resolver::ModuleLoader::new(options, sources.clone()));
     // `HOST` and `ARGS` live in the engine's tag so that functions see them too
@@ -81,6 +81,8 @@ pub fn build(options: &EngineOptions, sources: &SourceMap) -> Engine {
         _ => Ok(None),
     });
     crate::api::register(&mut engine, options.docs);
+    // `parallel` (in the API, below the engine) lists failed calls as the diagnostics do.
+    crate::api::error::set_describe(Diagnostic::describe);
     engine
 }
 

@@ -1,8 +1,7 @@
-//! One run of a job at a time: an exclusive `flock` on a lock file, waited for
+//! One run of a job at a time: an exclusive lock (`flock`) on a lock file, waited for
 //! up to a timeout. The lock is released by the kernel when the process ends,
 //! so a crashed run never leaves a stale lock behind.
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -128,6 +127,34 @@ pub fn default_path(script_identity: &str, uri: &str) -> PathBuf {
     dir.join(format!("{name}.lock"))
 }
 
+/// The lock a run takes, if any: `--lock PATH`, else one per script and
+/// hosts; none with `--no-lock`, nor when every host is a `test://` driver
+/// (each test:///default process has its own private driver: nothing to keep
+/// apart). `script` is the script's path and text.
+pub fn for_run(
+    explicit: Option<&Path>,
+    no_lock: bool,
+    timeout: Duration,
+    (script, text): (&str, &str),
+    uris: &[String],
+) -> Result<Option<RunLock>, LockError> {
+    let needs_lock =
+        !no_lock && (explicit.is_some() || uris.iter().any(|u| !u.starts_with("test://")));
+    if !needs_lock {
+        return Ok(None);
+    }
+    let path = match explicit {
+        Some(path) => path.to_owned(),
+        None => {
+            let identity = std::fs::canonicalize(script)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| super::report::sha256_hex(text));
+            default_path(&identity, &uris.join(" "))
+        }
+    };
+    acquire(&path, timeout, explicit.is_none()).map(Some)
+}
+
 /// Take the lock at `path`, waiting up to `timeout` for another run to finish.
 /// `default_path`: the path is [`default_path`]'s, whose directory may be made.
 pub fn acquire(path: &Path, timeout: Duration, default_path: bool) -> Result<RunLock, LockError> {
@@ -146,9 +173,9 @@ pub fn acquire(path: &Path, timeout: Duration, default_path: bool) -> Result<Run
         })?;
     let start = Instant::now();
     loop {
-        // SAFETY: flock on a file descriptor we own.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
+        // std's lock is flock(LOCK_EX | LOCK_NB) on Linux; any failure, like
+        // flock's, means "not yet": waited for until the timeout.
+        if file.try_lock().is_ok() {
             // Say who holds it, for an operator looking at the file.
             let _ = file.set_len(0);
             let _ = std::io::Write::write_all(

@@ -1,5 +1,8 @@
 //! `run --report PATH`: a JSON record of one run for machines to read — when,
 //! where, which script (by hash), every libvirt change, and how it ended.
+use std::path::Path;
+use std::time::SystemTime;
+
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -115,6 +118,69 @@ impl From<&Entry> for ChangeReport {
             at: humantime::format_rfc3339_millis(e.at).to_string(),
         }
     }
+}
+
+/// `--report PATH` must be writable before the script changes anything: an
+/// existing regular file we may write, or a new file in an existing
+/// directory (made and removed again to be sure).
+pub fn check_path(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(format!("--report {shown}: not a regular file"));
+        }
+        Ok(_) => {
+            return std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map(|_| ())
+                .map_err(|e| format!("--report {shown}: cannot write it: {e}"));
+        }
+        Err(_) => {}
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(path);
+            Ok(())
+        }
+        Err(e) => Err(format!("--report {shown}: cannot create it: {e}")),
+    }
+}
+
+/// Write the report of a run of `script` (its name and text) that started at
+/// `started` and ended with `exit_code`; the error says why it could not be.
+pub fn write(
+    path: &Path,
+    started: SystemTime,
+    (script, text): (&str, &str),
+    exit_code: i32,
+    mut hosts: Vec<HostReport>,
+) -> Result<(), String> {
+    let (rolled_back, rollback_failed) = crate::runtime::journal::rolled_back();
+    if let [only] = hosts.as_mut_slice() {
+        only.rolled_back = rolled_back;
+        only.rollback_failed = rollback_failed;
+    }
+    let finished = SystemTime::now();
+    let report = RunReport {
+        started: humantime::format_rfc3339_millis(started).to_string(),
+        finished: humantime::format_rfc3339_millis(finished).to_string(),
+        duration_seconds: finished
+            .duration_since(started)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        script: script.to_owned(),
+        script_sha256: sha256_hex(text),
+        exit_code,
+        hosts,
+    };
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    std::fs::write(path, json + "\n")
+        .map_err(|e| format!("cannot write the report {}: {e}", path.display()))
 }
 
 pub fn sha256_hex(text: &str) -> String {

@@ -3,6 +3,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::Exit;
+use crate::runtime::log;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     #[error("job name {0:?} must be letters, digits, '-' or '_' (it becomes a unit name)")]
@@ -189,6 +192,109 @@ pub fn remove(dir: &Path, name: &str) -> Result<Vec<PathBuf>, ScheduleError> {
         return Err(ScheduleError::Missing(name.to_owned(), dir.to_owned()));
     }
     Ok(removed)
+}
+
+/// Where units go: `explicit`, else the system's unit directory, or with
+/// `user` the current user's.
+pub fn unit_dir(explicit: Option<PathBuf>, user: bool) -> PathBuf {
+    explicit.unwrap_or_else(|| {
+        if user {
+            // An empty XDG_CONFIG_HOME counts as unset (the XDG spec), not as ".".
+            let config = std::env::var_os("XDG_CONFIG_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+                .unwrap_or_else(|| PathBuf::from("."));
+            config.join("systemd/user")
+        } else {
+            PathBuf::from("/etc/systemd/system")
+        }
+    })
+}
+
+/// `virtscript schedule install NAME -- ARGS`: write the units (or print a
+/// crontab line with `cron`) for a job running `virtscript ARGS` `on_calendar`.
+pub fn install_command(
+    name: &str,
+    on_calendar: &str,
+    cron: bool,
+    dir: Option<PathBuf>,
+    user: bool,
+    mut args: Vec<String>,
+) -> Exit {
+    let program = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("virtscript"));
+    // Unattended runs log JSON lines at info, so the journal shows every change.
+    if args.first().is_some_and(|a| a == "run")
+        && !args.iter().any(|a| a.starts_with("--log-level"))
+    {
+        args.insert(1, "--log-level=info".to_owned());
+    }
+    let workdir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let checked = check_name(name)
+        .and_then(|()| check_text("--on-calendar", on_calendar))
+        .and_then(|()| args.iter().try_for_each(|a| check_text("argument", a)))
+        .and_then(|()| check_text("program path", &program.display().to_string()))
+        .and_then(|()| check_text("working directory", &workdir.display().to_string()));
+    let when = checked.and_then(|()| {
+        if cron {
+            Ok(super::calendar::to_cron(on_calendar)?)
+        } else {
+            super::calendar::validate(on_calendar)?;
+            Ok(on_calendar.to_owned())
+        }
+    });
+    let when = match when {
+        Ok(when) => when,
+        Err(e) => {
+            log::error(&e.to_string());
+            return Exit::Usage;
+        }
+    };
+    if cron {
+        out!("{}", cron_line(name, &when, &program, &args));
+        return Exit::Success;
+    }
+    let dir = unit_dir(dir, user);
+    let service = service_unit(name, &program, &args, &workdir);
+    let timer = timer_unit(name, on_calendar);
+    match install(&dir, name, &service, &timer) {
+        Ok(paths) => {
+            for p in paths {
+                outln!("wrote {}", p.display());
+            }
+            let scope = if user { "--user " } else { "" };
+            outln!("enable it with: systemctl {scope}daemon-reload && systemctl {scope}enable --now {UNIT_PREFIX}{name}.timer");
+            Exit::Success
+        }
+        Err(e) => {
+            log::error(&super::with_causes(&e));
+            Exit::ScriptFailed
+        }
+    }
+}
+
+/// `virtscript schedule list`: each job's name and calendar.
+pub fn list_command(dir: Option<PathBuf>, user: bool) -> Exit {
+    for (name, when) in list(&unit_dir(dir, user)) {
+        outln!("{name}\t{when}");
+    }
+    Exit::Success
+}
+
+/// `virtscript schedule remove NAME`.
+pub fn remove_command(name: &str, dir: Option<PathBuf>, user: bool) -> Exit {
+    match remove(&unit_dir(dir, user), name) {
+        Ok(paths) => {
+            for p in paths {
+                outln!("removed {}", p.display());
+            }
+            Exit::Success
+        }
+        Err(e) => {
+            log::error(&e.to_string());
+            Exit::Usage
+        }
+    }
 }
 
 #[cfg(test)]

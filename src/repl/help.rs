@@ -5,8 +5,8 @@
 use rhai::{Dynamic, Engine, NativeCallContext};
 use unicode_width::UnicodeWidthStr;
 
-use super::term;
 use crate::doc::{self, FnDoc};
+use crate::runtime::term;
 
 pub fn register(engine: &mut Engine) {
     engine.register_fn("help", || show(&overview(&doc::entries())));

@@ -8,7 +8,6 @@
 //!
 //! Files: `helper.rs` (rustyline helper), `complete.rs` (completion, hints),
 //! `highlight.rs` (input colours), `validate.rs` (is an input finished),
-//! `table.rs` (how values print), `term.rs` (terminal size, colour or not),
 //! `help.rs` (`help(...)`), `history.rs` (history file, secrets rule),
 //! `meta.rs` (`:commands`).
 pub mod complete;
@@ -17,8 +16,6 @@ pub mod helper;
 pub mod highlight;
 pub mod history;
 pub mod meta;
-pub mod table;
-pub mod term;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -34,9 +31,11 @@ use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, Editor, EventHandler, KeyEvent};
 
 use crate::api::Host;
-use crate::cli::{open_host, Exit, ReplArgs};
 use crate::engine::{self, Diagnostic, EngineOptions, SourceMap};
-use crate::runtime::stop;
+use crate::jobs::hosts::open_host;
+use crate::jobs::Exit;
+use crate::output::{self, table};
+use crate::runtime::{stop, term};
 use complete::{Catalog, VarInfo};
 use helper::ReplHelper;
 use meta::Meta;
@@ -51,7 +50,8 @@ const CONTINUATION: &str = "       ...> ";
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static PRESSES: AtomicU8 = AtomicU8::new(0);
 
-pub fn run(args: ReplArgs) -> Exit {
+/// The session on the host at `connect` (`None`: the default URI).
+pub fn run(connect: Option<String>, options: EngineOptions) -> Exit {
     // Build the completion catalog while we connect and the user reads the banner.
     let catalog: Arc<OnceLock<Catalog>> = Arc::default();
     {
@@ -60,14 +60,9 @@ pub fn run(args: ReplArgs) -> Exit {
             catalog.get_or_init(Catalog::build);
         });
     }
-    let host = match open_host(&args.connect) {
+    let host = match open_host(connect.as_deref()) {
         Ok(host) => host,
         Err(exit) => return exit,
-    };
-    let options = EngineOptions {
-        limits: args.script_args.limits.clone(),
-        lib_dirs: args.script_args.lib.clone(),
-        ..EngineOptions::default()
     };
     let mut session = Session::new(&options, host.clone());
     let config = Config::builder()
@@ -307,7 +302,7 @@ impl Session {
                 self.fix_sources(&mut err, name);
                 let mut diagnostic = Diagnostic::from_eval(&err, name);
                 diagnostic.explain_missing(Some(&self.sources));
-                if crate::cli::exit_for(&err) == Exit::Stopped {
+                if Exit::of_eval(&err) == Exit::Stopped {
                     // after the terminal's "^C"
                     errln!();
                     diagnostic.message = "interrupted (Ctrl-C)".into();
@@ -328,21 +323,14 @@ impl Session {
     /// Errors inside a function defined by an earlier input carry the current
     /// input's name (Rhai reports the running AST's source): put the right one back.
     fn fix_sources(&self, err: &mut EvalAltResult, current: &str) {
-        let mut err = err;
-        loop {
-            match err {
-                EvalAltResult::ErrorInFunctionCall(fn_name, src, inner, _) => {
-                    if src == current || src.is_empty() {
-                        if let Some(defined) = self.defined_in.get(fn_name.as_str()) {
-                            *src = defined.clone();
-                        }
-                    }
-                    err = inner;
+        crate::api::error::unwind_mut(err, |fn_name, src| {
+            let Some(src) = src else { return };
+            if src == current || src.is_empty() {
+                if let Some(defined) = self.defined_in.get(fn_name) {
+                    *src = defined.clone();
                 }
-                EvalAltResult::ErrorInModule(_, inner, _) => err = inner,
-                _ => return,
             }
-        }
+        });
     }
 
     /// `import "x" as y;` at the top of an input: keep `y` for later inputs.
@@ -386,24 +374,14 @@ impl Session {
             );
             return;
         }
-        let debug = |v: &Dynamic| self.to_debug(v);
-        // one column spare: the rule under the headings is one wider than the rows
-        let width = term::size().map(|(cols, _)| cols.saturating_sub(1));
-        if let Some(text) = table::display(value, &debug, width) {
+        if let Some(text) = output::shown(&self.engine, value) {
             print!("{text}");
         }
     }
 
     /// A value as its `to_debug` (script objects print `Network(lab, active)`).
     fn to_debug(&self, value: &Dynamic) -> String {
-        if value.is_string() || value.is_int() || value.is_float() || value.is_bool() {
-            return format!("{value:?}");
-        }
-        let mut scope = Scope::new();
-        scope.push("__value", value.clone());
-        self.engine
-            .eval_expression_with_scope::<String>(&mut scope, "to_debug(__value)")
-            .unwrap_or_else(|_| format!("{value:?}"))
+        output::debug_text(&self.engine, value)
     }
 
     fn command(&mut self, command: Meta) {

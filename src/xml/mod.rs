@@ -16,39 +16,9 @@ pub mod snapshot;
 pub mod storage;
 pub mod tree;
 
-/// libvirt's own XML test documents (../shared/conformance/libvirt/FOLDER) as
-/// sorted (file name, text) pairs; a missing or empty folder fails the test
-/// (a test that reads no document proves nothing).
+/// libvirt's own XML test documents, for the unit tests of the documents.
 #[cfg(test)]
-pub(crate) fn conformance_documents(folder: &str) -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/conformance/libvirt")
-        .join(folder);
-    let entries = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("libvirt's conformance documents: {}: {e}", dir.display()));
-    let mut docs: Vec<(String, String)> = entries
-        .map(|e| e.unwrap())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    docs.sort();
-    assert!(!docs.is_empty(), "no documents in {}", dir.display());
-    docs
-}
-
-/// One conformance document by folder and file name; a missing one fails the test.
-#[cfg(test)]
-pub(crate) fn conformance_document(folder: &str, file: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/conformance/libvirt")
-        .join(folder)
-        .join(file);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+pub(crate) use crate::testing::{conformance_document, conformance_documents};
 
 /// A bad value in a document or a spec: which field, what value, what is wrong.
 /// The bindings turn it into a script error naming the field and the value.

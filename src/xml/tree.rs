@@ -1,6 +1,7 @@
 //! A lossless XML element tree. serde drops what a type does not model; edits
 //! of existing libvirt objects therefore go through this tree, which keeps every
 //! element, attribute, comment and text node it read, in order.
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use quick_xml::events::{BytesStart, Event};
@@ -144,7 +145,7 @@ impl Element {
             out.push(' ');
             out.push_str(k);
             out.push_str("='");
-            escape_into(out, v, true);
+            out.push_str(&escape(v, true));
             out.push('\'');
         }
         if self.children.is_empty() {
@@ -155,7 +156,7 @@ impl Element {
         for child in &self.children {
             match child {
                 Node::Element(e) => e.write(out),
-                Node::Text(t) => escape_into(out, t, false),
+                Node::Text(t) => out.push_str(&escape(t, false)),
                 Node::Comment(c) => {
                     let _ = write!(out, "<!--{c}-->");
                 }
@@ -466,35 +467,38 @@ fn unescape(raw: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// XML escapes; in attributes also quotes and whitespace other than a space,
-/// which a conforming parser (libvirt's libxml2) would turn into spaces; a
-/// `\r` anywhere, which it would turn into `\n`.
-fn escape_into(out: &mut String, text: &str, attribute: bool) {
-    let special = |c: char| {
-        matches!(c, '<' | '>' | '&' | '\r') || (attribute && matches!(c, '\'' | '"' | '\n' | '\t'))
-    };
-    if !text.contains(special) {
-        out.push_str(text);
-        return;
+/// Text made safe for XML with quick-xml's escapes: `<`, `>`, `&` and `\r`
+/// (which a parser would read as `\n`); in an attribute also the quotes, and
+/// `\n` and `\t`, which a conforming parser (libvirt's libxml2) turns into
+/// spaces there. quick-xml keeps its attribute escaper to itself, so those
+/// two are added here. The one XML escaper (scripts' `xml_escape` uses it).
+pub fn escape(text: &str, attribute: bool) -> Cow<'_, str> {
+    if !attribute {
+        return quick_xml::escape::partial_escape(text);
     }
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\'' if attribute => out.push_str("&apos;"),
-            '"' if attribute => out.push_str("&quot;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
+    let escaped = quick_xml::escape::escape(text);
+    if !escaped.contains(['\n', '\t']) {
+        return escaped;
     }
+    Cow::Owned(escaped.replace('\n', "&#10;").replace('\t', "&#9;"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_keep_what_a_parser_would_change() {
+        assert_eq!(
+            escape("a<b>&'\"\r\n\t", false),
+            "a&lt;b&gt;&amp;'\"&#13;\n\t"
+        );
+        assert_eq!(
+            escape("a<b>&'\"\r\n\t", true),
+            "a&lt;b&gt;&amp;&apos;&quot;&#13;&#10;&#9;"
+        );
+        assert!(matches!(escape("plain text", true), Cow::Borrowed(_)));
+    }
 
     fn nested(depth: usize) -> String {
         format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth))

@@ -1,6 +1,7 @@
 //! virtscript's integration tests: the real binary, real libvirt.
 //! Most run on the embedded test driver (each process has its own); tests
 //! whose names start with `live_` use the private daemon started by tools/test.sh.
+mod conformance;
 mod support;
 
 mod cli;

@@ -5,26 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// libvirt's own XML test documents (../shared/conformance/libvirt/FOLDER) as
-/// sorted (file name, text) pairs; a missing or empty folder fails the test.
-pub fn conformance_documents(folder: &str) -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/conformance/libvirt")
-        .join(folder);
-    let mut docs: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap())
-        .map(|e| {
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read_to_string(e.path()).unwrap(),
-            )
-        })
-        .collect();
-    docs.sort();
-    assert!(!docs.is_empty(), "no documents in {}", dir.display());
-    docs
-}
+pub use crate::conformance::conformance_documents;
 
 /// The example without its `catch { ... }` blocks: an assert there runs only
 /// when the call failed, so it proves nothing about what the call did.

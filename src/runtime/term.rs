@@ -1,4 +1,5 @@
-//! What the REPL's output goes to: a terminal's size, and whether to colour.
+//! What standard output and standard error go to: a terminal's size, and
+//! whether to colour (the REPL, the tables of a run's result, the logs).
 use std::io::IsTerminal;
 
 /// Width used for text that does not go to a terminal (`COLUMNS` when set).

@@ -1,7 +1,8 @@
-//! How the REPL shows a value: arrays of objects (and of maps) as aligned
-//! tables like `virsh net-list --all` (identifying columns first, rows sorted
-//! by name, fitted to the terminal), maps pretty-printed and aligned, the rest
-//! as Rhai's `to_debug` text. The array itself keeps libvirt's order.
+//! How a value is shown (a run's result, the REPL): arrays of objects (and
+//! of maps) as aligned tables like `virsh net-list --all` (identifying columns
+//! first, rows sorted by name, fitted to the terminal), maps pretty-printed
+//! and aligned, the rest as Rhai's `to_debug` text. The array itself keeps
+//! libvirt's order.
 use rhai::{Array, Dynamic, Map};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 

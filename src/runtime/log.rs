@@ -100,11 +100,6 @@ fn filter(level: Option<LogLevel>) -> EnvFilter {
     }
 }
 
-/// Colour on a terminal, and never when `NO_COLOR` is set (no-color.org).
-fn colour() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
 /// Install the process's log subscriber (once; later calls are ignored).
 pub fn init(options: LogOptions) {
     configure(options);
@@ -117,7 +112,7 @@ pub fn init(options: LogOptions) {
         .with_env_filter(filter(options.level))
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(!json && colour())
+        .with_ansi(!json && super::term::colour_stderr())
         // A closed stderr (`virtscript run job 2>&1 | head`) must not end the
         // run: tracing-subscriber would report the failed write on stderr
         // itself, and that report panics.
