@@ -18,9 +18,10 @@ use virt::storage_vol::StorageVol;
 use virt::stream::Stream;
 use virt::sys;
 
+use super::args::{self, Fields, NumberUnit};
 use super::error::AtExt;
 use super::error::{stopped as stopped_error, LibvirtResultExt, ScriptError, ScriptResult};
-use super::pool::{check_name, create_in_pool, is_code, is_local, with_pool_retry, Spec};
+use super::pool::{check_name, create_in_pool, is_code, is_local, plain_text, with_pool_retry};
 use super::{Host, Pool};
 use crate::runtime::journal;
 use crate::runtime::stop::{self, StopReason};
@@ -354,22 +355,21 @@ fn backing_from(
 }
 
 fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> ScriptResult<Volume> {
-    let s = Spec::new(
-        spec,
-        "",
-        &["name", "capacity", "format", "allocation", "backing"],
-    )
-    .at(ctx)?;
-    let name = s
-        .string("name")
-        .at(ctx)?
-        .ok_or_else(|| ScriptError::invalid("name", "()", "a volume needs a name").at(ctx))?;
+    // Every key is asked for before anything is judged, so an unknown key is
+    // refused first, as a typo; sizes are read where they are judged.
+    let f = Fields::new("", spec);
+    let name = plain_text(&f, "name").at(ctx)?;
+    let backing = f.raw("backing");
+    let format = f.string("format").at(ctx)?;
+    let (capacity_given, allocation_given) = (f.raw("capacity"), f.raw("allocation"));
+    f.finish().at(ctx)?;
+    let name =
+        name.ok_or_else(|| ScriptError::invalid("name", "()", "a volume needs a name").at(ctx))?;
     let pool_doc = pool.definition().at(ctx)?;
-    let backing = match s.get("backing") {
+    let backing = match backing {
         Some(v) => Some(backing_from(ctx, &pool.host, v)?),
         None => None,
     };
-    let format = s.string("format").at(ctx)?;
     if let Some(f) = &format {
         if file_based(&pool_doc.pool_type) && !FILE_FORMATS.contains(&f.as_str()) {
             return Err(ScriptError::invalid(
@@ -398,11 +398,11 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
         Some((vol, _)) => Some(vol.raw.info().script(ctx)?.capacity),
         None => None,
     };
-    let capacity = match (s.size("capacity").at(ctx)?, backing_capacity) {
+    let capacity = match (size_arg(&f, "capacity").at(ctx)?, backing_capacity) {
         (Some(c), Some(b)) if c < b => {
             return Err(ScriptError::invalid(
                 "capacity",
-                s.get("capacity").map(|v| v.to_string()).unwrap_or_default(),
+                capacity_given.map(|v| v.to_string()).unwrap_or_default(),
                 format!(
                     "smaller than the backing volume's capacity ({})",
                     format_size(b)
@@ -422,7 +422,7 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
         }
     };
     if capacity == 0 {
-        let given = s.get("capacity").map(|v| v.to_string());
+        let given = capacity_given.map(|v| v.to_string());
         return Err(ScriptError::invalid(
             "capacity",
             given.as_deref().unwrap_or("0"),
@@ -430,12 +430,8 @@ fn create_volume_impl(ctx: &NativeCallContext, pool: &Pool, spec: &Map) -> Scrip
         )
         .at(ctx));
     }
-    let allocation = s.size("allocation").at(ctx)?.unwrap_or(0);
-    let alloc_text = || {
-        s.get("allocation")
-            .map(|v| v.to_string())
-            .unwrap_or_default()
-    };
+    let allocation = size_arg(&f, "allocation").at(ctx)?.unwrap_or(0);
+    let alloc_text = || allocation_given.map(|v| v.to_string()).unwrap_or_default();
     if allocation > capacity {
         return Err(ScriptError::invalid(
             "allocation",
@@ -734,8 +730,12 @@ fn clone_impl(
     new_name: &str,
     opts: &Map,
 ) -> ScriptResult<Volume> {
-    let s = Spec::new(opts, "", &["mode", "capacity", "pool"]).at(ctx)?;
-    let mode_text = s.string("mode").at(ctx)?.unwrap_or_else(|| "auto".into());
+    let f = Fields::new("", opts);
+    let mode_text = f.string("mode").at(ctx)?;
+    let pool_given = f.raw("pool");
+    let capacity_given = f.raw("capacity");
+    f.finish().at(ctx)?;
+    let mode_text = mode_text.unwrap_or_else(|| "auto".into());
     let Some(mode) = CloneMode::parse(&mode_text) else {
         return Err(ScriptError::invalid(
             "mode",
@@ -744,7 +744,7 @@ fn clone_impl(
         )
         .at(ctx));
     };
-    let target = match s.get("pool") {
+    let target = match pool_given {
         None => src.pool().script(ctx)?,
         Some(v) => {
             if let Some(p) = v.read_lock::<Pool>() {
@@ -763,12 +763,12 @@ fn clone_impl(
     };
     let src_doc = src.definition().at(ctx)?;
     let src_capacity = src.raw.info().script(ctx)?.capacity;
-    let capacity = s.size("capacity").at(ctx)?;
+    let capacity = size_arg(&f, "capacity").at(ctx)?;
     if let Some(c) = capacity {
         if c < src_capacity {
             return Err(ScriptError::invalid(
                 "capacity",
-                s.get("capacity").map(|v| v.to_string()).unwrap_or_default(),
+                capacity_given.map(|v| v.to_string()).unwrap_or_default(),
                 format!(
                     "a clone cannot be smaller than its source ({}); shrink it afterwards with resize(size, #{{ shrink: true }})",
                     format_size(src_capacity)
@@ -1086,9 +1086,21 @@ fn vol_backing(vol: &Volume) -> Result<Dynamic, ScriptError> {
     })
 }
 
-fn options(ctx: &NativeCallContext, opts: &Map, allowed: &[&str]) -> ScriptResult<bool> {
-    let s = Spec::new(opts, "", allowed).at(ctx)?;
-    Ok(s.bool("force").at(ctx)?.unwrap_or(false))
+/// A size a volume call was given: `"10G"` or bytes (0 allowed here: each
+/// caller says what 0 means for it).
+fn size_arg(f: &Fields, key: &str) -> Result<Option<u64>, ScriptError> {
+    match f.raw(key) {
+        None => Ok(None),
+        Some(v) => args::size(&f.name(key), v, NumberUnit::Bytes, true).map(Some),
+    }
+}
+
+/// Options that are `#{ force }` alone (`delete`, `upload`).
+fn force_only(ctx: &NativeCallContext, opts: &Map) -> ScriptResult<bool> {
+    let f = Fields::new("", opts);
+    let force = f.boolean("force").at(ctx)?.unwrap_or(false);
+    f.finish().at(ctx)?;
+    Ok(force)
 }
 
 #[export_module(manifest)]
@@ -1406,9 +1418,10 @@ pub mod volume_api {
         size: Dynamic,
         opts: Map,
     ) -> ScriptResult<Map> {
-        let s = Spec::new(&opts, "", &["shrink", "force"]).at(&ctx)?;
-        let shrink = s.bool("shrink").at(&ctx)?.unwrap_or(false);
-        let force = s.bool("force").at(&ctx)?.unwrap_or(false);
+        let f = Fields::new("", &opts);
+        let shrink = f.boolean("shrink").at(&ctx)?.unwrap_or(false);
+        let force = f.boolean("force").at(&ctx)?.unwrap_or(false);
+        f.finish().at(&ctx)?;
         let previous = vol.raw.info().script(&ctx)?.capacity;
         let new = match size.clone().into_string() {
             Ok(text) if text.trim_start().starts_with('+') => {
@@ -1419,8 +1432,7 @@ pub mod volume_api {
                     ScriptError::invalid("size", &text, "size is too large").at(&ctx)
                 })?
             }
-            _ => crate::api::args::size("size", &size, crate::api::args::NumberUnit::Bytes, true)
-                .at(&ctx)?,
+            _ => args::size("size", &size, NumberUnit::Bytes, true).at(&ctx)?,
         };
         if new < previous && !shrink {
             return Err(ScriptError::invalid(
@@ -1494,11 +1506,11 @@ pub mod volume_api {
     /// ```
     #[rhai_fn(name = "wipe", pure, return_raw)]
     pub fn wipe_opts(ctx: NativeCallContext, vol: &mut Volume, opts: Map) -> ScriptResult<Map> {
-        let s = Spec::new(&opts, "", &["algorithm", "force"]).at(&ctx)?;
-        let algorithm = s
-            .string("algorithm")
-            .at(&ctx)?
-            .unwrap_or_else(|| "zero".into());
+        let f = Fields::new("", &opts);
+        let algorithm = f.string("algorithm").at(&ctx)?;
+        let force = f.boolean("force").at(&ctx)?.unwrap_or(false);
+        f.finish().at(&ctx)?;
+        let algorithm = algorithm.unwrap_or_else(|| "zero".into());
         let Some((_, alg)) = WIPE_ALGORITHMS.iter().find(|(n, _)| *n == algorithm) else {
             let names: Vec<&str> = WIPE_ALGORITHMS.iter().map(|(n, _)| *n).collect();
             return Err(ScriptError::invalid(
@@ -1508,7 +1520,6 @@ pub mod volume_api {
             )
             .at(&ctx));
         };
-        let force = s.bool("force").at(&ctx)?.unwrap_or(false);
         refuse_if_backing(vol, "wipe", force).at(&ctx)?;
         let path = vol.raw.path().script(&ctx)?;
         let raw = vol.raw.clone();
@@ -1565,7 +1576,7 @@ pub mod volume_api {
     /// ```
     #[rhai_fn(name = "delete", pure, return_raw)]
     pub fn delete_opts(ctx: NativeCallContext, vol: &mut Volume, opts: Map) -> ScriptResult<Map> {
-        let force = options(&ctx, &opts, &["force"])?;
+        let force = force_only(&ctx, &opts)?;
         refuse_if_backing(vol, "delete", force).at(&ctx)?;
         let path = vol.raw.path().script(&ctx)?;
         refuse_if_vm_disk(vol, &path, force).at(&ctx)?;
@@ -1612,7 +1623,7 @@ pub mod volume_api {
         local_path: &str,
         opts: Map,
     ) -> ScriptResult<Map> {
-        let force = options(&ctx, &opts, &["force"])?;
+        let force = force_only(&ctx, &opts)?;
         let local = Path::new(local_path);
         if !local.is_file() {
             return Err(ScriptError::invalid("local_path", local_path, "no such file").at(&ctx));
@@ -1668,8 +1679,9 @@ pub mod volume_api {
         local_path: &str,
         opts: Map,
     ) -> ScriptResult<Map> {
-        let s = Spec::new(&opts, "", &["overwrite"]).at(&ctx)?;
-        let overwrite = s.bool("overwrite").at(&ctx)?.unwrap_or(false);
+        let f = Fields::new("", &opts);
+        let overwrite = f.boolean("overwrite").at(&ctx)?.unwrap_or(false);
+        f.finish().at(&ctx)?;
         if Path::new(local_path).is_dir() {
             return Err(ScriptError::invalid("local_path", local_path, "is a directory").at(&ctx));
         }
