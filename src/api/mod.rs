@@ -34,7 +34,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 14] = [
+    let manifests: [&'static ModuleManifest; 20] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
@@ -42,6 +42,12 @@ pub fn register(engine: &mut Engine, docs: bool) {
         exported_manifest!(pool::define::pool_define_api),
         exported_manifest!(pool::lifecycle::pool_lifecycle_api),
         exported_manifest!(volume::volume_api),
+        exported_manifest!(volume::create::volume_create_api),
+        exported_manifest!(volume::clone::volume_clone_api),
+        exported_manifest!(volume::delete::volume_delete_api),
+        exported_manifest!(volume::resize::volume_resize_api),
+        exported_manifest!(volume::wipe::volume_wipe_api),
+        exported_manifest!(volume::transfer::volume_transfer_api),
         exported_manifest!(volume::copy::volume_copy_api),
         exported_manifest!(vm::vm_api),
         exported_manifest!(vm::migrate::vm_migrate_api),

@@ -12,14 +12,14 @@ use virt::sys;
 
 use crate::api::args::Fields;
 use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
-use crate::api::volume::{check_new_volume, delete_quietly, progress_bar, wrap};
+use crate::api::volume::progress::progress_bar;
+use crate::api::volume::transfer::CHUNK;
+use crate::api::volume::{check_new_volume, delete_quietly, wrap};
 use crate::api::{Pool, Volume};
 use crate::runtime::journal;
 use crate::runtime::stop;
 use crate::virt_ext::stream::{recv_sparse, send_all, send_hole, Received};
 use crate::xml::tree::Element;
-
-const CHUNK: usize = 256 * 1024;
 
 /// The new volume's definition: the source's capacity and format, nothing
 /// preallocated (libvirt would otherwise allocate a raw file in full, and the
