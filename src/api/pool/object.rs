@@ -15,7 +15,11 @@ use crate::runtime::units::format_size;
 
 impl ScriptObject for Pool {
     const NAME: &'static str = "Pool";
-    const MODULES: &'static [&'static ModuleManifest] = &[exported_manifest!(super::pool_api)];
+    const MODULES: &'static [&'static ModuleManifest] = &[
+        exported_manifest!(super::pool_api),
+        exported_manifest!(super::define::pool_define_api),
+        exported_manifest!(super::lifecycle::pool_lifecycle_api),
+    ];
     /// As `virsh pool-list --all --details`.
     const COLUMNS: &'static [&'static str] = &[
         "Name",

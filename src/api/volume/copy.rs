@@ -11,15 +11,15 @@ use virt::stream::Stream;
 use virt::sys;
 
 use crate::api::args::Fields;
-use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
-use crate::api::volume::{check_new_volume, delete_quietly, progress_bar, wrap};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::volume::progress::progress_bar;
+use crate::api::volume::transfer::CHUNK;
+use crate::api::volume::{check_new_volume, delete_quietly, wrap};
 use crate::api::{Pool, Volume};
 use crate::runtime::journal;
 use crate::runtime::stop;
 use crate::virt_ext::stream::{recv_sparse, send_all, send_hole, Received};
 use crate::xml::tree::Element;
-
-const CHUNK: usize = 256 * 1024;
 
 /// The new volume's definition: the source's capacity and format, nothing
 /// preallocated (libvirt would otherwise allocate a raw file in full, and the
@@ -172,17 +172,15 @@ pub(crate) fn copy_to(
     opts: &Map,
 ) -> ScriptResult<Volume> {
     let f = Fields::new("", opts);
-    f.only(&["name"]).map_err(|e| e.at(ctx))?;
-    let name = f
-        .string("name")
-        .map_err(|e| e.at(ctx))?
-        .unwrap_or_else(|| src.name());
-    check_new_volume(dest, "name", &name).map_err(|e| e.at(ctx))?;
-    check_backing(src, dest).map_err(|e| e.at(ctx))?;
-    let xml = definition_for(src, &name).map_err(|e| e.at(ctx))?;
+    let name = f.string("name").at(ctx)?;
+    f.finish().at(ctx)?;
+    let name = name.unwrap_or_else(|| src.name());
+    check_new_volume(dest, "name", &name).at(ctx)?;
+    check_backing(src, dest).at(ctx)?;
+    let xml = definition_for(src, &name).at(ctx)?;
     // The source stream first: a host that cannot stream volumes (the test
     // driver) is refused before anything is made.
-    let down = open_download(src).map_err(|e| e.at(ctx))?;
+    let down = open_download(src).at(ctx)?;
     let made = match StorageVol::create_xml(&dest.raw, &xml, 0) {
         Ok(made) => made,
         Err(e) => {

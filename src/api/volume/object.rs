@@ -15,6 +15,12 @@ impl ScriptObject for Volume {
     const NAME: &'static str = "Volume";
     const MODULES: &'static [&'static ModuleManifest] = &[
         exported_manifest!(super::volume_api),
+        exported_manifest!(super::create::volume_create_api),
+        exported_manifest!(super::clone::volume_clone_api),
+        exported_manifest!(super::delete::volume_delete_api),
+        exported_manifest!(super::resize::volume_resize_api),
+        exported_manifest!(super::wipe::volume_wipe_api),
+        exported_manifest!(super::transfer::volume_transfer_api),
         exported_manifest!(super::copy::volume_copy_api),
     ];
     /// As `virsh vol-list --details`.
