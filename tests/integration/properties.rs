@@ -143,7 +143,7 @@ fn volume_base(n: u8) -> Map {
     ])
 }
 
-const NETWORK_KEYS: &[&str] = virtscript::xml::network::SPEC_KEYS;
+const NETWORK_KEYS: &[&str] = virtscript::api::network::spec::SPEC_KEYS;
 const VM_KEYS: &[&str] = &[
     "name",
     "memory",

@@ -4,6 +4,11 @@
 //! validated there and against the other networks on the host, and only then
 //! reach libvirt. Edits of existing networks go through [`NetworkDoc`] so no
 //! part of their XML that we do not model is dropped.
+pub mod live;
+pub mod occupancy;
+pub mod spec;
+pub mod validate;
+
 use crate::runtime::ErrorKind;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,15 +25,18 @@ use super::Host;
 use crate::runtime::journal::{self, Undo};
 use crate::xml::metadata as meta;
 use crate::xml::network::{
-    changed_keys, check_dns_name, check_no_control, live_changes, network_string,
-    normalize_dhcp_host, not_taken, overlay, validate_dhcp_host, validate_dns_srv,
-    validate_dns_txt, write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv,
-    write_dns_txt, write_portgroup, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, LiveChange,
-    NetworkDef, NetworkDoc, NetworkSpec, Occupancy, Occupied, PortGroup, Subnet, UpdateCommand,
-    UpdateSection, DEF_KEYS, SPEC_KEYS,
+    write_dhcp_host, write_dhcp_range, write_dns_host, write_dns_srv, write_dns_txt,
+    write_portgroup, DhcpHost, DhcpRange, DnsHost, DnsSrv, DnsTxt, NetworkDef, NetworkDoc,
+    PortGroup,
 };
 use crate::xml::tree::Element;
 use crate::xml::FieldError;
+use live::{
+    changed_keys, live_changes, not_taken, overlay, LiveChange, UpdateCommand, UpdateSection,
+};
+use occupancy::{Occupancy, Occupied};
+use spec::{normalize_dhcp_host, NetworkSpec, DEF_KEYS, SPEC_KEYS};
+use validate::{network_string, Subnet};
 
 /// A libvirt object handle plus the host it came from. Scripts copy handles
 /// freely (every `for n in nets` copies each one), so the libvirt reference
@@ -624,7 +632,7 @@ fn place_dhcp_host(
                 ScriptError::invalid("dhcp_host", "", "the network has no IPv4 address").at(ctx)
             })?,
     };
-    validate_dhcp_host("dhcp_host", h, &subnet).map_err(|e| field_error(ctx, e))?;
+    validate::dhcp_host("dhcp_host", h, &subnet).map_err(|e| field_error(ctx, e))?;
     Ok(i)
 }
 
@@ -662,7 +670,7 @@ fn dns_host_of(ctx: &NativeCallContext, map: &Map) -> ScriptResult<DnsHost> {
         );
     }
     for (i, name) in h.hostnames.iter().enumerate() {
-        check_dns_name(&format!("dns_host.hostnames[{i}]"), name)
+        validate::dns_name(&format!("dns_host.hostnames[{i}]"), name)
             .map_err(|e| field_error(ctx, e))?;
     }
     Ok(h)
@@ -787,9 +795,7 @@ fn converge(
     if matches!(&updates, Some(u) if u.is_empty()) {
         return Ok(false);
     }
-    target
-        .validate()
-        .map_err(|e| field_error(ctx, spec.field_name(e)))?;
+    validate::network(&target).map_err(|e| field_error(ctx, spec.field_name(e)))?;
     check_clash(ctx, &net.host, &target, Some(spec), false)?;
     let active = net.raw.is_active().script(ctx)?;
     match updates {
@@ -976,7 +982,7 @@ pub mod network_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn network(ctx: NativeCallContext, host: &mut Host, name: &str) -> ScriptResult<Network> {
-        check_no_control("name", name).map_err(|e| field_error(&ctx, e))?;
+        validate::no_control("name", name).map_err(|e| field_error(&ctx, e))?;
         match lookup(host, name).script(&ctx)? {
             Some(raw) => Ok(super::Network {
                 host: host.clone(),
@@ -1003,7 +1009,7 @@ pub mod network_api {
         host: &mut Host,
         name: &str,
     ) -> ScriptResult<Dynamic> {
-        check_no_control("name", name).map_err(|e| field_error(&ctx, e))?;
+        validate::no_control("name", name).map_err(|e| field_error(&ctx, e))?;
         Ok(match lookup(host, name).script(&ctx)? {
             Some(raw) => Dynamic::from(super::Network {
                 host: host.clone(),
@@ -1066,7 +1072,7 @@ pub mod network_api {
         xml: &str,
     ) -> ScriptResult<Network> {
         let def = NetworkDef::parse(xml).map_err(|e| xml_error(&ctx, e))?;
-        def.validate().map_err(|e| field_error(&ctx, e))?;
+        validate::network(&def).map_err(|e| field_error(&ctx, e))?;
         check_clash(&ctx, host, &def, None, true)?;
         define_xml(&ctx, host, xml, &def)
     }
@@ -1434,7 +1440,7 @@ pub mod network_api {
             return Ok(false);
         }
         let doc_before = doc.clone();
-        new.validate().map_err(|e| field_error(&ctx, e))?;
+        validate::network(&new).map_err(|e| field_error(&ctx, e))?;
         check_clash(&ctx, &net.host, &new, None, false)?;
         doc.set_def(new.clone());
         net.host
@@ -1881,7 +1887,7 @@ pub mod network_api {
             name: name.into(),
             value: value.into(),
         };
-        validate_dns_txt("dns_txt", &t).map_err(|e| field_error(&ctx, e))?;
+        validate::dns_txt("dns_txt", &t).map_err(|e| field_error(&ctx, e))?;
         let def = current_def(&ctx, net)?;
         let existing = def.dns.map(|d| d.txt).unwrap_or_default();
         if existing.contains(&t) {
@@ -1970,7 +1976,7 @@ pub mod network_api {
                 "service", "protocol", "domain", "target", "port", "priority", "weight",
             ],
         )?;
-        validate_dns_srv("dns_srv", &s).map_err(|e| field_error(&ctx, e))?;
+        validate::dns_srv("dns_srv", &s).map_err(|e| field_error(&ctx, e))?;
         let def = current_def(&ctx, net)?;
         if def.dns.map(|d| d.srv).unwrap_or_default().contains(&s) {
             return Ok(false);
