@@ -5,6 +5,7 @@ pub mod error;
 pub mod globals;
 pub mod host;
 pub mod json;
+pub mod metadata;
 pub mod network;
 pub mod policy;
 pub mod pool;
@@ -34,7 +35,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 12] = [
+    let manifests: [&'static ModuleManifest; 17] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
@@ -44,6 +45,11 @@ pub fn register(engine: &mut Engine, docs: bool) {
         exported_manifest!(vm::vm_api),
         exported_manifest!(vm::migrate::vm_migrate_api),
         exported_manifest!(network::network_api),
+        exported_manifest!(network::lifecycle::network_lifecycle_api),
+        exported_manifest!(network::converge::network_converge_api),
+        exported_manifest!(network::config::network_config_api),
+        exported_manifest!(network::dhcp::network_dhcp_api),
+        exported_manifest!(network::records::network_records_api),
         exported_manifest!(vm::numa::numa_api),
         exported_manifest!(vm::numa::numa_tune_api),
         exported_manifest!(snapshot::snapshot_api),

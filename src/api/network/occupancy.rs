@@ -1,11 +1,18 @@
 //! What the networks on a host occupy (subnets, bridges), indexed so that a
 //! new network's clashes are found by looking up its own subnets and bridge.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 use ipnet::IpNet;
+use rhai::{EvalAltResult, NativeCallContext};
+use virt::error::{Error as VirtError, ErrorNumber};
 
+use super::spec::NetworkSpec;
 use super::validate::{network_string, ordinal, Subnet};
+use super::{field_error, lookup};
+use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::Host;
 use crate::xml::network::{Ip, NetworkDef};
 use crate::xml::FieldError;
 
@@ -191,6 +198,172 @@ impl Occupancy {
             }
         }
         Ok(())
+    }
+}
+
+/// What the networks on each host occupy (subnets, bridges): per URI, by name.
+/// Filled from libvirt for networks we have not seen and kept up to date by our
+/// own defines, so validating a new network costs a listing of names, not a
+/// re-read of every other network (listing network objects is costly too:
+/// libvirt formats each one's UUID for a debug message when it is freed).
+/// A network redefined by another client keeps its old entry until it is
+/// undefined, and the cache is trusted while the host has as many networks as
+/// it holds: validation against other clients' concurrent changes is best
+/// effort (libvirt still refuses real conflicts when a network starts).
+///
+/// `test:///default` lives inside this process, so no other client can change
+/// it: there the cache is trusted without counting (counting walks every
+/// network), and a clash it reports is confirmed against libvirt before a
+/// define is refused, since networks removed since stay cached.
+type OccupiedCache = HashMap<String, Occupancy>;
+
+static OCCUPIED: Mutex<Option<OccupiedCache>> = Mutex::new(None);
+
+/// Calls `f` with what `host`'s networks occupy, by name (under the cache's
+/// lock: `f` must not call libvirt).
+fn with_occupied<R>(host: &Host, f: impl FnOnce(&Occupancy) -> R) -> Result<R, VirtError> {
+    let trusted = cache_is_authoritative(host.uri());
+    // Fast path: as many networks as we know of, so (short of another client
+    // swapping one for another in between) the cache is current.
+    let count = if trusted {
+        None
+    } else {
+        Some(
+            host.conn().num_of_networks()? as usize
+                + host.conn().num_of_defined_networks()? as usize,
+        )
+    };
+    {
+        let guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cache) = guard.as_ref().and_then(|c| c.get(host.uri())) {
+            if count.is_none_or(|count| cache.len() == count) {
+                return Ok(f(cache));
+            }
+        }
+    }
+    let mut names = host.conn().list_networks()?;
+    names.extend(host.conn().list_defined_networks()?);
+    let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = guard
+        .get_or_insert_with(HashMap::new)
+        .entry(host.uri().to_owned())
+        .or_default();
+    for name in &names {
+        if cache.contains(name) {
+            continue;
+        }
+        // Gone since listed: nothing to check against.
+        let Some(net) = lookup(host, name)? else {
+            continue;
+        };
+        let xml = match net.xml_desc(0) {
+            Ok(xml) => xml,
+            Err(e) if e.code() == ErrorNumber::NoNetwork.into() => continue,
+            Err(e) => return Err(e),
+        };
+        cache.insert(match NetworkDef::parse(&xml) {
+            Ok(def) => Occupied::of(&def),
+            Err(_) => Occupied {
+                name: name.clone(),
+                bridge: None,
+                subnets: Vec::new(),
+            },
+        });
+    }
+    // Drop what is no longer listed: now exactly the listed networks that
+    // still exist (a count alone can hide a removed network behind one that
+    // was listed and is gone again).
+    let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
+    cache.retain(|name| listed.contains(name));
+    Ok(f(cache))
+}
+
+/// Whether our own defines are the only changes `uri`'s networks see: true for
+/// `test:///default`, one test driver inside this process shared by all its
+/// connections here. (Not every `host::in_process` URI: each connection to a
+/// `test:///file.xml` gets a driver of its own, while this cache is per URI.)
+fn cache_is_authoritative(uri: &str) -> bool {
+    uri == "test:///default"
+}
+
+/// Forget what `host`'s networks occupy: the next check re-reads them all.
+pub(super) fn invalidate(host: &Host) {
+    let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(cache) = guard.as_mut() {
+        cache.remove(host.uri());
+    }
+}
+
+/// Why `def` cannot be defined next to the other networks.
+enum Clash {
+    /// Another network has this name (only for new networks).
+    Name,
+    Field(FieldError),
+}
+
+/// The first clash of `def` with the other networks on its host. A clash found
+/// in a trusted cache (see [`OCCUPIED`]) is confirmed on freshly read networks.
+fn find_clash(host: &Host, def: &NetworkDef, new: bool) -> Result<Option<Clash>, VirtError> {
+    let clash_in = |others: &Occupancy| {
+        if new && others.contains(&def.name) {
+            return Some(Clash::Name);
+        }
+        others.check(def).err().map(Clash::Field)
+    };
+    let clash = with_occupied(host, clash_in)?;
+    if clash.is_none() || !cache_is_authoritative(host.uri()) {
+        return Ok(clash);
+    }
+    invalidate(host);
+    with_occupied(host, clash_in)
+}
+
+/// A clash as a script error, named by the spec's key when there is a spec.
+fn clash_error(
+    ctx: &NativeCallContext,
+    e: FieldError,
+    spec: Option<&NetworkSpec>,
+) -> Box<EvalAltResult> {
+    field_error(
+        ctx,
+        match spec {
+            Some(s) => s.field_name(e),
+            None => e,
+        },
+    )
+}
+
+pub(super) fn remember(host: &Host, def: &NetworkDef) {
+    let mut guard = OCCUPIED.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .get_or_insert_with(HashMap::new)
+        .entry(host.uri().to_owned())
+        .or_default()
+        .insert(Occupied::of(def));
+}
+
+/// Checks against the host before `def` is defined: its subnets and bridge
+/// do not clash with another network, and, for a `new` network (not one
+/// being changed), its name is free.
+pub(super) fn check_clash(
+    ctx: &NativeCallContext,
+    host: &Host,
+    def: &NetworkDef,
+    spec: Option<&NetworkSpec>,
+    new: bool,
+) -> ScriptResult<()> {
+    match find_clash(host, def, new).script(ctx)? {
+        None => Ok(()),
+        Some(Clash::Name) => Err(ScriptError::invalid(
+            "name",
+            &def.name,
+            format!(
+                "a network with this name already exists on {} (use ensure_network or edit to change it)",
+                host.uri()
+            ),
+        )
+        .at(ctx)),
+        Some(Clash::Field(e)) => Err(clash_error(ctx, e, spec)),
     }
 }
 

@@ -6,7 +6,12 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use rhai::{Map, NativeCallContext};
 use serde::{Deserialize, Serialize};
+
+use super::field_error;
+use crate::api::args::from_map;
+use crate::api::error::{ScriptError, ScriptResult};
 
 use super::validate::{self, parse_ip, Subnet};
 use crate::xml::network::{
@@ -387,6 +392,19 @@ pub fn parse_cidr(text: &str) -> Result<Subnet, String> {
         .ok()
         .and_then(|p| IpNet::new(addr, p).ok())
         .ok_or(format!("prefix '{p}' must be a number from 0 to {max}"))
+}
+
+/// The spec map as a typed spec and the document it describes, validated.
+pub(super) fn spec_of(
+    ctx: &NativeCallContext,
+    map: &Map,
+) -> ScriptResult<(NetworkSpec, NetworkDef)> {
+    let spec: NetworkSpec = from_map(ctx, "network spec", map, SPEC_KEYS)?;
+    if spec.name.trim().is_empty() {
+        return Err(ScriptError::invalid("name", &spec.name, "a network needs a name").at(ctx));
+    }
+    let def = spec.to_def().map_err(|e| field_error(ctx, e))?;
+    Ok((spec, def))
 }
 
 #[cfg(test)]
