@@ -2,7 +2,7 @@
 //! the objects whose XML has a `<metadata>` (networks, VMs).
 use rhai::{Dynamic, NativeCallContext};
 
-use super::error::{ScriptError, ScriptResult};
+use super::error::{AtExt, ScriptError, ScriptResult};
 use crate::xml::metadata as meta;
 use crate::xml::tree::Element;
 
@@ -35,7 +35,8 @@ pub fn metadata_arg(
         )
         .at(ctx));
     };
-    meta::parse_element(&text).map(Some).map_err(|e| {
-        ScriptError::invalid("xml", &text, format!("not one XML element: {e}")).at(ctx)
-    })
+    meta::parse_element(&text)
+        .map(Some)
+        .map_err(|e| ScriptError::invalid("xml", &text, format!("not one XML element: {e}")))
+        .at(ctx)
 }

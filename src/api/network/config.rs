@@ -8,11 +8,10 @@ use rhai::{Dynamic, FnPtr, Map, NativeCallContext};
 use super::converge::{check_taken, Config};
 use super::lifecycle::{restart, undo_redefine};
 use super::occupancy::{check_clash, remember};
-use super::spec::DEF_KEYS;
 use super::validate;
-use super::{config_xml, field_error, to_map, xml_error, Network};
-use crate::api::args::from_map;
-use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::{config_xml, to_map, xml_problem, Network};
+use crate::api::args::{from_map, keys_of};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use crate::api::metadata::metadata_arg;
 use crate::runtime::journal;
 use crate::xml::metadata as meta;
@@ -53,7 +52,7 @@ pub mod network_config_api {
             .at(&ctx));
         }
         let xml = config_xml(&net.raw).script(&ctx)?;
-        let mut doc = NetworkDoc::parse(&xml).map_err(|e| xml_error(&ctx, e))?;
+        let mut doc = NetworkDoc::parse(&xml).at(&ctx)?;
         let cfg = to_map(&ctx, doc.def())?.into_shared();
         let returned: Dynamic = f.call_within_context(&ctx, (cfg.clone(),))?;
         let edited = if returned.is_map() {
@@ -66,7 +65,7 @@ pub mod network_config_api {
                 ScriptError::new(ErrorKind::Invalid, "edit: the config must stay a map").at(&ctx),
             );
         };
-        let new: NetworkDef = from_map(&ctx, "network config", &map, DEF_KEYS)?;
+        let new: NetworkDef = from_map(&ctx, "network config", &map, keys_of::<NetworkDef>())?;
         if new.name != doc.def().name {
             return Err(ScriptError::invalid(
                 "name",
@@ -79,7 +78,7 @@ pub mod network_config_api {
             return Ok(false);
         }
         let doc_before = doc.clone();
-        validate::network(&new).map_err(|e| field_error(&ctx, e))?;
+        validate::network(&new).at(&ctx)?;
         check_clash(&ctx, &net.host, &new, None, false)?;
         doc.set_def(new.clone());
         net.host
@@ -96,8 +95,7 @@ pub mod network_config_api {
         if !net.raw.is_active().script(&ctx)? {
             return Ok(false);
         }
-        let live = NetworkDef::parse(&net.raw.xml_desc(0).script(&ctx)?)
-            .map_err(|e| xml_error(&ctx, e))?;
+        let live = NetworkDef::parse(&net.raw.xml_desc(0).script(&ctx)?).at(&ctx)?;
         Ok(live != new)
     }
 
@@ -113,7 +111,7 @@ pub mod network_config_api {
         if !net.raw.is_active().script(&ctx)? || !net.raw.is_persistent().script(&ctx)? {
             return Ok(false);
         }
-        let parse = |xml: String| NetworkDef::parse(&xml).map_err(|e| xml_error(&ctx, e));
+        let parse = |xml: String| NetworkDef::parse(&xml).at(&ctx);
         let mut live = parse(net.raw.xml_desc(0).script(&ctx)?)?;
         let config = parse(config_xml(&net.raw).script(&ctx)?)?;
         // A running NAT network shows the port range libvirt chose (1024-65535)
@@ -155,7 +153,7 @@ pub mod network_config_api {
         ns_uri: &str,
     ) -> ScriptResult<Dynamic> {
         let xml = config_xml(&net.raw).script(&ctx)?;
-        let def = NetworkDef::parse(&xml).map_err(|e| xml_error(&ctx, e))?;
+        let def = NetworkDef::parse(&xml).at(&ctx)?;
         Ok(meta::find(def.metadata.as_deref(), ns_uri)
             .map(|el| Dynamic::from(el.to_xml()))
             .unwrap_or(Dynamic::UNIT))
@@ -194,7 +192,7 @@ pub mod network_config_api {
             .at(&ctx));
         }
         let old_xml = config_xml(&net.raw).script(&ctx)?;
-        let mut doc = NetworkDoc::parse(&old_xml).map_err(|e| xml_error(&ctx, e))?;
+        let mut doc = NetworkDoc::parse(&old_xml).at(&ctx)?;
         let current = meta::find(doc.def().metadata.as_deref(), ns_uri);
         if current.as_ref().map(Element::normalized)
             == wanted.as_ref().map(|(_, el)| el.normalized())
@@ -208,7 +206,8 @@ pub mod network_config_api {
                 .as_ref()
                 .map(|(p, el)| (el, p.as_deref().unwrap_or(meta::DEFAULT_PREFIX))),
         )
-        .map_err(|e| xml_error(&ctx, e))?;
+        .map_err(xml_problem)
+        .at(&ctx)?;
         doc.edit(|def| def.metadata = new_inner);
         net.host
             .conn()
@@ -223,8 +222,7 @@ pub mod network_config_api {
             })),
         );
         // Read back: a driver may drop the redefinition of a running network.
-        let stored = NetworkDef::parse(&config_xml(&net.raw).script(&ctx)?)
-            .map_err(|e| xml_error(&ctx, e))?;
+        let stored = NetworkDef::parse(&config_xml(&net.raw).script(&ctx)?).at(&ctx)?;
         let now = meta::find(stored.metadata.as_deref(), ns_uri);
         if now.as_ref().map(Element::normalized) != wanted.as_ref().map(|(_, el)| el.normalized()) {
             return Err(ScriptError::new(

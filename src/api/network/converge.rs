@@ -14,8 +14,8 @@ use super::occupancy::{check_clash, remember};
 use super::spec::{spec_of, NetworkSpec};
 use super::update::apply_live;
 use super::validate;
-use super::{config_xml, field_error, lookup, xml_error, Network};
-use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::{config_xml, lookup, Network};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use crate::api::Host;
 use crate::runtime::journal;
 use crate::xml::network::{NetworkDef, NetworkDoc};
@@ -45,7 +45,7 @@ pub(super) fn check_taken(
         Config::Live => net.raw.xml_desc(0),
     }
     .script(ctx)?;
-    let now = NetworkDef::parse(&xml).map_err(|e| xml_error(ctx, e))?;
+    let now = NetworkDef::parse(&xml).at(ctx)?;
     let missing = not_taken(before, target, &now);
     if missing.is_empty() {
         return Ok(());
@@ -78,7 +78,7 @@ fn converge(
     changes: &mut Array,
 ) -> ScriptResult<bool> {
     let xml = config_xml(&net.raw).script(ctx)?;
-    let mut doc = NetworkDoc::parse(&xml).map_err(|e| xml_error(ctx, e))?;
+    let mut doc = NetworkDoc::parse(&xml).at(ctx)?;
     let actual = doc.def().clone();
     if let (Some(want), Some(have)) = (&desired.uuid, &actual.uuid) {
         if !want.eq_ignore_ascii_case(have) {
@@ -95,7 +95,9 @@ fn converge(
     if matches!(&updates, Some(u) if u.is_empty()) {
         return Ok(false);
     }
-    validate::network(&target).map_err(|e| field_error(ctx, spec.field_name(e)))?;
+    validate::network(&target)
+        .map_err(|e| spec.field_name(e))
+        .at(ctx)?;
     check_clash(ctx, &net.host, &target, Some(spec), false)?;
     let active = net.raw.is_active().script(ctx)?;
     match updates {

@@ -7,9 +7,9 @@ use super::live::{UpdateCommand, UpdateSection};
 use super::spec::normalize_dhcp_host;
 use super::update::{apply_live, live_change};
 use super::validate::{self, network_string, Subnet};
-use super::{current_def, field_error, Network};
-use crate::api::args::from_map;
-use crate::api::error::{ScriptError, ScriptResult};
+use super::{current_def, Network};
+use crate::api::args::{from_map, keys_of};
+use crate::api::error::{AtExt, ScriptError, ScriptResult};
 use crate::xml::network::{write_dhcp_host, write_dhcp_range, DhcpHost, DhcpRange, NetworkDef};
 
 /// The `<ip>` (index, subnet) that holds `address`, else an error naming `field`.
@@ -22,7 +22,8 @@ fn ip_for(
 ) -> ScriptResult<(usize, Subnet)> {
     let a: std::net::IpAddr = address
         .parse()
-        .map_err(|_| ScriptError::invalid(field, address, "not an IP address").at(ctx))?;
+        .map_err(|_| ScriptError::invalid(field, address, "not an IP address"))
+        .at(ctx)?;
     def.ips
         .iter()
         .enumerate()
@@ -51,7 +52,7 @@ fn ip_for(
 }
 
 fn dhcp_host_of(ctx: &NativeCallContext, map: &Map) -> ScriptResult<DhcpHost> {
-    let h: DhcpHost = from_map(ctx, "DHCP host", map, &["mac", "id", "name", "ip", "lease"])?;
+    let h: DhcpHost = from_map(ctx, "DHCP host", map, keys_of::<DhcpHost>())?;
     Ok(normalize_dhcp_host(&h))
 }
 
@@ -81,7 +82,7 @@ fn place_dhcp_host(
                 ScriptError::invalid("dhcp_host", "", "the network has no IPv4 address").at(ctx)
             })?,
     };
-    validate::dhcp_host("dhcp_host", h, &subnet).map_err(|e| field_error(ctx, e))?;
+    validate::dhcp_host("dhcp_host", h, &subnet).at(ctx)?;
     Ok(i)
 }
 
@@ -117,7 +118,8 @@ fn parse_range(
     let (i, subnet) = ip_for(ctx, net, def, "dhcp_range.start", start)?;
     let e: std::net::IpAddr = end
         .parse()
-        .map_err(|_| ScriptError::invalid("dhcp_range.end", end, "not an IP address").at(ctx))?;
+        .map_err(|_| ScriptError::invalid("dhcp_range.end", end, "not an IP address"))
+        .at(ctx)?;
     if !subnet.contains(&e) {
         return Err(ScriptError::invalid(
             "dhcp_range.end",
@@ -126,9 +128,10 @@ fn parse_range(
         )
         .at(ctx));
     }
-    let s: std::net::IpAddr = start.parse().map_err(|_| {
-        ScriptError::invalid("dhcp_range.start", start, "not an IP address").at(ctx)
-    })?;
+    let s: std::net::IpAddr = start
+        .parse()
+        .map_err(|_| ScriptError::invalid("dhcp_range.start", start, "not an IP address"))
+        .at(ctx)?;
     let order = |a: std::net::IpAddr| match a {
         std::net::IpAddr::V4(v) => u32::from(v) as u128,
         std::net::IpAddr::V6(v) => u128::from(v),

@@ -13,8 +13,8 @@ use virt::sys;
 use super::occupancy::{check_clash, invalidate, remember};
 use super::spec::spec_of;
 use super::validate;
-use super::{config_xml, field_error, refused, xml_error, Network};
-use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::{config_xml, refused, Network};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use crate::api::Host;
 use crate::runtime::journal::{self, Undo};
 use crate::xml::network::NetworkDef;
@@ -72,7 +72,8 @@ pub(super) fn define_xml(
     let raw = Arc::new(
         host.conn()
             .define_network_xml(xml)
-            .map_err(|e| refused(ctx, "define", &def.name, &e))?,
+            .map_err(|e| refused("define", &def.name, &e))
+            .at(ctx)?,
     );
     journal::record_with("define_network", format!("network {}", def.name), || {
         Some(undo_define(raw.clone()))
@@ -100,8 +101,8 @@ pub(super) fn start_with(
         let bridge = stale_bridge(net, &e);
         match bridge {
             Some(dev) if cleanup_stale => {
-                crate::virt_ext::network::delete_stale_bridge(net.host.uri(), &dev).map_err(
-                    |why| {
+                crate::virt_ext::network::delete_stale_bridge(net.host.uri(), &dev)
+                    .map_err(|why| {
                         ScriptError::new(
                             ErrorKind::StaleBridge,
                             format!(
@@ -111,9 +112,8 @@ pub(super) fn start_with(
                         )
                         .with("field", "bridge.name")
                         .with("value", dev.clone())
-                        .at(ctx)
-                    },
-                )?;
+                    })
+                    .at(ctx)?;
                 journal::record("remove_stale_bridge", format!("bridge {dev}"), None);
                 net.raw.create().script(ctx)?;
             }
@@ -242,8 +242,8 @@ pub mod network_lifecycle_api {
         host: &mut Host,
         xml: &str,
     ) -> ScriptResult<Network> {
-        let def = NetworkDef::parse(xml).map_err(|e| xml_error(&ctx, e))?;
-        validate::network(&def).map_err(|e| field_error(&ctx, e))?;
+        let def = NetworkDef::parse(xml).at(&ctx)?;
+        validate::network(&def).at(&ctx)?;
         check_clash(&ctx, host, &def, None, true)?;
         define_xml(&ctx, host, xml, &def)
     }
@@ -277,7 +277,8 @@ pub mod network_lifecycle_api {
         let raw = host
             .conn()
             .create_network_xml(&def.to_xml())
-            .map_err(|e| refused(&ctx, "create", &def.name, &e))?;
+            .map_err(|e| refused("create", &def.name, &e))
+            .at(&ctx)?;
         journal::record_with("create_network", format!("network {}", def.name), || {
             let n = raw.clone();
             Some(Box::new(move || n.destroy()))

@@ -28,10 +28,10 @@ use virt::error::{Error as VirtError, ErrorNumber};
 use virt::network::Network as RawNetwork;
 use virt::sys;
 
-use super::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use super::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use super::Host;
 use crate::runtime::ErrorKind;
-use crate::xml::network::NetworkDef;
+use crate::xml::network::{NetworkDef, XmlError};
 use crate::xml::FieldError;
 use lifecycle::set_autostart;
 
@@ -54,17 +54,42 @@ impl Network {
     }
 }
 
-fn field_error(ctx: &NativeCallContext, e: FieldError) -> Box<EvalAltResult> {
-    ScriptError::invalid(&e.field, &e.value, &e.problem).at(ctx)
+/// A bad value in a network document or spec: an `invalid` error naming
+/// the field and the value.
+impl From<FieldError> for ScriptError {
+    fn from(e: FieldError) -> Self {
+        ScriptError::invalid(&e.field, &e.value, &e.problem)
+    }
 }
 
-fn xml_error(ctx: &NativeCallContext, e: impl std::fmt::Display) -> Box<EvalAltResult> {
-    ScriptError::new(ErrorKind::Xml, format!("network XML: {e}")).at(ctx)
+/// A network document that does not parse (or cannot be edited).
+fn xml_problem(e: impl std::fmt::Display) -> ScriptError {
+    ScriptError::new(ErrorKind::Xml, format!("network XML: {e}"))
+}
+
+impl From<XmlError> for ScriptError {
+    fn from(e: XmlError) -> Self {
+        xml_problem(e)
+    }
+}
+
+// `result.at(&ctx)?` for the network document's and checks' own errors, as
+// for every [`ScriptError`].
+impl<T> AtExt<T> for Result<T, FieldError> {
+    fn at(self, ctx: &NativeCallContext) -> ScriptResult<T> {
+        self.map_err(ScriptError::from).at(ctx)
+    }
+}
+
+impl<T> AtExt<T> for Result<T, XmlError> {
+    fn at(self, ctx: &NativeCallContext) -> ScriptResult<T> {
+        self.map_err(ScriptError::from).at(ctx)
+    }
 }
 
 /// libvirt refused to `verb` network `name`: its error, naming the network
 /// (`field: name`), since libvirt's own text often does not.
-fn refused(ctx: &NativeCallContext, verb: &str, name: &str, e: &VirtError) -> Box<EvalAltResult> {
+fn refused(verb: &str, name: &str, e: &VirtError) -> ScriptError {
     ScriptError::libvirt(e)
         .with(
             "message",
@@ -75,7 +100,6 @@ fn refused(ctx: &NativeCallContext, verb: &str, name: &str, e: &VirtError) -> Bo
         )
         .with("field", "name")
         .with("value", name.to_owned())
-        .at(ctx)
 }
 
 fn lookup(host: &Host, name: &str) -> Result<Option<RawNetwork>, VirtError> {
@@ -109,12 +133,13 @@ fn current_def(ctx: &NativeCallContext, net: &Network) -> ScriptResult<NetworkDe
         config_xml(&net.raw)
     }
     .script(ctx)?;
-    NetworkDef::parse(&xml).map_err(|e| xml_error(ctx, e))
+    NetworkDef::parse(&xml).at(ctx)
 }
 
 fn to_map<T: serde::Serialize>(ctx: &NativeCallContext, value: &T) -> ScriptResult<Dynamic> {
     rhai::serde::to_dynamic(value)
-        .map_err(|e| ScriptError::new(ErrorKind::Internal, e.to_string()).at(ctx))
+        .map_err(|e| ScriptError::new(ErrorKind::Internal, e.to_string()))
+        .at(ctx)
 }
 
 pub(crate) fn lease_map(l: crate::virt_ext::network::DhcpLease) -> Map {
@@ -172,7 +197,7 @@ pub mod network_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn network(ctx: NativeCallContext, host: &mut Host, name: &str) -> ScriptResult<Network> {
-        validate::no_control("name", name).map_err(|e| field_error(&ctx, e))?;
+        validate::no_control("name", name).at(&ctx)?;
         match lookup(host, name).script(&ctx)? {
             Some(raw) => Ok(super::Network {
                 host: host.clone(),
@@ -199,7 +224,7 @@ pub mod network_api {
         host: &mut Host,
         name: &str,
     ) -> ScriptResult<Dynamic> {
-        validate::no_control("name", name).map_err(|e| field_error(&ctx, e))?;
+        validate::no_control("name", name).at(&ctx)?;
         Ok(match lookup(host, name).script(&ctx)? {
             Some(raw) => Dynamic::from(super::Network {
                 host: host.clone(),
@@ -328,7 +353,7 @@ pub mod network_api {
     #[rhai_fn(get = "config", pure, return_raw)]
     pub fn get_config(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<Dynamic> {
         let xml = config_xml(&net.raw).script(&ctx)?;
-        let def = NetworkDef::parse(&xml).map_err(|e| xml_error(&ctx, e))?;
+        let def = NetworkDef::parse(&xml).at(&ctx)?;
         to_map(&ctx, &def)
     }
 

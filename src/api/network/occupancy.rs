@@ -8,9 +8,9 @@ use ipnet::IpNet;
 use rhai::{EvalAltResult, NativeCallContext};
 use virt::error::{Error as VirtError, ErrorNumber};
 
+use super::lookup;
 use super::spec::NetworkSpec;
 use super::validate::{network_string, ordinal, Subnet};
-use super::{field_error, lookup};
 use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use crate::api::Host;
 use crate::xml::network::{Ip, NetworkDef};
@@ -324,13 +324,11 @@ fn clash_error(
     e: FieldError,
     spec: Option<&NetworkSpec>,
 ) -> Box<EvalAltResult> {
-    field_error(
-        ctx,
-        match spec {
-            Some(s) => s.field_name(e),
-            None => e,
-        },
-    )
+    ScriptError::from(match spec {
+        Some(s) => s.field_name(e),
+        None => e,
+    })
+    .at(ctx)
 }
 
 pub(super) fn remember(host: &Host, def: &NetworkDef) {

@@ -7,9 +7,9 @@ use rhai::{Map, NativeCallContext};
 use super::live::{UpdateCommand, UpdateSection};
 use super::update::{apply_live, live_change};
 use super::validate;
-use super::{current_def, field_error, Network};
-use crate::api::args::from_map;
-use crate::api::error::{ScriptError, ScriptResult};
+use super::{current_def, Network};
+use crate::api::args::{from_map, keys_of};
+use crate::api::error::{AtExt, ScriptError, ScriptResult};
 use crate::xml::network::{
     write_dns_host, write_dns_srv, write_dns_txt, write_portgroup, DnsHost, DnsSrv, DnsTxt,
     PortGroup,
@@ -17,10 +17,11 @@ use crate::xml::network::{
 use crate::xml::tree::Element;
 
 fn dns_host_of(ctx: &NativeCallContext, map: &Map) -> ScriptResult<DnsHost> {
-    let mut h: DnsHost = from_map(ctx, "DNS host", map, &["ip", "hostnames"])?;
+    let mut h: DnsHost = from_map(ctx, "DNS host", map, keys_of::<DnsHost>())?;
     h.ip =
         h.ip.parse::<std::net::IpAddr>()
-            .map_err(|_| ScriptError::invalid("dns_host.ip", &h.ip, "not an IP address").at(ctx))?
+            .map_err(|_| ScriptError::invalid("dns_host.ip", &h.ip, "not an IP address"))
+            .at(ctx)?
             .to_string();
     if h.hostnames.is_empty() {
         return Err(
@@ -28,8 +29,7 @@ fn dns_host_of(ctx: &NativeCallContext, map: &Map) -> ScriptResult<DnsHost> {
         );
     }
     for (i, name) in h.hostnames.iter().enumerate() {
-        validate::dns_name(&format!("dns_host.hostnames[{i}]"), name)
-            .map_err(|e| field_error(ctx, e))?;
+        validate::dns_name(&format!("dns_host.hostnames[{i}]"), name).at(ctx)?;
     }
     Ok(h)
 }
@@ -93,19 +93,7 @@ fn portgroup(
     group: &Map,
     cmd: UpdateCommand,
 ) -> ScriptResult<bool> {
-    let pg: PortGroup = from_map(
-        ctx,
-        "port group",
-        group,
-        &[
-            "name",
-            "default",
-            "trust_guest_rx_filters",
-            "vlan",
-            "virtualport",
-            "bandwidth",
-        ],
-    )?;
+    let pg: PortGroup = from_map(ctx, "port group", group, keys_of::<PortGroup>())?;
     if pg.name.is_empty() {
         return Err(
             ScriptError::invalid("portgroup.name", "", "a port group needs a name").at(ctx),
@@ -270,7 +258,7 @@ pub mod network_records_api {
             name: name.into(),
             value: value.into(),
         };
-        validate::dns_txt("dns_txt", &t).map_err(|e| field_error(&ctx, e))?;
+        validate::dns_txt("dns_txt", &t).at(&ctx)?;
         let def = current_def(&ctx, net)?;
         let existing = def.dns.map(|d| d.txt).unwrap_or_default();
         if existing.contains(&t) {
@@ -351,15 +339,8 @@ pub mod network_records_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn add_dns_srv(ctx: NativeCallContext, net: &mut Network, srv: Map) -> ScriptResult<bool> {
-        let s: DnsSrv = from_map(
-            &ctx,
-            "DNS SRV record",
-            &srv,
-            &[
-                "service", "protocol", "domain", "target", "port", "priority", "weight",
-            ],
-        )?;
-        validate::dns_srv("dns_srv", &s).map_err(|e| field_error(&ctx, e))?;
+        let s: DnsSrv = from_map(&ctx, "DNS SRV record", &srv, keys_of::<DnsSrv>())?;
+        validate::dns_srv("dns_srv", &s).at(&ctx)?;
         let def = current_def(&ctx, net)?;
         if def.dns.map(|d| d.srv).unwrap_or_default().contains(&s) {
             return Ok(false);

@@ -9,9 +9,8 @@ use ipnet::IpNet;
 use rhai::{Map, NativeCallContext};
 use serde::{Deserialize, Serialize};
 
-use super::field_error;
-use crate::api::args::from_map;
-use crate::api::error::{ScriptError, ScriptResult};
+use crate::api::args::{from_map, keys_of};
+use crate::api::error::{AtExt, ScriptError, ScriptResult};
 
 use super::validate::{self, parse_ip, Subnet};
 use crate::xml::network::{
@@ -153,57 +152,6 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_stale: Option<bool>,
 }
-
-/// The keys of the typed document as a map (`Network.config`, `edit`).
-pub const DEF_KEYS: &[&str] = &[
-    "name",
-    "uuid",
-    "ipv6",
-    "trust_guest_rx_filters",
-    "metadata",
-    "bridge",
-    "mtu",
-    "domain",
-    "forward",
-    "mac",
-    "dns",
-    "ips",
-    "routes",
-    "portgroups",
-    "virtualport",
-    "bandwidth",
-    "vlan",
-    "port_isolated",
-];
-
-/// The keys a spec map may have (for error messages).
-pub const SPEC_KEYS: &[&str] = &[
-    "name",
-    "uuid",
-    "forward",
-    "bridge",
-    "ip",
-    "dhcp",
-    "dhcp_hosts",
-    "domain",
-    "dns",
-    "mtu",
-    "mac",
-    "ipv6",
-    "trust_guest_rx_filters",
-    "metadata",
-    "ips",
-    "routes",
-    "portgroups",
-    "virtualport",
-    "bandwidth",
-    "vlan",
-    "port_isolated",
-    "autostart",
-    "active",
-    "restart",
-    "cleanup_stale",
-];
 
 impl NetworkSpec {
     /// The network document this spec describes, validated; errors name the
@@ -399,11 +347,11 @@ pub(super) fn spec_of(
     ctx: &NativeCallContext,
     map: &Map,
 ) -> ScriptResult<(NetworkSpec, NetworkDef)> {
-    let spec: NetworkSpec = from_map(ctx, "network spec", map, SPEC_KEYS)?;
+    let spec: NetworkSpec = from_map(ctx, "network spec", map, keys_of::<NetworkSpec>())?;
     if spec.name.trim().is_empty() {
         return Err(ScriptError::invalid("name", &spec.name, "a network needs a name").at(ctx));
     }
-    let def = spec.to_def().map_err(|e| field_error(ctx, e))?;
+    let def = spec.to_def().at(ctx)?;
     Ok((spec, def))
 }
 

@@ -6,7 +6,7 @@ use virt::sys;
 
 use super::live::{LiveChange, UpdateCommand, UpdateSection};
 use super::Network;
-use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use crate::runtime::journal;
 use crate::xml::tree::Element;
 
@@ -83,8 +83,8 @@ pub(super) fn apply_live(
             err.with("message", message)
                 .with("field", section_field(change.section))
                 .with("value", entry.clone())
-                .at(ctx)
-        })?;
+        })
+        .at(ctx)?;
     let n = net.raw.clone();
     let (undo_cmd, undo_xml) = (libvirt_command(change.undo.0), change.undo.1.to_xml());
     journal::record(
