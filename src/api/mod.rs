@@ -6,6 +6,7 @@ pub mod control;
 pub mod error;
 pub mod globals;
 pub mod json;
+pub mod metadata;
 pub mod object;
 pub mod policy;
 pub mod recipe;

@@ -2,7 +2,8 @@
 //! own test suite (networkxml2xmlin/) that the test driver accepts is defined
 //! as it is and as we write it back, and libvirt's dumpxml of both must agree.
 use virt::connect::Connect;
-use virtscript::xml::network::{changed_keys, overlay, NetworkDef, NetworkDoc};
+use virtscript::api::network::live::{changed_keys, overlay};
+use virtscript::xml::network::{NetworkDef, NetworkDoc};
 use virtscript::xml::tree::{Element, Node};
 
 /// The documents libvirt 9's test driver itself refuses (observed; a change

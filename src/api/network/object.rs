@@ -14,8 +14,14 @@ use crate::api::Host;
 
 impl ScriptObject for Network {
     const NAME: &'static str = "Network";
-    const MODULES: &'static [&'static ModuleManifest] =
-        &[exported_manifest!(super::network_api)];
+    const MODULES: &'static [&'static ModuleManifest] = &[
+        exported_manifest!(super::network_api),
+        exported_manifest!(super::lifecycle::network_lifecycle_api),
+        exported_manifest!(super::converge::network_converge_api),
+        exported_manifest!(super::config::network_config_api),
+        exported_manifest!(super::dhcp::network_dhcp_api),
+        exported_manifest!(super::records::network_records_api),
+    ];
     /// As `virsh net-list --all`, with the bridge.
     const COLUMNS: &'static [&'static str] =
         &["Name", "State", "Autostart", "Persistent", "Bridge"];

@@ -1216,7 +1216,7 @@ pub mod vm_api {
         xml: Dynamic,
     ) -> ScriptResult<bool> {
         use crate::xml::metadata as meta;
-        let wanted = super::super::network::metadata_arg(&ctx, ns_uri, &xml)?;
+        let wanted = crate::api::metadata::metadata_arg(&ctx, ns_uri, &xml)?;
         let kind = sys::VIR_DOMAIN_METADATA_ELEMENT as i32;
         let current = match vm.raw.metadata(kind, Some(ns_uri), 0) {
             Ok(x) => meta::parse_element(&x).ok().map(|(_, el)| el),
