@@ -75,6 +75,7 @@ fn backing_from(
     Ok((vol, doc))
 }
 
+/// Read and check a `create_volume` spec against `pool`.
 pub(super) fn volume_spec(
     ctx: &NativeCallContext,
     pool: &Pool,
@@ -95,11 +96,11 @@ pub(super) fn volume_spec(
         Some(v) => Some(backing_from(ctx, &pool.host, v)?),
         None => None,
     };
-    if let Some(f) = &format {
-        if file_based(&pool_doc.pool_type) && !FILE_FORMATS.contains(&f.as_str()) {
+    if let Some(given) = &format {
+        if file_based(&pool_doc.pool_type) && !FILE_FORMATS.contains(&given.as_str()) {
             return Err(ScriptError::invalid(
                 "format",
-                f,
+                given,
                 format!("unknown volume format (known: {})", FILE_FORMATS.join(", ")),
             )
             .at(ctx));
