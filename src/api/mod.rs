@@ -34,7 +34,7 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 12] = [
+    let manifests: [&'static ModuleManifest; 20] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
@@ -42,6 +42,14 @@ pub fn register(engine: &mut Engine, docs: bool) {
         exported_manifest!(volume::volume_api),
         exported_manifest!(volume::copy::volume_copy_api),
         exported_manifest!(vm::vm_api),
+        exported_manifest!(vm::create::vm_create_api),
+        exported_manifest!(vm::lifecycle::vm_lifecycle_api),
+        exported_manifest!(vm::undefine::vm_undefine_api),
+        exported_manifest!(vm::edit::vm_edit_api),
+        exported_manifest!(vm::tuning::vm_tuning_api),
+        exported_manifest!(vm::devices::vm_devices_api),
+        exported_manifest!(vm::guest::vm_guest_api),
+        exported_manifest!(vm::clone::vm_clone_api),
         exported_manifest!(vm::migrate::vm_migrate_api),
         exported_manifest!(network::network_api),
         exported_manifest!(vm::numa::numa_api),

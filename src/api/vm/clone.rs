@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use rhai::plugin::*;
 use rhai::{Array, Dynamic, EvalAltResult, Map, NativeCallContext};
 use virt::storage_vol::StorageVol;
 use virt::sys;
@@ -992,4 +993,77 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
     )
     .with("errors", errors)
     .at(ctx))
+}
+#[export_module(manifest)]
+pub mod vm_clone_api {
+    use super::*;
+
+    /// Clone a shut-off VM like `virt-clone --auto-clone`: a new name (`web-clone`,
+    /// `web-clone-1`, ...), UUID (also the SMBIOS one) and MACs, graphics ports
+    /// back to automatic, log files, the guest-agent socket and UEFI NVRAM
+    /// renamed or copied; every writable disk cloned, read-only and shareable
+    /// disks (ISOs) shared. Storage as `clone(#{ storage: "auto" })`.
+    ///
+    /// ```rhai
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }], networks: ["default"] });
+    /// let copy = web.clone();
+    /// assert_eq(copy.name, "web-clone");
+    /// assert(copy.uuid != web.uuid);
+    /// assert_eq(web.clone().name, "web-clone-1");
+    /// ```
+    #[rhai_fn(name = "clone", pure, return_raw)]
+    pub fn clone_auto(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Vm> {
+        crate::api::vm::clone::clone_vm(&ctx, vm, &Map::new())
+    }
+
+    /// Clone with options: `name` (default automatic), `storage` (`"auto"`:
+    /// reflink where the filesystem can, else a full copy; `"full"`; `"linked"`:
+    /// qcow2 overlays backed by the source's disks, instant, but the source must
+    /// then stay unchanged; `"reflink"`), `files` (per writable disk in order: a
+    /// target path in a pool's directory or a volume name in the source disk's
+    /// pool), `macs` (per interface in order; the rest random `52:54:00:..`,
+    /// unique on the host), `start`, `allow_running` (clone a PAUSED VM; its
+    /// writable disks only from a disk-only snapshot's frozen state, linked).
+    /// Validates everything before making anything; if a step fails midway,
+    /// what was made is removed. Returns the new `Vm`.
+    ///
+    /// ```rhai
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }], networks: ["default"] });
+    /// let db = web.clone(#{ name: "db", storage: "linked", files: ["db-root.qcow2"],
+    ///     macs: ["52:54:00:12:34:56"] });
+    /// assert_eq(db.disks()[0].source, "/default-pool/db-root.qcow2");
+    /// assert_eq(db.interfaces()[0].mac, "52:54:00:12:34:56");
+    /// assert_eq(HOST.pool("default-pool").volume("db-root.qcow2").backing.path,
+    ///     "/default-pool/web.qcow2");
+    /// ```
+    #[rhai_fn(name = "clone", pure, return_raw)]
+    pub fn clone_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Vm> {
+        crate::api::vm::clone::clone_vm(&ctx, vm, &opts)
+    }
+
+    /// Make `n` clones named `{prefix}-1` .. `{prefix}-n` (default prefix
+    /// `{name}-clone`) in parallel on up to `--jobs` threads, returned in order.
+    /// Options as `clone` (`storage`, `start`, `allow_running`) plus `prefix`.
+    /// Everything is planned (names, MACs, volumes) before anything is made;
+    /// busy pools are retried with backoff. If any clone fails, the others are
+    /// removed as well and the error lists the failures (`e.errors`).
+    ///
+    /// ```rhai
+    /// let base = HOST.define_vm(#{ name: "base", memory: 256, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }], networks: ["default"] });
+    /// let vms = base.clone_many(3, #{ prefix: "node", storage: "linked", start: true });
+    /// assert_eq(vms.map(|v| v.name), ["node-1", "node-2", "node-3"]);
+    /// assert(vms.all(|v| v.state == "running"));
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn clone_many(
+        ctx: NativeCallContext,
+        vm: &mut Vm,
+        n: i64,
+        opts: Map,
+    ) -> ScriptResult<Array> {
+        crate::api::vm::clone::clone_many(&ctx, vm, n, &opts)
+    }
 }
