@@ -70,6 +70,15 @@ fn same_device(el: &Element, wanted: &Element) -> bool {
     }
 }
 
+/// A device spec without `live` and `config`, which are the call's
+/// (`affect_flags`), not the device's.
+fn without_affect_keys(spec: &Map) -> Map {
+    let mut device = spec.clone();
+    device.remove("live");
+    device.remove("config");
+    device
+}
+
 #[export_module(manifest)]
 pub mod vm_devices_api {
     use super::*;
@@ -83,8 +92,8 @@ pub mod vm_devices_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn attach_interface(ctx: NativeCallContext, vm: &mut Vm, spec: Map) -> ScriptResult<()> {
-        let nic = spec::plan_interface(vm.host.conn(), "interface", &Dynamic::from(spec.clone()))
-            .at(&ctx)?;
+        let nic_spec = Dynamic::from(without_affect_keys(&spec));
+        let nic = spec::plan_interface(vm.host.conn(), "interface", &nic_spec).at(&ctx)?;
         let f = Fields::new("", &spec);
         let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
         change_device(vm, &nic.to_element().to_xml(), flags, true).script(&ctx)?;
@@ -165,9 +174,7 @@ pub mod vm_devices_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn attach_disk(ctx: NativeCallContext, vm: &mut Vm, spec: Map) -> ScriptResult<String> {
-        let mut disk_spec = spec.clone();
-        disk_spec.remove("live");
-        disk_spec.remove("config");
+        let disk_spec = without_affect_keys(&spec);
         let f = Fields::new("", &spec);
         let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
         let (d, _) = live_model(vm, &ctx)?;

@@ -10,6 +10,7 @@ pub mod create;
 pub mod devices;
 pub mod edit;
 pub mod guest;
+pub mod keys;
 pub mod lifecycle;
 pub mod migrate;
 pub mod numa;
