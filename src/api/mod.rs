@@ -34,10 +34,11 @@ pub fn register(engine: &mut Engine, docs: bool) {
     engine.register_type_with_name::<Vm>("Vm");
     engine.register_type_with_name::<Network>("Network");
     engine.register_type_with_name::<Snapshot>("Snapshot");
-    let manifests: [&'static ModuleManifest; 20] = [
+    let manifests: [&'static ModuleManifest; 21] = [
         exported_manifest!(globals::globals_api),
         exported_manifest!(control::control_api),
         exported_manifest!(host::host_api),
+        exported_manifest!(host::numa::host_numa_api),
         exported_manifest!(pool::pool_api),
         exported_manifest!(volume::volume_api),
         exported_manifest!(volume::copy::volume_copy_api),

@@ -1,5 +1,7 @@
 //! `Host`: one libvirt connection (`virsh -c URI`). Scripts get the host chosen
 //! on the command line as the constant `HOST` and may open more with `connect`.
+pub mod numa;
+
 use crate::runtime::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;

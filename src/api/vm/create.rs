@@ -344,8 +344,8 @@ pub mod vm_create_api {
         opts: Map,
     ) -> ScriptResult<Vm> {
         let f = Fields::new("", &opts);
-        f.only(&["allow_path"]).at(&ctx)?;
         let allow_path = f.boolean("allow_path").at(&ctx)?.unwrap_or(false);
+        f.finish().at(&ctx)?;
         check_xml_sources(host, xml, None, allow_path).at(&ctx)?;
         let dom = host.conn().define_domain_xml(xml).script(&ctx)?;
         let name = dom.name().unwrap_or_default();

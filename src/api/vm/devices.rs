@@ -130,8 +130,8 @@ pub mod vm_devices_api {
         opts: Map,
     ) -> ScriptResult<()> {
         let f = Fields::new("", &opts);
-        f.only(&["live", "config"]).at(&ctx)?;
         let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
+        f.finish().at(&ctx)?;
         let tree = device_tree(vm, flags, &ctx)?;
         let el = tree
             .child("devices")
@@ -249,8 +249,8 @@ pub mod vm_devices_api {
         opts: Map,
     ) -> ScriptResult<()> {
         let f = Fields::new("", &opts);
-        f.only(&["live", "config"]).at(&ctx)?;
         let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
+        f.finish().at(&ctx)?;
         let tree = device_tree(vm, flags, &ctx)?;
         let el = tree
             .child("devices")

@@ -42,12 +42,11 @@ fn addresses_from(vm: &Vm, source: &str) -> Result<Array, virt::error::Error> {
     Ok(out)
 }
 
-fn sources_of(ctx: &NativeCallContext, opts: &Map) -> ScriptResult<Vec<&'static str>> {
-    let f = Fields::new("", opts);
+/// `source`: where addresses come from, in the order they are asked.
+fn sources_of(f: &Fields) -> Result<Vec<&'static str>, ScriptError> {
     Ok(
         match f
-            .one_of("source", &["lease", "agent", "arp", "any"])
-            .at(ctx)?
+            .one_of("source", &["lease", "agent", "arp", "any"])?
             .as_deref()
             .unwrap_or("any")
         {
@@ -74,8 +73,9 @@ pub mod vm_guest_api {
     /// ```
     #[rhai_fn(name = "addresses", pure, return_raw)]
     pub fn addresses_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Array> {
-        Fields::new("", &opts).only(&["source"]).at(&ctx)?;
-        let sources = sources_of(&ctx, &opts)?;
+        let f = Fields::new("", &opts);
+        let sources = sources_of(&f).at(&ctx)?;
+        f.finish().at(&ctx)?;
         let mut last_err = None;
         for s in &sources {
             match addresses_from(vm, s) {
@@ -113,12 +113,12 @@ pub mod vm_guest_api {
     #[rhai_fn(name = "wait_ip", pure, return_raw)]
     pub fn wait_ip_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Map> {
         let f = Fields::new("", &opts);
-        f.only(&["timeout", "source"]).at(&ctx)?;
         let timeout = match f.raw("timeout") {
             Some(v) => args::seconds("timeout", v).at(&ctx)?,
             None => Duration::from_secs(120),
         };
-        let sources = sources_of(&ctx, &opts)?;
+        let sources = sources_of(&f).at(&ctx)?;
+        f.finish().at(&ctx)?;
         let deadline = std::time::Instant::now() + timeout;
         let mut errors: Vec<String> = Vec::new();
         loop {

@@ -79,12 +79,12 @@ pub mod vm_lifecycle_api {
     #[rhai_fn(name = "shutdown", pure, return_raw)]
     pub fn shutdown_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<()> {
         let f = Fields::new("", &opts);
-        f.only(&["timeout", "force"]).at(&ctx)?;
         let timeout = match f.raw("timeout") {
             Some(v) => args::seconds("timeout", v).at(&ctx)?,
             None => Duration::from_secs(60),
         };
         let force = f.boolean("force").at(&ctx)?.unwrap_or(false);
+        f.finish().at(&ctx)?;
         if !vm.raw.is_active().script(&ctx)? {
             return Ok(());
         }
@@ -235,8 +235,8 @@ pub mod vm_lifecycle_api {
         opts: Map,
     ) -> ScriptResult<()> {
         let f = Fields::new("", &opts);
-        f.only(&["overwrite"]).at(&ctx)?;
         let overwrite = f.boolean("overwrite").at(&ctx)?.unwrap_or(false);
+        f.finish().at(&ctx)?;
         let local = policy::local_path(
             vm.host.uri(),
             "path",

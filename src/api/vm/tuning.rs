@@ -93,8 +93,8 @@ pub mod vm_tuning_api {
         opts: Map,
     ) -> ScriptResult<()> {
         let f = Fields::new("", &opts);
-        f.only(&["live", "config"]).at(&ctx)?;
         let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
+        f.finish().at(&ctx)?;
         let max = vm
             .raw
             .vcpus_flags(sys::VIR_DOMAIN_VCPU_MAXIMUM | AFFECT_CONFIG)
@@ -150,9 +150,9 @@ pub mod vm_tuning_api {
         opts: Map,
     ) -> ScriptResult<()> {
         let f = Fields::new("", &opts);
-        f.only(&["live", "config"]).at(&ctx)?;
         let bytes = args::size("memory", &size, args::NumberUnit::MiB, false).at(&ctx)?;
         let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
+        f.finish().at(&ctx)?;
         let max_kib = vm.raw.max_memory().script(&ctx)?;
         let kib = bytes / 1024;
         if kib > max_kib {
@@ -221,9 +221,6 @@ pub mod vm_tuning_api {
             "size_iops_sec",
         ];
         let f = Fields::new("", &limits);
-        let mut known: Vec<&str> = KEYS.to_vec();
-        known.extend(["live", "config"]);
-        f.only(&known).at(&ctx)?;
         let mut params = Vec::new();
         for key in KEYS {
             if let Some(v) = f.int(key).at(&ctx)? {
@@ -233,6 +230,8 @@ pub mod vm_tuning_api {
                 params.push((*key, v as u64));
             }
         }
+        let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
+        f.finish().at(&ctx)?;
         if params.is_empty() {
             return Err(ScriptError::invalid(
                 "limits",
@@ -250,7 +249,6 @@ pub mod vm_tuning_api {
             )
             .at(&ctx));
         }
-        let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
         crate::virt_ext::domain::set_block_io_tune(&vm.raw, target, &params, flags).script(&ctx)?;
         journal::record(
             "set_disk_throttle",

@@ -154,7 +154,7 @@ pub(super) fn plan_numatune(conn: &Connect, map: &Map) -> Result<Numatune, Scrip
             "required: host NUMA cells, like \"0-1\"",
         )
     })?;
-    let cells = crate::api::vm::numa::host_cell_ids(conn);
+    let cells = crate::api::host::numa::host_cell_ids(conn);
     for id in parse_cpuset("numa.nodeset", &nodeset)? {
         if !cells.is_empty() && !cells.contains(&id) {
             return Err(ScriptError::invalid(
