@@ -1,6 +1,8 @@
 //! `Host`: one libvirt connection (`virsh -c URI`). Scripts get the host chosen
 //! on the command line as the constant `HOST` and may open more with `connect`.
 mod object;
+pub mod numa;
+
 use crate::runtime::ErrorKind;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;

@@ -9,7 +9,10 @@ use crate::api::table::yes_no;
 
 impl ScriptObject for Host {
     const NAME: &'static str = "Host";
-    const MODULES: &'static [&'static ModuleManifest] = &[exported_manifest!(super::host_api)];
+    const MODULES: &'static [&'static ModuleManifest] = &[
+        exported_manifest!(super::host_api),
+        exported_manifest!(super::numa::host_numa_api),
+    ];
     const COLUMNS: &'static [&'static str] = &["URI", "Hostname", "Libvirt", "Alive"];
     /// The root: scripts get hosts from `HOST` and `connect`, not by name.
     type Parent = ();

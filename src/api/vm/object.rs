@@ -16,6 +16,14 @@ impl ScriptObject for Vm {
     const NAME: &'static str = "Vm";
     const MODULES: &'static [&'static ModuleManifest] = &[
         exported_manifest!(super::vm_api),
+        exported_manifest!(super::create::vm_create_api),
+        exported_manifest!(super::lifecycle::vm_lifecycle_api),
+        exported_manifest!(super::undefine::vm_undefine_api),
+        exported_manifest!(super::edit::vm_edit_api),
+        exported_manifest!(super::tuning::vm_tuning_api),
+        exported_manifest!(super::devices::vm_devices_api),
+        exported_manifest!(super::guest::vm_guest_api),
+        exported_manifest!(super::clone::vm_clone_api),
         exported_manifest!(super::migrate::vm_migrate_api),
         exported_manifest!(super::numa::numa_api),
         exported_manifest!(super::numa::numa_tune_api),

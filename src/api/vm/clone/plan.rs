@@ -1,0 +1,451 @@
+//! Planning a clone: every check, name, MAC and volume decided before
+//! anything is made.
+use crate::runtime::ErrorKind;
+use std::collections::HashSet;
+use std::path::Path;
+
+use virt::sys;
+
+use crate::api::args::show;
+use crate::api::error::ScriptError;
+use crate::api::pool::{is_local, with_pool_retry, Pool};
+use crate::api::vm::Vm;
+use crate::api::volume::{check_new_volume, CloneMode, Volume};
+use crate::xml::clone::{interface_macs, rename_path, split_ext, CloneEdits};
+use crate::xml::domain::{Disk, Domain};
+use crate::xml::tree::Element;
+
+use super::{random_mac, random_uuid, CloneOptions, ClonePlan, DiskJob, NvramJob, Reserved};
+
+/// Where libvirt's QEMU driver keeps NVRAM files it names itself.
+const NVRAM_DIR: &str = "/var/lib/libvirt/qemu/nvram";
+
+/// Every MAC any VM of the host uses: one XML call per domain (the live
+/// definition of a running VM, the persistent one of a stopped VM).
+fn host_macs(vm: &Vm) -> HashSet<String> {
+    let mut macs = HashSet::new();
+    for dom in vm.host.conn().list_all_domains(0).unwrap_or_default() {
+        let Ok(xml) = dom.xml_desc(0) else { continue };
+        let Ok(tree) = Element::parse(&xml) else {
+            continue;
+        };
+        macs.extend(
+            interface_macs(&tree)
+                .into_iter()
+                .flatten()
+                .map(|m| m.to_ascii_lowercase()),
+        );
+    }
+    macs
+}
+
+pub(super) fn domain_exists(vm: &Vm, name: &str) -> bool {
+    vm.host.conn().lookup_domain_by_name(name).is_ok()
+}
+
+/// `web-clone`, then `web-clone-1`, `web-clone-2`, ... (virt-clone --auto-clone).
+fn auto_name(vm: &Vm, base: &str, reserved: &Reserved) -> String {
+    let free = |n: &str| !reserved.names.contains(n) && !domain_exists(vm, n);
+    let first = format!("{base}-clone");
+    if free(&first) {
+        return first;
+    }
+    (1..)
+        .map(|i| format!("{base}-clone-{i}"))
+        .find(|n| free(n))
+        .unwrap_or(first)
+}
+
+fn volume_free(pool: &Pool, name: &str, reserved: &Reserved) -> bool {
+    !reserved.volumes.contains(&(pool.name(), name.to_owned()))
+        && pool.raw.lookup_storage_vol_by_name(name).is_err()
+}
+
+/// `stem.ext`, else `stem-1.ext`, `stem-2.ext`, ...
+fn unique_volume_name(pool: &Pool, wanted: &str, reserved: &Reserved) -> String {
+    if volume_free(pool, wanted, reserved) {
+        return wanted.to_owned();
+    }
+    let (stem, ext) = split_ext(wanted);
+    (1..)
+        .map(|i| format!("{stem}-{i}{ext}"))
+        .find(|n| volume_free(pool, n, reserved))
+        .unwrap_or_else(|| wanted.to_owned())
+}
+
+fn wrap_pool(vm: &Vm, raw: virt::storage_pool::StoragePool) -> Pool {
+    Pool {
+        host: vm.host.clone(),
+        raw: raw.into(),
+    }
+}
+
+/// The running pool whose directory is `dir`.
+fn pool_for_dir(vm: &Vm, dir: &str) -> Option<Pool> {
+    let dir = dir.trim_end_matches('/');
+    vm.host
+        .conn()
+        .list_all_storage_pools(sys::VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|raw| wrap_pool(vm, raw))
+        .find(|p| {
+            p.definition()
+                .ok()
+                .and_then(|d| d.target.path)
+                .is_some_and(|t| t.trim_end_matches('/') == dir)
+        })
+}
+
+fn parent_dir(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => ".",
+    }
+}
+
+/// The storage volume at `path`; a plain file in a pool's directory that the
+/// pool does not list yet is found after refreshing that pool.
+fn volume_at(vm: &Vm, path: &str) -> Option<Volume> {
+    let conn = vm.host.conn();
+    if let Ok(raw) = conn.lookup_storage_vol_by_path(path) {
+        return Some(crate::api::volume::wrap(&vm.host, raw));
+    }
+    let pool = pool_for_dir(vm, parent_dir(path))?;
+    with_pool_retry(|| pool.raw.refresh(0)).ok()?;
+    conn.lookup_storage_vol_by_path(path)
+        .ok()
+        .map(|raw| crate::api::volume::wrap(&vm.host, raw))
+}
+
+/// The volume behind a domain disk, or an error saying why it cannot be cloned.
+fn disk_volume(vm: &Vm, disk: &Disk) -> Result<Volume, ScriptError> {
+    let unclonable = |what: &str, why: String| {
+        ScriptError::new(
+            ErrorKind::Unsupported,
+            format!("disk {}: {what} {why}", disk.target),
+        )
+        .with("field", "disk")
+        .with("value", disk.target.clone())
+    };
+    if let (Some(pool), Some(volume)) = (&disk.pool, &disk.volume) {
+        return vm
+            .host
+            .conn()
+            .lookup_storage_pool_by_name(pool)
+            .and_then(|p| p.lookup_storage_vol_by_name(volume))
+            .map(|raw| crate::api::volume::wrap(&vm.host, raw))
+            .map_err(|e| {
+                unclonable(
+                    &format!("{pool}/{volume}"),
+                    format!("cannot be found: {}", e.message()),
+                )
+            });
+    }
+    let Some(path) = &disk.source else {
+        return Err(unclonable("has no source", "to clone".into()));
+    };
+    volume_at(vm, path).ok_or_else(|| {
+        unclonable(
+            path,
+            format!(
+                "is not a volume of any running storage pool, so it cannot be cloned; \
+                 define and start a dir pool for {} (HOST.define_pool(#{{ name, type: \"dir\", path: \"{}\" }})) \
+                 or detach the disk before cloning",
+                parent_dir(path),
+                parent_dir(path)
+            ),
+        )
+    })
+}
+
+fn is_shared(disk: &Disk) -> bool {
+    disk.readonly || disk.shareable || matches!(disk.device.as_str(), "cdrom" | "floppy")
+}
+
+/// The backing file of a disk's live image (the state frozen by an external snapshot).
+fn live_backing(vm: &Vm, target: &str) -> Option<String> {
+    let xml = vm.raw.xml_desc(0).ok()?;
+    let tree = Element::parse(&xml).ok()?;
+    let disk = tree
+        .child("devices")?
+        .children_named("disk")
+        .find(|d| d.child("target").and_then(|t| t.attr("dev")) == Some(target))?;
+    let backing = disk.child("backingStore")?.child("source")?;
+    backing
+        .attr("file")
+        .or_else(|| backing.attr("dev"))
+        .map(str::to_owned)
+}
+
+/// Decide everything about one clone of `vm`; creates nothing.
+pub fn plan(
+    vm: &Vm,
+    opts: &CloneOptions,
+    reserved: &mut Reserved,
+) -> Result<ClonePlan, ScriptError> {
+    let src_name = vm.name();
+    let state = crate::virt_ext::domain::state(&vm.raw).map_err(|e| ScriptError::libvirt(&e))?;
+    let state = state.to_raw();
+    let paused = state == sys::VIR_DOMAIN_PAUSED;
+    if state != sys::VIR_DOMAIN_SHUTOFF {
+        let what = crate::api::vm::state_name(virt::domain::DomainStateEnum::from_raw(state));
+        if !paused {
+            return Err(ScriptError::new(
+                ErrorKind::State,
+                format!(
+                    "VM {src_name} is {what}: shut it down first (vm.shutdown()), or pause it \
+                     (vm.suspend()) and clone with allow_running: true"
+                ),
+            )
+            .with("field", "state")
+            .with("value", what));
+        }
+        if !opts.allow_running {
+            return Err(ScriptError::invalid(
+                "allow_running",
+                "false",
+                format!("VM {src_name} is paused: pass allow_running: true to clone it anyway, or shut it down"),
+            ));
+        }
+    }
+    let name = match &opts.name {
+        Some(n) => {
+            if reserved.names.contains(n) || domain_exists(vm, n) {
+                return Err(ScriptError::invalid(
+                    "name",
+                    n,
+                    "a VM with this name already exists",
+                ));
+            }
+            n.clone()
+        }
+        None => auto_name(vm, &src_name, reserved),
+    };
+    let xml = vm
+        .raw
+        .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE | sys::VIR_DOMAIN_XML_SECURE)
+        .map_err(|e| ScriptError::libvirt(&e))?;
+    let (dom, tree) = Domain::parse(&xml).map_err(|e| {
+        ScriptError::new(ErrorKind::Xml, format!("cannot read {src_name}'s XML: {e}"))
+    })?;
+
+    // Disks.
+    let mut jobs = Vec::new();
+    let mut files = opts.files.iter();
+    let mut claimed: Vec<(String, String)> = Vec::new();
+    for (index, disk) in dom.disks.iter().enumerate() {
+        if is_shared(disk) || (disk.source.is_none() && disk.volume.is_none()) {
+            continue; // shared (ISOs, read-only, shareable) or empty drive
+        }
+        let file = files.next();
+        let mut mode = opts.storage;
+        let mut src = disk_volume(vm, disk)?;
+        if paused {
+            let frozen = live_backing(vm, &disk.target).and_then(|p| volume_at(vm, &p));
+            match (opts.storage, frozen) {
+                (CloneMode::Linked, Some(base)) => src = base,
+                _ => {
+                    return Err(ScriptError::invalid(
+                        "allow_running",
+                        "true",
+                        format!(
+                            "disk {} of paused VM {src_name} is writable and in use: shut the VM down, \
+                             or take a disk-only snapshot (vm.snapshot(\"s\", #{{ disk_only: true }})) \
+                             and clone with storage: \"linked\" from that state",
+                            disk.target
+                        ),
+                    ))
+                }
+            }
+            mode = CloneMode::Linked;
+        }
+        let src_doc = src.definition()?;
+        let src_pool = src.pool().map_err(|e| ScriptError::libvirt(&e))?;
+        let src_file = src.name();
+        let (pool, vol_name) = match file {
+            Some((field, value)) => {
+                if !value.is_string() {
+                    return Err(ScriptError::invalid(
+                        field,
+                        show(value),
+                        format!("must be a path or a volume name, not {}", value.type_name()),
+                    ));
+                }
+                let text = value.to_string();
+                let (pool, vol_name) = if text.starts_with('/') {
+                    let dir = parent_dir(&text);
+                    let pool = pool_for_dir(vm, dir).ok_or_else(|| {
+                        ScriptError::invalid(
+                            field,
+                            &text,
+                            format!(
+                                "no running storage pool has the directory {dir}; define a dir pool there \
+                                 or give a path in one (the source disk is in pool {})",
+                                src_pool.name()
+                            ),
+                        )
+                    })?;
+                    (pool, text.rsplit('/').next().unwrap_or_default().to_owned())
+                } else {
+                    (src_pool.clone(), text.clone())
+                };
+                check_new_volume(&pool, field, &vol_name)?;
+                if reserved.volumes.contains(&(pool.name(), vol_name.clone()))
+                    || claimed.contains(&(pool.name(), vol_name.clone()))
+                {
+                    return Err(ScriptError::invalid(
+                        field,
+                        &text,
+                        "is already the target of another cloned disk",
+                    ));
+                }
+                (pool, vol_name)
+            }
+            None => {
+                let mut wanted = rename_path(&src_file, &src_name, &name);
+                if mode == CloneMode::Linked && split_ext(&wanted).1 != ".qcow2" {
+                    wanted = format!("{}.qcow2", split_ext(&wanted).0);
+                }
+                let mut r = Reserved::default();
+                r.volumes.extend(reserved.volumes.iter().cloned());
+                r.volumes.extend(claimed.iter().cloned());
+                (src_pool.clone(), unique_volume_name(&src_pool, &wanted, &r))
+            }
+        };
+        if !pool.is_active() {
+            return Err(ScriptError::new(
+                ErrorKind::Invalid,
+                format!("pool {} is not running: start it first", pool.name()),
+            ));
+        }
+        let format = if mode == CloneMode::Linked {
+            "qcow2".to_owned()
+        } else {
+            src_doc
+                .target
+                .format
+                .clone()
+                .unwrap_or_else(|| "raw".into())
+        };
+        claimed.push((pool.name(), vol_name.clone()));
+        let _ = format;
+        jobs.push(DiskJob {
+            index,
+            target: disk.target.clone(),
+            src,
+            src_doc,
+            pool,
+            name: vol_name,
+            mode,
+        });
+    }
+    if let Some((field, value)) = files.next() {
+        return Err(ScriptError::invalid(
+            "files",
+            format!("{} entries", opts.files.len()),
+            format!(
+                "VM {src_name} has {} writable disk(s) to clone, so {field} ({}) has no disk",
+                jobs.len(),
+                show(value)
+            ),
+        ));
+    }
+
+    // MACs.
+    let nics = interface_macs(&tree).len();
+    if opts.macs.len() > nics {
+        return Err(ScriptError::invalid(
+            "macs",
+            format!("{} addresses", opts.macs.len()),
+            format!("VM {src_name} has {nics} network interface(s)"),
+        ));
+    }
+    if reserved.host_macs.is_none() {
+        reserved.host_macs = Some(host_macs(vm));
+    }
+    let mut taken = reserved.host_macs.clone().unwrap_or_default();
+    taken.extend(reserved.macs.iter().cloned());
+    let mut macs = Vec::new();
+    for (field, mac) in &opts.macs {
+        if taken.contains(mac) || macs.contains(mac) {
+            return Err(ScriptError::invalid(
+                field,
+                mac,
+                "is already used by a VM of this host",
+            ));
+        }
+        macs.push(mac.clone());
+    }
+    while macs.len() < nics {
+        let all: HashSet<String> = taken.iter().chain(macs.iter()).cloned().collect();
+        macs.push(random_mac(&all));
+    }
+
+    // NVRAM.
+    // With `<os firmware='efi'>` libvirt picks the NVRAM file at start
+    // (`{nvram_dir}/{name}_VARS.fd`) and the definition does not name it.
+    let auto_nvram = (dom.os.firmware.as_deref() == Some("efi") && is_local(&vm.host))
+        .then(|| format!("{NVRAM_DIR}/{src_name}_VARS.fd"))
+        .filter(|p| Path::new(p).exists());
+    let nvram = match tree
+        .path(&["os", "nvram"])
+        .map(|n| n.text().trim().to_owned())
+        .or(auto_nvram)
+    {
+        Some(path) if !path.is_empty() => {
+            let new_path = rename_path(&path, &src_name, &name);
+            let job = match vm.host.conn().lookup_storage_vol_by_path(&path) {
+                Ok(raw) => {
+                    let src = crate::api::volume::wrap(&vm.host, raw);
+                    let pool = src.pool().map_err(|e| ScriptError::libvirt(&e))?;
+                    let vol_name = new_path.rsplit('/').next().unwrap_or_default().to_owned();
+                    check_new_volume(&pool, "nvram", &vol_name)?;
+                    NvramJob::Volume {
+                        src_doc: Box::new(src.definition()?),
+                        src,
+                        pool,
+                        name: vol_name,
+                    }
+                }
+                Err(_) if is_local(&vm.host) && Path::new(&path).exists() => {
+                    if Path::new(&new_path).exists() {
+                        return Err(ScriptError::invalid(
+                            "nvram",
+                            &new_path,
+                            "the clone's NVRAM file already exists; remove it or choose another name",
+                        ));
+                    }
+                    NvramJob::File {
+                        from: path.clone(),
+                        to: new_path.clone(),
+                    }
+                }
+                Err(_) => NvramJob::Fresh,
+            };
+            Some((job, new_path))
+        }
+        _ => None,
+    };
+
+    reserved.names.insert(name.clone());
+    reserved.macs.extend(macs.iter().cloned());
+    reserved.volumes.extend(claimed);
+    let edits = CloneEdits {
+        old_name: src_name,
+        name,
+        uuid: random_uuid(),
+        macs,
+        disks: Vec::new(),
+        nvram: nvram.as_ref().map(|(_, p)| p.clone()),
+    };
+    Ok(ClonePlan {
+        src: vm.clone(),
+        tree,
+        edits,
+        disks: jobs,
+        nvram,
+        start: opts.start,
+    })
+}

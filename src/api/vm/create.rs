@@ -1,0 +1,363 @@
+//! Creating VMs: `create_vm`/`define_vm` from a spec (volumes first, undone
+//! when the definition fails) and `define_vm_xml`, with the check that the
+//! files a definition names are allowed.
+use rhai::plugin::*;
+use rhai::{Map, NativeCallContext};
+use virt::sys;
+
+use super::{spec, Vm};
+use crate::api::args::{self, Fields};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::policy;
+use crate::api::Host;
+use crate::runtime::journal;
+use crate::xml::tree::Element;
+
+/// A seed image as a new volume `file` of `pool`, uploaded through libvirt.
+fn upload_seed(
+    conn: &virt::connect::Connect,
+    pool: &str,
+    file: &str,
+    image: &[u8],
+) -> Result<virt::storage_vol::StorageVol, virt::error::Error> {
+    let pool = conn.lookup_storage_pool_by_name(pool)?;
+    let xml = crate::api::volume::copy::new_volume_xml(file, image.len() as u64, "raw");
+    let vol = virt::storage_vol::StorageVol::create_xml(&pool, &xml, 0)?;
+    let sent = (|| {
+        let stream = virt::stream::Stream::new(conn, 0)?;
+        vol.upload(&stream, 0, image.len() as u64, 0)?;
+        crate::virt_ext::stream::send_all(&stream, image)?;
+        stream.finish()
+    })();
+    if let Err(e) = sent {
+        let _ = vol.delete(0);
+        return Err(e);
+    }
+    Ok(vol)
+}
+
+/// Define the planned domain: volumes first, then the domain, undoing the
+/// volumes when the definition fails. Starts and sets autostart as asked.
+fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> ScriptResult<Vm> {
+    let conn = host.conn();
+    let mut created: Vec<virt::storage_vol::StorageVol> = Vec::new();
+    let cleanup = |created: &mut Vec<virt::storage_vol::StorageVol>| {
+        for vol in created.drain(..) {
+            let _ = vol.delete(0);
+        }
+    };
+    for nv in &plan.new_volumes {
+        let made = conn
+            .lookup_storage_pool_by_name(&nv.pool)
+            .and_then(|pool| virt::storage_vol::StorageVol::create_xml(&pool, &nv.xml, 0));
+        match made {
+            Ok(vol) => {
+                if let Ok(path) = vol.path() {
+                    plan.domain.disks[nv.disk].source = Some(path);
+                }
+                let undo_vol = vol.clone();
+                journal::record(
+                    "create_volume",
+                    format!("volume {}/{}", nv.pool, nv.name),
+                    Some(Box::new(move || undo_vol.delete(0))),
+                );
+                created.push(vol);
+            }
+            Err(e) => {
+                cleanup(&mut created);
+                return Err(ScriptError::libvirt(&e)
+                    .with("field", "disks")
+                    .with("value", format!("{}/{}", nv.pool, nv.name))
+                    .at(ctx));
+            }
+        }
+    }
+    let mut seed_file = None;
+    if let Some(seed) = &plan.cloud_init {
+        let refs: Vec<(&str, &[u8])> = seed
+            .files
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_bytes()))
+            .collect();
+        let image = crate::iso::build("cidata", &refs);
+        match &seed.volume {
+            // Built here, uploaded there: nothing is written on this machine.
+            Some((pool, file)) => match upload_seed(conn, pool, file, &image) {
+                Ok(vol) => {
+                    if let Ok(path) = vol.path() {
+                        plan.domain.disks[seed.disk].source = Some(path);
+                    }
+                    let undo_vol = vol.clone();
+                    journal::record(
+                        "create_volume",
+                        format!("volume {pool}/{file}"),
+                        Some(Box::new(move || undo_vol.delete(0))),
+                    );
+                    created.push(vol);
+                }
+                Err(e) => {
+                    cleanup(&mut created);
+                    return Err(ScriptError::libvirt(&e)
+                        .with("field", "cloud_init")
+                        .with("value", format!("{pool}/{file}"))
+                        .at(ctx));
+                }
+            },
+            None => {
+                let path = plan.domain.disks[seed.disk]
+                    .source
+                    .clone()
+                    .unwrap_or_default();
+                if let Err(e) = std::fs::write(&path, &image) {
+                    cleanup(&mut created);
+                    return Err(ScriptError::invalid(
+                        "cloud_init",
+                        &path,
+                        format!("cannot write the seed image: {e}"),
+                    )
+                    .at(ctx));
+                }
+                seed_file = Some(path);
+            }
+        }
+    }
+    let xml = plan.xml();
+    let dom = match conn.define_domain_xml(&xml) {
+        Ok(dom) => dom,
+        Err(e) => {
+            cleanup(&mut created);
+            if let Some(p) = &seed_file {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(ScriptError::libvirt(&e).at(ctx));
+        }
+    };
+    let name = plan.domain.name.clone();
+    let undo = dom.clone();
+    journal::record(
+        "define_vm",
+        format!("vm {name}"),
+        Some(Box::new(move || {
+            undo.undefine_flags(sys::VIR_DOMAIN_UNDEFINE_NVRAM)
+        })),
+    );
+    if plan.autostart {
+        dom.set_autostart(true).script(ctx)?;
+        journal::record("set_autostart", format!("vm {name}"), None);
+    }
+    if plan.start {
+        dom.create().script(ctx)?;
+        let undo = dom.clone();
+        journal::record(
+            "start_vm",
+            format!("vm {name}"),
+            Some(Box::new(move || undo.destroy())),
+        );
+    }
+    Ok(Vm {
+        host: host.clone(),
+        raw: dom.into(),
+    })
+}
+
+fn create_or_define(
+    ctx: NativeCallContext,
+    host: &mut Host,
+    spec: Map,
+    start_default: bool,
+) -> ScriptResult<Dynamic> {
+    let mut plan = spec::plan(host.conn(), &spec).at(&ctx)?;
+    if !start_default {
+        if spec.contains_key("start") {
+            return Err(ScriptError::invalid(
+                "start",
+                args::show(&spec["start"]),
+                "define_vm never starts the VM; use create_vm",
+            )
+            .at(&ctx));
+        }
+        plan.start = false;
+    }
+    if plan.dry_run {
+        return Ok(plan.xml().into());
+    }
+    execute(host, plan, &ctx).map(Dynamic::from)
+}
+
+/// The files a domain definition makes the VM read: disk and CD-ROM sources,
+/// kernel and initrd, as (field, path).
+fn xml_sources(xml: &str) -> Vec<(String, String)> {
+    let Ok(tree) = Element::parse(xml) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, disk) in tree
+        .child("devices")
+        .into_iter()
+        .flat_map(|d| d.children_named("disk"))
+        .enumerate()
+    {
+        if let Some(path) = disk
+            .child("source")
+            .and_then(|s| s.attr("file").or_else(|| s.attr("dev")))
+        {
+            out.push((format!("devices.disk[{i}].source"), path.to_owned()));
+        }
+    }
+    for name in ["kernel", "initrd"] {
+        if let Some(el) = tree.path(&["os", name]) {
+            out.push((format!("os.{name}"), el.text()));
+        }
+    }
+    out
+}
+
+/// Files in `xml` (that `before` did not already name) must be inside a storage
+/// pool or the boot/ISO directories unless `allow_path` (`policy::check_source`).
+pub(super) fn check_xml_sources(
+    host: &Host,
+    xml: &str,
+    before: Option<&str>,
+    allow_path: bool,
+) -> Result<(), ScriptError> {
+    let known: Vec<String> = before
+        .map(xml_sources)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let pools = if allow_path {
+        Vec::new()
+    } else {
+        spec::pool_dirs(host.conn())
+    };
+    for (field, path) in xml_sources(xml) {
+        if !known.contains(&path) {
+            policy::check_source(&field, &path, &pools, allow_path)?;
+        }
+    }
+    Ok(())
+}
+
+#[export_module(manifest)]
+pub mod vm_create_api {
+    use super::*;
+
+    /// Create a VM like `virt-install`: define it from `spec` and start it
+    /// (unless `start: false`). Returns the `Vm`, or with `dry_run: true` the
+    /// domain XML that would be defined (nothing is created).
+    ///
+    /// Spec keys: `name`, `memory` (`"2G"` or MiB), `vcpus`, `max_vcpus`, `cpu`
+    /// (a mode or model name, or `#{ mode | model, sockets, cores, threads, numa:
+    /// [#{ cpus: "0-1", memory: "1G" }] }`: topology and guest NUMA cells),
+    /// `numa` (`#{ mode: "strict"|"preferred"|"interleave"|"restrictive",
+    /// nodeset: "0-1" }`: the host cells the memory comes from),
+    /// `virt_type` (`"kvm"`, `"qemu"`, auto), `arch`, `machine`, `uefi`,
+    /// `disks` (`#{ volume }`, `#{ pool, size, format }`, `#{ path }` with `bus`,
+    /// `cache`, `readonly`, `shareable`, `boot_order`), exactly one of `cdrom`,
+    /// `location` (+`extra_args`), `pxe: true`, `import: true`, `kernel`
+    /// (+`initrd`, `cmdline`); `networks` (names or `#{ network | bridge | direct,
+    /// mac, model }`), `graphics` (`"none"`, `"vnc"`, `"spice"`), `autostart`,
+    /// `cloud_init: #{ user_data, meta_data, network_config, pool }` (a NoCloud
+    /// seed ISO built in memory and uploaded as a volume into `pool`, by
+    /// default the pool of the first new disk, else `default`; removed with
+    /// the VM), `description`,
+    /// `title`, `uuid`, `guest_agent`, `metadata` (`#{ "<namespace URI>":
+    /// "<element/>" }`: written with the definition, as `set_metadata` would),
+    /// `dry_run`, `allow_path`. Disk, CD-ROM, kernel and initrd files must be in
+    /// a storage pool's directory or in /var/lib/libvirt/{images,boot,isos};
+    /// others are refused (`kind: "refused"`) unless `allow_path: true` (for
+    /// the whole VM, or in one disk's map).
+    ///
+    /// ```rhai
+    /// let vm = HOST.create_vm(#{
+    ///     name: "web1", memory: "512M", vcpus: 1, max_vcpus: 4, virt_type: "qemu",
+    ///     disks: [#{ path: "/var/lib/libvirt/images/web1.qcow2" }], import: true,
+    ///     networks: ["default"],
+    /// });
+    /// assert_eq(vm.state, "running");
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn create_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {
+        create_or_define(ctx, host, spec, true)
+    }
+
+    /// Define a VM from a spec (as `create_vm`) without starting it.
+    ///
+    /// ```rhai
+    /// let vm = HOST.define_vm(#{ name: "db1", memory: 1024, virt_type: "qemu",
+    ///     disks: [#{ pool: "default-pool", size: "1G" }], import: true });
+    /// assert_eq(vm.state, "shut off");
+    /// assert_eq(vm.disks()[0].format, "qcow2");
+    ///
+    /// // Metadata that must exist from the first moment the VM does.
+    /// let md = #{};
+    /// md["https://example.org/owner"] = "<owner team='ops'/>";
+    /// let vm = HOST.define_vm(#{ name: "db2", virt_type: "qemu", pxe: true, metadata: md });
+    /// assert_eq(vm.metadata("https://example.org/owner"), "<owner team='ops'/>");
+    ///
+    /// // Two sockets of two cores, one guest NUMA cell per socket, and the
+    /// // guest's memory spread over both host cells of the test driver.
+    /// let vm = HOST.define_vm(#{ name: "numa", memory: "2G", vcpus: 4, virt_type: "qemu", pxe: true,
+    ///     cpu: #{ model: "qemu64", sockets: 2, cores: 2,
+    ///             numa: [#{ cpus: "0-1", memory: "1G" }, #{ cpus: "2-3", memory: "1G" }] },
+    ///     numa: #{ mode: "interleave", nodeset: "0-1" } });
+    /// assert_eq(vm.numa().cells.map(|c| c.cpus), ["0-1", "2-3"]);
+    /// assert_eq(vm.numa().mode, "interleave");
+    /// assert(vm.xml.contains("sockets='2'") && vm.xml.contains("cores='2'"));
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn define_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {
+        create_or_define(ctx, host, spec, false)
+    }
+
+    /// Define a VM from domain XML (`virsh define`).
+    ///
+    /// ```rhai
+    /// let xml = HOST.create_vm(#{ name: "raw", virt_type: "qemu", pxe: true, dry_run: true });
+    /// assert(HOST.find_vm("raw") == ());   // the dry run made nothing
+    /// let vm = HOST.define_vm_xml(xml);
+    /// assert_eq([vm.name, vm.state], ["raw", "shut off"]);
+    /// assert(HOST.vm("raw").inactive_xml.contains("<boot dev='network'/>"));
+    /// ```
+    #[rhai_fn(name = "define_vm_xml", pure, return_raw)]
+    pub fn define_vm_xml(ctx: NativeCallContext, host: &mut Host, xml: &str) -> ScriptResult<Vm> {
+        define_vm_xml_with(ctx, host, xml, Map::new())
+    }
+
+    /// `define_vm_xml(xml)` with `#{ allow_path: true }`: disk, CD-ROM, kernel and
+    /// initrd files outside the storage pools and the boot/ISO directories
+    /// (refused without it).
+    ///
+    /// ```rhai
+    /// let xml = HOST.create_vm(#{ name: "outside", virt_type: "qemu", import: true,
+    ///     disks: ["/srv/outside.img"], allow_path: true, dry_run: true });
+    /// try { HOST.define_vm_xml(xml); } catch (e) { assert_eq(e.kind, "refused"); }
+    /// let vm = HOST.define_vm_xml(xml, #{ allow_path: true });
+    /// assert_eq(vm.disks()[0].source, "/srv/outside.img");
+    /// ```
+    #[rhai_fn(name = "define_vm_xml", pure, return_raw)]
+    pub fn define_vm_xml_with(
+        ctx: NativeCallContext,
+        host: &mut Host,
+        xml: &str,
+        opts: Map,
+    ) -> ScriptResult<Vm> {
+        let f = Fields::new("", &opts);
+        let allow_path = f.boolean("allow_path").at(&ctx)?.unwrap_or(false);
+        f.finish().at(&ctx)?;
+        check_xml_sources(host, xml, None, allow_path).at(&ctx)?;
+        let dom = host.conn().define_domain_xml(xml).script(&ctx)?;
+        let name = dom.name().unwrap_or_default();
+        let undo = dom.clone();
+        journal::record(
+            "define_vm",
+            format!("vm {name}"),
+            Some(Box::new(move || undo.undefine())),
+        );
+        Ok(Vm {
+            host: host.clone(),
+            raw: dom.into(),
+        })
+    }
+}

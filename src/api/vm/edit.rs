@@ -1,0 +1,308 @@
+//! `vm.edit(|cfg| ...)`: the persistent definition as a map, changed by the
+//! script and written back key by key; the rest of the XML is kept. Each key
+//! has one entry in `edit_keys` (how it shows, how a change applies); the
+//! keys a create spec has too apply through `keys`, as the spec does.
+use rhai::plugin::*;
+use rhai::{Array, FnPtr, Map, NativeCallContext};
+
+use super::create::check_xml_sources;
+use super::keys::{self, Apply};
+use super::{disk_map, domain_xml, nic_map, opt, Vm};
+use crate::api::args::{self, Fields};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
+use crate::runtime::journal;
+use crate::runtime::ErrorKind;
+use crate::xml::domain::{Cpu, Domain};
+use crate::xml::tree::Element;
+
+/// One key of `cfg`.
+struct EditKey {
+    name: &'static str,
+    /// Its value in the map the closure gets.
+    show: fn(&Domain) -> Dynamic,
+    /// A change to it, read from a map of the changed keys.
+    apply: Apply,
+    /// Whether `()` is refused (a VM always has memory).
+    required: bool,
+}
+
+/// Every key of `cfg`, in the order changes apply.
+fn edit_keys() -> [EditKey; 15] {
+    let key = |name, show, apply| EditKey {
+        name,
+        show,
+        apply,
+        required: false,
+    };
+    [
+        key("name", |d| d.name.clone().into(), refuse_rename),
+        EditKey {
+            required: true,
+            ..key("memory", |d| mib(d.memory_kib), keys::memory)
+        },
+        EditKey {
+            required: true,
+            ..key(
+                "current_memory",
+                |d| mib(d.current_memory_kib.unwrap_or(d.memory_kib)),
+                keys::current_memory,
+            )
+        },
+        key("vcpus", |d| (d.vcpus.active() as i64).into(), keys::vcpus),
+        key("max_vcpus", |d| (d.vcpus.max as i64).into(), keys::vcpus),
+        key("cpu", cpu_name, keys::cpu),
+        key("title", |d| opt(&d.title), keys::title),
+        key("description", |d| opt(&d.description), keys::description),
+        key("kernel", |d| opt(&d.os.kernel), keys::kernel),
+        key("initrd", |d| opt(&d.os.initrd), keys::initrd),
+        key("cmdline", |d| opt(&d.os.cmdline), keys::cmdline),
+        key("on_reboot", |d| opt(&d.on_reboot), on_reboot),
+        key("boot", boot_devices, boot),
+        key("disks", disks_shown, disks),
+        key("interfaces", interfaces_shown, interfaces),
+    ]
+}
+
+/// Memory as `cfg` shows it: MiB.
+fn mib(kib: u64) -> Dynamic {
+    Dynamic::from((kib / 1024) as i64)
+}
+
+/// The map `f` gets.
+fn edit_map(d: &Domain) -> Map {
+    edit_keys()
+        .iter()
+        .map(|k| (k.name.into(), (k.show)(d)))
+        .collect()
+}
+
+/// Apply an edited `cfg` map back onto the model. Only keys that changed are touched.
+fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptError> {
+    let table = edit_keys();
+    let names: Vec<&str> = table.iter().map(|k| k.name).collect();
+    Fields::new("cfg", after).only(&names)?;
+    let changed: Map = names
+        .iter()
+        .filter(|k| match (before.get(**k), after.get(**k)) {
+            (Some(a), Some(b)) => format!("{a:?}") != format!("{b:?}"),
+            (None, None) => false,
+            _ => true,
+        })
+        .map(|k| ((*k).into(), after.get(*k).cloned().unwrap_or(Dynamic::UNIT)))
+        .collect();
+    let f = Fields::new("cfg", &changed);
+    for key in table.iter().filter(|k| changed.contains_key(k.name)) {
+        if key.required && !f.has(key.name) {
+            return Err(ScriptError::invalid(&f.name(key.name), "()", "must be set"));
+        }
+        (key.apply)(&f, d)?;
+    }
+    Ok(())
+}
+
+fn refuse_rename(f: &Fields, _: &mut Domain) -> Result<(), ScriptError> {
+    Err(ScriptError::invalid(
+        &f.name("name"),
+        f.string("name")?.unwrap_or_default(),
+        "renaming is not supported by edit",
+    ))
+}
+
+/// `cpu` as a spec names it: the model, else the mode.
+fn cpu_name(d: &Domain) -> Dynamic {
+    match &d.cpu {
+        Some(Cpu {
+            model: Some(model), ..
+        }) => model.clone().into(),
+        Some(Cpu {
+            mode: Some(mode), ..
+        }) => mode.clone().into(),
+        _ => Dynamic::UNIT,
+    }
+}
+
+fn on_reboot(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
+    d.on_reboot = f.one_of(
+        "on_reboot",
+        &["destroy", "restart", "preserve", "rename-restart"],
+    )?;
+    Ok(())
+}
+
+fn boot_devices(d: &Domain) -> Dynamic {
+    d.os.boot
+        .iter()
+        .cloned()
+        .map(Dynamic::from)
+        .collect::<Array>()
+        .into()
+}
+
+/// `boot`: the boot order by device kind.
+fn boot(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
+    let mut boot = Vec::new();
+    for (i, b) in f.array("boot")?.unwrap_or_default().iter().enumerate() {
+        let s = b.to_string();
+        if !["hd", "cdrom", "network", "fd"].contains(&s.as_str()) {
+            return Err(ScriptError::invalid(
+                &format!("{}[{i}]", f.name("boot")),
+                s,
+                "must be hd, cdrom, network or fd",
+            ));
+        }
+        boot.push(s);
+    }
+    d.os.boot = boot;
+    Ok(())
+}
+
+fn disks_shown(d: &Domain) -> Dynamic {
+    d.disks
+        .iter()
+        .map(|x| Dynamic::from(disk_map(x)))
+        .collect::<Array>()
+        .into()
+}
+
+fn interfaces_shown(d: &Domain) -> Dynamic {
+    d.interfaces
+        .iter()
+        .map(|x| Dynamic::from(nic_map(x)))
+        .collect::<Array>()
+        .into()
+}
+
+/// The map behind `list[i]` of key `key`.
+fn item_map(f: &Fields, key: &str, i: usize, item: &Dynamic) -> Result<(String, Map), ScriptError> {
+    let field = format!("{}[{i}]", f.name(key));
+    let map = item
+        .read_lock::<Map>()
+        .ok_or_else(|| ScriptError::invalid(&field, args::show(item), "must be a map"))?
+        .clone();
+    Ok((field, map))
+}
+
+/// `disks`: the list as `vm.disks()` shows it; a disk keeps what the map
+/// does not show (pool/volume sources, serial) when its target stays.
+fn disks(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
+    let list = f.array("disks")?.unwrap_or_default();
+    let old = std::mem::take(&mut d.disks);
+    for (i, item) in list.iter().enumerate() {
+        let (field, m) = item_map(f, "disks", i, item)?;
+        let g = Fields::new(field, &m);
+        let target = g.string("target")?;
+        let device = g.string("device")?;
+        let disk_type = g.string("type")?;
+        let source = g.string("source")?;
+        let bus = g.string("bus")?;
+        let format = g.string("format")?;
+        let cache = g.string("cache")?;
+        let readonly = g.boolean("readonly")?;
+        let shareable = g.boolean("shareable")?;
+        let boot_order = g.positive("boot_order", 1000)?;
+        g.finish()?;
+        let target = target.ok_or_else(|| {
+            ScriptError::invalid(&g.name("target"), "()", "a disk needs a target")
+        })?;
+        let mut disk = old
+            .iter()
+            .find(|x| x.target == target)
+            .cloned()
+            .unwrap_or_default();
+        disk.target = target;
+        disk.device = device.unwrap_or_else(|| "disk".into());
+        disk.disk_type = disk_type.unwrap_or_else(|| "file".into());
+        if disk.pool.is_none() || source != disk_map(&disk).get("source").map(|s| s.to_string()) {
+            disk.source = source;
+        }
+        disk.bus = bus;
+        disk.format = format;
+        disk.cache = cache;
+        disk.readonly = readonly.unwrap_or(false);
+        disk.shareable = shareable.unwrap_or(false);
+        disk.boot_order = boot_order;
+        d.disks.push(disk);
+    }
+    Ok(())
+}
+
+/// `interfaces`: the list as `vm.interfaces()` shows it; a NIC keeps what
+/// the map does not show when its MAC stays.
+fn interfaces(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
+    let list = f.array("interfaces")?.unwrap_or_default();
+    let old = std::mem::take(&mut d.interfaces);
+    for (i, item) in list.iter().enumerate() {
+        let (field, m) = item_map(f, "interfaces", i, item)?;
+        let g = Fields::new(field, &m);
+        // The host side's name is libvirt's to give: shown, never applied.
+        g.raw("interface");
+        let mac = g.string("mac")?;
+        let iface_type = g.one_of("type", &["network", "bridge", "direct", "user"])?;
+        let source = g.string("source")?;
+        let model = g.string("model")?;
+        g.finish()?;
+        let mut nic = old
+            .iter()
+            .find(|x| x.mac.is_some() && x.mac == mac)
+            .cloned()
+            .unwrap_or_default();
+        nic.iface_type = iface_type.unwrap_or_else(|| "network".into());
+        nic.source = source;
+        nic.model = model;
+        nic.mac = mac;
+        d.interfaces.push(nic);
+    }
+    Ok(())
+}
+
+#[export_module(manifest)]
+pub mod vm_edit_api {
+    use super::*;
+
+    /// Edit the persistent definition like `virsh edit`: `f` gets a map `cfg`
+    /// (`memory`/`current_memory` in MiB, `vcpus`, `max_vcpus`, `cpu`, `title`,
+    /// `description`, `kernel`, `initrd`, `cmdline`, `boot`, `on_reboot`,
+    /// `disks`, `interfaces`) and changes it; everything else in the XML,
+    /// modelled or not, is kept as it was.
+    ///
+    /// ```rhai
+    /// let vm = HOST.vm("test");
+    /// vm.edit(|cfg| { cfg.memory = 2048; cfg.description = "edited"; });
+    /// assert(vm.inactive_xml.contains("edited"));
+    /// assert(vm.inactive_xml.contains("<memory unit='KiB'>2097152</memory>"));
+    /// ```
+    #[rhai_fn(pure, return_raw)]
+    pub fn edit(ctx: NativeCallContext, vm: &mut Vm, f: FnPtr) -> ScriptResult<()> {
+        let xml = domain_xml(&vm.raw, true).script(&ctx)?;
+        let (mut d, mut tree) = Domain::parse(&xml)
+            .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(&ctx))?;
+        let before = edit_map(&d);
+        let cfg = Dynamic::from(before.clone()).into_shared();
+        let ret: Dynamic = f.call_within_context(&ctx, (cfg.clone(),))?;
+        // The closure may change `cfg` in place or return a new map.
+        let after = match ret.read_lock::<Map>() {
+            Some(m) => m.clone(),
+            None => cfg
+                .read_lock::<Map>()
+                .map(|m| m.clone())
+                .unwrap_or_default(),
+        };
+        apply_edit(&mut d, &before, &after).at(&ctx)?;
+        d.apply_to(&mut tree);
+        let new_xml = tree.to_xml();
+        if new_xml == Element::parse(&xml).map(|t| t.to_xml()).unwrap_or_default() {
+            return Ok(());
+        }
+        check_xml_sources(&vm.host, &new_xml, Some(&xml), false).at(&ctx)?;
+        vm.host.conn().define_domain_xml(&new_xml).script(&ctx)?;
+        let host = vm.host.clone();
+        journal::record(
+            "edit_vm",
+            format!("vm {}", d.name),
+            Some(Box::new(move || {
+                host.conn().define_domain_xml(&xml).map(|_| ())
+            })),
+        );
+        Ok(())
+    }
+}

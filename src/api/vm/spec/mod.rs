@@ -1,0 +1,374 @@
+//! `HOST.create_vm(spec)`: the virt-install-like spec, validated into a plan
+//! BEFORE anything is created. Errors name the field and the value.
+mod cpu;
+mod disks;
+mod install;
+mod networks;
+mod seed;
+
+use std::collections::BTreeSet;
+
+use rhai::Map;
+use virt::connect::Connect;
+
+use super::keys;
+use crate::api::args::Fields;
+use crate::api::error::ScriptError;
+use crate::xml::domain::{CharDev, Domain, Graphics};
+use crate::xml::tree::Element;
+
+pub use cpu::{parse_cpuset, plan_cpu_map};
+pub use disks::plan_disk;
+pub use install::{check_source, pool_dirs};
+pub use networks::plan_interface;
+pub use seed::{seed_path, seed_volume_name, Seed};
+
+/// Names libvirt and QEMU know a thing by (`q35`, `x86_64`, `Skylake-Client`,
+/// `e1000e`): letters, digits and `.`, `_`, `+`, `-`. libvirt writes some of
+/// them into its XML unescaped, so anything else could break the definition.
+pub fn check_identifier(field: &str, value: &str) -> Result<(), ScriptError> {
+    if value.is_empty() {
+        return Err(ScriptError::invalid(field, value, "must not be empty"));
+    }
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-')))
+    {
+        Some(c) => Err(ScriptError::invalid(
+            field,
+            value,
+            format!(
+                "{} is not allowed here (a name like \"q35\" or \"x86_64\": letters, digits, '.', '_', '+', '-')",
+                crate::xml::network::describe_char(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A UUID as libvirt takes it: 32 hex digits, with or without dashes.
+pub fn check_uuid(field: &str, uuid: &str) -> Result<(), ScriptError> {
+    let hex: Vec<char> = uuid.chars().filter(|c| *c != '-').collect();
+    let dashes_ok = !uuid.contains('-')
+        || uuid.split('-').map(str::len).collect::<Vec<_>>() == [8, 4, 4, 4, 12];
+    if hex.len() != 32 || !hex.iter().all(|c| c.is_ascii_hexdigit()) || !dashes_ok {
+        return Err(ScriptError::invalid(
+            field,
+            uuid,
+            "not a UUID (like 3e3fce45-4f53-4fa7-bb32-11f34168b82b)",
+        ));
+    }
+    if hex.iter().all(|c| *c == '0') {
+        return Err(ScriptError::invalid(
+            field,
+            uuid,
+            "the all-zero UUID is not an object's UUID",
+        ));
+    }
+    Ok(())
+}
+
+/// A machine type the host's capabilities list for `arch` (any arch when
+/// none is given). Hosts that list none (the test driver) accept any.
+fn check_machine(conn: &Connect, arch: Option<&str>, machine: &str) -> Result<(), ScriptError> {
+    let Some(caps) = conn
+        .capabilities()
+        .ok()
+        .and_then(|x| Element::parse(&x).ok())
+    else {
+        return Ok(());
+    };
+    let mut known: Vec<String> = Vec::new();
+    for guest in caps.children_named("guest") {
+        for a in guest.children_named("arch") {
+            if arch.is_some_and(|want| a.attr("name") != Some(want)) {
+                continue;
+            }
+            for m in a.children_named("machine") {
+                let name = m.text().trim().to_owned();
+                if !known.contains(&name) {
+                    known.push(name);
+                }
+            }
+        }
+    }
+    if known.is_empty() || known.iter().any(|k| k == machine) {
+        return Ok(());
+    }
+    known.sort();
+    // The nearest name even when it is far: the list follows anyway.
+    let closest = known
+        .iter()
+        .min_by_key(|k| strsim::levenshtein(k, machine))
+        .cloned()
+        .unwrap_or_default();
+    Err(ScriptError::invalid(
+        "machine",
+        machine,
+        format!(
+            "not a machine type {}on this host; did you mean \"{closest}\"? (known: {})",
+            arch.map(|a| format!("of {a} ")).unwrap_or_default(),
+            known.join(", ")
+        ),
+    ))
+}
+
+/// A volume to create for the VM (removed again if the definition fails).
+#[derive(Debug, Clone)]
+pub struct NewVolume {
+    pub pool: String,
+    pub name: String,
+    pub xml: String,
+    /// Index into `domain.disks` whose source is filled in once it exists.
+    pub disk: usize,
+}
+
+/// Everything `create_vm` will do, decided before anything is done.
+pub struct Plan {
+    pub domain: Domain,
+    /// Application metadata elements, already in their namespaces.
+    pub metadata: Vec<Element>,
+    pub new_volumes: Vec<NewVolume>,
+    pub start: bool,
+    pub autostart: bool,
+    pub dry_run: bool,
+    /// The NoCloud seed, attached as a CD-ROM.
+    pub cloud_init: Option<Seed>,
+}
+/// The architecture names libvirt knows (`virArch`).
+const ARCHES: &[&str] = &[
+    "alpha",
+    "armv6l",
+    "armv7l",
+    "armv7b",
+    "aarch64",
+    "cris",
+    "i686",
+    "loongarch64",
+    "lm32",
+    "m68k",
+    "microblaze",
+    "microblazeel",
+    "mips",
+    "mipsel",
+    "mips64",
+    "mips64el",
+    "openrisc",
+    "parisc",
+    "parisc64",
+    "ppc",
+    "ppcle",
+    "ppc64",
+    "ppc64le",
+    "ppcemb",
+    "riscv32",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sh4",
+    "sh4eb",
+    "sparc",
+    "sparc64",
+    "unicore32",
+    "x86_64",
+    "xtensa",
+    "xtensaeb",
+];
+
+/// `metadata: #{ "<namespace URI>": "<element/>" }`: application metadata
+/// written with the definition itself (what `set_metadata` does afterwards),
+/// so a VM never exists without it. Each element gets its own prefix, else `vs`.
+fn spec_metadata(field: &str, map: &Map) -> Result<Vec<Element>, ScriptError> {
+    use crate::xml::metadata as meta;
+    let entries = Fields::new(field, map);
+    let mut out = Vec::new();
+    for uri in map.keys() {
+        let field = entries.name(uri);
+        if !uri.contains(':') {
+            return Err(ScriptError::invalid(
+                &field,
+                uri,
+                "the key must be a namespace URI (like https://example.org/app)",
+            ));
+        }
+        let text = entries.string(uri)?.ok_or_else(|| {
+            ScriptError::invalid(&field, "()", "must be an XML element string, not ()")
+        })?;
+        let (prefix, el) = meta::parse_element(&text)
+            .map_err(|e| ScriptError::invalid(&field, &text, format!("not an XML element: {e}")))?;
+        out.push(meta::with_ns(
+            &el,
+            prefix.as_deref().unwrap_or(meta::DEFAULT_PREFIX),
+            uri,
+        ));
+    }
+    Ok(out)
+}
+
+impl Plan {
+    /// The domain XML to define.
+    pub fn xml(&self) -> String {
+        let mut root = self.domain.to_element();
+        crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
+        root.to_xml()
+    }
+}
+
+/// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
+/// Every key is read first (with what it alone must be), so that `finish`
+/// refuses the keys nobody asked for (typos, with "did you mean") before the
+/// checks between keys and against the host.
+pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
+    let f = Fields::new("", spec);
+    let name = f.string("name")?;
+    let mut d = Domain::new(name.clone().unwrap_or_default(), "");
+    keys::memory(&f, &mut d)?;
+    keys::current_memory(&f, &mut d)?;
+    keys::vcpus(&f, &mut d)?;
+    let arch = f.string("arch")?;
+    let machine = f.string("machine")?;
+    let virt_type = f.one_of("virt_type", &["kvm", "qemu", "auto"])?;
+    d.uuid = f.string("uuid")?;
+    keys::title(&f, &mut d)?;
+    keys::description(&f, &mut d)?;
+    let metadata = f.map("metadata")?;
+    let uefi = f.boolean("uefi")?.unwrap_or(false);
+    keys::cpu(&f, &mut d)?;
+    let numa = f.map("numa")?;
+    // Files outside storage pools and the boot/ISO directories need this.
+    let allow_path = f.boolean("allow_path")?.unwrap_or(false);
+    let disks = f.array("disks")?.unwrap_or_default();
+    let install = install::read_install(&f)?;
+    let networks = f.array("networks")?;
+    let graphics = f.one_of("graphics", &["none", "vnc", "spice"])?;
+    let guest_agent = f.boolean("guest_agent")?.unwrap_or(true);
+    let cloud_init = f.map("cloud_init")?;
+    let dry_run = f.boolean("dry_run")?.unwrap_or(false);
+    let start = f.boolean("start")?.unwrap_or(true);
+    let autostart = f.boolean("autostart")?.unwrap_or(false);
+    f.finish()?;
+
+    let name = name.ok_or_else(|| ScriptError::invalid("name", "()", "a VM needs a name"))?;
+    crate::api::policy::check_name_text("name", &name)?;
+    if name.is_empty() || name.contains('/') {
+        return Err(ScriptError::invalid(
+            "name",
+            &name,
+            "must be non-empty, without '/' or control characters",
+        ));
+    }
+    if let Some(a) = &arch {
+        if !ARCHES.contains(&a.as_str()) {
+            return Err(ScriptError::invalid(
+                "arch",
+                a,
+                format!(
+                    "not an architecture libvirt knows (like x86_64, aarch64, ppc64le; all: {})",
+                    ARCHES.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(m) = &machine {
+        check_identifier("machine", m)?;
+        check_machine(conn, arch.as_deref(), m)?;
+    }
+    d.virt_type = match virt_type.as_deref() {
+        Some("kvm") => "kvm".to_owned(),
+        Some("qemu") => "qemu".to_owned(),
+        _ => auto_virt_type(conn, arch.as_deref(), machine.as_deref()),
+    };
+    if let Some(uuid) = &d.uuid {
+        check_uuid("uuid", uuid)?;
+        if conn.lookup_domain_by_uuid_string(uuid).is_ok() {
+            return Err(ScriptError::invalid(
+                "uuid",
+                uuid,
+                "a VM with this UUID already exists",
+            ));
+        }
+    }
+    let metadata = match metadata {
+        Some(map) => spec_metadata(&f.name("metadata"), &map)?,
+        None => Vec::new(),
+    };
+    d.os.arch = arch;
+    d.os.machine = machine.clone();
+    if uefi {
+        d.os.firmware = Some("efi".into());
+    }
+    d.numatune = match numa {
+        Some(map) => Some(cpu::plan_numatune(conn, &map)?),
+        None => None,
+    };
+    let q35 = machine.as_deref().is_some_and(|m| m.contains("q35"));
+
+    let mut new_volumes = Vec::new();
+    let mut taken_names = BTreeSet::new();
+    for (i, item) in disks.iter().enumerate() {
+        let field = format!("disks[{i}]");
+        let (disk, new_volume) =
+            plan_disk(conn, &field, item, &name, &d, &mut taken_names, allow_path)?;
+        if let Some(mut nv) = new_volume {
+            nv.disk = d.disks.len();
+            new_volumes.push(nv);
+        }
+        d.disks.push(disk);
+    }
+
+    let method = install.method()?;
+    let cdrom_bus = if q35 { "sata" } else { "ide" };
+    install::apply_install(conn, &f, method, &mut d, cdrom_bus, allow_path)?;
+
+    networks::plan_networks(conn, networks, &mut d)?;
+    if method == "pxe" && d.interfaces.is_empty() {
+        return Err(ScriptError::invalid(
+            "pxe",
+            "true",
+            "PXE boot needs a network interface (networks is empty)",
+        ));
+    }
+
+    match graphics.as_deref().unwrap_or("none") {
+        "none" => {}
+        kind => d.graphics.push(Graphics {
+            graphics_type: kind.into(),
+            autoport: Some(true),
+            port: None,
+            listen: Some("127.0.0.1".into()),
+        }),
+    }
+    // A serial console always (Domain::new); the guest agent channel unless refused.
+    if guest_agent {
+        d.channels.push(CharDev::guest_agent());
+    }
+
+    let cloud_init = match cloud_init {
+        Some(ci) => Some(seed::plan_seed(conn, &ci, &mut d, cdrom_bus, &new_volumes)?),
+        None => None,
+    };
+
+    if conn.lookup_domain_by_name(&name).is_ok() {
+        return Err(ScriptError::invalid(
+            "name",
+            &name,
+            "a VM with this name already exists",
+        ));
+    }
+    Ok(Plan {
+        domain: d,
+        metadata,
+        new_volumes,
+        start,
+        autostart,
+        dry_run,
+        cloud_init,
+    })
+}
+
+fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> String {
+    match conn.domain_capabilities(None, arch, machine, Some("kvm"), 0) {
+        Ok(_) => "kvm".into(),
+        Err(_) => "qemu".into(),
+    }
+}
