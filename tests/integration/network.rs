@@ -217,6 +217,34 @@ assert_eq(mutation_count(), n);
     .stdout_has("ip: overlaps 192.168.122.0/24 of network 'default'");
 }
 
+/// The longest prefixes are one address (libvirt 9 defines and starts an
+/// IPv6 /128, with or without DHCP): no shift past the address width, and the
+/// overlap check still sees a /128 inside a /64 and a /32 inside a /24.
+#[test]
+fn single_address_subnets_define_and_clash_by_their_block() {
+    let run = Script::new(
+        r#"
+let v6 = HOST.define_network(#{ name: "v6", ip: "fd00::1/128" });
+assert(v6.xml.contains("<ip family='ipv6' address='fd00::1' prefix='128'>"));
+let dhcp = HOST.define_network(#{ name: "v6dhcp", ip: "fd00:2::1/128",
+                                  dhcp: ["fd00:2::1", "fd00:2::1"] });
+assert(dhcp.xml.contains("<range start='fd00:2::1' end='fd00:2::1'/>"));
+HOST.define_network(#{ name: "v4", ip: "10.77.0.9/32" });
+for spec in [#{ name: "wide6", ip: "fd00::5/64" }, #{ name: "same6", ip: "fd00::1/128" },
+             #{ name: "wide4", ip: "10.77.0.1/24" }] {
+    try { HOST.define_network(spec); print("accepted"); }
+    catch (e) { print(`${e.kind}|${e.field}|${e.value}|${e.message}`); }
+}
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("invalid|ip|fd00::5/64|ip: overlaps fd00::1/128 of network 'v6'")
+        .stdout_has("invalid|ip|fd00::1/128|ip: overlaps fd00::1/128 of network 'v6'")
+        .stdout_has("invalid|ip|10.77.0.1/24|ip: overlaps 10.77.0.9/32 of network 'v4'");
+    assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
+}
+
 #[test]
 fn live_update_conflicts_are_clear_errors() {
     Script::new(

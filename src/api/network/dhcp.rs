@@ -1,12 +1,13 @@
 //! DHCP reservations and ranges of a network, changed live.
 
+use ipnet::IpNet;
 use rhai::plugin::*;
 use rhai::{Map, NativeCallContext};
 
 use super::live::{UpdateCommand, UpdateSection};
 use super::spec::normalize_dhcp_host;
 use super::update::{apply_live, live_change};
-use super::validate::{self, network_string, Subnet};
+use super::validate;
 use super::{current_def, Network};
 use crate::api::args::{from_map, keys_of};
 use crate::api::error::{AtExt, ScriptError, ScriptResult};
@@ -19,7 +20,7 @@ fn ip_for(
     def: &NetworkDef,
     field: &str,
     address: &str,
-) -> ScriptResult<(usize, Subnet)> {
+) -> ScriptResult<(usize, IpNet)> {
     let a: std::net::IpAddr = address
         .parse()
         .map_err(|_| ScriptError::invalid(field, address, "not an IP address"))
@@ -32,7 +33,7 @@ fn ip_for(
             let subnets: Vec<String> = def
                 .ips
                 .iter()
-                .filter_map(|ip| ip.subnet().map(|s| network_string(&s)))
+                .filter_map(|ip| ip.subnet().map(|s| s.trunc().to_string()))
                 .collect();
             ScriptError::invalid(
                 field,
@@ -124,7 +125,7 @@ fn parse_range(
         return Err(ScriptError::invalid(
             "dhcp_range.end",
             end,
-            format!("outside the subnet {}", network_string(&subnet)),
+            format!("outside the subnet {}", subnet.trunc()),
         )
         .at(ctx));
     }
@@ -132,11 +133,8 @@ fn parse_range(
         .parse()
         .map_err(|_| ScriptError::invalid("dhcp_range.start", start, "not an IP address"))
         .at(ctx)?;
-    let order = |a: std::net::IpAddr| match a {
-        std::net::IpAddr::V4(v) => u32::from(v) as u128,
-        std::net::IpAddr::V6(v) => u128::from(v),
-    };
-    if order(s) > order(e) {
+    // Both are in `subnet`, so of one family: addresses compare in order.
+    if s > e {
         return Err(ScriptError::invalid(
             "dhcp_range",
             format!("{start}-{end}"),
@@ -358,13 +356,9 @@ pub mod network_dhcp_api {
         {
             return Ok(false);
         }
-        let ord = |a: &str| -> u128 {
-            match a.parse::<std::net::IpAddr>() {
-                Ok(std::net::IpAddr::V4(v)) => u32::from(v) as u128,
-                Ok(std::net::IpAddr::V6(v)) => u128::from(v),
-                Err(_) => 0,
-            }
-        };
+        // Ranges of one `<ip>` are of one family; one libvirt holds that
+        // does not parse orders first.
+        let ord = |a: &str| a.parse::<std::net::IpAddr>().ok();
         if let Some(r) = ranges
             .iter()
             .find(|r| ord(&r.start) <= ord(&range.end) && ord(&range.start) <= ord(&r.end))

@@ -297,9 +297,9 @@ pub mod network_lifecycle_api {
     /// net.start();
     /// assert(net.active);
     /// ```
-    #[rhai_fn(name = "start", pure, return_raw)]
-    pub fn start_net(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<()> {
-        start(&ctx, net)
+    #[rhai_fn(pure, return_raw)]
+    pub fn start(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<()> {
+        super::start(&ctx, net)
     }
 
     /// Stop the network (`virsh net-destroy`); a transient one disappears.
@@ -322,9 +322,9 @@ pub mod network_lifecycle_api {
     /// net.restart();
     /// assert(net.active);
     /// ```
-    #[rhai_fn(name = "restart", pure, return_raw)]
-    pub fn restart_net(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<()> {
-        restart(&ctx, net)
+    #[rhai_fn(pure, return_raw)]
+    pub fn restart(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<()> {
+        super::restart(&ctx, net)
     }
 
     /// Remove the persistent config (`virsh net-undefine`); a running network

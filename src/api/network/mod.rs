@@ -241,7 +241,7 @@ pub mod network_api {
     /// assert_eq(HOST.network("default").name, "default");
     /// ```
     #[rhai_fn(get = "name", pure)]
-    pub fn get_name(net: &mut Network) -> String {
+    pub fn name(net: &mut Network) -> String {
         net.name()
     }
 
@@ -251,7 +251,7 @@ pub mod network_api {
     /// assert_eq(HOST.network("default").uuid.len(), 36);
     /// ```
     #[rhai_fn(get = "uuid", pure, return_raw)]
-    pub fn get_uuid(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<String> {
+    pub fn uuid(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<String> {
         net.raw.uuid_string().script(&ctx)
     }
 
@@ -261,7 +261,7 @@ pub mod network_api {
     /// assert(HOST.network("default").active);
     /// ```
     #[rhai_fn(get = "active", pure, return_raw)]
-    pub fn get_active(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
+    pub fn active(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
         net.raw.is_active().script(&ctx)
     }
 
@@ -271,7 +271,7 @@ pub mod network_api {
     /// assert(HOST.network("default").persistent);
     /// ```
     #[rhai_fn(get = "persistent", pure, return_raw)]
-    pub fn get_persistent(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
+    pub fn persistent(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
         net.raw.is_persistent().script(&ctx)
     }
 
@@ -281,7 +281,7 @@ pub mod network_api {
     /// assert_eq(HOST.network("default").autostart, false);
     /// ```
     #[rhai_fn(get = "autostart", pure, return_raw)]
-    pub fn get_autostart(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
+    pub fn autostart(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<bool> {
         net.raw.autostart().script(&ctx)
     }
 
@@ -308,7 +308,7 @@ pub mod network_api {
     /// assert_eq(HOST.network("default").bridge, "virbr0");
     /// ```
     #[rhai_fn(get = "bridge", pure)]
-    pub fn get_bridge(net: &mut Network) -> Dynamic {
+    pub fn bridge(net: &mut Network) -> Dynamic {
         net.raw
             .bridge_name()
             .ok()
@@ -322,7 +322,7 @@ pub mod network_api {
     /// assert(HOST.network("default").xml.contains("<name>default</name>"));
     /// ```
     #[rhai_fn(get = "xml", pure, return_raw)]
-    pub fn get_xml(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<String> {
+    pub fn xml(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<String> {
         net.raw.xml_desc(0).script(&ctx)
     }
 
@@ -332,7 +332,7 @@ pub mod network_api {
     /// assert(HOST.network("default").xml_inactive.contains("<network"));
     /// ```
     #[rhai_fn(get = "xml_inactive", pure, return_raw)]
-    pub fn get_xml_inactive(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<String> {
+    pub fn xml_inactive(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<String> {
         config_xml(&net.raw).script(&ctx)
     }
 
@@ -352,7 +352,7 @@ pub mod network_api {
     /// assert_eq(cfg.ips[0].dhcp.ranges[0].start, "192.168.122.2");
     /// ```
     #[rhai_fn(get = "config", pure, return_raw)]
-    pub fn get_config(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<Dynamic> {
+    pub fn config(ctx: NativeCallContext, net: &mut Network) -> ScriptResult<Dynamic> {
         let xml = config_xml(&net.raw).script(&ctx)?;
         let def = NetworkDef::parse(&xml).at(&ctx)?;
         to_map(&ctx, &def)
@@ -377,7 +377,7 @@ pub mod network_api {
             net.raw.is_persistent().script(&ctx)?.into(),
         );
         m.insert("autostart".into(), net.raw.autostart().script(&ctx)?.into());
-        m.insert("bridge".into(), get_bridge(net));
+        m.insert("bridge".into(), bridge(net));
         Ok(m)
     }
 

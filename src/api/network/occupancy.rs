@@ -1,7 +1,6 @@
 //! What the networks on a host occupy (subnets, bridges), indexed so that a
 //! new network's clashes are found by looking up its own subnets and bridge.
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use ipnet::IpNet;
@@ -10,7 +9,6 @@ use virt::error::{Error as VirtError, ErrorNumber};
 
 use super::lookup;
 use super::spec::NetworkSpec;
-use super::validate::{network_string, ordinal, Subnet};
 use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use crate::api::Host;
 use crate::xml::network::{Ip, NetworkDef};
@@ -21,7 +19,7 @@ use crate::xml::FieldError;
 pub struct Occupied {
     pub name: String,
     pub bridge: Option<String>,
-    pub subnets: Vec<Subnet>,
+    pub subnets: Vec<IpNet>,
 }
 
 impl Occupied {
@@ -40,22 +38,18 @@ impl Occupied {
 #[derive(Debug, Default)]
 pub struct Occupancy {
     networks: HashMap<String, Occupied>,
-    /// Names by CIDR block: (address width, network bits, prefix).
-    blocks: BTreeMap<(u8, u128, u8), BTreeSet<String>>,
-    /// How many blocks there are of each (width, prefix): the only prefix
-    /// lengths a block containing a new subnet can have.
+    /// Names by CIDR block (the subnet's network, `10.1.2.0/24`), in
+    /// address order: the blocks inside a subnet are one range.
+    blocks: BTreeMap<IpNet, BTreeSet<String>>,
+    /// How many blocks there are of each (address width, prefix): the only
+    /// prefix lengths a block containing a new subnet can have.
     prefixes: BTreeMap<(u8, u8), usize>,
     bridges: HashMap<String, BTreeSet<String>>,
 }
 
-/// (address width, network bits, prefix): equal for equal CIDR blocks.
-fn block(s: &Subnet) -> (u8, u128, u8) {
-    (s.max_prefix_len(), ordinal(s.network()), s.prefix_len())
-}
-
-/// The same address with a shorter prefix (`prefix` is at most the subnet's).
-fn widened(s: &Subnet, prefix: u8) -> Subnet {
-    IpNet::new(s.addr(), prefix).unwrap_or(*s)
+/// The index key of a subnet: its CIDR block, and its (width, prefix).
+fn block(s: &IpNet) -> (IpNet, (u8, u8)) {
+    (s.trunc(), (s.max_prefix_len(), s.prefix_len()))
 }
 
 impl Occupancy {
@@ -75,14 +69,14 @@ impl Occupancy {
     pub fn insert(&mut self, occupied: Occupied) {
         self.remove(&occupied.name.clone());
         for s in &occupied.subnets {
-            let block = block(s);
+            let (block, size) = block(s);
             if self
                 .blocks
                 .entry(block)
                 .or_default()
                 .insert(occupied.name.clone())
             {
-                *self.prefixes.entry((block.0, block.2)).or_default() += 1;
+                *self.prefixes.entry(size).or_default() += 1;
             }
         }
         if let Some(b) = &occupied.bridge {
@@ -99,15 +93,15 @@ impl Occupancy {
             return;
         };
         for s in &old.subnets {
-            let block = block(s);
+            let (block, size) = block(s);
             let Some(names) = self.blocks.get_mut(&block) else {
                 continue;
             };
             if names.remove(name) {
-                if let Some(n) = self.prefixes.get_mut(&(block.0, block.2)) {
+                if let Some(n) = self.prefixes.get_mut(&size) {
                     *n -= 1;
                     if *n == 0 {
-                        self.prefixes.remove(&(block.0, block.2));
+                        self.prefixes.remove(&size);
                     }
                 }
             }
@@ -151,24 +145,19 @@ impl Occupancy {
             // CIDR blocks overlap only when one holds the other: a block
             // holding this one at one of the prefix lengths in use, or a
             // block inside this one.
-            let (width, network, prefix) = block(&s);
+            let (width, prefix) = (s.max_prefix_len(), s.prefix_len());
             let holding = self
                 .prefixes
                 .range((width, 0)..=(width, prefix))
-                .map(|(&(_, q), _)| widened(&s, q))
-                .find_map(|wide| Some((wide, other(self.blocks.get(&block(&wide))?)?)));
-            let end = ordinal(s.broadcast());
+                .filter_map(|(&(_, q), _)| IpNet::new(s.addr(), q).ok())
+                .map(|wide| wide.trunc())
+                .find_map(|wide| Some((wide, other(self.blocks.get(&wide)?)?)));
+            // From the block itself to its last address as a block of one.
+            let last = IpNet::new(s.broadcast(), width).unwrap_or(s);
             let inside = || {
                 self.blocks
-                    .range((width, network, prefix)..=(width, end, u8::MAX))
-                    .find_map(|(&(_, n, q), names)| {
-                        let addr = if width == 32 {
-                            IpAddr::V4((n as u32).into())
-                        } else {
-                            IpAddr::V6(n.into())
-                        };
-                        Some((IpNet::new(addr, q).ok()?, other(names)?))
-                    })
+                    .range(s.trunc()..=last)
+                    .find_map(|(inner, names)| Some((*inner, other(names)?)))
             };
             if let Some((block, name)) = holding.or_else(inside) {
                 // The value as the user wrote it (`ip: "192.168.122.77/24"`),
@@ -176,7 +165,7 @@ impl Occupancy {
                 return Err(FieldError::new(
                     format!("ips[{i}].address"),
                     format!("{}/{}", def.ips[i].address, s.prefix_len()),
-                    format!("overlaps {} of network '{name}'", network_string(&block)),
+                    format!("overlaps {} of network '{name}'", block.trunc()),
                 ));
             }
         }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::args::{from_map, keys_of};
 use crate::api::error::{AtExt, ScriptError, ScriptResult};
 
-use super::validate::{self, parse_ip, Subnet};
+use super::validate::{self, parse_ip};
 use crate::xml::network::{
     normalize_mac, Bandwidth, Bridge, Dhcp, DhcpHost, DhcpRange, Dns, Domain, Forward, Ip,
     NetworkDef, PortGroup, Route, VirtualPort, Vlan,
@@ -326,7 +326,7 @@ fn rename_field(mut err: FieldError, aliases: &[(String, String)]) -> FieldError
 }
 
 /// `"192.168.10.1/24"` -> address and prefix.
-pub fn parse_cidr(text: &str) -> Result<Subnet, String> {
+pub fn parse_cidr(text: &str) -> Result<IpNet, String> {
     let (a, p) = text
         .split_once('/')
         .ok_or("expected ADDRESS/PREFIX, like \"192.168.10.1/24\"")?;

@@ -15,28 +15,12 @@ use crate::xml::FieldError;
 
 // ---------------------------------------------------------------------------
 
-/// An IP subnet: an address and a prefix length (`192.168.10.1/24`; the
-/// address is kept as given, [`IpNet::trunc`] gives the network).
-pub type Subnet = IpNet;
-
 /// Whether two subnets share an address (CIDR blocks overlap only when one
 /// holds the other).
-pub fn overlaps(a: &Subnet, b: &Subnet) -> bool {
+pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-/// `192.168.10.0/24`: the block a subnet is in.
-pub fn network_string(s: &Subnet) -> String {
-    s.trunc().to_string()
-}
-
-/// An address as a number, for ordering ranges within one family.
-pub fn ordinal(a: IpAddr) -> u128 {
-    match a {
-        IpAddr::V4(v) => u32::from(v) as u128,
-        IpAddr::V6(v) => u128::from(v),
-    }
-}
 /// Longest Linux interface name (IFNAMSIZ - 1).
 pub const MAX_BRIDGE_NAME: usize = 15;
 
@@ -98,7 +82,7 @@ pub fn no_control(field: &str, text: &str) -> Result<(), FieldError> {
 /// What `addr` is, when it cannot be a device's own address on `subnet`:
 /// the unspecified, a loopback or multicast address, or the network or
 /// broadcast address of the subnet.
-fn special_address(addr: IpAddr, subnet: &Subnet) -> Option<String> {
+fn special_address(addr: IpAddr, subnet: &IpNet) -> Option<String> {
     if addr.is_unspecified() {
         return Some("the unspecified address".into());
     }
@@ -116,20 +100,15 @@ fn special_address(addr: IpAddr, subnet: &Subnet) -> Option<String> {
     // /31 and /32 (IPv4), /127 and /128 (IPv6) have no network or broadcast address.
     if subnet.prefix_len() + 1 < subnet.max_prefix_len() {
         if addr == subnet.network() {
-            let first = match subnet.network() {
-                IpAddr::V4(v) => IpAddr::V4((u32::from(v) + 1).into()),
-                IpAddr::V6(v) => IpAddr::V6((u128::from(v) + 1).into()),
-            };
+            // (IPv6 `hosts()` starts at the network address, IPv4's after it.)
+            let first = subnet.hosts().find(|a| *a != addr).unwrap_or(addr);
             return Some(format!(
                 "the network address of {} (the first usable one is {first})",
-                network_string(subnet)
+                subnet.trunc()
             ));
         }
         if addr.is_ipv4() && addr == subnet.broadcast() {
-            return Some(format!(
-                "the broadcast address of {}",
-                network_string(subnet)
-            ));
+            return Some(format!("the broadcast address of {}", subnet.trunc()));
         }
     }
     None
@@ -137,7 +116,7 @@ fn special_address(addr: IpAddr, subnet: &Subnet) -> Option<String> {
 
 /// Why a guest cannot be given `addr` on `subnet` (whose address is the
 /// host's, the gateway), if it cannot.
-fn guest_address_problem(addr: IpAddr, subnet: &Subnet) -> Option<String> {
+fn guest_address_problem(addr: IpAddr, subnet: &IpNet) -> Option<String> {
     if addr == subnet.addr() {
         return Some("it is the network's own (gateway) address".into());
     }
@@ -225,7 +204,7 @@ pub fn network(def: &NetworkDef) -> Result<(), FieldError> {
             if let Some(a) = &nat.address {
                 let s = parse_ip("forward.nat.address.start", &a.start)?;
                 let e = parse_ip("forward.nat.address.end", &a.end)?;
-                if s.is_ipv4() != e.is_ipv4() || ordinal(s) > ordinal(e) {
+                if s.is_ipv4() != e.is_ipv4() || s > e {
                     return Err(FieldError::new(
                         "forward.nat.address",
                         format!("{}-{}", a.start, a.end),
@@ -247,14 +226,14 @@ pub fn network(def: &NetworkDef) -> Result<(), FieldError> {
     if let Some(dns) = &def.dns {
         dns_records(dns)?;
     }
-    let mut seen_subnets: Vec<(usize, Subnet)> = Vec::new();
+    let mut seen_subnets: Vec<(usize, IpNet)> = Vec::new();
     for (i, ip) in def.ips.iter().enumerate() {
         let field = format!("ips[{i}]");
         let subnet = ip_element(&field, ip)?;
         if let Some((j, _)) = seen_subnets.iter().find(|(_, s)| overlaps(s, &subnet)) {
             return Err(FieldError::new(
                 format!("{field}.address"),
-                network_string(&subnet),
+                subnet.trunc(),
                 format!("overlaps ips[{j}] of the same network"),
             ));
         }
@@ -371,7 +350,7 @@ pub fn dns_srv(field: &str, s: &DnsSrv) -> Result<(), FieldError> {
 }
 
 /// Validate one `<ip>`; returns its subnet.
-fn ip_element(field: &str, ip: &Ip) -> Result<Subnet, FieldError> {
+fn ip_element(field: &str, ip: &Ip) -> Result<IpNet, FieldError> {
     let addr = parse_ip(&format!("{field}.address"), &ip.address)?;
     match ip.family.as_deref() {
         None | Some("ipv4") if addr.is_ipv6() && ip.family.is_some() => {
@@ -453,7 +432,7 @@ fn ip_element(field: &str, ip: &Ip) -> Result<Subnet, FieldError> {
                     return Err(FieldError::new(
                         format!("{rf}.{which}"),
                         text,
-                        format!("outside the subnet {}", network_string(&subnet)),
+                        format!("outside the subnet {}", subnet.trunc()),
                     ));
                 }
                 if let Some(what) = special_address(a, &subnet) {
@@ -464,7 +443,7 @@ fn ip_element(field: &str, ip: &Ip) -> Result<Subnet, FieldError> {
                     ));
                 }
             }
-            if ordinal(s) > ordinal(e) {
+            if s > e {
                 return Err(FieldError::new(
                     rf,
                     format!("{}-{}", r.start, r.end),
@@ -505,7 +484,7 @@ fn ip_element(field: &str, ip: &Ip) -> Result<Subnet, FieldError> {
 
 /// A DHCP reservation on its own (also used for live updates), on `subnet`
 /// (whose address is the network's own, the guests' gateway).
-pub fn dhcp_host(field: &str, h: &DhcpHost, subnet: &Subnet) -> Result<(), FieldError> {
+pub fn dhcp_host(field: &str, h: &DhcpHost, subnet: &IpNet) -> Result<(), FieldError> {
     if let Some(mac) = &h.mac {
         if let Some(problem) = mac_problem(mac) {
             return Err(FieldError::new(format!("{field}.mac"), mac, problem));
@@ -532,7 +511,7 @@ pub fn dhcp_host(field: &str, h: &DhcpHost, subnet: &Subnet) -> Result<(), Field
             return Err(FieldError::new(
                 format!("{field}.ip"),
                 ip,
-                format!("outside the subnet {}", network_string(subnet)),
+                format!("outside the subnet {}", subnet.trunc()),
             ));
         }
         if let Some(problem) = guest_address_problem(a, subnet) {
@@ -559,17 +538,17 @@ mod tests {
         assert!(!a.contains(&ip("192.168.11.1")));
         assert!(overlaps(&a, &parse_cidr("192.168.0.0/16").unwrap()));
         assert!(!overlaps(&a, &parse_cidr("192.168.11.0/24").unwrap()));
-        assert_eq!(network_string(&a), "192.168.10.0/24");
+        assert_eq!(a.trunc().to_string(), "192.168.10.0/24");
         let v6 = parse_cidr("2001:db8:ca2:2::1/64").unwrap();
         assert!(v6.contains(&ip("2001:db8:ca2:2::99")));
         // The longest prefixes: one address, no shift past the width.
         let host = parse_cidr("fd00::1/128").unwrap();
-        assert_eq!(network_string(&host), "fd00::1/128");
+        assert_eq!(host.trunc().to_string(), "fd00::1/128");
         assert!(host.contains(&ip("fd00::1")) && !host.contains(&ip("fd00::2")));
         assert!(!overlaps(&host, &parse_cidr("fd00:1::/64").unwrap()));
         assert!(overlaps(&host, &parse_cidr("fd00::/64").unwrap()));
         assert_eq!(
-            network_string(&parse_cidr("10.0.0.7/32").unwrap()),
+            parse_cidr("10.0.0.7/32").unwrap().trunc().to_string(),
             "10.0.0.7/32"
         );
         assert!(parse_cidr("fd00::1/129").is_err() && parse_cidr("10.0.0.1/33").is_err());
