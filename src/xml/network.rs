@@ -8,7 +8,7 @@
 //!
 //! Documents only: what a script passes (the spec), the checks before libvirt
 //! sees a document and the live-update planning live with the `Network`
-//! object in `crate::api::network`.
+//! object in `src/api/network/`.
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
