@@ -15,7 +15,7 @@ use virt::domain::{Domain as RawDomain, MigrateParameters};
 use virt::sys;
 
 use crate::api::args::Fields;
-use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
+use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use crate::api::{Host, Pool, Vm, Volume};
 use crate::runtime::journal;
 use crate::runtime::stop::{self, StopReason};
@@ -23,21 +23,6 @@ use crate::runtime::units::{format_size, parse_size};
 use crate::virt_ext::migration::{self as raw_migration, CpuFit, JobProgress};
 use crate::xml::domain::Domain;
 use crate::xml::tree::Element;
-
-const KEYS: &[&str] = &[
-    "live",
-    "persistent",
-    "undefine_source",
-    "copy_storage",
-    "bandwidth",
-    "auto_converge",
-    "postcopy",
-    "compressed",
-    "unsafe",
-    "timeout",
-    "migrate_uri",
-    "peer_to_peer",
-];
 
 /// What the script asked for, read and checked before anything moves.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,8 +60,8 @@ impl MigrateOptions {
     /// can be started on two hosts over shared storage is how disks get
     /// corrupted, so a move is the safer default.)
     pub fn read(map: &Map) -> Result<MigrateOptions, ScriptError> {
+        // Every key is asked for before `finish`: the key list is this code.
         let f = Fields::new("", map);
-        f.only(KEYS)?;
         let copy_storage = match f
             .one_of("copy_storage", &["none", "all", "incremental"])?
             .as_deref()
@@ -93,7 +78,7 @@ impl MigrateOptions {
             None => None,
             Some(v) => Some(duration("timeout", v)?),
         };
-        Ok(MigrateOptions {
+        let options = MigrateOptions {
             live: f.boolean("live")?,
             persistent: f.boolean("persistent")?.unwrap_or(true),
             undefine_source: f.boolean("undefine_source")?.unwrap_or(true),
@@ -106,7 +91,9 @@ impl MigrateOptions {
             timeout,
             migrate_uri: f.string("migrate_uri")?,
             peer_to_peer: f.boolean("peer_to_peer")?.unwrap_or(false),
-        })
+        };
+        f.finish()?;
+        Ok(options)
     }
 
     /// libvirt's VIR_MIGRATE_* flags for a VM that is (or is not) running.
@@ -642,9 +629,9 @@ pub mod vm_migrate_api {
 }
 
 fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> ScriptResult<Vm> {
-    let opts = MigrateOptions::read(opts).map_err(|e| e.at(ctx))?;
+    let opts = MigrateOptions::read(opts).at(ctx)?;
     let running = vm.raw.is_active().script(ctx)?;
-    preflight(vm, dest, &opts, running).map_err(|e| e.at(ctx))?;
+    preflight(vm, dest, &opts, running).at(ctx)?;
     let name = vm.name();
     let mut flags = opts.flags(running);
     // Offline with copy_storage: the volumes first, then the definition
@@ -659,7 +646,7 @@ fn migrate_vm(ctx: &NativeCallContext, vm: &Vm, dest: &Host, opts: &Map) -> Scri
             .script(ctx)?;
         let mut root = Element::parse(&xml)
             .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(ctx))?;
-        for (vol, pool) in offline_copies(vm, dest).map_err(|e| e.at(ctx))? {
+        for (vol, pool) in offline_copies(vm, dest).at(ctx)? {
             let old = vol.raw.path().unwrap_or_default();
             let copy = match crate::api::volume::copy::copy_to(ctx, &vol, &pool, &Map::new()) {
                 Ok(copy) => copy,
