@@ -101,6 +101,23 @@ fn ip_taken<'a>(hosts: &'a [DhcpHost], h: &DhcpHost) -> Option<&'a DhcpHost> {
     hosts.iter().find(|o| o.ip == h.ip && !same_key(o, h))
 }
 
+/// An `invalid` error when another of `hosts` already has `h`'s address
+/// (adding and modifying a reservation both refuse it).
+fn refuse_taken_ip(net: &Network, hosts: &[DhcpHost], h: &DhcpHost) -> Result<(), ScriptError> {
+    match ip_taken(hosts, h) {
+        None => Ok(()),
+        Some(other) => Err(ScriptError::invalid(
+            "dhcp_host.ip",
+            h.ip.clone().unwrap_or_default(),
+            format!(
+                "already reserved for {} on network '{}'",
+                host_label(other),
+                net.name()
+            ),
+        )),
+    }
+}
+
 fn host_label(h: &DhcpHost) -> String {
     h.mac
         .clone()
@@ -198,18 +215,7 @@ pub mod network_dhcp_api {
             )
             .at(&ctx));
         }
-        if let Some(other) = ip_taken(&hosts, &h) {
-            return Err(ScriptError::invalid(
-                "dhcp_host.ip",
-                h.ip.clone().unwrap_or_default(),
-                format!(
-                    "already reserved for {} on network '{}'",
-                    host_label(other),
-                    net.name()
-                ),
-            )
-            .at(&ctx));
-        }
+        refuse_taken_ip(net, &hosts, &h).at(&ctx)?;
         let xml = write_dhcp_host(&h);
         apply_live(
             &ctx,
@@ -261,18 +267,7 @@ pub mod network_dhcp_api {
         if *old == h {
             return Ok(false);
         }
-        if let Some(other) = ip_taken(&hosts, &h) {
-            return Err(ScriptError::invalid(
-                "dhcp_host.ip",
-                h.ip.clone().unwrap_or_default(),
-                format!(
-                    "already reserved for {} on network '{}'",
-                    host_label(other),
-                    net.name()
-                ),
-            )
-            .at(&ctx));
-        }
+        refuse_taken_ip(net, &hosts, &h).at(&ctx)?;
         apply_live(
             &ctx,
             net,
