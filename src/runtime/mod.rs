@@ -2,10 +2,12 @@
 //! them: the stop signal (Ctrl-C, signals, `--timeout`), the undo journal of
 //! a transaction, the kinds of error a script can catch, size and duration
 //! units, "did you mean" suggestions, what is said on stderr (logs, notices,
-//! a script's `print` under `--json`) and the facts of the terminal.
+//! a script's `print` under `--json`), the facts of the terminal and who this
+//! process is (for records it leaves on a daemon).
 pub mod error_kind;
 pub mod journal;
 pub mod log;
+pub mod process;
 pub mod stop;
 pub mod suggest;
 pub mod term;

@@ -7,6 +7,12 @@ use super::tree::{Element, Node};
 /// The prefix libvirt is given when a script's element has none.
 pub const DEFAULT_PREFIX: &str = "vs";
 
+/// virtscript's own records on an object (the clone intent log), apart from
+/// any namespace a script writes.
+pub const STATE_NS: &str = "https://virtscript.dev/xmlns/state/1";
+/// The prefix of [`STATE_NS`] elements.
+pub const STATE_PREFIX: &str = "virtscript";
+
 /// `<p:lab xmlns:p="uri" p:x="1"><p:vm/></p:lab>` → (`Some("p")`, `<lab x="1"><vm/></lab>`):
 /// the element without namespace prefixes and declarations.
 pub fn strip_ns(el: &Element) -> (Option<String>, Element) {

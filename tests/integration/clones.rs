@@ -717,3 +717,68 @@ print(`failed: ${{failed}}`);"#
     let _ = virsh_try(&uri, &["undefine", &clone, "--nvram"]);
     let _ = virsh_try(&uri, &["undefine", &name, "--nvram"]);
 }
+
+/// The identity of a process of this machine that has ended, as the clone
+/// intent log records its owner: `host boot pid started`.
+fn dead_owner() -> (String, String, u32) {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap().trim().to_owned();
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    (
+        read("/proc/sys/kernel/hostname"),
+        read("/proc/sys/kernel/random/boot_id"),
+        pid,
+    )
+}
+
+#[test]
+fn a_clone_batch_whose_run_died_is_undone_by_the_next_clone_and_others_are_left() {
+    let (host, boot, pid) = dead_owner();
+    let uuid = "6b1f2f7e-0d5e-4c57-9d43-2f4bb0d6e001";
+    // What a run killed midway leaves: the batch record on the source, c-1
+    // complete but for the record, c-2's first disk half-copied, and a record
+    // of a run on another machine (which may still be going).
+    let body = format!(
+        r#"
+let state = "https://virtscript.dev/xmlns/state/1";
+let p = HOST.pool("default-pool");
+HOST.define_vm(#{{ name: "c-1", memory: 256, virt_type: "qemu", import: true, uuid: "{uuid}",
+    disks: [#{{ path: "/default-pool/web.qcow2", allow_path: true }}] }});
+p.create_volume(#{{ name: "c-1.qcow2", capacity: "1G", format: "qcow2" }});
+p.create_volume(#{{ name: "c-2.qcow2", capacity: "1G", format: "qcow2" }});
+let other = HOST.define_vm(#{{ name: "other", memory: 256, virt_type: "qemu", import: true, uuid: "{uuid2}",
+    disks: [#{{ path: "/default-pool/web.qcow2", allow_path: true }}] }});
+web.set_metadata(state, `<clones>
+  <batch id="b1" host="{host}" boot="{boot}" pid="{pid}" started="1">
+    <vm name="c-1" uuid="{uuid}"/><volume pool="default-pool" name="c-1.qcow2"/>
+    <vm name="c-2" uuid="6b1f2f7e-0d5e-4c57-9d43-2f4bb0d6e002"/><volume pool="default-pool" name="c-2.qcow2"/>
+    <vm name="other" uuid="6b1f2f7e-0d5e-4c57-9d43-2f4bb0d6e0ff"/>
+  </batch>
+  <batch id="b2" host="elsewhere.example" boot="x" pid="7" started="1"><vm name="far-1" uuid="6b1f2f7e-0d5e-4c57-9d43-2f4bb0d6e003"/></batch>
+</clones>`);
+let vms = web.clone_many(2, #{{ prefix: "c" }});
+assert_eq(vms.map(|v| v.name), ["c-1", "c-2"]);
+assert(vms[0].uuid != "{uuid}", "c-1 is a new clone");
+let names = p.volumes().map(|v| v.name);
+names.sort();
+// The clones took the names the dead run had taken: nothing of it is left.
+assert_eq(names, ["c-1-1.qcow2", "c-1.qcow2", "c-2-1.qcow2", "c-2.qcow2", "web-1.qcow2", "web.qcow2"]);
+assert(HOST.find_vm("other") != (), "a VM of a listed name but another UUID stays");
+let left = web.metadata(state);
+assert(left.contains("elsewhere.example") && !left.contains("id='b1'"), left);
+// A clone that completes leaves no record of its own.
+web.clone(#{{ name: "solo" }});
+assert_eq(web.metadata(state), left);
+print("ok");
+"#,
+        uuid2 = "6b1f2f7e-0d5e-4c57-9d43-2f4bb0d6e004",
+    );
+    let run = Script::new(&script(&body)).run();
+    run.ok()
+        .stderr_has(&format!(
+            "finished the undo of an interrupted clone of web (by pid {pid} on host {host}): removed VM c-1, volume default-pool/c-1.qcow2, volume default-pool/c-2.qcow2"
+        ))
+        .stderr_has("a clone of web by pid 7 on host elsewhere.example is running or was interrupted")
+        .stdout_has("ok");
+}

@@ -11,6 +11,7 @@
 //! the frozen snapshot state. Any other writable disk of a paused VM is
 //! refused, saying to shut the VM down or take a disk-only snapshot.
 mod copy;
+mod intent;
 mod plan;
 
 use crate::runtime::ErrorKind;
@@ -190,8 +191,22 @@ pub fn random_mac(taken: &HashSet<String>) -> String {
 /// `vm.clone(opts)`.
 pub fn clone_vm(ctx: &NativeCallContext, vm: &Vm, opts: &Map) -> ScriptResult<Vm> {
     let opts = parse_options(&Fields::new("", opts)).at(ctx)?;
+    intent::recover(vm).at(ctx)?;
     let plan = plan::plan(vm, &opts, &mut Reserved::default()).at(ctx)?;
-    Ok(copy::execute(ctx, plan)?.commit())
+    let intent = intent::begin(vm, std::slice::from_ref(&plan)).at(ctx)?;
+    let made = match copy::execute(ctx, plan) {
+        Ok(made) => made,
+        Err(e) => {
+            // Undone already; when the daemon is gone the record stays for the re-run.
+            let _ = intent.end();
+            return Err(e);
+        }
+    };
+    if let Err(e) = intent.end() {
+        made.undo();
+        return Err(e.at(ctx));
+    }
+    Ok(made.commit())
 }
 
 /// `vm.clone_many(n, opts)`: plan every clone (names `{prefix}-1` ..), then
@@ -225,6 +240,7 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
         .unwrap_or_else(|| format!("{}-clone", vm.name()));
     check_name("prefix", &prefix).at(ctx)?;
     let mut base = parse_options(&f).at(ctx)?;
+    intent::recover(vm).at(ctx)?;
     let mut reserved = Reserved::default();
     let mut plans = Vec::new();
     for i in 1..=n {
@@ -241,6 +257,7 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
         plans.push(plan::plan(vm, &base, &mut reserved).at(ctx)?);
     }
     let count = plans.len();
+    let intent = intent::begin(vm, &plans).at(ctx)?;
     let slots: Vec<Mutex<Option<ClonePlan>>> =
         plans.into_iter().map(|p| Mutex::new(Some(p))).collect();
     let results: Vec<Mutex<Option<ScriptResult<copy::Made>>>> =
@@ -270,14 +287,18 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
     let mut made = Vec::with_capacity(count);
     let mut errors = Array::new();
     let mut first = String::new();
+    let mut lost = false;
     for (i, slot) in results.into_iter().enumerate() {
         match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
             Some(Ok(m)) => made.push(m),
             Some(Err(err)) => {
                 if let EvalAltResult::ErrorTerminated(..) = *err {
                     made.into_iter().for_each(copy::Made::undo);
+                    let _ = intent.end();
                     return Err(err);
                 }
+                lost |= matches!(&*err, EvalAltResult::ErrorRuntime(v, _)
+                    if crate::api::error::is_connection_error(v));
                 let message = match &*err {
                     EvalAltResult::ErrorRuntime(v, _) => v
                         .read_lock::<Map>()
@@ -298,20 +319,37 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
         }
     }
     if errors.is_empty() {
+        if let Err(e) = intent.end() {
+            made.into_iter().for_each(copy::Made::undo);
+            return Err(e.at(ctx));
+        }
         return Ok(made
             .into_iter()
             .map(|m| Dynamic::from(m.commit()))
             .collect());
     }
+    let failed = errors.len();
+    if lost {
+        // Nothing can be removed now: the record on the source stays, and
+        // the next clone from it finishes the undo.
+        return Err(ScriptError::new(
+            ErrorKind::CloneMany,
+            format!(
+                "{failed} of {count} clones failed: the connection to libvirt was lost; what was \
+                 made is recorded on VM {} and removed by the next clone from it; first: {first}",
+                vm.name()
+            ),
+        )
+        .with("errors", errors)
+        .with("connection_lost", true)
+        .at(ctx));
+    }
     let kept = made.len();
     made.into_iter().for_each(copy::Made::undo);
+    let _ = intent.end();
     Err(ScriptError::new(
         ErrorKind::CloneMany,
-        format!(
-            "{} of {count} clones failed, and the {} made were removed; first: {first}",
-            errors.len(),
-            kept
-        ),
+        format!("{failed} of {count} clones failed, and the {kept} made were removed; first: {first}"),
     )
     .with("errors", errors)
     .at(ctx))
