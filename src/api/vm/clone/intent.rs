@@ -14,6 +14,9 @@
 //! Why on the source VM: it lives on the daemon (so the record survives the
 //! client and works for remote hosts), it is the object every re-run of the
 //! clone starts from, and it is read there anyway.
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
 use virt::domain::Domain as RawDomain;
 use virt::sys;
 
@@ -27,6 +30,20 @@ use crate::xml::tree::Element;
 use super::{ClonePlan, NvramJob};
 
 const KIND: i32 = sys::VIR_DOMAIN_METADATA_ELEMENT as i32;
+
+/// The batches this process is making now. A record of this process that is
+/// not among them belongs to a call that failed without its undo (the
+/// connection was lost) and that a script may retry after reconnecting.
+static ACTIVE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Held around each read-modify-write of a record, so that clones from one
+/// source on several threads (`parallel`) do not drop each other's batch.
+/// (Two processes cloning one source at the same instant can still race.)
+static WRITING: Mutex<()> = Mutex::new(());
+
+fn active() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A batch recorded on its source VM; [`Intent::end`] removes the record.
 pub struct Intent {
@@ -66,6 +83,16 @@ fn owner(batch: &Element) -> Identity {
     }
 }
 
+/// Whether the run that recorded `batch` has ended: its process is gone, or
+/// it is this process and the call that made the batch has returned.
+fn run_ended(batch: &Element) -> bool {
+    match owner(batch).liveness() {
+        Liveness::Gone => true,
+        Liveness::Me => !active().contains(batch.attr("id").unwrap_or_default()),
+        Liveness::Running | Liveness::Elsewhere => false,
+    }
+}
+
 /// Record `plans` on their source before anything is made.
 pub fn begin(src: &Vm, plans: &[ClonePlan]) -> Result<Intent, ScriptError> {
     let me = process::current();
@@ -95,11 +122,13 @@ pub fn begin(src: &Vm, plans: &[ClonePlan]) -> Result<Intent, ScriptError> {
         }
     }
     let dom = &src.raw;
+    let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let mut state = read(dom)
         .map_err(|e| ScriptError::libvirt(&e))?
         .unwrap_or_else(|| Element::new("clones"));
     state.push(batch);
     write(dom, &state).map_err(|e| ScriptError::libvirt(&e))?;
+    active().insert(id.clone());
     Ok(Intent {
         src: (*src.raw).clone(),
         id,
@@ -113,11 +142,18 @@ fn volume(pool: &str, name: &str) -> Element {
     v
 }
 
+impl Drop for Intent {
+    fn drop(&mut self) {
+        active().remove(&self.id);
+    }
+}
+
 impl Intent {
     /// The batch is complete (or undone): forget it. A failure here is the
     /// run's failure: the clones are then not handed out, so that a batch is
     /// either recorded or complete, never both lost.
     pub fn end(self) -> Result<(), ScriptError> {
+        let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
         let Some(mut state) = read(&self.src).map_err(|e| ScriptError::libvirt(&e))? else {
             return Ok(());
         };
@@ -130,6 +166,7 @@ impl Intent {
 /// those whose run may still be going.
 pub fn recover(src: &Vm) -> Result<(), ScriptError> {
     let dom = &src.raw;
+    let _writing = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let Some(mut state) = read(dom).map_err(|e| ScriptError::libvirt(&e))? else {
         return Ok(());
     };
@@ -141,10 +178,8 @@ pub fn recover(src: &Vm) -> Result<(), ScriptError> {
             .elements()
             .filter_map(|e| e.attr("name").or(e.attr("path")).map(str::to_owned))
             .collect();
-        match who.liveness() {
-            Liveness::Gone => {}
-            Liveness::Me => continue,
-            Liveness::Running | Liveness::Elsewhere => {
+        if !run_ended(batch) {
+            if who.liveness() != Liveness::Me {
                 log::notice(&format!(
                     "virtscript: a clone of {} by {} is running or was interrupted; \
                      what it makes is left alone ({})",
@@ -152,8 +187,8 @@ pub fn recover(src: &Vm) -> Result<(), ScriptError> {
                     who.describe(),
                     listed.join(", ")
                 ));
-                continue;
             }
+            continue;
         }
         let mut removed = Vec::new();
         for el in batch.elements() {
@@ -205,8 +240,43 @@ pub fn recover(src: &Vm) -> Result<(), ScriptError> {
         finished = true;
     }
     if finished {
-        state.remove_elements(|e| e.name == "batch" && owner(e).liveness() == Liveness::Gone);
+        state.remove_elements(|e| e.name == "batch" && run_ended(e));
         write(dom, &state).map_err(|e| ScriptError::libvirt(&e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(who: &Identity, id: &str) -> Element {
+        let mut b = Element::new("batch");
+        b.set_attr("id", id);
+        b.set_attr("host", who.host.clone());
+        b.set_attr("boot", who.boot.clone());
+        b.set_attr("pid", who.pid.to_string());
+        b.set_attr("started", who.started.to_string());
+        b
+    }
+
+    #[test]
+    fn a_batch_of_this_process_has_ended_once_its_call_returned() {
+        let me = process::current();
+        let batch = batch_of(me, "retry-1");
+        assert!(run_ended(&batch), "no call of this process is making it");
+        active().insert("retry-1".into());
+        assert!(!run_ended(&batch), "a call of this process is making it now");
+        active().remove("retry-1");
+        let elsewhere = Identity {
+            host: format!("{}-other", me.host),
+            ..me.clone()
+        };
+        assert!(!run_ended(&batch_of(&elsewhere, "far")));
+        let rebooted = Identity {
+            boot: "another-boot".into(),
+            ..me.clone()
+        };
+        assert!(run_ended(&batch_of(&rebooted, "old")));
+    }
 }
