@@ -52,6 +52,8 @@ struct DiskJob {
     pool: Pool,
     name: String,
     mode: CloneMode,
+    /// `false`: a fully allocated copy (`sparse: false`, virt-clone `--nonsparse`).
+    sparse: bool,
 }
 
 enum NvramJob {
@@ -94,6 +96,12 @@ pub struct CloneOptions {
     pub macs: Vec<(String, String)>,
     pub start: bool,
     pub allow_running: bool,
+    /// `(field, target)` of every disk the clone shares instead of copying.
+    pub skip_copy: Vec<(String, String)>,
+    /// `files` name existing volumes to use as they are (nothing is copied).
+    pub preserve_data: bool,
+    /// `false`: copies are fully allocated.
+    pub sparse: bool,
 }
 
 /// Read a clone's options from `f` (whose caller has read its own keys, like
@@ -111,6 +119,10 @@ pub fn parse_options(f: &Fields) -> Result<CloneOptions, ScriptError> {
     let mac_list = f.array("macs")?.unwrap_or_default();
     let start = f.boolean("start")?.unwrap_or(false);
     let allow_running = f.boolean("allow_running")?.unwrap_or(false);
+    let skip_list = f.array("skip_copy")?.unwrap_or_default();
+    let preserve_data = f.boolean("preserve_data")?.unwrap_or(false);
+    let sparse = f.boolean("sparse")?.unwrap_or(true);
+    let storage_given = f.has("storage");
     f.finish()?;
     if let Some(n) = &name {
         check_name("name", n)?;
@@ -122,6 +134,54 @@ pub fn parse_options(f: &Fields) -> Result<CloneOptions, ScriptError> {
             format!("must be one of: {}", CloneMode::NAMES.join(", ")),
         )
     })?;
+    let mut skip_copy = Vec::new();
+    for (i, v) in skip_list.into_iter().enumerate() {
+        let field = format!("skip_copy[{i}]");
+        if !v.is_string() {
+            return Err(ScriptError::invalid(
+                &field,
+                show(&v),
+                format!(
+                    "must be a disk target like \"vdb\", not {}",
+                    v.type_name()
+                ),
+            ));
+        }
+        skip_copy.push((field, v.to_string()));
+    }
+    if preserve_data && storage_given {
+        return Err(ScriptError::invalid(
+            "storage",
+            &storage_text,
+            "preserve_data: true copies nothing, so there is no storage mode to choose; drop one of them",
+        ));
+    }
+    if !sparse {
+        if let Some(mode) = [CloneMode::Linked, CloneMode::Reflink]
+            .into_iter()
+            .find(|m| *m == storage)
+        {
+            return Err(ScriptError::invalid(
+                "sparse",
+                "false",
+                format!(
+                    "asks for a fully allocated copy, and storage \"{storage_text}\" {}; use storage \"full\" (or \"auto\")",
+                    if mode == CloneMode::Linked {
+                        "makes an overlay that stores only the changes"
+                    } else {
+                        "shares the source's blocks"
+                    }
+                ),
+            ));
+        }
+        if preserve_data {
+            return Err(ScriptError::invalid(
+                "sparse",
+                "false",
+                "preserve_data: true copies nothing, so there is no copy to allocate; drop one of them",
+            ));
+        }
+    }
     let mut macs = Vec::new();
     for (i, v) in mac_list.into_iter().enumerate() {
         let field = format!("macs[{i}]");
@@ -158,6 +218,9 @@ pub fn parse_options(f: &Fields) -> Result<CloneOptions, ScriptError> {
         macs,
         start,
         allow_running,
+        skip_copy,
+        preserve_data,
+        sparse,
     })
 }
 
@@ -207,6 +270,14 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
             "name",
             show(&opts["name"]),
             "clone_many names clones {prefix}-1, {prefix}-2, ...: give prefix instead",
+        )
+        .at(ctx));
+    }
+    if f.has("preserve_data") {
+        return Err(ScriptError::invalid(
+            "preserve_data",
+            show(&opts["preserve_data"]),
+            "is per clone (each clone needs its own existing files): use vm.clone with files",
         )
         .at(ctx));
     }
