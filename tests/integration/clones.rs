@@ -91,6 +91,91 @@ print("ok");
 }
 
 #[test]
+fn skip_copy_shares_a_disk_and_a_disk_outside_any_pool_clones_when_shared() {
+    Script::new(&script(
+        r#"
+let pool = HOST.pool("default-pool");
+let c = web.clone(#{ name: "s1", skip_copy: ["vdb", "vdc"] });
+let x = c.xml;
+// vda is copied; vdb keeps the source's file; the ISO is shared as always.
+assert(x.contains("<source file='/default-pool/s1.qcow2'/>"), x);
+assert(x.contains("<source file='/default-pool/web-1.qcow2'/>\n      <target dev='vdb'"), x);
+assert(x.contains("<source file='/isos/debian.iso'/>"), x);
+let names = pool.volumes().map(|v| v.name);
+names.sort();
+assert_eq(names, ["s1.qcow2", "web-1.qcow2", "web.qcow2"]);
+// A disk in no pool cannot be copied, but it can be shared.
+let t = HOST.vm("test");
+t.destroy();
+let tc = t.clone(#{ name: "t2", skip_copy: ["vda"] });
+assert_eq(tc.disks()[0].source, "/guest/diskimage1");
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn preserve_data_uses_the_given_volumes_as_they_are_and_copies_nothing() {
+    Script::new(&script(
+        r#"
+let pool = HOST.pool("default-pool");
+let keep = pool.create_volume(#{ name: "keep.qcow2", capacity: "1G", format: "qcow2" });
+let raw = pool.create_volume(#{ name: "keep.img", capacity: "2G" });
+let before = pool.volumes().len();
+// A volume name in the disk's pool and a path.
+let a = web.clone(#{ name: "a", preserve_data: true, files: ["keep.qcow2", "/default-pool/keep.img"] });
+let x = a.xml;
+assert(x.contains("<driver name='qemu' type='qcow2'/>\n      <source file='/default-pool/keep.qcow2'/>"), x);
+assert(x.contains("<driver name='qemu' type='raw'/>\n      <source file='/default-pool/keep.img'/>"), x);
+assert_eq(pool.volumes().len(), before);
+// pool/name and volume objects; vdb shared, so one file is enough.
+let b = web.clone(#{ name: "b", preserve_data: true, files: ["default-pool/keep.img"], skip_copy: ["vdb"] });
+assert_eq(b.disks().map(|d| d.source), ["/default-pool/keep.img", "/default-pool/web-1.qcow2", "/isos/debian.iso"]);
+let c = web.clone(#{ name: "c", preserve_data: true, files: [keep, raw] });
+assert_eq(c.disks().map(|d| d.source), ["/default-pool/keep.qcow2", "/default-pool/keep.img", "/isos/debian.iso"]);
+assert_eq(pool.volumes().len(), before);
+// The preserved volumes are not the clone's: rolling the clone back keeps them.
+try {
+    transaction(|| { web.clone(#{ name: "tx", preserve_data: true, files: [keep, raw] }); throw "later"; });
+} catch (e) { }
+assert(HOST.find_vm("tx") == ());
+assert_eq(pool.volumes().len(), before);
+assert_eq(pool.volume("keep.img").capacity, 2 * 1024 * 1024 * 1024);
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn sparse_false_asks_libvirt_for_a_fully_allocated_copy() {
+    Script::new(&script(
+        r#"
+let pool = HOST.pool("default-pool");
+web.clone(#{ name: "full", sparse: false });
+web.clone(#{ name: "thin" });
+for n in ["full.qcow2", "full-1.qcow2"] {
+    let v = pool.volume(n);
+    assert(v.allocation == v.capacity, n);
+}
+for n in ["thin.qcow2", "thin-1.qcow2"] {
+    let v = pool.volume(n);
+    assert(v.allocation < v.capacity, n);
+}
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
 fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
     let cases: &[(&str, &str)] = &[
         (
@@ -107,7 +192,7 @@ fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
         ),
         (
             r#"web.clone(#{ files: ["a.qcow2", true] });"#,
-            r#"files[1]: must be a path or a volume name, not bool"#,
+            r#"files[1]: must be a path or a volume name ("name", "pool/name" or a volume), not bool"#,
         ),
         (
             r#"web.clone(#{ files: ["a.qcow2", "b.qcow2", "c.qcow2"] });"#,
@@ -132,6 +217,62 @@ fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
         (
             r#"web.clone(#{ start: "yes" });"#,
             r#"start: must be true or false, not string"#,
+        ),
+        (
+            r#"web.clone(#{ skip_copy: ["vbd"] });"#,
+            r#"skip_copy[0]: VM web has no disk with this target; did you mean "vdb"? (its disks: vda, vdb, vdc) (got "vbd")"#,
+        ),
+        (
+            r#"web.clone(#{ skip_copy: [1] });"#,
+            r#"skip_copy[0]: must be a disk target like "vdb", not i64"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true });"#,
+            r#"files: preserve_data: true uses one existing volume per disk it would copy, and VM web has 2 (vda, vdb)"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web-1.qcow2"], skip_copy: ["vda", "vdb"] });"#,
+            "VM web has 0 writable disk(s) to clone, so files[0]",
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web.qcow", "x.img"] });"#,
+            r#"files[0]: pool default-pool has no volume named web.qcow (did you mean "web.qcow2"?); preserve_data: true uses existing volumes"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["/default-pool/none.img", "x.img"] });"#,
+            r#"files[0]: there is no volume at this path in any running storage pool"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["defualt-pool/a.img", "x.img"] });"#,
+            r#"files[0]: there is no storage pool named defualt-pool; did you mean "default-pool/a.img"? (got "defualt-pool/a.img")"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web.qcow2", "web-1.qcow2"] });"#,
+            r#"files[0]: is disk vda's own volume: to share it with the clone, use skip_copy: ["vda"] (got "web.qcow2")"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web-1.qcow2", "default-pool/web-1.qcow2"] });"#,
+            r#"files[1]: is already used for another disk of the clone (got "default-pool/web-1.qcow2")"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, storage: "full", files: ["a", "b"] });"#,
+            r#"storage: preserve_data: true copies nothing, so there is no storage mode to choose"#,
+        ),
+        (
+            r#"web.clone(#{ files: [HOST.pool("default-pool").volume("web.qcow2")] });"#,
+            r#"files[0]: is an existing volume, and a clone copies into a new one: give a new name, or pass preserve_data: true"#,
+        ),
+        (
+            r#"web.clone(#{ sparse: false, storage: "linked" });"#,
+            r#"sparse: asks for a fully allocated copy, and storage "linked" makes an overlay"#,
+        ),
+        (
+            r#"web.clone(#{ storage: "reflink" });"#,
+            "cloning disk vda: mode: a reflink clone of default-pool/web.qcow2 is not possible: the test driver keeps its volumes in memory",
+        ),
+        (
+            r#"web.clone_many(2, #{ preserve_data: true });"#,
+            "preserve_data: is per clone",
         ),
         (r#"web.clone(#{ nmae: "x" });"#, r#"nmae: unknown key"#),
         (

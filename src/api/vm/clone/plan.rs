@@ -261,6 +261,7 @@ fn preserved_source(
     disk: &Disk,
     field: &str,
     value: &Dynamic,
+    claimed: &[(String, String)],
 ) -> Result<(NewDiskSource, (String, String)), ScriptError> {
     let text = file_text(value);
     let missing = |why: String| {
@@ -318,6 +319,14 @@ fn preserved_source(
     };
     let path = vol.raw.path().map_err(|e| ScriptError::libvirt(&e))?;
     let pool = vol.pool_name();
+    let key = (pool.clone(), vol.name());
+    if claimed.contains(&key) {
+        return Err(ScriptError::invalid(
+            field,
+            &text,
+            "is already used for another disk of the clone",
+        ));
+    }
     let own = disk.source.as_deref() == Some(path.as_str())
         || (disk.pool.as_deref() == Some(pool.as_str())
             && disk.volume.as_deref() == Some(vol.name().as_str()));
@@ -336,7 +345,6 @@ fn preserved_source(
         .target
         .format
         .unwrap_or_else(|| "raw".into());
-    let key = (pool.clone(), vol.name());
     Ok((
         NewDiskSource {
             path,
@@ -456,14 +464,7 @@ pub fn plan(
             let Some((field, value)) = file else {
                 unreachable!("the count of files was checked")
             };
-            let (new, key) = preserved_source(vm, disk, field, value)?;
-            if claimed.contains(&key) {
-                return Err(ScriptError::invalid(
-                    field,
-                    file_text(value),
-                    "is already used for another disk of the clone",
-                ));
-            }
+            let (new, key) = preserved_source(vm, disk, field, value, &claimed)?;
             claimed.push(key);
             preserved.push((index, new));
             continue;
