@@ -4,7 +4,8 @@
 use std::process::Command;
 
 use crate::support::{
-    live_uri, qemu_img_info, stdout_of, tiny_guest, virsh, virsh_try, LiveEnv, Script,
+    live_uri, qemu_img_info, stdout_of, tiny_guest, unique, virsh, virsh_try, vol_names, LiveEnv,
+    LivePool, Script, VmGuard,
 };
 use virtscript::xml::snapshot::SnapshotXml;
 use virtscript::xml::tree::Element;
@@ -857,4 +858,110 @@ print(`failed: ${{failed}}`);"#
     assert!(!vols.contains(&format!("{clone}2")), "{vols}");
     let _ = virsh_try(&uri, &["undefine", &clone, "--nvram"]);
     let _ = virsh_try(&uri, &["undefine", &name, "--nvram"]);
+}
+
+/// `(capacity, allocation)` in bytes, as `virsh vol-info --bytes` reports them.
+fn vol_info(uri: &str, pool: &str, vol: &str) -> (u64, u64) {
+    let out = virsh(uri, &["vol-info", "--bytes", vol, "--pool", pool]);
+    let field = |name: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+    };
+    (field("Capacity:"), field("Allocation:"))
+}
+
+#[test]
+fn live_sparse_false_allocates_the_whole_copy_and_skip_copy_shares_the_disk() {
+    let uri = live_uri();
+    let pool = LivePool::new(&uri, "nonsparse");
+    let src = unique("nsrc");
+    let full = format!("{src}-full");
+    let thin = format!("{src}-thin");
+    let _guards = [&src, &full, &thin].map(|n| VmGuard(vec![uri.clone()], n.to_string()));
+    Script::new(&format!(
+        r#"
+HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", import: true,
+    disks: [#{{ pool: "{p}", size: "64M", format: "raw" }}, #{{ pool: "{p}", size: "64M", format: "qcow2" }},
+            #{{ pool: "{p}", size: "16M", format: "raw" }}] }});
+"#,
+        p = pool.name
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    // Data at the start of both copied disks; the rest is zeros.
+    let raw = format!("{}/{src}.img", pool.dir);
+    let qcow = format!("{}/{src}.qcow2", pool.dir);
+    let shared = format!("{}/{src}-1.img", pool.dir);
+    for (fmt, path) in [("raw", &raw), ("qcow2", &qcow)] {
+        stdout_of(
+            Command::new("qemu-io").args(["-f", fmt, "-c", "write -P 0xab 0 1M", path]),
+            "qemu-io write",
+        );
+    }
+    virsh(&uri, &["pool-refresh", &pool.name]);
+    Script::new(&format!(
+        r#"
+let vm = HOST.vm("{src}");
+let a = vm.clone(#{{ name: "{full}", sparse: false, skip_copy: ["vdc"] }});
+vm.clone(#{{ name: "{thin}" }});
+a.start();
+print(`state=${{a.state}}`);
+a.destroy();
+"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok()
+    .stdout_has("state=running");
+    let mib64 = 64 * 1024 * 1024;
+    // sparse: false: the raw copy is allocated to its capacity, the qcow2 one
+    // to at least its capacity (qemu-img preallocation=falloc, plus metadata).
+    let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{full}.img"));
+    assert_eq!((cap, alloc), (mib64, mib64), "raw, sparse: false");
+    let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{full}.qcow2"));
+    assert!(cap == mib64 && alloc >= cap, "qcow2, sparse: false: {alloc} < {cap}");
+    assert!(
+        qemu_img_info(&format!("{}/{full}.qcow2", pool.dir)).contains("file format: qcow2"),
+        "still qcow2"
+    );
+    // The default copies only what holds data.
+    for vol in [format!("{thin}.img"), format!("{thin}.qcow2")] {
+        let (cap, alloc) = vol_info(&uri, &pool.name, &vol);
+        assert!(cap == mib64 && alloc < cap / 2, "{vol}: {alloc} of {cap}");
+    }
+    // Both copies carry the data.
+    for (fmt, path) in [
+        ("raw", format!("{}/{full}.img", pool.dir)),
+        ("qcow2", format!("{}/{full}.qcow2", pool.dir)),
+        ("raw", format!("{}/{thin}.img", pool.dir)),
+    ] {
+        let out = stdout_of(
+            Command::new("qemu-io").args(["-r", "-f", fmt, "-c", "read -P 0xab 0 1M", &path]),
+            "qemu-io read",
+        );
+        assert!(out.contains("read 1048576/1048576"), "{path}: {out}");
+    }
+    // skip_copy: vdc is the source's own file, and no copy of it was made.
+    let disks = disk_sources(&uri, &full);
+    assert_eq!(disks.len(), 3, "{disks:?}");
+    assert_eq!(disks[2], shared, "{disks:?}");
+    assert!(!disks.contains(&raw) && !disks.contains(&qcow), "{disks:?}");
+    let mut vols = vol_names(&uri, &pool.name);
+    vols.sort();
+    let mut expected = vec![
+        format!("{src}.img"),
+        format!("{src}.qcow2"),
+        format!("{src}-1.img"),
+        format!("{full}.img"),
+        format!("{full}.qcow2"),
+        format!("{thin}.img"),
+        format!("{thin}.qcow2"),
+        format!("{thin}-1.img"),
+    ];
+    expected.sort();
+    assert_eq!(vols, expected);
 }
