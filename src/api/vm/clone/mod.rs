@@ -410,16 +410,18 @@ pub mod vm_clone_api {
         crate::api::vm::clone::clone_vm(&ctx, vm, &Map::new())
     }
 
-    /// Clone with options: `name` (default automatic), `storage` (`"auto"`:
-    /// reflink where the filesystem can, else a full copy; `"full"`; `"linked"`:
-    /// qcow2 overlays backed by the source's disks, instant, but the source must
-    /// then stay unchanged; `"reflink"`), `files` (per writable disk in order: a
-    /// target path in a pool's directory or a volume name in the source disk's
-    /// pool), `macs` (per interface in order; the rest random `52:54:00:..`,
-    /// unique on the host), `start`, `allow_running` (clone a PAUSED VM; its
-    /// writable disks only from a disk-only snapshot's frozen state, linked).
-    /// Validates everything before making anything; if a step fails midway,
-    /// what was made is removed. Returns the new `Vm`.
+    /// Clone with options, as virt-clone's: `name` (default automatic),
+    /// `storage` (`"auto"`: reflink where the filesystem can, else a full copy;
+    /// `"full"`; `"linked"`: qcow2 overlays backed by the source's disks,
+    /// instant, but the source must then stay unchanged; `"reflink"`: a
+    /// copy-on-write clone, which needs both files on one filesystem that
+    /// supports it, like btrfs or xfs), `files` (per disk to copy, in order: a
+    /// path in a pool's directory, a volume name in the source disk's pool, or
+    /// `"pool/name"`), `macs` (per interface in order; the rest random
+    /// `52:54:00:..`, unique on the host), `start`, `allow_running` (clone a
+    /// PAUSED VM; its writable disks only from a disk-only snapshot's frozen
+    /// state, linked). Validates everything before making anything; if a step
+    /// fails midway, what was made is removed. Returns the new `Vm`.
     ///
     /// ```rhai
     /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
@@ -431,6 +433,48 @@ pub mod vm_clone_api {
     /// assert_eq(HOST.pool("default-pool").volume("db-root.qcow2").backing.path,
     ///     "/default-pool/web.qcow2");
     /// ```
+    ///
+    /// `skip_copy: ["vdb"]` (virt-clone `--skip-copy`): the clone shares these
+    /// disks (by target) with the source instead of copying them, also a disk
+    /// in no storage pool. Read-only and shareable disks (ISOs) are always
+    /// shared.
+    ///
+    /// ```rhai
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }, #{ pool: "default-pool", size: "4G" }] });
+    /// let c = web.clone(#{ name: "web2", skip_copy: ["vdb"] });
+    /// assert_eq(c.disks().map(|d| d.source), ["/default-pool/web2.qcow2", "/default-pool/web-1.qcow2"]);
+    /// ```
+    ///
+    /// `preserve_data: true` (virt-clone `--preserve-data`): `files` name
+    /// existing volumes, one per disk to copy (a name, `"pool/name"`, a path or
+    /// a volume object), and the clone uses them as they are: nothing is copied,
+    /// nothing is created but the VM, and rolling the clone back keeps them.
+    ///
+    /// ```rhai
+    /// let pool = HOST.pool("default-pool");
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }] });
+    /// let disk = pool.create_volume(#{ name: "prepared.qcow2", capacity: "1G", format: "qcow2" });
+    /// let c = web.clone(#{ name: "web2", preserve_data: true, files: [disk] });
+    /// assert_eq(c.disks()[0].source, "/default-pool/prepared.qcow2");
+    /// assert_eq(pool.volumes().len(), 2);
+    /// ```
+    ///
+    /// `sparse: false` (virt-clone `--nonsparse`): fully allocated copies
+    /// (allocation = capacity: libvirt allocates the whole file and writes zeros
+    /// as zeros; a qcow2 copy is preallocated), so the guest cannot run out of
+    /// host space later. The default copies only what holds data. `storage`
+    /// `"auto"` then means a full copy; `"linked"` and `"reflink"` share blocks
+    /// and are refused with it.
+    ///
+    /// ```rhai
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }] });
+    /// web.clone(#{ name: "web2", sparse: false });
+    /// let v = HOST.pool("default-pool").volume("web2.qcow2");
+    /// assert_eq(v.allocation, v.capacity);
+    /// ```
     #[rhai_fn(name = "clone", pure, return_raw)]
     pub fn clone_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Vm> {
         crate::api::vm::clone::clone_vm(&ctx, vm, &opts)
@@ -438,7 +482,9 @@ pub mod vm_clone_api {
 
     /// Make `n` clones named `{prefix}-1` .. `{prefix}-n` (default prefix
     /// `{name}-clone`) in parallel on up to `--jobs` threads, returned in order.
-    /// Options as `clone` (`storage`, `start`, `allow_running`) plus `prefix`.
+    /// Options as `clone` (`storage`, `start`, `allow_running`, `skip_copy`,
+    /// `sparse`) plus `prefix`; `files`, `macs` and `preserve_data` are per
+    /// clone, so only `clone` takes them.
     /// Everything is planned (names, MACs, volumes) before anything is made;
     /// busy pools are retried with backoff. If any clone fails, the others are
     /// removed as well and the error lists the failures (`e.errors`).
