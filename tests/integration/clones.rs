@@ -177,6 +177,34 @@ print("ok");
 }
 
 #[test]
+fn a_reflink_on_the_test_driver_is_refused_for_what_really_prevents_it() {
+    // Raw volumes once got "the filesystem does not support ...", qcow2 ones
+    // "is on another host": the test driver has no files at all.
+    Script::new(
+        r#"
+let pool = HOST.pool("default-pool");
+for f in ["raw", "qcow2"] {
+    let v = pool.create_volume(#{ name: `src.${f}`, capacity: "1M", format: f });
+    let made = false;
+    try { v.clone(`rl.${f}`, #{ mode: "reflink" }); made = true; } catch (e) {
+        assert_eq([e.field, e.value], ["mode", "reflink"]);
+        assert(e.message.contains("the test driver keeps its volumes in memory, with no files to share blocks; a reflink needs both files on one filesystem that supports it (btrfs, xfs)"), e.message);
+        assert(!e.message.contains("another host"), e.message);
+    }
+    assert(!made, f);
+    assert(pool.find_volume(`rl.${f}`) == (), f);
+    // auto falls back to a full copy.
+    assert_eq(v.clone(`auto.${f}`).capacity, 1024 * 1024);
+}
+print("ok");
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
 fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
     let cases: &[(&str, &str)] = &[
         (
@@ -269,7 +297,7 @@ fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
         ),
         (
             r#"web.clone(#{ storage: "reflink" });"#,
-            "cloning disk vda: mode: a reflink clone of default-pool/web.qcow2 is not possible: the test driver keeps its volumes in memory",
+            "cloning disk vda: storage: a reflink clone of default-pool/web.qcow2 is not possible: the test driver keeps its volumes in memory",
         ),
         (
             r#"web.clone_many(2, #{ preserve_data: true });"#,
@@ -923,7 +951,10 @@ a.destroy();
     let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{full}.img"));
     assert_eq!((cap, alloc), (mib64, mib64), "raw, sparse: false");
     let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{full}.qcow2"));
-    assert!(cap == mib64 && alloc >= cap, "qcow2, sparse: false: {alloc} < {cap}");
+    assert!(
+        cap == mib64 && alloc >= cap,
+        "qcow2, sparse: false: {alloc} < {cap}"
+    );
     assert!(
         qemu_img_info(&format!("{}/{full}.qcow2", pool.dir)).contains("file format: qcow2"),
         "still qcow2"

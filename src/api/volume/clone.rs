@@ -83,6 +83,8 @@ struct CloneJob<'a> {
     src_capacity: u64,
     /// `false`: a fully allocated copy (virt-clone `--nonsparse`).
     sparse: bool,
+    /// The caller's name for the mode (`mode`, `storage`), for messages.
+    key: &'static str,
 }
 
 /// The embedded test driver (`test:///...`), whose volumes live in memory.
@@ -179,7 +181,7 @@ impl CloneJob<'_> {
         let path = self.src.raw.path().script(self.ctx)?;
         if !path.starts_with('/') {
             return Err(ScriptError::invalid(
-                "mode",
+                self.key,
                 "linked",
                 format!(
                     "{} is not a file, so it cannot be a backing file",
@@ -220,11 +222,12 @@ impl CloneJob<'_> {
             Reflink::Unsupported(ScriptError::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "mode: a reflink clone of {} is not possible: {why}; use mode \"full\" or \"auto\"",
-                    self.src.label()
+                    "{key}: a reflink clone of {} is not possible: {why}; use {key} \"full\" or \"auto\"",
+                    self.src.label(),
+                    key = self.key
                 ),
             )
-            .with("field", "mode")
+            .with("field", self.key)
             .with("value", "reflink"))
         };
         if is_test_driver(&self.src.host) || is_test_driver(&self.target.host) {
@@ -413,6 +416,8 @@ pub(crate) struct CloneHow {
     pub capacity: Option<u64>,
     /// `false`: a fully allocated copy.
     pub sparse: bool,
+    /// The option that chose the mode (`mode`, `storage`), for messages.
+    pub key: &'static str,
 }
 
 impl CloneHow {
@@ -421,6 +426,7 @@ impl CloneHow {
             mode,
             capacity: None,
             sparse: true,
+            key: "mode",
         }
     }
 }
@@ -441,6 +447,7 @@ pub(crate) fn clone_volume(
         mode,
         capacity,
         sparse,
+        key,
     } = how;
     let src_capacity = src.raw.info().script(ctx)?.capacity;
     let job = CloneJob {
@@ -451,6 +458,7 @@ pub(crate) fn clone_volume(
         name,
         src_capacity,
         sparse,
+        key,
     };
     let (raw, used) = match mode {
         CloneMode::Full => (job.full()?, "full"),

@@ -145,6 +145,7 @@ fn execute_steps(
             &job.name,
             CloneHow {
                 sparse: job.sparse,
+                key: "storage",
                 ..CloneHow::mode(job.mode)
             },
         )
