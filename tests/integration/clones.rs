@@ -4,7 +4,8 @@
 use std::process::Command;
 
 use crate::support::{
-    live_uri, qemu_img_info, stdout_of, tiny_guest, virsh, virsh_try, LiveEnv, Script,
+    live_uri, qemu_img_info, stdout_of, tiny_guest, unique, virsh, virsh_try, vol_names, LiveEnv,
+    LivePool, Script, VmGuard,
 };
 use virtscript::xml::snapshot::SnapshotXml;
 use virtscript::xml::tree::Element;
@@ -91,6 +92,119 @@ print("ok");
 }
 
 #[test]
+fn skip_copy_shares_a_disk_and_a_disk_outside_any_pool_clones_when_shared() {
+    Script::new(&script(
+        r#"
+let pool = HOST.pool("default-pool");
+let c = web.clone(#{ name: "s1", skip_copy: ["vdb", "vdc"] });
+let x = c.xml;
+// vda is copied; vdb keeps the source's file; the ISO is shared as always.
+assert(x.contains("<source file='/default-pool/s1.qcow2'/>"), x);
+assert(x.contains("<source file='/default-pool/web-1.qcow2'/>\n      <target dev='vdb'"), x);
+assert(x.contains("<source file='/isos/debian.iso'/>"), x);
+let names = pool.volumes().map(|v| v.name);
+names.sort();
+assert_eq(names, ["s1.qcow2", "web-1.qcow2", "web.qcow2"]);
+// A disk in no pool cannot be copied, but it can be shared.
+let t = HOST.vm("test");
+t.destroy();
+let tc = t.clone(#{ name: "t2", skip_copy: ["vda"] });
+assert_eq(tc.disks()[0].source, "/guest/diskimage1");
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn preserve_data_uses_the_given_volumes_as_they_are_and_copies_nothing() {
+    Script::new(&script(
+        r#"
+let pool = HOST.pool("default-pool");
+let keep = pool.create_volume(#{ name: "keep.qcow2", capacity: "1G", format: "qcow2" });
+let raw = pool.create_volume(#{ name: "keep.img", capacity: "2G" });
+let before = pool.volumes().len();
+// A volume name in the disk's pool and a path.
+let a = web.clone(#{ name: "a", preserve_data: true, files: ["keep.qcow2", "/default-pool/keep.img"] });
+let x = a.xml;
+assert(x.contains("<driver name='qemu' type='qcow2'/>\n      <source file='/default-pool/keep.qcow2'/>"), x);
+assert(x.contains("<driver name='qemu' type='raw'/>\n      <source file='/default-pool/keep.img'/>"), x);
+assert_eq(pool.volumes().len(), before);
+// pool/name and volume objects; vdb shared, so one file is enough.
+let b = web.clone(#{ name: "b", preserve_data: true, files: ["default-pool/keep.img"], skip_copy: ["vdb"] });
+assert_eq(b.disks().map(|d| d.source), ["/default-pool/keep.img", "/default-pool/web-1.qcow2", "/isos/debian.iso"]);
+let c = web.clone(#{ name: "c", preserve_data: true, files: [keep, raw] });
+assert_eq(c.disks().map(|d| d.source), ["/default-pool/keep.qcow2", "/default-pool/keep.img", "/isos/debian.iso"]);
+assert_eq(pool.volumes().len(), before);
+// The preserved volumes are not the clone's: rolling the clone back keeps them.
+try {
+    transaction(|| { web.clone(#{ name: "tx", preserve_data: true, files: [keep, raw] }); throw "later"; });
+} catch (e) { }
+assert(HOST.find_vm("tx") == ());
+assert_eq(pool.volumes().len(), before);
+assert_eq(pool.volume("keep.img").capacity, 2 * 1024 * 1024 * 1024);
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn sparse_false_asks_libvirt_for_a_fully_allocated_copy() {
+    Script::new(&script(
+        r#"
+let pool = HOST.pool("default-pool");
+web.clone(#{ name: "full", sparse: false });
+web.clone(#{ name: "thin" });
+for n in ["full.qcow2", "full-1.qcow2"] {
+    let v = pool.volume(n);
+    assert(v.allocation == v.capacity, n);
+}
+for n in ["thin.qcow2", "thin-1.qcow2"] {
+    let v = pool.volume(n);
+    assert(v.allocation < v.capacity, n);
+}
+print("ok");
+"#,
+    ))
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
+fn a_reflink_on_the_test_driver_is_refused_for_what_really_prevents_it() {
+    // Raw volumes once got "the filesystem does not support ...", qcow2 ones
+    // "is on another host": the test driver has no files at all.
+    Script::new(
+        r#"
+let pool = HOST.pool("default-pool");
+for f in ["raw", "qcow2"] {
+    let v = pool.create_volume(#{ name: `src.${f}`, capacity: "1M", format: f });
+    let made = false;
+    try { v.clone(`rl.${f}`, #{ mode: "reflink" }); made = true; } catch (e) {
+        assert_eq([e.field, e.value], ["mode", "reflink"]);
+        assert(e.message.contains("the test driver keeps its volumes in memory, with no files to share blocks; a reflink needs both files on one filesystem that supports it (btrfs, xfs)"), e.message);
+        assert(!e.message.contains("another host"), e.message);
+    }
+    assert(!made, f);
+    assert(pool.find_volume(`rl.${f}`) == (), f);
+    // auto falls back to a full copy.
+    assert_eq(v.clone(`auto.${f}`).capacity, 1024 * 1024);
+}
+print("ok");
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("ok");
+}
+
+#[test]
 fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
     let cases: &[(&str, &str)] = &[
         (
@@ -107,7 +221,7 @@ fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
         ),
         (
             r#"web.clone(#{ files: ["a.qcow2", true] });"#,
-            r#"files[1]: must be a path or a volume name, not bool"#,
+            r#"files[1]: must be a path or a volume name ("name", "pool/name" or a volume), not bool"#,
         ),
         (
             r#"web.clone(#{ files: ["a.qcow2", "b.qcow2", "c.qcow2"] });"#,
@@ -132,6 +246,62 @@ fn bad_clone_options_name_field_value_and_line_and_make_nothing() {
         (
             r#"web.clone(#{ start: "yes" });"#,
             r#"start: must be true or false, not string"#,
+        ),
+        (
+            r#"web.clone(#{ skip_copy: ["vbd"] });"#,
+            r#"skip_copy[0]: VM web has no disk with this target; did you mean "vdb"? (its disks: vda, vdb, vdc) (got "vbd")"#,
+        ),
+        (
+            r#"web.clone(#{ skip_copy: [1] });"#,
+            r#"skip_copy[0]: must be a disk target like "vdb", not i64"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true });"#,
+            r#"files: preserve_data: true uses one existing volume per disk it would copy, and VM web has 2 (vda, vdb)"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web-1.qcow2"], skip_copy: ["vda", "vdb"] });"#,
+            "VM web has 0 writable disk(s) to clone, so files[0]",
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web.qcow", "x.img"] });"#,
+            r#"files[0]: pool default-pool has no volume named web.qcow (did you mean "web.qcow2"?); preserve_data: true uses existing volumes"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["/default-pool/none.img", "x.img"] });"#,
+            r#"files[0]: there is no volume at this path in any running storage pool"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["defualt-pool/a.img", "x.img"] });"#,
+            r#"files[0]: there is no storage pool named defualt-pool; did you mean "default-pool/a.img"? (got "defualt-pool/a.img")"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web.qcow2", "web-1.qcow2"] });"#,
+            r#"files[0]: is disk vda's own volume: to share it with the clone, use skip_copy: ["vda"] (got "web.qcow2")"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, files: ["web-1.qcow2", "default-pool/web-1.qcow2"] });"#,
+            r#"files[1]: is already used for another disk of the clone (got "default-pool/web-1.qcow2")"#,
+        ),
+        (
+            r#"web.clone(#{ preserve_data: true, storage: "full", files: ["a", "b"] });"#,
+            r#"storage: preserve_data: true copies nothing, so there is no storage mode to choose"#,
+        ),
+        (
+            r#"web.clone(#{ files: [HOST.pool("default-pool").volume("web.qcow2")] });"#,
+            r#"files[0]: is an existing volume, and a clone copies into a new one: give a new name, or pass preserve_data: true"#,
+        ),
+        (
+            r#"web.clone(#{ sparse: false, storage: "linked" });"#,
+            r#"sparse: asks for a fully allocated copy, and storage "linked" makes an overlay"#,
+        ),
+        (
+            r#"web.clone(#{ storage: "reflink" });"#,
+            "cloning disk vda: storage: a reflink clone of default-pool/web.qcow2 is not possible: the test driver keeps its volumes in memory",
+        ),
+        (
+            r#"web.clone_many(2, #{ preserve_data: true });"#,
+            "preserve_data: is per clone",
         ),
         (r#"web.clone(#{ nmae: "x" });"#, r#"nmae: unknown key"#),
         (
@@ -716,6 +886,115 @@ print(`failed: ${{failed}}`);"#
     assert!(!vols.contains(&format!("{clone}2")), "{vols}");
     let _ = virsh_try(&uri, &["undefine", &clone, "--nvram"]);
     let _ = virsh_try(&uri, &["undefine", &name, "--nvram"]);
+}
+
+/// `(capacity, allocation)` in bytes, as `virsh vol-info --bytes` reports them.
+fn vol_info(uri: &str, pool: &str, vol: &str) -> (u64, u64) {
+    let out = virsh(uri, &["vol-info", "--bytes", vol, "--pool", pool]);
+    let field = |name: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+    };
+    (field("Capacity:"), field("Allocation:"))
+}
+
+#[test]
+fn live_sparse_false_allocates_the_whole_copy_and_skip_copy_shares_the_disk() {
+    let uri = live_uri();
+    let pool = LivePool::new(&uri, "nonsparse");
+    let src = unique("nsrc");
+    let full = format!("{src}-full");
+    let thin = format!("{src}-thin");
+    let _guards = [&src, &full, &thin].map(|n| VmGuard(vec![uri.clone()], n.to_string()));
+    Script::new(&format!(
+        r#"
+HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", import: true,
+    disks: [#{{ pool: "{p}", size: "64M", format: "raw" }}, #{{ pool: "{p}", size: "64M", format: "qcow2" }},
+            #{{ pool: "{p}", size: "16M", format: "raw" }}] }});
+"#,
+        p = pool.name
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    // Data at the start of both copied disks; the rest is zeros.
+    let raw = format!("{}/{src}.img", pool.dir);
+    let qcow = format!("{}/{src}.qcow2", pool.dir);
+    let shared = format!("{}/{src}-1.img", pool.dir);
+    for (fmt, path) in [("raw", &raw), ("qcow2", &qcow)] {
+        stdout_of(
+            Command::new("qemu-io").args(["-f", fmt, "-c", "write -P 0xab 0 1M", path]),
+            "qemu-io write",
+        );
+    }
+    virsh(&uri, &["pool-refresh", &pool.name]);
+    Script::new(&format!(
+        r#"
+let vm = HOST.vm("{src}");
+let a = vm.clone(#{{ name: "{full}", sparse: false, skip_copy: ["vdc"] }});
+vm.clone(#{{ name: "{thin}" }});
+a.start();
+print(`state=${{a.state}}`);
+a.destroy();
+"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok()
+    .stdout_has("state=running");
+    let mib64 = 64 * 1024 * 1024;
+    // sparse: false: the raw copy is allocated to its capacity, the qcow2 one
+    // to at least its capacity (qemu-img preallocation=falloc, plus metadata).
+    let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{full}.img"));
+    assert_eq!((cap, alloc), (mib64, mib64), "raw, sparse: false");
+    let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{full}.qcow2"));
+    assert!(
+        cap == mib64 && alloc >= cap,
+        "qcow2, sparse: false: {alloc} < {cap}"
+    );
+    assert!(
+        qemu_img_info(&format!("{}/{full}.qcow2", pool.dir)).contains("file format: qcow2"),
+        "still qcow2"
+    );
+    // The default copies only what holds data.
+    for vol in [format!("{thin}.img"), format!("{thin}.qcow2")] {
+        let (cap, alloc) = vol_info(&uri, &pool.name, &vol);
+        assert!(cap == mib64 && alloc < cap / 2, "{vol}: {alloc} of {cap}");
+    }
+    // Both copies carry the data.
+    for (fmt, path) in [
+        ("raw", format!("{}/{full}.img", pool.dir)),
+        ("qcow2", format!("{}/{full}.qcow2", pool.dir)),
+        ("raw", format!("{}/{thin}.img", pool.dir)),
+    ] {
+        let out = stdout_of(
+            Command::new("qemu-io").args(["-r", "-f", fmt, "-c", "read -P 0xab 0 1M", &path]),
+            "qemu-io read",
+        );
+        assert!(out.contains("read 1048576/1048576"), "{path}: {out}");
+    }
+    // skip_copy: vdc is the source's own file, and no copy of it was made.
+    let disks = disk_sources(&uri, &full);
+    assert_eq!(disks.len(), 3, "{disks:?}");
+    assert_eq!(disks[2], shared, "{disks:?}");
+    assert!(!disks.contains(&raw) && !disks.contains(&qcow), "{disks:?}");
+    let mut vols = vol_names(&uri, &pool.name);
+    vols.sort();
+    let mut expected = vec![
+        format!("{src}.img"),
+        format!("{src}.qcow2"),
+        format!("{src}-1.img"),
+        format!("{full}.img"),
+        format!("{full}.qcow2"),
+        format!("{thin}.img"),
+        format!("{thin}.qcow2"),
+        format!("{thin}-1.img"),
+    ];
+    expected.sort();
+    assert_eq!(vols, expected);
 }
 
 /// The identity of a process of this machine that has ended, as the clone

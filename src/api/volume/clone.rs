@@ -62,6 +62,11 @@ fn reflink_unsupported(message: &str) -> bool {
     .any(|needle| m.contains(needle))
 }
 
+/// A reflink between two filesystems (`EXDEV`).
+fn cross_device(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("cross-device")
+}
+
 /// Why a reflink clone was not made.
 enum Reflink {
     /// The storage cannot do it (`auto` falls back to a full copy).
@@ -76,13 +81,26 @@ struct CloneJob<'a> {
     target: &'a Pool,
     name: &'a str,
     src_capacity: u64,
+    /// `false`: a fully allocated copy (virt-clone `--nonsparse`).
+    sparse: bool,
+    /// The caller's name for the mode (`mode`, `storage`), for messages.
+    key: &'static str,
+}
+
+/// The embedded test driver (`test:///...`), whose volumes live in memory.
+fn is_test_driver(host: &crate::api::Host) -> bool {
+    host.uri().starts_with("test:")
 }
 
 impl CloneJob<'_> {
     fn doc(&self) -> VolumeXml {
         let mut doc = VolumeXml::new(self.name);
         doc.capacity = Some(Size::bytes(self.src_capacity));
-        doc.allocation = Some(Size::bytes(0));
+        // libvirt copies sparsely when the allocation is below the capacity;
+        // at the capacity it allocates the whole file (fallocate for raw,
+        // qemu-img preallocation=falloc for qcow2) and writes zeros as zeros.
+        let allocation = if self.sparse { 0 } else { self.src_capacity };
+        doc.allocation = Some(Size::bytes(allocation));
         doc.target.format = self.src_doc.target.format.clone();
         if doc.target.format.as_deref() == Some("qcow2") {
             doc.target.compat = Some(
@@ -139,14 +157,31 @@ impl CloneJob<'_> {
     }
 
     fn full(&self) -> ScriptResult<StorageVol> {
-        self.create_from(0, &format!("cloning {} to {}", self.src.label(), self.name))
+        // qemu-img (qcow2) preallocates only with this flag; libvirt refuses it
+        // for raw volumes (they follow the allocation) and the test driver
+        // takes no flags.
+        let flags = if !self.sparse
+            && self.src_doc.target.format.as_deref() == Some("qcow2")
+            && !is_test_driver(&self.target.host)
+        {
+            sys::VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA
+        } else {
+            0
+        };
+        let what = format!(
+            "cloning {} to {}{}",
+            self.src.label(),
+            self.name,
+            if self.sparse { "" } else { " (fully allocated)" }
+        );
+        self.create_from(flags, &what)
     }
 
     fn linked(&self) -> ScriptResult<StorageVol> {
         let path = self.src.raw.path().script(self.ctx)?;
         if !path.starts_with('/') {
             return Err(ScriptError::invalid(
-                "mode",
+                self.key,
                 "linked",
                 format!(
                     "{} is not a file, so it cannot be a backing file",
@@ -187,13 +222,21 @@ impl CloneJob<'_> {
             Reflink::Unsupported(ScriptError::new(
                 ErrorKind::Unsupported,
                 format!(
-                    "mode: a reflink clone of {} is not possible: {why}; use mode \"full\" or \"auto\"",
-                    self.src.label()
+                    "{key}: a reflink clone of {} is not possible: {why}; use {key} \"full\" or \"auto\"",
+                    self.src.label(),
+                    key = self.key
                 ),
             )
-            .with("field", "mode")
+            .with("field", self.key)
             .with("value", "reflink"))
         };
+        if is_test_driver(&self.src.host) || is_test_driver(&self.target.host) {
+            return Err(unsupported(
+                "the test driver keeps its volumes in memory, with no files to share blocks; \
+                 a reflink needs both files on one filesystem that supports it (btrfs, xfs)"
+                    .into(),
+            ));
+        }
         if format == "raw" {
             let xml = self.doc().to_xml();
             return create_in_pool(&self.target.raw, || {
@@ -205,7 +248,15 @@ impl CloneJob<'_> {
                 )
             })
             .map_err(|e| {
-                if reflink_unsupported(e.message()) {
+                if cross_device(e.message()) {
+                    unsupported(format!(
+                        "{} and pool {} are on different filesystems, and a reflink needs both \
+                         files on one ({})",
+                        self.src.label(),
+                        self.target.name(),
+                        e.message()
+                    ))
+                } else if reflink_unsupported(e.message()) {
                     unsupported(format!(
                         "the filesystem does not support copy-on-write clones ({})",
                         e.message()
@@ -217,7 +268,10 @@ impl CloneJob<'_> {
         }
         if !is_local(&self.src.host) {
             return Err(unsupported(format!(
-                "libvirt reflinks only raw volumes, and this {format} volume is on another host"
+                "libvirt reflinks only raw volumes (it copies {format} with qemu-img, which \
+                 makes no reflink), and virtscript reflinks other formats itself only on this \
+                 machine, while this volume is on {}",
+                self.src.host.uri()
             )));
         }
         let failed = |e: ScriptError| Reflink::Failed(e);
@@ -245,9 +299,16 @@ impl CloneJob<'_> {
                     ))
                 })?;
             ficlone(&dst, &src_file).map_err(|err| {
-                unsupported(format!(
-                    "the filesystem under {src_path} does not support copy-on-write clones ({err})"
-                ))
+                if err.raw_os_error() == Some(libc::EXDEV) {
+                    unsupported(format!(
+                        "{src_path} and {dst_path} are on different filesystems, and a reflink \
+                         needs both files on one ({err})"
+                    ))
+                } else {
+                    unsupported(format!(
+                        "the filesystem under {src_path} does not support copy-on-write clones ({err})"
+                    ))
+                }
             })
         })();
         match result {
@@ -327,7 +388,17 @@ fn clone_impl(
         }
     }
     check_new_volume(&target, "new_name", new_name).at(ctx)?;
-    let (vol, used) = clone_volume(ctx, src, &src_doc, &target, new_name, mode, capacity)?;
+    let (vol, used) = clone_volume(
+        ctx,
+        src,
+        &src_doc,
+        &target,
+        new_name,
+        CloneHow {
+            capacity,
+            ..CloneHow::mode(mode)
+        },
+    )?;
     let undo = vol.raw.clone();
     journal::record(
         "clone_volume",
@@ -337,8 +408,31 @@ fn clone_impl(
     Ok(vol)
 }
 
+/// How [`clone_volume`] copies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CloneHow {
+    pub mode: CloneMode,
+    /// Grow the clone to this many bytes.
+    pub capacity: Option<u64>,
+    /// `false`: a fully allocated copy.
+    pub sparse: bool,
+    /// The option that chose the mode (`mode`, `storage`), for messages.
+    pub key: &'static str,
+}
+
+impl CloneHow {
+    pub fn mode(mode: CloneMode) -> CloneHow {
+        CloneHow {
+            mode,
+            capacity: None,
+            sparse: true,
+            key: "mode",
+        }
+    }
+}
+
 /// Clone `src` as `name` in `target` (already checked to be free) the way
-/// `mode` says, grown to `capacity` when given. Records nothing in the journal:
+/// `how.mode` says, grown to `how.capacity` when given. Records nothing in the journal:
 /// callers do (a VM clone records the whole clone as one change). Returns the
 /// volume and the mode actually used (`auto` becomes `reflink` or `full`).
 pub(crate) fn clone_volume(
@@ -347,9 +441,14 @@ pub(crate) fn clone_volume(
     src_doc: &VolumeXml,
     target: &Pool,
     name: &str,
-    mode: CloneMode,
-    capacity: Option<u64>,
+    how: CloneHow,
 ) -> ScriptResult<(Volume, &'static str)> {
+    let CloneHow {
+        mode,
+        capacity,
+        sparse,
+        key,
+    } = how;
     let src_capacity = src.raw.info().script(ctx)?.capacity;
     let job = CloneJob {
         ctx,
@@ -358,6 +457,8 @@ pub(crate) fn clone_volume(
         target,
         name,
         src_capacity,
+        sparse,
+        key,
     };
     let (raw, used) = match mode {
         CloneMode::Full => (job.full()?, "full"),

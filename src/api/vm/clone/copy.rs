@@ -10,7 +10,7 @@ use virt::sys;
 use crate::api::error::{LibvirtResultExt, ScriptError, ScriptResult};
 use crate::api::pool::with_pool_retry;
 use crate::api::vm::Vm;
-use crate::api::volume::{clone_volume, delete_quietly, CloneMode};
+use crate::api::volume::{clone_volume, delete_quietly, CloneHow, CloneMode};
 use crate::runtime::journal;
 use crate::xml::clone::{apply_clone, NewDiskSource};
 
@@ -143,8 +143,11 @@ fn execute_steps(
             &job.src_doc,
             &job.pool,
             &job.name,
-            job.mode,
-            None,
+            CloneHow {
+                sparse: job.sparse,
+                key: "storage",
+                ..CloneHow::mode(job.mode)
+            },
         )
         .map_err(|e| with_disk(*e, &job.target))?;
         made.volumes.push(vol.raw.clone());
@@ -172,7 +175,7 @@ fn execute_steps(
                 pool,
                 name,
             } => {
-                let (vol, _) = clone_volume(ctx, src, src_doc, pool, name, CloneMode::Full, None)?;
+                let (vol, _) = clone_volume(ctx, src, src_doc, pool, name, CloneHow::mode(CloneMode::Full))?;
                 made.volumes.push(vol.raw.clone());
             }
             NvramJob::File { from, to } => {

@@ -53,6 +53,8 @@ struct DiskJob {
     pool: Pool,
     name: String,
     mode: CloneMode,
+    /// `false`: a fully allocated copy (`sparse: false`, virt-clone `--nonsparse`).
+    sparse: bool,
 }
 
 enum NvramJob {
@@ -95,6 +97,12 @@ pub struct CloneOptions {
     pub macs: Vec<(String, String)>,
     pub start: bool,
     pub allow_running: bool,
+    /// `(field, target)` of every disk the clone shares instead of copying.
+    pub skip_copy: Vec<(String, String)>,
+    /// `files` name existing volumes to use as they are (nothing is copied).
+    pub preserve_data: bool,
+    /// `false`: copies are fully allocated.
+    pub sparse: bool,
 }
 
 /// Read a clone's options from `f` (whose caller has read its own keys, like
@@ -112,6 +120,10 @@ pub fn parse_options(f: &Fields) -> Result<CloneOptions, ScriptError> {
     let mac_list = f.array("macs")?.unwrap_or_default();
     let start = f.boolean("start")?.unwrap_or(false);
     let allow_running = f.boolean("allow_running")?.unwrap_or(false);
+    let skip_list = f.array("skip_copy")?.unwrap_or_default();
+    let preserve_data = f.boolean("preserve_data")?.unwrap_or(false);
+    let sparse = f.boolean("sparse")?.unwrap_or(true);
+    let storage_given = f.has("storage");
     f.finish()?;
     if let Some(n) = &name {
         check_name("name", n)?;
@@ -123,6 +135,54 @@ pub fn parse_options(f: &Fields) -> Result<CloneOptions, ScriptError> {
             format!("must be one of: {}", CloneMode::NAMES.join(", ")),
         )
     })?;
+    let mut skip_copy = Vec::new();
+    for (i, v) in skip_list.into_iter().enumerate() {
+        let field = format!("skip_copy[{i}]");
+        if !v.is_string() {
+            return Err(ScriptError::invalid(
+                &field,
+                show(&v),
+                format!(
+                    "must be a disk target like \"vdb\", not {}",
+                    v.type_name()
+                ),
+            ));
+        }
+        skip_copy.push((field, v.to_string()));
+    }
+    if preserve_data && storage_given {
+        return Err(ScriptError::invalid(
+            "storage",
+            &storage_text,
+            "preserve_data: true copies nothing, so there is no storage mode to choose; drop one of them",
+        ));
+    }
+    if !sparse {
+        if let Some(mode) = [CloneMode::Linked, CloneMode::Reflink]
+            .into_iter()
+            .find(|m| *m == storage)
+        {
+            return Err(ScriptError::invalid(
+                "sparse",
+                "false",
+                format!(
+                    "asks for a fully allocated copy, and storage \"{storage_text}\" {}; use storage \"full\" (or \"auto\")",
+                    if mode == CloneMode::Linked {
+                        "makes an overlay that stores only the changes"
+                    } else {
+                        "shares the source's blocks"
+                    }
+                ),
+            ));
+        }
+        if preserve_data {
+            return Err(ScriptError::invalid(
+                "sparse",
+                "false",
+                "preserve_data: true copies nothing, so there is no copy to allocate; drop one of them",
+            ));
+        }
+    }
     let mut macs = Vec::new();
     for (i, v) in mac_list.into_iter().enumerate() {
         let field = format!("macs[{i}]");
@@ -159,6 +219,9 @@ pub fn parse_options(f: &Fields) -> Result<CloneOptions, ScriptError> {
         macs,
         start,
         allow_running,
+        skip_copy,
+        preserve_data,
+        sparse,
     })
 }
 
@@ -222,6 +285,14 @@ pub fn clone_many(ctx: &NativeCallContext, vm: &Vm, n: i64, opts: &Map) -> Scrip
             "name",
             show(&opts["name"]),
             "clone_many names clones {prefix}-1, {prefix}-2, ...: give prefix instead",
+        )
+        .at(ctx));
+    }
+    if f.has("preserve_data") {
+        return Err(ScriptError::invalid(
+            "preserve_data",
+            show(&opts["preserve_data"]),
+            "is per clone (each clone needs its own existing files): use vm.clone with files",
         )
         .at(ctx));
     }
@@ -377,16 +448,18 @@ pub mod vm_clone_api {
         crate::api::vm::clone::clone_vm(&ctx, vm, &Map::new())
     }
 
-    /// Clone with options: `name` (default automatic), `storage` (`"auto"`:
-    /// reflink where the filesystem can, else a full copy; `"full"`; `"linked"`:
-    /// qcow2 overlays backed by the source's disks, instant, but the source must
-    /// then stay unchanged; `"reflink"`), `files` (per writable disk in order: a
-    /// target path in a pool's directory or a volume name in the source disk's
-    /// pool), `macs` (per interface in order; the rest random `52:54:00:..`,
-    /// unique on the host), `start`, `allow_running` (clone a PAUSED VM; its
-    /// writable disks only from a disk-only snapshot's frozen state, linked).
-    /// Validates everything before making anything; if a step fails midway,
-    /// what was made is removed. Returns the new `Vm`.
+    /// Clone with options, as virt-clone's: `name` (default automatic),
+    /// `storage` (`"auto"`: reflink where the filesystem can, else a full copy;
+    /// `"full"`; `"linked"`: qcow2 overlays backed by the source's disks,
+    /// instant, but the source must then stay unchanged; `"reflink"`: a
+    /// copy-on-write clone, which needs both files on one filesystem that
+    /// supports it, like btrfs or xfs), `files` (per disk to copy, in order: a
+    /// path in a pool's directory, a volume name in the source disk's pool, or
+    /// `"pool/name"`), `macs` (per interface in order; the rest random
+    /// `52:54:00:..`, unique on the host), `start`, `allow_running` (clone a
+    /// PAUSED VM; its writable disks only from a disk-only snapshot's frozen
+    /// state, linked). Validates everything before making anything; if a step
+    /// fails midway, what was made is removed. Returns the new `Vm`.
     ///
     /// ```rhai
     /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
@@ -398,6 +471,48 @@ pub mod vm_clone_api {
     /// assert_eq(HOST.pool("default-pool").volume("db-root.qcow2").backing.path,
     ///     "/default-pool/web.qcow2");
     /// ```
+    ///
+    /// `skip_copy: ["vdb"]` (virt-clone `--skip-copy`): the clone shares these
+    /// disks (by target) with the source instead of copying them, also a disk
+    /// in no storage pool. Read-only and shareable disks (ISOs) are always
+    /// shared.
+    ///
+    /// ```rhai
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }, #{ pool: "default-pool", size: "4G" }] });
+    /// let c = web.clone(#{ name: "web2", skip_copy: ["vdb"] });
+    /// assert_eq(c.disks().map(|d| d.source), ["/default-pool/web2.qcow2", "/default-pool/web-1.qcow2"]);
+    /// ```
+    ///
+    /// `preserve_data: true` (virt-clone `--preserve-data`): `files` name
+    /// existing volumes, one per disk to copy (a name, `"pool/name"`, a path or
+    /// a volume object), and the clone uses them as they are: nothing is copied,
+    /// nothing is created but the VM, and rolling the clone back keeps them.
+    ///
+    /// ```rhai
+    /// let pool = HOST.pool("default-pool");
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }] });
+    /// let disk = pool.create_volume(#{ name: "prepared.qcow2", capacity: "1G", format: "qcow2" });
+    /// let c = web.clone(#{ name: "web2", preserve_data: true, files: [disk] });
+    /// assert_eq(c.disks()[0].source, "/default-pool/prepared.qcow2");
+    /// assert_eq(pool.volumes().len(), 2);
+    /// ```
+    ///
+    /// `sparse: false` (virt-clone `--nonsparse`): fully allocated copies
+    /// (allocation = capacity: libvirt allocates the whole file and writes zeros
+    /// as zeros; a qcow2 copy is preallocated), so the guest cannot run out of
+    /// host space later. The default copies only what holds data. `storage`
+    /// `"auto"` then means a full copy; `"linked"` and `"reflink"` share blocks
+    /// and are refused with it.
+    ///
+    /// ```rhai
+    /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
+    ///     disks: [#{ pool: "default-pool", size: "1G" }] });
+    /// web.clone(#{ name: "web2", sparse: false });
+    /// let v = HOST.pool("default-pool").volume("web2.qcow2");
+    /// assert_eq(v.allocation, v.capacity);
+    /// ```
     #[rhai_fn(name = "clone", pure, return_raw)]
     pub fn clone_with(ctx: NativeCallContext, vm: &mut Vm, opts: Map) -> ScriptResult<Vm> {
         crate::api::vm::clone::clone_vm(&ctx, vm, &opts)
@@ -405,7 +520,9 @@ pub mod vm_clone_api {
 
     /// Make `n` clones named `{prefix}-1` .. `{prefix}-n` (default prefix
     /// `{name}-clone`) in parallel on up to `--jobs` threads, returned in order.
-    /// Options as `clone` (`storage`, `start`, `allow_running`) plus `prefix`.
+    /// Options as `clone` (`storage`, `start`, `allow_running`, `skip_copy`,
+    /// `sparse`) plus `prefix`; `files`, `macs` and `preserve_data` are per
+    /// clone, so only `clone` takes them.
     /// Everything is planned (names, MACs, volumes) before anything is made;
     /// busy pools are retried with backoff. If any clone fails, the others are
     /// removed as well and the error lists the failures (`e.errors`).

@@ -4,14 +4,16 @@ use crate::runtime::ErrorKind;
 use std::collections::HashSet;
 use std::path::Path;
 
+use rhai::Dynamic;
 use virt::sys;
 
 use crate::api::args::show;
 use crate::api::error::ScriptError;
 use crate::api::pool::{is_local, with_pool_retry, Pool};
 use crate::api::vm::Vm;
-use crate::api::volume::{check_new_volume, CloneMode, Volume};
-use crate::xml::clone::{interface_macs, rename_path, split_ext, CloneEdits};
+use crate::api::volume::{check_new_volume, lookup_in, CloneMode, Volume};
+use crate::runtime::suggest::closest;
+use crate::xml::clone::{interface_macs, rename_path, split_ext, CloneEdits, NewDiskSource};
 use crate::xml::domain::{Disk, Domain};
 use crate::xml::tree::Element;
 
@@ -179,6 +181,181 @@ fn live_backing(vm: &Vm, target: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// What a `files[i]` value names.
+enum FileRef {
+    /// A volume object.
+    Volume(Volume),
+    /// An absolute path.
+    Path(String),
+    /// `pool/name` (`Some(pool)`) or a bare name, in the source disk's pool (`None`).
+    InPool(Option<Pool>, String),
+}
+
+fn file_ref(vm: &Vm, field: &str, value: &Dynamic) -> Result<FileRef, ScriptError> {
+    if let Some(v) = value.read_lock::<Volume>() {
+        if v.host.uri() != vm.host.uri() {
+            return Err(ScriptError::invalid(
+                field,
+                v.label(),
+                format!(
+                    "is a volume of {}, and the VM is on {}",
+                    v.host.uri(),
+                    vm.host.uri()
+                ),
+            ));
+        }
+        return Ok(FileRef::Volume(v.clone()));
+    }
+    if !value.is_string() {
+        return Err(ScriptError::invalid(
+            field,
+            show(value),
+            format!(
+                "must be a path or a volume name (\"name\", \"pool/name\" or a volume), not {}",
+                value.type_name()
+            ),
+        ));
+    }
+    let text = value.to_string();
+    if text.starts_with('/') {
+        return Ok(FileRef::Path(text));
+    }
+    let Some((pool, name)) = text.split_once('/') else {
+        return Ok(FileRef::InPool(None, text));
+    };
+    match vm.host.conn().lookup_storage_pool_by_name(pool) {
+        Ok(raw) => Ok(FileRef::InPool(Some(wrap_pool(vm, raw)), name.to_owned())),
+        Err(_) => {
+            let pools: Vec<String> = vm
+                .host
+                .conn()
+                .list_all_storage_pools(0)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|p| p.name().ok())
+                .collect();
+            let hint = closest(pool, pools.iter().map(String::as_str))
+                .map(|best| format!("; did you mean \"{best}/{name}\"?"))
+                .unwrap_or_default();
+            Err(ScriptError::invalid(
+                field,
+                &text,
+                format!("there is no storage pool named {pool}{hint}"),
+            ))
+        }
+    }
+}
+
+/// A `files[i]` value as messages show it (a volume as `pool/name`).
+fn file_text(value: &Dynamic) -> String {
+    match value.read_lock::<Volume>() {
+        Some(v) => v.label(),
+        None => show(value),
+    }
+}
+
+/// `preserve_data`: the existing volume `files[i]` names, as `disk`'s new
+/// source, and its `(pool, name)`. Nothing is copied into it.
+fn preserved_source(
+    vm: &Vm,
+    disk: &Disk,
+    field: &str,
+    value: &Dynamic,
+    claimed: &[(String, String)],
+) -> Result<(NewDiskSource, (String, String)), ScriptError> {
+    let text = file_text(value);
+    let missing = |why: String| {
+        ScriptError::invalid(
+            field,
+            &text,
+            format!(
+                "{why}; preserve_data: true uses existing volumes as they are (create it first, \
+                 or drop preserve_data to copy the disk into a new one)"
+            ),
+        )
+    };
+    let vol = match file_ref(vm, field, value)? {
+        FileRef::Volume(v) => {
+            // The object may be older than the volume's deletion.
+            v.raw
+                .info()
+                .map_err(|_| missing(format!("volume {} no longer exists", v.label())))?;
+            v
+        }
+        FileRef::Path(path) => volume_at(vm, &path).ok_or_else(|| {
+            missing("there is no volume at this path in any running storage pool".into())
+        })?,
+        FileRef::InPool(pool, name) => {
+            let pool = match pool {
+                Some(p) => p,
+                None => disk_volume(vm, disk)
+                    .and_then(|v| v.pool().map_err(|e| ScriptError::libvirt(&e)))
+                    .map_err(|_| {
+                        ScriptError::invalid(
+                            field,
+                            &text,
+                            format!(
+                                "disk {} is in no storage pool to look the name up in: give \"pool/name\" or a path",
+                                disk.target
+                            ),
+                        )
+                    })?,
+            };
+            let _ = with_pool_retry(|| pool.raw.refresh(0));
+            match lookup_in(&pool, &name).map_err(|e| ScriptError::libvirt(&e))? {
+                Some(v) => v,
+                None => {
+                    let names = pool.raw.list_volumes().unwrap_or_default();
+                    let hint = closest(&name, names.iter().map(String::as_str))
+                        .map(|best| format!(" (did you mean \"{best}\"?)"))
+                        .unwrap_or_default();
+                    return Err(missing(format!(
+                        "pool {} has no volume named {name}{hint}",
+                        pool.name()
+                    )));
+                }
+            }
+        }
+    };
+    let path = vol.raw.path().map_err(|e| ScriptError::libvirt(&e))?;
+    let pool = vol.pool_name();
+    let key = (pool.clone(), vol.name());
+    if claimed.contains(&key) {
+        return Err(ScriptError::invalid(
+            field,
+            &text,
+            "is already used for another disk of the clone",
+        ));
+    }
+    let own = disk.source.as_deref() == Some(path.as_str())
+        || (disk.pool.as_deref() == Some(pool.as_str())
+            && disk.volume.as_deref() == Some(vol.name().as_str()));
+    if own {
+        return Err(ScriptError::invalid(
+            field,
+            &text,
+            format!(
+                "is disk {target}'s own volume: to share it with the clone, use skip_copy: [\"{target}\"]",
+                target = disk.target
+            ),
+        ));
+    }
+    let format = vol
+        .definition()?
+        .target
+        .format
+        .unwrap_or_else(|| "raw".into());
+    Ok((
+        NewDiskSource {
+            path,
+            pool,
+            volume: vol.name(),
+            format,
+        },
+        key,
+    ))
+}
+
 /// Decide everything about one clone of `vm`; creates nothing.
 pub fn plan(
     vm: &Vm,
@@ -231,16 +408,72 @@ pub fn plan(
         ScriptError::new(ErrorKind::Xml, format!("cannot read {src_name}'s XML: {e}"))
     })?;
 
-    // Disks.
+    // Disks, virt-clone's three ways: shared (ISOs, read-only, shareable,
+    // skip_copy), preserved (preserve_data: the given existing volume as it
+    // is) or copied.
+    let targets: Vec<&str> = dom.disks.iter().map(|d| d.target.as_str()).collect();
+    let mut skipped: HashSet<&str> = HashSet::new();
+    for (field, target) in &opts.skip_copy {
+        if !targets.contains(&target.as_str()) {
+            let hint = closest(target, targets.iter().copied())
+                .map(|best| format!("did you mean \"{best}\"? "))
+                .unwrap_or_default();
+            let disks = if targets.is_empty() {
+                "it has no disks".to_owned()
+            } else {
+                format!("its disks: {}", targets.join(", "))
+            };
+            return Err(ScriptError::invalid(
+                field,
+                target,
+                format!("VM {src_name} has no disk with this target; {hint}({disks})"),
+            ));
+        }
+        skipped.insert(target.as_str());
+    }
+    let to_copy: Vec<(usize, &Disk)> = dom
+        .disks
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            !(is_shared(d)
+                || (d.source.is_none() && d.volume.is_none())
+                || skipped.contains(d.target.as_str()))
+        })
+        .collect();
+    if opts.preserve_data && opts.files.len() < to_copy.len() {
+        let names: Vec<&str> = to_copy.iter().map(|(_, d)| d.target.as_str()).collect();
+        return Err(ScriptError::invalid(
+            "files",
+            format!("{} entries", opts.files.len()),
+            format!(
+                "preserve_data: true uses one existing volume per disk it would copy, and VM {src_name} \
+                 has {} ({}); give one file each, or share a disk with skip_copy",
+                names.len(),
+                names.join(", ")
+            ),
+        ));
+    }
     let mut jobs = Vec::new();
+    let mut preserved = Vec::new();
     let mut files = opts.files.iter();
     let mut claimed: Vec<(String, String)> = Vec::new();
-    for (index, disk) in dom.disks.iter().enumerate() {
-        if is_shared(disk) || (disk.source.is_none() && disk.volume.is_none()) {
-            continue; // shared (ISOs, read-only, shareable) or empty drive
-        }
+    for &(index, disk) in &to_copy {
         let file = files.next();
+        if opts.preserve_data {
+            let Some((field, value)) = file else {
+                unreachable!("the count of files was checked")
+            };
+            let (new, key) = preserved_source(vm, disk, field, value, &claimed)?;
+            claimed.push(key);
+            preserved.push((index, new));
+            continue;
+        }
         let mut mode = opts.storage;
+        if !opts.sparse && mode == CloneMode::Auto {
+            // A reflink shares the source's blocks; a fully allocated copy is a full one.
+            mode = CloneMode::Full;
+        }
         let mut src = disk_volume(vm, disk)?;
         if paused {
             let frozen = live_backing(vm, &disk.target).and_then(|p| volume_at(vm, &p));
@@ -266,30 +499,33 @@ pub fn plan(
         let src_file = src.name();
         let (pool, vol_name) = match file {
             Some((field, value)) => {
-                if !value.is_string() {
-                    return Err(ScriptError::invalid(
-                        field,
-                        show(value),
-                        format!("must be a path or a volume name, not {}", value.type_name()),
-                    ));
-                }
-                let text = value.to_string();
-                let (pool, vol_name) = if text.starts_with('/') {
-                    let dir = parent_dir(&text);
-                    let pool = pool_for_dir(vm, dir).ok_or_else(|| {
-                        ScriptError::invalid(
+                let text = show(value);
+                let (pool, vol_name) = match file_ref(vm, field, value)? {
+                    FileRef::Volume(v) => {
+                        return Err(ScriptError::invalid(
                             field,
-                            &text,
-                            format!(
-                                "no running storage pool has the directory {dir}; define a dir pool there \
-                                 or give a path in one (the source disk is in pool {})",
-                                src_pool.name()
-                            ),
-                        )
-                    })?;
-                    (pool, text.rsplit('/').next().unwrap_or_default().to_owned())
-                } else {
-                    (src_pool.clone(), text.clone())
+                            v.label(),
+                            "is an existing volume, and a clone copies into a new one: give a new \
+                             name, or pass preserve_data: true to use this volume as it is",
+                        ))
+                    }
+                    FileRef::Path(path) => {
+                        let dir = parent_dir(&path);
+                        let pool = pool_for_dir(vm, dir).ok_or_else(|| {
+                            ScriptError::invalid(
+                                field,
+                                &path,
+                                format!(
+                                    "no running storage pool has the directory {dir}; define a dir pool there \
+                                     or give a path in one (the source disk is in pool {})",
+                                    src_pool.name()
+                                ),
+                            )
+                        })?;
+                        (pool, path.rsplit('/').next().unwrap_or_default().to_owned())
+                    }
+                    FileRef::InPool(Some(pool), name) => (pool, name),
+                    FileRef::InPool(None, name) => (src_pool.clone(), name),
                 };
                 check_new_volume(&pool, field, &vol_name)?;
                 if reserved.volumes.contains(&(pool.name(), vol_name.clone()))
@@ -320,17 +556,7 @@ pub fn plan(
                 format!("pool {} is not running: start it first", pool.name()),
             ));
         }
-        let format = if mode == CloneMode::Linked {
-            "qcow2".to_owned()
-        } else {
-            src_doc
-                .target
-                .format
-                .clone()
-                .unwrap_or_else(|| "raw".into())
-        };
         claimed.push((pool.name(), vol_name.clone()));
-        let _ = format;
         jobs.push(DiskJob {
             index,
             target: disk.target.clone(),
@@ -339,6 +565,7 @@ pub fn plan(
             pool,
             name: vol_name,
             mode,
+            sparse: opts.sparse,
         });
     }
     if let Some((field, value)) = files.next() {
@@ -347,8 +574,8 @@ pub fn plan(
             format!("{} entries", opts.files.len()),
             format!(
                 "VM {src_name} has {} writable disk(s) to clone, so {field} ({}) has no disk",
-                jobs.len(),
-                show(value)
+                to_copy.len(),
+                file_text(value)
             ),
         ));
     }
@@ -437,7 +664,7 @@ pub fn plan(
         name,
         uuid: random_uuid(),
         macs,
-        disks: Vec::new(),
+        disks: preserved,
         nvram: nvram.as_ref().map(|(_, p)| p.clone()),
     };
     Ok(ClonePlan {
