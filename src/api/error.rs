@@ -55,13 +55,7 @@ impl ScriptError {
         };
         // libvirt's words for a dead daemon ("End of file while reading
         // data", "client socket is closed") do not say what happened.
-        let lost = matches!(
-            err.code().to_raw(),
-            virt::sys::VIR_ERR_NO_CONNECT
-                | virt::sys::VIR_ERR_RPC
-                | virt::sys::VIR_ERR_INVALID_CONN
-        ) || format!("{:?}", err.domain()).contains("Rpc");
-        let message = if lost {
+        let message = if is_connection_lost(err) {
             format!("the connection to libvirt was lost: {message}")
         } else {
             message
@@ -76,6 +70,11 @@ impl ScriptError {
                 "domain",
                 libvirt_name("VIR_FROM_", &format!("{:?}", err.domain())),
             )
+    }
+
+    /// Whether this error says the daemon is gone (no answer came).
+    pub fn is_connection_lost(&self) -> bool {
+        is_connection_error(&Dynamic::from(self.map.clone()))
     }
 
     /// The `message` entry.
@@ -170,6 +169,14 @@ impl<T> LibvirtResultExt<T> for Result<T, virt::error::Error> {
 }
 
 /// Whether a thrown error means the connection to libvirt is gone (exit status 3).
+/// Whether libvirt's error means the daemon is gone (no answer came).
+pub fn is_connection_lost(err: &virt::error::Error) -> bool {
+    matches!(
+        err.code().to_raw(),
+        virt::sys::VIR_ERR_NO_CONNECT | virt::sys::VIR_ERR_RPC | virt::sys::VIR_ERR_INVALID_CONN
+    ) || format!("{:?}", err.domain()).contains("Rpc")
+}
+
 pub fn is_connection_error(value: &Dynamic) -> bool {
     const NO_CONNECT: i64 = virt::sys::VIR_ERR_NO_CONNECT as i64;
     const RPC: i64 = virt::sys::VIR_ERR_RPC as i64;

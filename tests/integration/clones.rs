@@ -1026,6 +1026,7 @@ HOST.define_vm(#{{ name: "c-1", memory: 256, virt_type: "qemu", import: true, uu
     disks: [#{{ path: "/default-pool/web.qcow2", allow_path: true }}] }});
 p.create_volume(#{{ name: "c-1.qcow2", capacity: "1G", format: "qcow2" }});
 p.create_volume(#{{ name: "c-2.qcow2", capacity: "1G", format: "qcow2" }});
+p.create_volume(#{{ name: "c-2.qcow2.virtscript-partial", capacity: "1K", format: "raw" }});
 let other = HOST.define_vm(#{{ name: "other", memory: 256, virt_type: "qemu", import: true, uuid: "{uuid2}",
     disks: [#{{ path: "/default-pool/web.qcow2", allow_path: true }}] }});
 web.set_metadata(state, `<clones>

@@ -527,3 +527,31 @@ assert(c.uploaded > 0);"#,
     .ok();
     assert!(std::fs::read(format!("{}/base.raw", pool.dir)).unwrap() == bytes);
 }
+
+#[test]
+fn a_volume_left_half_made_by_an_interrupted_copy_is_removed_by_the_next_lookup() {
+    // What a copy killed midway leaves: the volume under its final name, and
+    // the marker beside it that only a finished copy removes.
+    Script::new(
+        r#"
+let p = HOST.pool("default-pool");
+let base = p.create_volume(#{ name: "base.raw", capacity: "16M", format: "raw" });
+p.create_volume(#{ name: "copy.raw", capacity: "16M", format: "raw" });
+p.create_volume(#{ name: "copy.raw.virtscript-partial", capacity: "1K", format: "raw" });
+p.create_volume(#{ name: "whole.raw", capacity: "16M", format: "raw" });
+assert(p.find_volume("copy.raw") == (), "a half-made copy is not the copy");
+assert(p.find_volume("copy.raw.virtscript-partial") == (), "its marker went with it");
+assert(p.find_volume("whole.raw") != (), "a volume without a marker is whole");
+// The re-run's copy completes and leaves no marker of its own.
+base.clone("copy.raw", #{ mode: "full" });
+let names = p.volumes().map(|v| v.name);
+names.sort();
+assert_eq(names, ["base.raw", "copy.raw", "whole.raw"]);
+print("ok");
+"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("ok")
+    .stderr_has("removed volume default-pool/copy.raw: its copy was interrupted");
+}

@@ -127,6 +127,7 @@ impl CloneJob<'_> {
             .and_then(|d| d.target.path)
             .filter(|_| is_local(&self.target.host))
             .map(|p| PathBuf::from(p).join(self.name));
+        let marker = super::partial::begin(self.target, self.name);
         let (result, stopped) = run_job(
             what,
             || {
@@ -139,6 +140,11 @@ impl CloneJob<'_> {
                 })
             },
         );
+        // libvirt answered: the copy is whole, or failed and was removed.
+        // (No answer, a lost connection: the marker stays for the re-run.)
+        if !matches!(&result, Err(e) if e.is_connection_lost()) {
+            marker.done();
+        }
         match (result, stopped) {
             (Ok(vol), Some(reason)) => {
                 delete_quietly(&vol);

@@ -3,12 +3,14 @@
 //! file a concern: [`spec`] (what scripts pass), [`create`], [`clone`]
 //! (full / linked / reflink), [`delete`] (what stands on a volume, and
 //! deleting it), [`resize`], [`wipe`], [`transfer`] (sparse upload and
-//! download), [`copy`] (to a pool of any host) and [`progress`].
+//! download), [`copy`] (to a pool of any host), [`progress`] and
+//! [`partial`] (markers of copies in flight, so a re-run knows a half-made one).
 pub mod clone;
 pub mod copy;
 pub mod create;
 pub mod delete;
 mod object;
+pub mod partial;
 pub mod progress;
 pub mod resize;
 pub mod spec;
@@ -81,7 +83,7 @@ pub(crate) fn wrap(host: &Host, raw: StorageVol) -> Volume {
 
 pub(crate) fn lookup_in(pool: &Pool, name: &str) -> Result<Option<Volume>, Error> {
     match pool.raw.lookup_storage_vol_by_name(name) {
-        Ok(raw) => Ok(Some(wrap(&pool.host, raw))),
+        Ok(raw) => Ok(partial::unless_half_made(pool, name, raw)?.map(|raw| wrap(&pool.host, raw))),
         Err(e) if is_code(&e, sys::VIR_ERR_NO_STORAGE_VOL) => Ok(None),
         Err(e) => Err(e),
     }

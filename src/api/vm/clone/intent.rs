@@ -21,6 +21,7 @@ use virt::domain::Domain as RawDomain;
 use virt::sys;
 
 use crate::api::error::ScriptError;
+use crate::api::volume::partial;
 use crate::api::vm::Vm;
 use crate::runtime::log;
 use crate::runtime::process::{self, Identity, Liveness};
@@ -216,6 +217,10 @@ pub fn recover(src: &Vm) -> Result<(), ScriptError> {
                     if let Ok(v) = p.lookup_storage_vol_by_name(name) {
                         v.delete(0).map_err(|e| ScriptError::libvirt(&e))?;
                         removed.push(format!("volume {pool}/{name}"));
+                    }
+                    // The marker of its copy, when the copy was in flight.
+                    if let Ok(m) = p.lookup_storage_vol_by_name(&format!("{name}{}", partial::SUFFIX)) {
+                        let _ = m.delete(0);
                     }
                 }
                 "file" => {
