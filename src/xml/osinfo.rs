@@ -190,6 +190,23 @@ impl OsinfoOs {
     }
 }
 
+/// The texts of every `<tag>` element of a document, found by text search
+/// (no parse; entities left as they are): `<volume-id>`s for an index.
+pub fn scan_texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut text = xml;
+    while let Some(start) = text.find(&open) {
+        let after = &text[start + open.len()..];
+        let Some(end) = after.find(&close) else {
+            break;
+        };
+        out.push(after[..end].trim().to_owned());
+        text = &after[end..];
+    }
+    out
+}
+
 /// A cheap look at an osinfo document for an index: the `<os id>` and its
 /// `<short-id>`s, found by text search (no parse).
 pub fn scan_ids(xml: &str) -> Option<(String, Vec<String>)> {
@@ -197,17 +214,7 @@ pub fn scan_ids(xml: &str) -> Option<(String, Vec<String>)> {
     let quote = xml[at..].chars().next()?;
     let rest = &xml[at + 1..];
     let id = rest[..rest.find(quote)?].to_owned();
-    let mut short = Vec::new();
-    let mut text = rest;
-    while let Some(start) = text.find("<short-id>") {
-        let after = &text[start + "<short-id>".len()..];
-        let Some(end) = after.find("</short-id>") else {
-            break;
-        };
-        short.push(after[..end].trim().to_owned());
-        text = &after[end..];
-    }
-    Some((id, short))
+    Some((id, scan_texts(rest, "short-id")))
 }
 
 #[cfg(test)]

@@ -348,10 +348,22 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             ));
         }
     }
-    let metadata = match metadata {
+    let mut metadata = match metadata {
         Some(map) => spec_metadata(&f.name("metadata"), &map)?,
         None => Vec::new(),
     };
+    if let Some(profile) = &platform.os {
+        // As virt-install records it: tools (virt-manager, libosinfo) read the OS from here.
+        const LIBOSINFO: &str = "http://libosinfo.org/xmlns/libvirt/domain/1.0";
+        if !metadata
+            .iter()
+            .any(|m| crate::xml::metadata::in_namespace(m, LIBOSINFO))
+        {
+            let el = Element::new("libosinfo")
+                .with_child(Element::new("os").with_attr("id", profile.id.clone()));
+            metadata.push(crate::xml::metadata::with_ns(&el, "libosinfo", LIBOSINFO));
+        }
+    }
     d.os.arch = arch;
     d.os.machine = machine.clone();
     if uefi || platform.needs_efi() {

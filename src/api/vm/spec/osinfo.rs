@@ -39,6 +39,10 @@ pub fn db_dir() -> PathBuf {
 pub struct Index {
     by_short: BTreeMap<String, PathBuf>,
     by_id: HashMap<String, PathBuf>,
+    /// Each file's `<volume-id>` patterns (a detection parses only files
+    /// whose pattern matches) and the files with `<treeinfo>`.
+    volume_ids: Vec<(PathBuf, Vec<String>)>,
+    tree_files: Vec<PathBuf>,
 }
 
 /// The index of `dir`, built once per process.
@@ -82,6 +86,13 @@ fn build_index(dir: &Path) -> Result<Index, String> {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };
+        let volume_ids = crate::xml::osinfo::scan_texts(&text, "volume-id");
+        if !volume_ids.is_empty() {
+            ix.volume_ids.push((path.clone(), volume_ids));
+        }
+        if text.contains("<treeinfo>") {
+            ix.tree_files.push(path.clone());
+        }
         if let Some((id, shorts)) = crate::xml::osinfo::scan_ids(&text) {
             for s in shorts {
                 ix.by_short.entry(s).or_insert_with(|| path.clone());
@@ -196,11 +207,27 @@ impl Index {
         }
     }
 
-    /// Every OS, parsed (for detection).
-    fn all(&self) -> Vec<OsinfoOs> {
-        let mut paths: Vec<&PathBuf> = self.by_id.values().collect();
-        paths.sort();
-        paths.into_iter().filter_map(|p| load(p)).collect()
+    /// The OSes with a `<volume-id>` pattern matching `volume_id`, parsed.
+    fn media_candidates(&self, volume_id: &str) -> Vec<OsinfoOs> {
+        self.volume_ids
+            .iter()
+            .filter(|(_, patterns)| {
+                patterns.iter().any(|p| {
+                    // Compiling ~2000 patterns costs more than reading the
+                    // files: a pattern's leading literal must be there first.
+                    // (One with an entity is checked after the parse.)
+                    p.contains('&')
+                        || (volume_id.contains(leading_literal(p).as_str())
+                            && regex_matches(&Some(p.clone()), volume_id))
+                })
+            })
+            .filter_map(|(path, _)| load(path))
+            .collect()
+    }
+
+    /// The OSes with a `<treeinfo>`, parsed.
+    fn tree_candidates(&self) -> Vec<OsinfoOs> {
+        self.tree_files.iter().filter_map(|p| load(p)).collect()
     }
 }
 
@@ -225,6 +252,27 @@ pub fn lookup(value: &str, arch: &str) -> Result<OsProfile, ScriptError> {
     }
 }
 
+/// The text every match of `pattern` contains: its leading run of literal
+/// characters (empty for a pattern with a top-level alternative).
+fn leading_literal(pattern: &str) -> String {
+    let pattern = pattern.strip_prefix('^').unwrap_or(pattern);
+    if pattern.contains('|') {
+        return String::new();
+    }
+    let mut out = String::new();
+    for c in pattern.chars() {
+        match c {
+            '?' | '*' | '{' => {
+                out.pop();
+                break;
+            }
+            '\\' | '.' | '^' | '$' | '+' | '(' | ')' | '[' | ']' | '}' => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn regex_matches(pattern: &Option<String>, text: &str) -> bool {
     match pattern {
         None => true,
@@ -242,7 +290,7 @@ pub fn detect_iso(path: &Path, arch: &str) -> Result<OsProfile, ScriptError> {
             ScriptError::invalid("os", "detect", format!("{shown} is not an ISO 9660 image"))
         })?;
     let ix = index(&db_dir()).map_err(|e| ScriptError::invalid("os", "detect", e))?;
-    for os in ix.all() {
+    for os in ix.media_candidates(&info.volume_id) {
         let hit = os.media.iter().any(|m| {
             (m.arch == arch || m.arch == "all")
                 && m.volume_id.is_some()
@@ -305,7 +353,7 @@ pub fn detect_tree(dir: &Path, arch: &str) -> Result<OsProfile, ScriptError> {
         )
     })?;
     let ix = index(&db_dir()).map_err(|e| ScriptError::invalid("os", "detect", e))?;
-    for os in ix.all() {
+    for os in ix.tree_candidates() {
         let hit = os.trees.iter().any(|t| {
             t.family.is_some()
                 && regex_matches(&t.family, &family)
@@ -340,5 +388,8 @@ mod tests {
         let p = ix.profile(&os, "debian11", "x86_64");
         assert!(p.virtio_block && p.virtio_net, "{p:?}");
         assert_eq!(ix.closest("debain11"), Some("debian11"));
+        assert_eq!(leading_literal(r"^Debian 11.\d+"), "Debian 11");
+        assert_eq!(leading_literal("Fedora-S?-dvd"), "Fedora-");
+        assert_eq!(leading_literal("(a|b)"), "");
     }
 }
