@@ -68,11 +68,17 @@ fn aarch64_gets_uefi_and_no_ide() {
             disks: [#{ pool: "default-pool", size: "1G" }], dry_run: true }"#,
     );
     assert!(xml.contains("<os firmware='efi'>"), "{xml}");
-    assert!(xml.contains("<type arch='aarch64' machine='virt'>hvm</type>"), "{xml}");
+    assert!(
+        xml.contains("<type arch='aarch64' machine='virt'>hvm</type>"),
+        "{xml}"
+    );
     assert!(xml.contains("<model>cortex-a57</model>"), "{xml}");
     assert!(xml.contains("<target dev='vda' bus='virtio'/>"), "{xml}");
     assert!(!xml.contains("'ide'") && !xml.contains("<apic/>"), "{xml}");
-    assert!(tags(&xml, "graphics").is_empty(), "serial console only: {xml}");
+    assert!(
+        tags(&xml, "graphics").is_empty(),
+        "serial console only: {xml}"
+    );
 
     let run = Script::new(
         r#"try {
@@ -186,7 +192,10 @@ print(`capacity=${HOST.pool("default-pool").volume("deb.qcow2").capacity}`);"#,
     assert!(xml.contains(&format!(">{cpus}</vcpu>")), "{xml}");
     assert!(xml.contains("<target dev='vda' bus='virtio'/>"), "{xml}");
     assert!(xml.contains("<model type='virtio'/>"), "{xml}");
-    assert!(xml.contains(r#"<libosinfo:os id="http://debian.org/debian/11"/>"#), "{xml}");
+    assert!(
+        xml.contains(r#"<libosinfo:os id="http://debian.org/debian/11"/>"#),
+        "{xml}"
+    );
     // Given values win over the OS's.
     let own = dry_run(
         r#"#{ name: "own", os: "debian11", memory: "512M", vcpus: 3, pxe: true, dry_run: true }"#,
@@ -213,12 +222,19 @@ fn os_detect_identifies_an_iso_by_its_volume_id() {
         .arg(dir.path().join("README"))
         .output()
         .expect("genisoimage (tools/libvirtd-netns.sh install) runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let xml = dry_run(&format!(
         r#"#{{ name: "det", os: "detect", cdrom: "{}", allow_path: true, dry_run: true }}"#,
         iso.display()
     ));
-    assert!(xml.contains("<libosinfo:os id='http://debian.org/debian/11'/>"), "{xml}");
+    assert!(
+        xml.contains("<libosinfo:os id='http://debian.org/debian/11'/>"),
+        "{xml}"
+    );
 
     // An ISO osinfo-db does not know is an error naming os.
     let other = dir.path().join("other.iso");

@@ -113,7 +113,7 @@ pub fn platform(
 }
 
 /// The documented defaults for a driver that lists no domain capabilities
-/// (docs/vms.md, "Defaults from the host"): what QEMU offers for the arch and
+/// (create_vm's documentation, "Defaults from the host"): what QEMU offers for the arch and
 /// machine. x86 `q35`: SATA, SCSI, virtio, USB (no IDE); x86 `pc`: IDE too;
 /// ARM/RISC-V `virt`: virtio, SCSI, USB, SATA; `pseries`: SCSI, virtio, USB;
 /// s390x: virtio, SCSI. UEFI firmware for x86, aarch64 and RISC-V;
