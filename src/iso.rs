@@ -247,6 +247,60 @@ pub fn build(volume_id: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// The identification fields of an ISO 9660 image's primary volume
+/// descriptor (sector 16), as libosinfo matches install media by them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeInfo {
+    pub system_id: String,
+    pub volume_id: String,
+    pub publisher_id: String,
+    pub application_id: String,
+    /// Bytes: the volume space size times the logical block size.
+    pub volume_size: u64,
+}
+
+/// Read the primary volume descriptor of the ISO image at `path` (the first
+/// 36 KiB are read); `None` when it is not an ISO 9660 image.
+pub fn read_volume_info(path: &std::path::Path) -> std::io::Result<Option<VolumeInfo>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let mut sector = vec![0u8; SECTOR];
+    // Descriptors start at sector 16; the primary one (type 1) comes first
+    // in practice, but a boot record may precede it.
+    for n in 16..32u64 {
+        file.seek(SeekFrom::Start(n * SECTOR as u64))?;
+        if file.read_exact(&mut sector).is_err() {
+            return Ok(None);
+        }
+        if &sector[1..6] != b"CD001" {
+            return Ok(None);
+        }
+        match sector[0] {
+            1 => return Ok(Some(volume_info(&sector))),
+            255 => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+fn volume_info(pvd: &[u8]) -> VolumeInfo {
+    let text = |from: usize, len: usize| {
+        String::from_utf8_lossy(&pvd[from..from + len])
+            .trim_end_matches([' ', '\0'])
+            .to_owned()
+    };
+    let blocks = u32::from_le_bytes([pvd[80], pvd[81], pvd[82], pvd[83]]);
+    let block_size = u16::from_le_bytes([pvd[128], pvd[129]]);
+    VolumeInfo {
+        system_id: text(8, 32),
+        volume_id: text(40, 32),
+        publisher_id: text(318, 128),
+        application_id: text(574, 128),
+        volume_size: u64::from(blocks) * u64::from(block_size),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,5 +365,18 @@ mod tests {
         assert_eq!(isoinfo(&["-J", "-x", "/network-config"]), "v: 2");
         let descriptor = isoinfo(&["-d"]);
         assert!(descriptor.contains("Volume id: cidata"), "{descriptor}");
+    }
+
+    #[test]
+    fn reads_the_primary_volume_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.iso");
+        let image = build("cidata", &[("user-data", b"hello")]);
+        std::fs::write(&path, &image).unwrap();
+        let info = read_volume_info(&path).unwrap().unwrap();
+        assert_eq!(info.volume_id, "cidata");
+        assert_eq!(info.volume_size, image.len() as u64);
+        std::fs::write(&path, b"not an image").unwrap();
+        assert_eq!(read_volume_info(&path).unwrap(), None);
     }
 }

@@ -665,6 +665,38 @@ impl Graphics {
     }
 }
 
+/// `<video><model type='qxl|virtio|vga|...'/></video>` (the model only).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Video {
+    /// `<model type>`; empty when the element has none.
+    pub model: String,
+}
+
+impl Video {
+    pub fn from_element(el: &Element) -> Video {
+        Video {
+            model: el
+                .child("model")
+                .and_then(|m| attr(m, "type"))
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn apply_to(&self, el: &mut Element) {
+        let current = el.child("model").and_then(|m| m.attr("type"));
+        if !self.model.is_empty() && current != Some(self.model.as_str()) {
+            ensure_child_before(el, "model", &["driver", "alias", "address"])
+                .set_attr("type", self.model.clone());
+        }
+    }
+
+    pub fn to_element(&self) -> Element {
+        let mut el = Element::new("video");
+        self.apply_to(&mut el);
+        el
+    }
+}
+
 /// `<controller type='usb|scsi|virtio-serial|pci|sata|ide' index model>`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Controller {
@@ -725,6 +757,7 @@ pub struct Domain {
     pub consoles: Vec<CharDev>,
     pub channels: Vec<CharDev>,
     pub graphics: Vec<Graphics>,
+    pub videos: Vec<Video>,
 }
 
 /// The order of top-level elements in libvirt's own output.
@@ -881,6 +914,7 @@ impl Domain {
             consoles: vec![CharDev::console_pty()],
             channels: Vec::new(),
             graphics: Vec::new(),
+            videos: Vec::new(),
         }
     }
 
@@ -944,6 +978,7 @@ impl Domain {
                 .into_iter()
                 .map(Graphics::from_element)
                 .collect(),
+            videos: list("video").into_iter().map(Video::from_element).collect(),
         }
     }
 
@@ -1028,6 +1063,7 @@ impl Domain {
         sync_devices(devices, "console", &self.consoles, CharDev::apply_to);
         sync_devices(devices, "channel", &self.channels, CharDev::apply_to);
         sync_devices(devices, "graphics", &self.graphics, Graphics::apply_to);
+        sync_devices(devices, "video", &self.videos, Video::apply_to);
     }
 
     /// A new document for this domain.

@@ -8,8 +8,10 @@
 //!   `storage`, `snapshot`, `clone`, `metadata`).
 pub mod clone;
 pub mod domain;
+pub mod domcaps;
 pub mod metadata;
 pub mod network;
+pub mod osinfo;
 #[cfg(test)]
 mod props;
 pub mod snapshot;

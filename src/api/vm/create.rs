@@ -262,12 +262,59 @@ pub mod vm_create_api {
     /// seed ISO built in memory and uploaded as a volume into `pool`, by
     /// default the pool of the first new disk, else `default`; removed with
     /// the VM), `description`,
-    /// `title`, `uuid`, `guest_agent`, `metadata` (`#{ "<namespace URI>":
+    /// `title`, `uuid`, `guest_agent`, `os` (below), `metadata` (`#{ "<namespace URI>":
     /// "<element/>" }`: written with the definition, as `set_metadata` would),
     /// `dry_run`, `allow_path`. Disk, CD-ROM, kernel and initrd files must be in
     /// a storage pool's directory or in /var/lib/libvirt/{images,boot,isos};
     /// others are refused (`kind: "refused"`) unless `allow_path: true` (for
     /// the whole VM, or in one disk's map).
+    ///
+    /// Defaults from the host: buses and firmware come from libvirt's domain
+    /// capabilities for the VM's `arch`, `machine` and `virt_type`, read once
+    /// (`virsh domcapabilities`); an arch or virt type the host cannot run is
+    /// refused (`"this host cannot run aarch64 guests with virt type qemu"`).
+    /// Every CD-ROM (`cdrom`, the cloud-init seed, `disks: [#{ device:
+    /// "cdrom" }]`) gets one bus, as virt-install chooses it: SATA on x86 `q35`,
+    /// IDE on x86 `pc` (the default machine), SCSI elsewhere (ARM/RISC-V
+    /// `virt`); disks get virtio; a `bus` the machine lacks is refused (`ide`
+    /// on q35 or aarch64). SCSI disks get a `virtio-scsi` controller. `arch:
+    /// "aarch64"` (and RISC-V) gets machine `virt`, UEFI firmware
+    /// (`firmware='efi'`; refused when the host lists none) and, under TCG, a
+    /// 64-bit CPU (`cortex-a57`). A `cdrom` install without `graphics` gets a
+    /// display: SPICE with qxl video and the SPICE agent channel when the host
+    /// lists them, else VNC (x86 and ppc64; other arches keep the serial
+    /// console); other install methods, and `graphics: "none"`, get no
+    /// display. Every VM has a serial console. Hosts without domain
+    /// capabilities (the test driver) get these defaults from arch and machine.
+    ///
+    /// `os`: a libosinfo short id (`"debian11"`, `"fedora36"`, `"win10"`) of
+    /// the osinfo database (Debian's `osinfo-db`, in `/usr/share/osinfo` or
+    /// `$OSINFO_SYSTEM_DIR`), or `"detect"` (the `cdrom` ISO's volume id or the
+    /// `location` tree's `.treeinfo`, matched as libosinfo does). It sets what
+    /// the spec leaves out, as virt-install `--os-variant` does: `memory`,
+    /// `vcpus` and the size of a `#{ pool }` disk from the OS's recommended
+    /// resources (else twice its minimum), virtio disks and NICs only when the
+    /// OS supports them (else SATA/IDE and e1000e/e1000), and records the OS
+    /// in the libosinfo metadata. Without `os`: 1 GiB, 1 vCPU, virtio disks
+    /// and NICs, and a disk size must be given. An unknown id is refused with
+    /// the nearest one.
+    ///
+    /// ```rhai
+    /// let xml = HOST.create_vm(#{ name: "arm", arch: "aarch64", virt_type: "qemu",
+    ///     cdrom: "/var/lib/libvirt/isos/debian-arm64.iso", dry_run: true });
+    /// assert(xml.contains("firmware='efi'") && xml.contains("bus='scsi'"));
+    /// assert(xml.contains("model='virtio-scsi'") && !xml.contains("'ide'"));
+    ///
+    /// let xml = HOST.create_vm(#{ name: "iso", virt_type: "qemu",
+    ///     cdrom: "/var/lib/libvirt/isos/installer.iso", dry_run: true });
+    /// assert(xml.contains("<graphics type='spice'") && xml.contains("<model type='qxl'/>"));
+    ///
+    /// let vm = HOST.define_vm(#{ name: "deb", os: "debian11", import: true,
+    ///     disks: [#{ pool: "default-pool" }] });   // the size osinfo recommends
+    /// assert(vm.xml.contains("debian.org/debian/11"));
+    /// try { HOST.define_vm(#{ name: "x", os: "debain11", pxe: true }); }
+    /// catch (e) { assert_eq(e.field, "os"); assert(e.message.contains("debian11")); }
+    /// ```
     ///
     /// ```rhai
     /// let vm = HOST.create_vm(#{

@@ -179,6 +179,7 @@ pub mod vm_devices_api {
         let flags = affect_flags(vm, Some(&f)).at(&ctx)?;
         let (d, _) = live_model(vm, &ctx)?;
         let mut taken = std::collections::BTreeSet::new();
+        let platform = spec::Platform::of_domain(vm.host.conn(), &d);
         let (mut disk, nv) = spec::plan_disk(
             vm.host.conn(),
             "disk",
@@ -187,6 +188,7 @@ pub mod vm_devices_api {
             &d,
             &mut taken,
             false,
+            &platform,
         )
         .at(&ctx)?;
         let mut created = None;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use rhai::{Dynamic, Map};
 use virt::connect::Connect;
 
-use super::{check_source, NewVolume};
+use super::{check_source, NewVolume, Platform};
 use crate::api::args::{show, Fields};
 use crate::api::error::ScriptError;
 use crate::api::Volume;
@@ -23,7 +23,10 @@ const CACHES: &[&str] = &[
 
 /// `disks[i]`: `#{ volume }`, `#{ pool, size, format }` or `#{ path }`, plus options.
 /// A path outside storage pools and the boot/ISO directories needs `allow_path`
-/// (the VM's, passed in, or the disk's own).
+/// (the VM's, passed in, or the disk's own). Buses come from `platform`: the
+/// default (`Platform::disk_bus`, `Platform::cdrom_bus`) and the check that
+/// the machine has the one given.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_disk(
     conn: &Connect,
     field: &str,
@@ -32,6 +35,7 @@ pub fn plan_disk(
     d: &Domain,
     taken: &mut BTreeSet<String>,
     allow_path: bool,
+    platform: &Platform,
 ) -> Result<(Disk, Option<NewVolume>), ScriptError> {
     // A bare string is a path, a bare Volume a volume.
     let map: Map = if let Some(m) = item.read_lock::<Map>() {
@@ -58,13 +62,14 @@ pub fn plan_disk(
     let device = f
         .one_of("device", &["disk", "cdrom", "floppy", "lun"])?
         .unwrap_or_else(|| "disk".into());
-    let bus = f.one_of("bus", BUSES)?.unwrap_or_else(|| {
-        if device == "cdrom" {
-            "sata".into()
-        } else {
-            "virtio".into()
+    let bus = match f.one_of("bus", BUSES)? {
+        Some(bus) => {
+            platform.check_bus(&f.name("bus"), &bus)?;
+            bus
         }
-    });
+        None if device == "cdrom" => platform.cdrom_bus(),
+        None => platform.disk_bus(),
+    };
     let mut disk = Disk {
         disk_type: "file".into(),
         device,
@@ -122,13 +127,18 @@ pub fn plan_disk(
             let pool = conn.lookup_storage_pool_by_name(&pool_name).map_err(|_| {
                 ScriptError::invalid(&f.name("pool"), &pool_name, "no storage pool by this name")
             })?;
-            let size = f.size("size", false)?.ok_or_else(|| {
-                ScriptError::invalid(
-                    &f.name("size"),
-                    "()",
-                    "a new volume needs a size, like \"10G\"",
-                )
-            })?;
+            // Without a size, the guest OS's recommended storage (`os`).
+            let recommended = platform.os.as_ref().and_then(|o| o.storage);
+            let size = match f.size("size", false)? {
+                Some(size) => size,
+                None => recommended.ok_or_else(|| {
+                    ScriptError::invalid(
+                        &f.name("size"),
+                        "()",
+                        "a new volume needs a size, like \"10G\" (or an os with a recommended disk size)",
+                    )
+                })?,
+            };
             let format = f
                 .one_of("format", &["qcow2", "raw"])?
                 .unwrap_or_else(|| "qcow2".into());

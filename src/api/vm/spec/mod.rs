@@ -1,9 +1,11 @@
 //! `HOST.create_vm(spec)`: the virt-install-like spec, validated into a plan
 //! BEFORE anything is created. Errors name the field and the value.
+mod caps;
 mod cpu;
 mod disks;
 mod install;
 mod networks;
+pub mod osinfo;
 mod seed;
 
 use std::collections::BTreeSet;
@@ -14,9 +16,10 @@ use virt::connect::Connect;
 use super::keys;
 use crate::api::args::Fields;
 use crate::api::error::ScriptError;
-use crate::xml::domain::{CharDev, Domain, Graphics};
+use crate::xml::domain::{CharDev, Controller, Domain, Graphics, Video};
 use crate::xml::tree::Element;
 
+pub use caps::{platform, Platform};
 pub use cpu::{parse_cpuset, plan_cpu_map};
 pub use disks::plan_disk;
 pub use install::{check_source, pool_dirs};
@@ -243,6 +246,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let graphics = f.one_of("graphics", &["none", "vnc", "spice"])?;
     let guest_agent = f.boolean("guest_agent")?.unwrap_or(true);
     let cloud_init = f.map("cloud_init")?;
+    let os = f.string("os")?;
     let dry_run = f.boolean("dry_run")?.unwrap_or(false);
     let start = f.boolean("start")?.unwrap_or(true);
     let autostart = f.boolean("autostart")?.unwrap_or(false);
@@ -273,11 +277,67 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         check_identifier("machine", m)?;
         check_machine(conn, arch.as_deref(), m)?;
     }
+    // ARM/RISC-V `virt`, `pseries`, s390x: the machine virt-install picks.
+    let machine = machine.or_else(|| {
+        arch.as_deref()
+            .and_then(caps::recommended_machine)
+            .map(str::to_owned)
+    });
     d.virt_type = match virt_type.as_deref() {
         Some("kvm") => "kvm".to_owned(),
         Some("qemu") => "qemu".to_owned(),
         _ => auto_virt_type(conn, arch.as_deref(), machine.as_deref()),
     };
+    // What the host offers for this arch/machine/virt type, read once.
+    let mut platform = caps::platform(
+        conn,
+        arch.as_deref(),
+        machine.as_deref(),
+        &d.virt_type,
+        matches!(virt_type.as_deref(), Some("kvm" | "qemu")),
+    )?;
+    // Features and CPU the arch needs (virt-install's defaults): APIC is x86's,
+    // ACPI x86's and ARM's (there with UEFI); QEMU's `virt` machine starts a
+    // 32-bit CPU unless told otherwise.
+    if !platform.is_x86() {
+        d.features.retain(|f| f != "apic");
+        if platform.arch != "aarch64" {
+            d.features.retain(|f| f != "acpi");
+        }
+    }
+    if platform.arch == "aarch64" && platform.is_virt_machine() && d.cpu.is_none() {
+        d.cpu = Some(if d.virt_type == "kvm" {
+            crate::xml::domain::Cpu {
+                mode: Some("host-passthrough".into()),
+                ..Default::default()
+            }
+        } else {
+            crate::xml::domain::Cpu {
+                mode: Some("custom".into()),
+                model: Some("cortex-a57".into()),
+                ..Default::default()
+            }
+        });
+    }
+    if let Some(os) = &os {
+        platform.os = Some(guest_os(conn, &f, os, &platform.arch, allow_path)?);
+    }
+    if let Some(profile) = &platform.os {
+        // The OS's recommended resources where the spec gives none.
+        if !f.has("memory") {
+            if let Some(ram) = profile.ram {
+                d.memory_kib = ram / 1024;
+            }
+        }
+        if !f.has("vcpus") && !f.has("max_vcpus") {
+            if let Some(n) = profile.n_cpus.and_then(|n| u32::try_from(n).ok()) {
+                d.vcpus = crate::xml::domain::Vcpus {
+                    max: n,
+                    current: None,
+                };
+            }
+        }
+    }
     if let Some(uuid) = &d.uuid {
         check_uuid("uuid", uuid)?;
         if conn.lookup_domain_by_uuid_string(uuid).is_ok() {
@@ -288,27 +348,55 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             ));
         }
     }
-    let metadata = match metadata {
+    let mut metadata = match metadata {
         Some(map) => spec_metadata(&f.name("metadata"), &map)?,
         None => Vec::new(),
     };
+    if let Some(profile) = &platform.os {
+        // As virt-install records it: tools (virt-manager, libosinfo) read the OS from here.
+        const LIBOSINFO: &str = "http://libosinfo.org/xmlns/libvirt/domain/1.0";
+        if !metadata
+            .iter()
+            .any(|m| crate::xml::metadata::in_namespace(m, LIBOSINFO))
+        {
+            let el = Element::new("libosinfo")
+                .with_child(Element::new("os").with_attr("id", profile.id.clone()));
+            metadata.push(crate::xml::metadata::with_ns(&el, "libosinfo", LIBOSINFO));
+        }
+    }
     d.os.arch = arch;
     d.os.machine = machine.clone();
-    if uefi {
+    if uefi || platform.needs_efi() {
+        if !platform.caps.has_efi() {
+            let (field, value) = if uefi {
+                ("uefi", "true".to_owned())
+            } else {
+                ("arch", platform.arch.clone())
+            };
+            return Err(ScriptError::invalid(
+                field,
+                value,
+                format!(
+                    "{} {} guests boot with UEFI firmware, which this host does not list for {} (install the firmware: ovmf, qemu-efi-aarch64, ...)",
+                    platform.arch,
+                    platform.machine,
+                    platform.arch
+                ),
+            ));
+        }
         d.os.firmware = Some("efi".into());
     }
     d.numatune = match numa {
         Some(map) => Some(cpu::plan_numatune(conn, &map)?),
         None => None,
     };
-    let q35 = machine.as_deref().is_some_and(|m| m.contains("q35"));
 
     let mut new_volumes = Vec::new();
     let mut taken_names = BTreeSet::new();
     for (i, item) in disks.iter().enumerate() {
         let field = format!("disks[{i}]");
         let (disk, new_volume) =
-            plan_disk(conn, &field, item, &name, &d, &mut taken_names, allow_path)?;
+            plan_disk(conn, &field, item, &name, &d, &mut taken_names, allow_path, &platform)?;
         if let Some(mut nv) = new_volume {
             nv.disk = d.disks.len();
             new_volumes.push(nv);
@@ -317,10 +405,25 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     }
 
     let method = install.method()?;
-    let cdrom_bus = if q35 { "sata" } else { "ide" };
-    install::apply_install(conn, &f, method, &mut d, cdrom_bus, allow_path)?;
+    // One rule for every CD-ROM (install media, seed, disks[i]): caps::cdrom_bus.
+    let cdrom_bus = platform.cdrom_bus();
+    install::apply_install(conn, &f, method, &mut d, &cdrom_bus, allow_path)?;
 
+    let given_models: Vec<bool> = networks
+        .iter()
+        .flatten()
+        .map(|n| n.read_lock::<Map>().is_some_and(|m| m.contains_key("model")))
+        .collect();
     networks::plan_networks(conn, networks, &mut d)?;
+    if platform.os.is_some() {
+        // An OS without virtio-net gets the emulated NIC virt-install picks.
+        let model = platform.nic_model();
+        for (i, iface) in d.interfaces.iter_mut().enumerate() {
+            if !given_models.get(i).copied().unwrap_or(false) {
+                iface.model = Some(model.clone());
+            }
+        }
+    }
     if method == "pxe" && d.interfaces.is_empty() {
         return Err(ScriptError::invalid(
             "pxe",
@@ -329,14 +432,34 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         ));
     }
 
-    match graphics.as_deref().unwrap_or("none") {
-        "none" => {}
-        kind => d.graphics.push(Graphics {
-            graphics_type: kind.into(),
+    // An ISO install without `graphics` gets a display, as with virt-install
+    // (caps::default_display); elsewhere, and where the host has none, the
+    // serial console every VM has.
+    let display = match graphics.as_deref() {
+        Some("none") => None,
+        Some(kind) => Some((kind.to_owned(), None)),
+        None if method == "cdrom" => platform.default_display(),
+        None => None,
+    };
+    if let Some((kind, video)) = display {
+        d.graphics.push(Graphics {
+            graphics_type: kind.clone(),
             autoport: Some(true),
             port: None,
             listen: Some("127.0.0.1".into()),
-        }),
+        });
+        if let Some(model) = video {
+            d.videos.push(Video { model });
+        }
+        if kind == "spice" && graphics.is_none() && !d.channels.iter().any(|c| c.char_type == "spicevmc") {
+            d.channels.push(CharDev {
+                kind: "channel".into(),
+                char_type: "spicevmc".into(),
+                target_type: Some("virtio".into()),
+                target_name: Some("com.redhat.spice.0".into()),
+                port: None,
+            });
+        }
     }
     // A serial console always (Domain::new); the guest agent channel unless refused.
     if guest_agent {
@@ -344,9 +467,20 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     }
 
     let cloud_init = match cloud_init {
-        Some(ci) => Some(seed::plan_seed(conn, &ci, &mut d, cdrom_bus, &new_volumes)?),
+        Some(ci) => Some(seed::plan_seed(conn, &ci, &mut d, &cdrom_bus, &new_volumes)?),
         None => None,
     };
+    // A SCSI disk or CD-ROM needs a virtio-scsi controller, else libvirt
+    // adds the emulated LSI one (virt-install adds it the same way).
+    if d.disks.iter().any(|x| x.bus.as_deref() == Some("scsi"))
+        && !d.controllers.iter().any(|c| c.controller_type == "scsi")
+    {
+        d.controllers.push(Controller {
+            controller_type: "scsi".into(),
+            index: Some(0),
+            model: Some("virtio-scsi".into()),
+        });
+    }
 
     if conn.lookup_domain_by_name(&name).is_ok() {
         return Err(ScriptError::invalid(
@@ -364,6 +498,50 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         dry_run,
         cloud_init,
     })
+}
+
+/// `os`: a short id of the osinfo database, or `"detect"` (the `cdrom` ISO's
+/// volume descriptor or the `location` tree's `.treeinfo`, read on this
+/// machine after the storage rule allowed the path).
+fn guest_os(
+    conn: &Connect,
+    f: &Fields,
+    os: &str,
+    arch: &str,
+    allow_path: bool,
+) -> Result<osinfo::OsProfile, ScriptError> {
+    if os != "detect" {
+        return osinfo::lookup(os, arch);
+    }
+    let uri = conn.uri().unwrap_or_default();
+    if !uri.starts_with("test:") && !crate::api::host::is_local_uri(&uri) {
+        return Err(ScriptError::invalid(
+            "os",
+            os,
+            format!("detect reads the install media on this machine, but {uri} is another host's: give os a short id"),
+        ));
+    }
+    if let Some(v) = f.raw("cdrom") {
+        let path = if v.is_string() {
+            let p = v.to_string();
+            check_source(conn, "cdrom", &p, allow_path)?;
+            p
+        } else if let Some(vol) = v.read_lock::<crate::api::Volume>() {
+            vol.raw.path().map_err(|e| ScriptError::libvirt(&e))?
+        } else {
+            return Err(f.wrong("cdrom", v, "an ISO path or a Volume"));
+        };
+        return osinfo::detect_iso(std::path::Path::new(&path), arch);
+    }
+    if let Some(location) = f.string("location")? {
+        check_source(conn, "location", &location, allow_path)?;
+        return osinfo::detect_tree(std::path::Path::new(&location), arch);
+    }
+    Err(ScriptError::invalid(
+        "os",
+        os,
+        "detect needs install media to look at: a cdrom ISO or a location tree",
+    ))
 }
 
 fn auto_virt_type(conn: &Connect, arch: Option<&str>, machine: Option<&str>) -> String {
