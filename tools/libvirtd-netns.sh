@@ -20,7 +20,7 @@ PIDDIR=/run/virtscript-harness/$NETNS
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           dnsmasq-base iptables iproute2 cpio busybox-static tmux
           file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini valgrind
-          genisoimage iputils-ping less)
+          genisoimage iputils-ping less swtpm swtpm-tools virtiofsd)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 
