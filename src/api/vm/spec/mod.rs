@@ -336,6 +336,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             autoport: Some(true),
             port: None,
             listen: Some("127.0.0.1".into()),
+            passwd: None,
         }),
     }
     // A serial console always (Domain::new); the guest agent channel unless refused.
