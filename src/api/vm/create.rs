@@ -179,13 +179,13 @@ fn create_or_define(
         plan.start = false;
     }
     if plan.dry_run {
-        return Ok(plan.xml().into());
+        return Ok(plan.shown_xml().into());
     }
     execute(host, plan, &ctx).map(Dynamic::from)
 }
 
 /// The files a domain definition makes the VM read: disk and CD-ROM sources,
-/// kernel and initrd, as (field, path).
+/// shared directories, kernel and initrd, as (field, path).
 fn xml_sources(xml: &str) -> Vec<(String, String)> {
     let Ok(tree) = Element::parse(xml) else {
         return Vec::new();
@@ -202,6 +202,16 @@ fn xml_sources(xml: &str) -> Vec<(String, String)> {
             .and_then(|s| s.attr("file").or_else(|| s.attr("dev")))
         {
             out.push((format!("devices.disk[{i}].source"), path.to_owned()));
+        }
+    }
+    for (i, fs) in tree
+        .child("devices")
+        .into_iter()
+        .flat_map(|d| d.children_named("filesystem"))
+        .enumerate()
+    {
+        if let Some(dir) = fs.child("source").and_then(|s| s.attr("dir")) {
+            out.push((format!("devices.filesystem[{i}].source"), dir.to_owned()));
         }
     }
     for name in ["kernel", "initrd"] {

@@ -14,7 +14,7 @@ use virt::connect::Connect;
 use super::keys;
 use crate::api::args::Fields;
 use crate::api::error::ScriptError;
-use crate::xml::domain::{CharDev, Domain, Graphics};
+use crate::xml::domain::{CharDev, Domain};
 use crate::xml::tree::Element;
 
 pub use cpu::{parse_cpuset, plan_cpu_map};
@@ -212,6 +212,19 @@ impl Plan {
         crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
         root.to_xml()
     }
+
+    /// The domain XML as `dry_run` returns it: without the display
+    /// passwords, as libvirt shows a definition (`virsh dumpxml` without
+    /// `--security-info`).
+    pub fn shown_xml(&self) -> String {
+        let mut domain = self.domain.clone();
+        for g in &mut domain.graphics {
+            g.passwd = None;
+        }
+        let mut root = domain.to_element();
+        crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
+        root.to_xml()
+    }
 }
 
 /// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
@@ -240,7 +253,23 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let disks = f.array("disks")?.unwrap_or_default();
     let install = install::read_install(&f)?;
     let networks = f.array("networks")?;
-    let graphics = f.one_of("graphics", &["none", "vnc", "spice"])?;
+    // The device keys (keys/devices.rs); the TPM's model follows the arch.
+    d.os.arch = arch.clone();
+    for apply in [
+        keys::graphics,
+        keys::video,
+        keys::sound,
+        keys::console,
+        keys::controllers,
+        keys::filesystems,
+        keys::tpm,
+        keys::rng,
+        keys::watchdog,
+        keys::memballoon,
+        keys::features,
+    ] {
+        apply(&f, &mut d)?;
+    }
     let guest_agent = f.boolean("guest_agent")?.unwrap_or(true);
     let cloud_init = f.map("cloud_init")?;
     let dry_run = f.boolean("dry_run")?.unwrap_or(false);
@@ -329,15 +358,11 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         ));
     }
 
-    match graphics.as_deref().unwrap_or("none") {
-        "none" => {}
-        kind => d.graphics.push(Graphics {
-            graphics_type: kind.into(),
-            autoport: Some(true),
-            port: None,
-            listen: Some("127.0.0.1".into()),
-            passwd: None,
-        }),
+    // Shared directories are files the VM reads, under the same rule.
+    for (i, fs) in d.filesystems.iter().enumerate() {
+        if let Some(dir) = &fs.source {
+            check_source(conn, &format!("filesystems[{i}].source"), dir, allow_path)?;
+        }
     }
     // A serial console always (Domain::new); the guest agent channel unless refused.
     if guest_agent {
