@@ -325,7 +325,7 @@ pub mod vm_edit_api {
     /// `watchdog`, `memballoon`, `features`, in the shape `vm.config` shows)
     /// and changes it; everything else in the XML, modelled or not, is kept
     /// as it was. A device key set to `()` removes the device (`console`
-    /// takes `"none"`; `features` cannot be `()`). A graphics password is
+    /// and `features` cannot be `()`). A graphics password is
     /// never shown: a `graphics` map without `password` keeps it.
     ///
     /// ```rhai

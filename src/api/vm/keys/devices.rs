@@ -359,8 +359,8 @@ pub fn sound_shown(d: &Domain) -> Dynamic {
 pub const CONSOLE_TARGETS: &[&str] = &["serial", "virtio", "sclp", "sclplm"];
 
 /// `console`: the console's target type, `"serial"` (the serial port's
-/// console, the default) or `"virtio"` (hvc0), or `"none"`; the serial port
-/// stays either way. The map form is `#{ target }`.
+/// console, the default) or `"virtio"` (hvc0); the serial port stays either
+/// way (and so libvirt keeps a console on it). The map form is `#{ target }`.
 pub fn console(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
     let key = f.name("console");
     let target = match form(f, "console")? {
@@ -373,10 +373,6 @@ pub fn console(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
             need(&g, "target", t, "the console's target type")?
         }
     };
-    if target == "none" {
-        d.consoles.clear();
-        return Ok(());
-    }
     known_name(&key, &target, "console target type", CONSOLE_TARGETS)?;
     let mut console = d.consoles.first().cloned().unwrap_or_else(CharDev::console_pty);
     console.target_type = Some(target);
@@ -388,7 +384,7 @@ pub fn console(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
 pub fn console_shown(d: &Domain) -> Dynamic {
     match d.consoles.first() {
         Some(c) => c.target_type.clone().unwrap_or_else(|| "serial".into()).into(),
-        None => "none".into(),
+        None => Dynamic::UNIT,
     }
 }
 
