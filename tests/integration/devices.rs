@@ -49,7 +49,10 @@ print(`DEFINED ${vm.inactive_xml}`);
         assert!(dry.contains(want), "{want}\n{dry}");
     }
     // The serial port stays beside a virtio console.
-    assert!(dry.contains("<serial type='pty'><target port='0'/></serial>"), "{dry}");
+    assert!(
+        dry.contains("<serial type='pty'><target port='0'/></serial>"),
+        "{dry}"
+    );
     // The password is the definition's, never the output's.
     assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
     let defined = &run.stdout[run.stdout.find("DEFINED ").unwrap()..];
