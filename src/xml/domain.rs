@@ -717,6 +717,14 @@ impl Controller {
     }
 
     pub fn apply_to(&self, el: &mut Element) {
+        // Another controller's address, model name or target is not this one's.
+        let cur = Controller::from_element(el);
+        let other = el.attr("type").is_some()
+            && (cur.controller_type != self.controller_type
+                || (self.index.is_some() && cur.index != self.index));
+        if other {
+            *el = Element::new("controller");
+        }
         el.set_attr("type", self.controller_type.clone());
         set_opt(el, "index", self.index.map(|i| i.to_string()).as_deref());
         set_opt(el, "model", self.model.as_deref());

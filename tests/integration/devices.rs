@@ -243,6 +243,12 @@ fn bad_device_values_name_the_field_the_value_and_the_line() {
         "must be between 5900 and 65535",
     );
     refused(
+        r#"graphics: #{ type: "vnc", pasword: "hunter2" }"#,
+        "graphics.pasword",
+        "(hidden)",
+        "did you mean 'password'?",
+    );
+    refused(
         r#"console: "virtoi""#,
         "console",
         "virtoi",

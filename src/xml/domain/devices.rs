@@ -200,7 +200,12 @@ impl Filesystem {
     }
 
     pub fn apply_to(&self, el: &mut Element) {
-        let cur = Filesystem::from_element(el);
+        let mut cur = Filesystem::from_element(el);
+        if el.child("target").is_some() && cur.target != self.target {
+            // Another share's driver options and address are not this one's.
+            *el = Element::new("filesystem");
+            cur = Filesystem::from_element(el);
+        }
         if el.attr("type").is_none() || cur.fs_type != self.fs_type {
             el.set_attr("type", self.fs_type.clone());
         }
@@ -822,6 +827,33 @@ mod tests {
         let out = tree.to_xml();
         assert!(out.contains("<features><apic eoi='on'/><hyperv mode='custom'><relaxed state='on'/><stimer state='on'><direct state='on'/></stimer><vapic state='on'/></hyperv><kvm><poll-control state='on'/><hidden state='on'/></kvm><gic version='2'/><smm state='off'/><ioapic driver='qemu'/></features>"), "{out}");
         assert_eq!(Domain::from_element(&tree).features, d.features);
+    }
+
+    #[test]
+    fn another_share_or_controller_in_an_elements_place_starts_afresh() {
+        let mut el = Element::parse("<filesystem type='mount'><driver type='virtiofs' queue='1024'/><binary path='/x'/><source dir='/a'/><target dir='a'/><address type='pci' slot='0x05'/></filesystem>").unwrap();
+        let mut fs = Filesystem::from_element(&el);
+        fs.apply_to(&mut el);
+        assert!(el.to_xml().contains("<binary path='/x'/>"));
+        fs.target = "b".into();
+        fs.source = Some("/b".into());
+        fs.apply_to(&mut el);
+        assert_eq!(
+            el.to_xml(),
+            "<filesystem type='mount'><driver type='virtiofs'/><source dir='/b'/><target dir='b'/></filesystem>"
+        );
+        let mut c = Element::parse("<controller type='usb' index='0' model='ich9-ehci1'><address type='pci' slot='0x07'/></controller>").unwrap();
+        crate::xml::domain::Controller {
+            controller_type: "scsi".into(),
+            index: Some(0),
+            model: Some("virtio-scsi".into()),
+            ..Default::default()
+        }
+        .apply_to(&mut c);
+        assert_eq!(
+            c.to_xml(),
+            "<controller type='scsi' index='0' model='virtio-scsi'/>"
+        );
     }
 
     #[test]

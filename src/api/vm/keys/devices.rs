@@ -150,6 +150,15 @@ pub fn graphics(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
 
 fn graphics_map(key: &str, m: &Map, old_passwd: Option<String>) -> Result<Graphics, ScriptError> {
     let g = Fields::new(key, m);
+    // A misspelt `password` key must not print the password with the error.
+    const KEYS: &[&str] = &["type", "listen", "port", "password"];
+    if let Some(k) = m.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(ScriptError::invalid(
+            &g.name(k),
+            "(hidden)",
+            crate::runtime::suggest::unknown_key("", k, KEYS),
+        ));
+    }
     let kind = named(&g, "type", "graphics type", GRAPHICS_TYPES)?;
     let listen = g.string("listen")?;
     let port = g.int("port")?;
@@ -497,11 +506,12 @@ pub fn controllers(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
                 ))
             }
         };
-        for (name, value, only) in [
-            ("ports", ports, ["virtio-serial", "usb"]),
-            ("vectors", vectors, ["virtio-serial", "virtio-serial"]),
-            ("queues", queues, ["scsi", "virtio-serial"]),
-        ] {
+        let only: [(&str, Option<u32>, &[&str]); 3] = [
+            ("ports", ports, &["virtio-serial", "usb"]),
+            ("vectors", vectors, &["virtio-serial"]),
+            ("queues", queues, &["scsi", "virtio-serial"]),
+        ];
+        for (name, value, only) in only {
             if let Some(v) = value {
                 if !only.contains(&kind.as_str()) {
                     return Err(ScriptError::invalid(
