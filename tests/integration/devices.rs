@@ -34,7 +34,7 @@ print(`DEFINED ${vm.inactive_xml}`);
         "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>",
         "<features><acpi/><apic/><hyperv><relaxed state='on'/><spinlocks state='on' retries='8191'/><vendor_id state='on' value='virtscript'/></hyperv><kvm><hidden state='on'/></kvm><vmport state='off'/><smm state='on'/></features>",
         "<controller type='virtio-serial' ports='8'/><controller type='scsi' index='0' model='virtio-scsi'><driver queues='2'/></controller><controller type='usb' model='qemu-xhci'/>",
-        "<filesystem type='mount' accessmode='passthrough'><driver type='virtiofs'/><source dir='/var/lib/libvirt/images/share'/><target dir='share'/></filesystem>",
+        "<filesystem type='mount'><driver type='virtiofs'/><source dir='/var/lib/libvirt/images/share'/><target dir='share'/></filesystem>",
         "<filesystem type='mount'><source dir='/var/lib/libvirt/images/ro'/><target dir='ro'/><readonly/></filesystem>",
         "<console type='pty'><target type='virtio' port='0'/></console>",
         "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>",
@@ -107,6 +107,13 @@ vm.edit(|c| {
 });
 print(`AFTER ${vm.inactive_xml}`);
 print(`CFG2 ${vm.config.video.to_json()} ${vm.config.sound} ${vm.config.rng.backend}`);
+// A 9p share turned virtiofs: the mapped mode is refused while it is asked
+// for, and goes when the map leaves it out; shared memory comes.
+try { vm.edit(|c| c.filesystems[0].driver = "virtiofs"); print("ACCEPTED"); }
+catch (e) { print(`fs: ${e.field} ${e.value}`); }
+vm.edit(|c| { c.filesystems[0] = #{ source: c.filesystems[0].source, target: "share", driver: "virtiofs" }; });
+let x = vm.inactive_xml;
+assert(x.contains("<driver type='virtiofs'/>") && !x.contains("mapped") && x.contains("<access mode='shared'/>"), x);
 "#;
     let run = Script::new(script).run();
     run.ok()
@@ -116,7 +123,9 @@ print(`CFG2 ${vm.config.video.to_json()} ${vm.config.sound} ${vm.config.rng.back
         .stdout_has(r#"{"accessmode":"mapped","driver":"9p","readonly":false,"source":"/var/lib/libvirt/images/share","target":"share"}"#)
         .stdout_has(r#"{"backend":"/dev/urandom","model":"virtio","rate":null}"#)
         .stdout_has(r#"{"action":"reset","model":"i6300esb"}"#)
-        .stdout_has(r#"CFG2 {"accel3d":null,"heads":1,"model":"virtio","vram":null} #{"codec": (), "model": "ac97"} /dev/hwrng"#);
+        .stdout_has(r#"CFG2 {"accel3d":null,"heads":1,"model":"virtio","vram":null} #{"codec": (), "model": "ac97"} /dev/hwrng"#)
+        .stdout_has("fs: cfg.filesystems[0].accessmode mapped");
+    assert!(!run.stdout.contains("ACCEPTED"), "{}", run.stdout);
     let after = &run.stdout[run.stdout.find("AFTER ").unwrap()..];
     for want in [
         // qxl's ram/vgamem are gone with the model; the address stays.

@@ -654,8 +654,13 @@ pub fn filesystems(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
                     "virtiofs cannot share read-only here (libvirt refuses it); use driver \"9p\"",
                 ));
             }
-            fs.accessmode = Some("passthrough".into());
-        } else if accessmode.is_some() {
+            // A 9p share's mapped mode does not carry over.
+            if fs.accessmode.as_deref().is_some_and(|m| m != "passthrough") {
+                fs.accessmode = None;
+            }
+        }
+        // virtiofs's only mode is libvirt's default, left out as virt-install does.
+        if accessmode.is_some() {
             fs.accessmode = accessmode;
         }
         fs.readonly = readonly.unwrap_or(false);
