@@ -17,10 +17,13 @@ set -euo pipefail
 NETNS=${VIRTSCRIPT_NETNS:-virtscript}
 URI=qemu:///system
 PIDDIR=/run/virtscript-harness/$NETNS
+# swtpm: the emulator behind a VM's <tpm><backend type='emulator'>. virtiofsd has no
+# package of its own in bookworm: qemu-system-common ships /usr/lib/qemu/virtiofsd and
+# /usr/share/qemu/vhost-user/50-qemu-virtiofsd.json, through which libvirt finds it.
 PACKAGES=(libvirt-dev pkg-config libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
           dnsmasq-base iptables iproute2 cpio busybox-static tmux
           file xz-utils zstd python3-libvirt virtinst hyperfine ovmf bc tini valgrind
-          genisoimage iputils-ping less osinfo-db)
+          genisoimage iputils-ping less osinfo-db swtpm swtpm-tools)
 
 log() { echo "libvirtd-netns: $*" >&2; }
 

@@ -1,7 +1,8 @@
 //! Typed domain XML for what virtscript generates (`virt-install`'s subset):
 //! os/boot (incl. direct kernel boot and EFI firmware), cpu mode, memory,
 //! vcpus with hot-add headroom, disks, cdroms, interfaces, serial/console,
-//! graphics, channels and controllers.
+//! graphics, channels and controllers; video, sound, filesystems, TPM, RNG,
+//! watchdog, memory balloon and `<features>` are in `domain/devices.rs`.
 //!
 //! Every typed part reads itself from an [`Element`] (`from_element`) and
 //! writes itself back onto one (`apply_to`), touching only what it models:
@@ -9,6 +10,12 @@
 //! attributes we do not model (addresses, seclabels, metadata...) survive.
 //! A new domain is `apply_to` on an empty `<domain>` element.
 use super::tree::{Element, Node};
+
+mod devices;
+pub use devices::{
+    Features, Filesystem, Hyperv, HypervFlag, Memballoon, MemoryBacking, Rng, Sound, Tpm, Video,
+    Watchdog,
+};
 
 /// Memory amounts are kept in KiB, as libvirt reports them.
 pub fn to_kib(value: u64, unit: &str) -> Option<u64> {
@@ -635,6 +642,8 @@ pub struct Graphics {
     pub autoport: Option<bool>,
     pub port: Option<i32>,
     pub listen: Option<String>,
+    /// `passwd`: libvirt shows it only in the secure XML.
+    pub passwd: Option<String>,
 }
 
 impl Graphics {
@@ -644,6 +653,7 @@ impl Graphics {
             autoport: el.attr("autoport").map(|a| a == "yes"),
             port: el.attr("port").and_then(|p| p.parse().ok()),
             listen: attr(el, "listen"),
+            passwd: attr(el, "passwd"),
         }
     }
 
@@ -655,7 +665,21 @@ impl Graphics {
             "autoport",
             self.autoport.map(|a| if a { "yes" } else { "no" }),
         );
+        if el.attr("listen") != self.listen.as_deref() {
+            // libvirt wants the first `<listen type='address'>` to agree with the attribute.
+            if let Some(first) = el.child_mut("listen") {
+                if first.attr("type") == Some("address") {
+                    match &self.listen {
+                        Some(a) => first.set_attr("address", a.clone()),
+                        None => {
+                            first.remove_attr("address");
+                        }
+                    }
+                }
+            }
+        }
         set_opt(el, "listen", self.listen.as_deref());
+        set_opt(el, "passwd", self.passwd.as_deref());
     }
 
     pub fn to_element(&self) -> Element {
@@ -665,59 +689,67 @@ impl Graphics {
     }
 }
 
-/// `<video><model type='qxl|virtio|vga|...'/></video>` (the model only).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Video {
-    /// `<model type>`; empty when the element has none.
-    pub model: String,
-}
-
-impl Video {
-    pub fn from_element(el: &Element) -> Video {
-        Video {
-            model: el
-                .child("model")
-                .and_then(|m| attr(m, "type"))
-                .unwrap_or_default(),
-        }
-    }
-
-    pub fn apply_to(&self, el: &mut Element) {
-        let current = el.child("model").and_then(|m| m.attr("type"));
-        if !self.model.is_empty() && current != Some(self.model.as_str()) {
-            ensure_child_before(el, "model", &["driver", "alias", "address"])
-                .set_attr("type", self.model.clone());
-        }
-    }
-
-    pub fn to_element(&self) -> Element {
-        let mut el = Element::new("video");
-        self.apply_to(&mut el);
-        el
-    }
-}
-
-/// `<controller type='usb|scsi|virtio-serial|pci|sata|ide' index model>`.
+/// `<controller type='usb|scsi|virtio-serial|pci|sata|ide|ccid|fdc|xenbus' index model>`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Controller {
     pub controller_type: String,
     pub index: Option<u32>,
     pub model: Option<String>,
+    /// `ports` (virtio-serial, USB hubs).
+    pub ports: Option<u32>,
+    /// `vectors` (virtio-serial's MSI vectors).
+    pub vectors: Option<u32>,
+    /// `<driver queues>` (virtio-scsi).
+    pub queues: Option<u32>,
 }
 
 impl Controller {
     pub fn from_element(el: &Element) -> Controller {
+        let num = |e: &Element, n: &str| e.attr(n).and_then(|i| i.parse().ok());
         Controller {
             controller_type: attr(el, "type").unwrap_or_default(),
-            index: el.attr("index").and_then(|i| i.parse().ok()),
+            index: num(el, "index"),
             model: attr(el, "model"),
+            ports: num(el, "ports"),
+            vectors: num(el, "vectors"),
+            queues: el.child("driver").and_then(|d| num(d, "queues")),
         }
     }
 
     pub fn apply_to(&self, el: &mut Element) {
+        // Another controller's address, model name or target is not this one's.
+        let cur = Controller::from_element(el);
+        let other = el.attr("type").is_some()
+            && (cur.controller_type != self.controller_type
+                || (self.index.is_some() && cur.index != self.index));
+        if other {
+            *el = Element::new("controller");
+        }
         el.set_attr("type", self.controller_type.clone());
         set_opt(el, "index", self.index.map(|i| i.to_string()).as_deref());
         set_opt(el, "model", self.model.as_deref());
+        set_opt(el, "ports", self.ports.map(|i| i.to_string()).as_deref());
+        set_opt(
+            el,
+            "vectors",
+            self.vectors.map(|i| i.to_string()).as_deref(),
+        );
+        if Controller::from_element(el).queues != self.queues {
+            match self.queues {
+                Some(q) => {
+                    ensure_child_before(el, "driver", &["model", "target", "alias", "address"])
+                        .set_attr("queues", q.to_string());
+                }
+                None => {
+                    if let Some(d) = el.child_mut("driver") {
+                        d.remove_attr("queues");
+                    }
+                    el.remove_elements(|e| {
+                        e.name == "driver" && e.attrs.is_empty() && e.children.is_empty()
+                    });
+                }
+            }
+        }
     }
 
     pub fn to_element(&self) -> Element {
@@ -745,8 +777,10 @@ pub struct Domain {
     pub cpu: Option<Cpu>,
     pub numatune: Option<Numatune>,
     pub os: Os,
-    /// Feature flags like `acpi`, `apic` (only written when generating).
-    pub features: Vec<String>,
+    /// `<memoryBacking>`'s source and access (shared memory for virtiofs).
+    pub memory_backing: MemoryBacking,
+    /// The `<features>` block (`acpi`, `apic`, `smm`, `hyperv`...).
+    pub features: Features,
     pub on_poweroff: Option<String>,
     pub on_reboot: Option<String>,
     pub on_crash: Option<String>,
@@ -757,7 +791,14 @@ pub struct Domain {
     pub consoles: Vec<CharDev>,
     pub channels: Vec<CharDev>,
     pub graphics: Vec<Graphics>,
+    pub filesystems: Vec<Filesystem>,
+    pub tpms: Vec<Tpm>,
+    pub sounds: Vec<Sound>,
     pub videos: Vec<Video>,
+    pub watchdogs: Vec<Watchdog>,
+    /// `None`: libvirt adds its default (a virtio balloon) at define.
+    pub memballoon: Option<Memballoon>,
+    pub rngs: Vec<Rng>,
 }
 
 /// The order of top-level elements in libvirt's own output.
@@ -818,20 +859,35 @@ fn top_child<'a>(root: &'a mut Element, name: &str) -> &'a mut Element {
     ensure_child_before(root, name, &after)
 }
 
+/// libvirt's order of the children of `<devices>`.
 const DEVICE_ORDER: &[&str] = &[
     "emulator",
     "disk",
     "controller",
+    "lease",
+    "filesystem",
     "interface",
+    "smartcard",
     "serial",
+    "parallel",
     "console",
     "channel",
     "input",
+    "tpm",
     "graphics",
     "sound",
     "audio",
     "video",
+    "hostdev",
+    "redirdev",
+    "watchdog",
     "memballoon",
+    "rng",
+    "panic",
+    "shmem",
+    "memory",
+    "iommu",
+    "vsock",
 ];
 
 /// Make the `kind` children of `devices` match `items`, pairing by position:
@@ -903,7 +959,8 @@ impl Domain {
                 os_type: "hvm".into(),
                 ..Os::default()
             },
-            features: vec!["acpi".into(), "apic".into()],
+            memory_backing: MemoryBacking::default(),
+            features: Features::acpi_apic(),
             on_poweroff: Some("destroy".into()),
             on_reboot: Some("restart".into()),
             on_crash: Some("destroy".into()),
@@ -914,7 +971,13 @@ impl Domain {
             consoles: vec![CharDev::console_pty()],
             channels: Vec::new(),
             graphics: Vec::new(),
+            filesystems: Vec::new(),
+            tpms: Vec::new(),
+            sounds: Vec::new(),
             videos: Vec::new(),
+            watchdogs: Vec::new(),
+            memballoon: None,
+            rngs: Vec::new(),
         }
     }
 
@@ -946,9 +1009,13 @@ impl Domain {
                 nodeset: attr(m, "nodeset").unwrap_or_default(),
             }),
             os: root.child("os").map(Os::from_element).unwrap_or_default(),
+            memory_backing: root
+                .child("memoryBacking")
+                .map(MemoryBacking::from_element)
+                .unwrap_or_default(),
             features: root
                 .child("features")
-                .map(|f| f.elements().map(|e| e.name.clone()).collect())
+                .map(Features::from_element)
                 .unwrap_or_default(),
             on_poweroff: root.child("on_poweroff").map(|e| e.text()),
             on_reboot: root.child("on_reboot").map(|e| e.text()),
@@ -978,7 +1045,21 @@ impl Domain {
                 .into_iter()
                 .map(Graphics::from_element)
                 .collect(),
+            filesystems: list("filesystem")
+                .into_iter()
+                .map(Filesystem::from_element)
+                .collect(),
+            tpms: list("tpm").into_iter().map(Tpm::from_element).collect(),
+            sounds: list("sound").into_iter().map(Sound::from_element).collect(),
             videos: list("video").into_iter().map(Video::from_element).collect(),
+            watchdogs: list("watchdog")
+                .into_iter()
+                .map(Watchdog::from_element)
+                .collect(),
+            memballoon: list("memballoon")
+                .first()
+                .map(|e| Memballoon::from_element(e)),
+            rngs: list("rng").into_iter().map(Rng::from_element).collect(),
         }
     }
 
@@ -1014,6 +1095,11 @@ impl Domain {
                 root.remove_elements(|e| e.name == "currentMemory");
             }
         }
+        if root.child("memoryBacking").is_some() || !self.memory_backing.is_empty() {
+            self.memory_backing
+                .apply_to(top_child(root, "memoryBacking"));
+            root.remove_elements(|e| e.name == "memoryBacking" && e.children.is_empty());
+        }
         self.vcpus.apply_to(top_child(root, "vcpu"));
         let read_tune = root.path(&["numatune", "memory"]).map(|m| Numatune {
             mode: attr(m, "mode").unwrap_or_else(|| "strict".into()),
@@ -1035,11 +1121,8 @@ impl Domain {
             }
         }
         self.os.apply_to(top_child(root, "os"));
-        if root.child("features").is_none() && !self.features.is_empty() {
-            let features = top_child(root, "features");
-            for f in &self.features {
-                features.push(Element::new(f.clone()));
-            }
+        if root.child("features").is_some() || !self.features.is_empty() {
+            self.features.apply_to(top_child(root, "features"));
         }
         match &self.cpu {
             Some(cpu) => cpu.apply_to(top_child(root, "cpu")),
@@ -1063,7 +1146,23 @@ impl Domain {
         sync_devices(devices, "console", &self.consoles, CharDev::apply_to);
         sync_devices(devices, "channel", &self.channels, CharDev::apply_to);
         sync_devices(devices, "graphics", &self.graphics, Graphics::apply_to);
+        sync_devices(
+            devices,
+            "filesystem",
+            &self.filesystems,
+            Filesystem::apply_to,
+        );
+        sync_devices(devices, "tpm", &self.tpms, Tpm::apply_to);
+        sync_devices(devices, "sound", &self.sounds, Sound::apply_to);
         sync_devices(devices, "video", &self.videos, Video::apply_to);
+        sync_devices(devices, "watchdog", &self.watchdogs, Watchdog::apply_to);
+        sync_devices(
+            devices,
+            "memballoon",
+            self.memballoon.as_slice(),
+            Memballoon::apply_to,
+        );
+        sync_devices(devices, "rng", &self.rngs, Rng::apply_to);
     }
 
     /// A new document for this domain.
@@ -1223,6 +1322,7 @@ mod tests {
     fn conformance_round_trip_loses_nothing() {
         let docs = crate::xml::conformance_documents("qemuxml2xmloutdata");
         let mut count = 0;
+        let mut devices_seen = 0;
         for (file, text) in &docs {
             let path = std::path::Path::new(file);
             let (model, tree) = Domain::parse(text).unwrap();
@@ -1248,8 +1348,41 @@ mod tests {
                 assert_eq!(back.mac, nic.mac);
                 assert_eq!(back.model, nic.model);
             }
+            // The devices of domain/devices.rs too, and the features block.
+            let p = path.display();
+            for v in &model.videos {
+                assert_eq!(&Video::from_element(&v.to_element()), v, "{p}");
+            }
+            for x in &model.sounds {
+                assert_eq!(&Sound::from_element(&x.to_element()), x, "{p}");
+            }
+            for x in &model.filesystems {
+                assert_eq!(&Filesystem::from_element(&x.to_element()), x, "{p}");
+            }
+            for x in &model.tpms {
+                assert_eq!(&Tpm::from_element(&x.to_element()), x, "{p}");
+            }
+            for x in &model.rngs {
+                assert_eq!(&Rng::from_element(&x.to_element()), x, "{p}");
+            }
+            for x in &model.watchdogs {
+                assert_eq!(&Watchdog::from_element(&x.to_element()), x, "{p}");
+            }
+            let mut features = Element::new("features");
+            model.features.apply_to(&mut features);
+            assert_eq!(Features::from_element(&features), model.features, "{p}");
+            devices_seen += model.videos.len()
+                + model.sounds.len()
+                + model.filesystems.len()
+                + model.tpms.len()
+                + model.rngs.len()
+                + model.watchdogs.len();
             count += 1;
         }
         assert!(count >= 40, "only {count} conformance documents");
+        assert!(
+            devices_seen >= 10,
+            "only {devices_seen} new-kind devices in the documents"
+        );
     }
 }

@@ -6,6 +6,7 @@ mod support;
 
 mod cli;
 mod clones;
+mod devices;
 mod doc_examples;
 mod faults;
 mod host_objects;

@@ -174,6 +174,16 @@ const VM_KEYS: &[&str] = &[
     "uuid",
     "guest_agent",
     "metadata",
+    "video",
+    "sound",
+    "console",
+    "controllers",
+    "filesystems",
+    "tpm",
+    "rng",
+    "watchdog",
+    "memballoon",
+    "features",
 ];
 const VOLUME_KEYS: &[&str] = &["name", "capacity", "format", "allocation", "backing"];
 

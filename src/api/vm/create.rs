@@ -179,13 +179,13 @@ fn create_or_define(
         plan.start = false;
     }
     if plan.dry_run {
-        return Ok(plan.xml().into());
+        return Ok(plan.shown_xml().into());
     }
     execute(host, plan, &ctx).map(Dynamic::from)
 }
 
 /// The files a domain definition makes the VM read: disk and CD-ROM sources,
-/// kernel and initrd, as (field, path).
+/// shared directories, kernel and initrd, as (field, path).
 fn xml_sources(xml: &str) -> Vec<(String, String)> {
     let Ok(tree) = Element::parse(xml) else {
         return Vec::new();
@@ -202,6 +202,16 @@ fn xml_sources(xml: &str) -> Vec<(String, String)> {
             .and_then(|s| s.attr("file").or_else(|| s.attr("dev")))
         {
             out.push((format!("devices.disk[{i}].source"), path.to_owned()));
+        }
+    }
+    for (i, fs) in tree
+        .child("devices")
+        .into_iter()
+        .flat_map(|d| d.children_named("filesystem"))
+        .enumerate()
+    {
+        if let Some(dir) = fs.child("source").and_then(|s| s.attr("dir")) {
+            out.push((format!("devices.filesystem[{i}].source"), dir.to_owned()));
         }
     }
     for name in ["kernel", "initrd"] {
@@ -257,7 +267,7 @@ pub mod vm_create_api {
     /// `cache`, `readonly`, `shareable`, `boot_order`), exactly one of `cdrom`,
     /// `location` (+`extra_args`), `pxe: true`, `import: true`, `kernel`
     /// (+`initrd`, `cmdline`); `networks` (names or `#{ network | bridge | direct,
-    /// mac, model }`), `graphics` (`"none"`, `"vnc"`, `"spice"`), `autostart`,
+    /// mac, model }`), `autostart`,
     /// `cloud_init: #{ user_data, meta_data, network_config, pool }` (a NoCloud
     /// seed ISO built in memory and uploaded as a volume into `pool`, by
     /// default the pool of the first new disk, else `default`; removed with
@@ -316,6 +326,31 @@ pub mod vm_create_api {
     /// catch (e) { assert_eq(e.field, "os"); assert(e.message.contains("debian11")); }
     /// ```
     ///
+    /// Devices, each a short form or a map of libvirt's fields (an unknown
+    /// name is refused with "did you mean" and the names libvirt knows):
+    /// `graphics` (`"none"`, the default but for a `cdrom` install, `"vnc"`, `"spice"`, or `#{ type,
+    /// listen, port, password }`: listening on 127.0.0.1 and a free port
+    /// unless given; the password is never shown, not in `dry_run`'s XML nor
+    /// in `vm.xml`; spice adds its agent channel), `video` (`"virtio"`,
+    /// `"qxl"`, `"vga"`, `"cirrus"`, `"bochs"`, `"ramfb"`, `"none"`, or
+    /// `#{ model, vram, heads, accel3d }`), `sound` (`"ich9"`, `"ich6"`,
+    /// `"ac97"`, `"es1370"`, `"sb16"`, `"usb"`, `"ich7"`, or `#{ model, codec }`),
+    /// `console` (the console's target: `"serial"`, the default, on the serial
+    /// port, or `"virtio"`; the serial port stays), `controllers` (`[#{ type,
+    /// model, index, ports, vectors, queues }]`; types usb, scsi,
+    /// virtio-serial, pci, sata, ide, ccid, fdc, xenbus), `filesystems`
+    /// (`[#{ source, target, driver: "9p" | "virtiofs", readonly, accessmode }]`:
+    /// a host directory under the same rule as disk files, mounted by the tag
+    /// `target`; virtiofs makes the memory shared, as it needs), `tpm`
+    /// (`"emulator"`: a TPM 2.0 by swtpm, tpm-crb on x86; or `#{ model, version }`),
+    /// `rng` (`"/dev/urandom"`, `"/dev/random"`, `"/dev/hwrng"`, `"builtin"`, or
+    /// `#{ model, backend, rate }`), `watchdog` (`"i6300esb"`, `"ib700"`,
+    /// `"diag288"`, `"itco"`, or `#{ model, action }`), `memballoon` (`"virtio"`,
+    /// libvirt's default, or `"none"`), `features` (`#{ acpi, apic, pae, smm,
+    /// vmport, kvm: #{ hidden }, hyperv: #{ relaxed, vapic, spinlocks: 8191, ... } }`,
+    /// changing the default `acpi` + `apic`). They come back in `vm.config`
+    /// in the same forms and change with `vm.edit`.
+    ///
     /// ```rhai
     /// let vm = HOST.create_vm(#{
     ///     name: "web1", memory: "512M", vcpus: 1, max_vcpus: 4, virt_type: "qemu",
@@ -352,6 +387,27 @@ pub mod vm_create_api {
     /// assert_eq(vm.numa().cells.map(|c| c.cpus), ["0-1", "2-3"]);
     /// assert_eq(vm.numa().mode, "interleave");
     /// assert(vm.xml.contains("sockets='2'") && vm.xml.contains("cores='2'"));
+    ///
+    /// // Devices: a spice display with its agent channel, a virtio GPU, a
+    /// // TPM, an RNG, a watchdog, a virtiofs share (and the shared memory it
+    /// // needs), SMM on, no balloon.
+    /// let vm = HOST.define_vm(#{ name: "devices", virt_type: "qemu", pxe: true,
+    ///     graphics: #{ type: "spice", password: "s3cret" }, video: "virtio", sound: "ich9",
+    ///     console: "virtio", tpm: "emulator", rng: "/dev/urandom",
+    ///     watchdog: #{ model: "i6300esb", action: "poweroff" }, memballoon: "none",
+    ///     controllers: [#{ type: "scsi", model: "virtio-scsi" }],
+    ///     filesystems: [#{ source: "/var/lib/libvirt/images/shared", target: "shared", driver: "virtiofs" }],
+    ///     features: #{ smm: true } });
+    /// let xml = vm.inactive_xml;
+    /// assert(xml.contains("<channel type='spicevmc'>") && xml.contains("<tpm model='tpm-crb'>"));
+    /// assert(xml.contains("<access mode='shared'/>") && xml.contains("<driver type='virtiofs'/>"));
+    /// assert(!xml.contains("s3cret"));
+    /// assert_eq(vm.config.watchdog, #{ model: "i6300esb", action: "poweroff" });
+    ///
+    /// // A misspelt model is refused before anything is made.
+    /// try { HOST.define_vm(#{ name: "typo", virt_type: "qemu", pxe: true, video: "qxk" }); }
+    /// catch (e) { assert_eq([e.field, e.value], ["video", "qxk"]); assert(e.message.contains("did you mean \"qxl\"")); }
+    /// assert(HOST.find_vm("typo") == ());
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn define_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {

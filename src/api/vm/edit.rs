@@ -27,14 +27,14 @@ struct EditKey {
 }
 
 /// Every key of `cfg`, in the order changes apply.
-fn edit_keys() -> [EditKey; 15] {
+fn edit_keys() -> Vec<EditKey> {
     let key = |name, show, apply| EditKey {
         name,
         show,
         apply,
         required: false,
     };
-    [
+    let mut keys = vec![
         key("name", |d| d.name.clone().into(), refuse_rename),
         EditKey {
             required: true,
@@ -60,6 +60,37 @@ fn edit_keys() -> [EditKey; 15] {
         key("boot", boot_devices, boot),
         key("disks", disks_shown, disks),
         key("interfaces", interfaces_shown, interfaces),
+    ];
+    keys.extend(device_keys());
+    keys
+}
+
+/// The device keys (`keys/devices.rs`), shown as the spec takes them.
+fn device_keys() -> Vec<EditKey> {
+    let key = |name, show, apply| EditKey {
+        name,
+        show,
+        apply,
+        required: false,
+    };
+    vec![
+        key("graphics", keys::graphics_shown, keys::graphics),
+        key("video", keys::video_shown, keys::video),
+        key("sound", keys::sound_shown, keys::sound),
+        EditKey {
+            required: true,
+            ..key("console", keys::console_shown, keys::console)
+        },
+        key("controllers", keys::controllers_shown, keys::controllers),
+        key("filesystems", keys::filesystems_shown, keys::filesystems),
+        key("tpm", keys::tpm_shown, keys::tpm),
+        key("rng", keys::rng_shown, keys::rng),
+        key("watchdog", keys::watchdog_shown, keys::watchdog),
+        key("memballoon", keys::memballoon_shown, keys::memballoon),
+        EditKey {
+            required: true,
+            ..key("features", keys::features_shown, keys::features)
+        },
     ]
 }
 
@@ -259,17 +290,61 @@ fn interfaces(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
 pub mod vm_edit_api {
     use super::*;
 
+    /// The persistent definition as the map `edit` gives its closure: the
+    /// keys of `create_vm`'s spec that a definition keeps (`memory` and
+    /// `current_memory` in MiB, `vcpus`, `cpu`, `boot`, `disks`,
+    /// `interfaces`, `graphics`, `video`, `sound`, `console`, `controllers`,
+    /// `filesystems`, `tpm`, `rng`, `watchdog`, `memballoon`, `features`...),
+    /// each in the form the spec takes back; absent devices are `()`. A
+    /// graphics password is never shown.
+    ///
+    /// ```rhai
+    /// let vm = HOST.define_vm(#{ name: "cfg", virt_type: "qemu", pxe: true,
+    ///     graphics: #{ type: "vnc", port: 5905, password: "s3cret" }, video: "qxl",
+    ///     tpm: "emulator", watchdog: "i6300esb" });
+    /// let cfg = vm.config;
+    /// assert_eq(cfg.graphics, #{ type: "vnc", listen: "127.0.0.1", port: 5905 });
+    /// assert_eq(cfg.video.model, "qxl");
+    /// assert_eq(cfg.tpm, #{ model: "tpm-crb", version: "2.0", type: "emulator" });
+    /// assert_eq(cfg.watchdog.model, "i6300esb");
+    /// assert(!cfg.to_debug().contains("s3cret"));
+    /// ```
+    #[rhai_fn(get = "config", pure, return_raw)]
+    pub fn config(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
+        let xml = domain_xml(&vm.raw, true).script(&ctx)?;
+        let (d, _) = Domain::parse(&xml)
+            .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(&ctx))?;
+        Ok(edit_map(&d))
+    }
+
     /// Edit the persistent definition like `virsh edit`: `f` gets a map `cfg`
     /// (`memory`/`current_memory` in MiB, `vcpus`, `max_vcpus`, `cpu`, `title`,
     /// `description`, `kernel`, `initrd`, `cmdline`, `boot`, `on_reboot`,
-    /// `disks`, `interfaces`) and changes it; everything else in the XML,
-    /// modelled or not, is kept as it was.
+    /// `disks`, `interfaces`, and the device keys of `create_vm`: `graphics`,
+    /// `video`, `sound`, `console`, `controllers`, `filesystems`, `tpm`, `rng`,
+    /// `watchdog`, `memballoon`, `features`, in the shape `vm.config` shows)
+    /// and changes it; everything else in the XML, modelled or not, is kept
+    /// as it was. A device key set to `()` removes the device (`console`
+    /// and `features` cannot be `()`). A graphics password is
+    /// never shown: a `graphics` map without `password` keeps it.
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
     /// vm.edit(|cfg| { cfg.memory = 2048; cfg.description = "edited"; });
     /// assert(vm.inactive_xml.contains("edited"));
     /// assert(vm.inactive_xml.contains("<memory unit='KiB'>2097152</memory>"));
+    ///
+    /// // Devices: a watchdog, a virtio RNG and Hyper-V's relaxed timing.
+    /// vm.edit(|cfg| {
+    ///     cfg.watchdog = #{ model: "i6300esb", action: "poweroff" };
+    ///     cfg.rng = "/dev/urandom";
+    ///     cfg.features.hyperv = #{ relaxed: true };
+    /// });
+    /// assert(vm.inactive_xml.contains("<watchdog model='i6300esb' action='poweroff'/>"));
+    /// assert_eq(vm.config.rng.backend, "/dev/urandom");
+    /// assert_eq(vm.config.features.hyperv.relaxed, true);
+    /// vm.edit(|cfg| cfg.watchdog = ());
+    /// assert(!vm.inactive_xml.contains("<watchdog"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn edit(ctx: NativeCallContext, vm: &mut Vm, f: FnPtr) -> ScriptResult<()> {

@@ -10,6 +10,9 @@ use crate::xml::domain::{Cpu, Domain};
 
 use super::spec::{check_identifier, plan_cpu_map};
 
+mod devices;
+pub use devices::*;
+
 /// How the functions here are called: read a key from `f`, apply it to the domain.
 pub type Apply = fn(&Fields, &mut Domain) -> Result<(), ScriptError>;
 

@@ -325,17 +325,19 @@ pub mod vm_api {
         Ok(())
     }
 
-    /// The live domain XML (`virsh dumpxml`).
+    /// The live domain XML (`virsh dumpxml`: display passwords left out, as
+    /// virsh leaves them out without `--security-info`).
     ///
     /// ```rhai
     /// assert(HOST.vm("test").xml.contains("<name>test</name>"));
     /// ```
     #[rhai_fn(get = "xml", pure, return_raw)]
     pub fn xml(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<String> {
-        domain_xml(&vm.raw, false).script(&ctx)
+        vm.raw.xml_desc(0).script(&ctx)
     }
 
-    /// The persistent definition, as the next boot will use it (`virsh dumpxml --inactive`).
+    /// The persistent definition, as the next boot will use it (`virsh dumpxml
+    /// --inactive`; display passwords left out).
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
@@ -345,7 +347,9 @@ pub mod vm_api {
     /// ```
     #[rhai_fn(get = "inactive_xml", pure, return_raw)]
     pub fn inactive_xml(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<String> {
-        domain_xml(&vm.raw, true).script(&ctx)
+        vm.raw
+            .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
+            .script(&ctx)
     }
 
     /// The application metadata element in XML namespace `ns_uri`

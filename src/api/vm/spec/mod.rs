@@ -215,6 +215,19 @@ impl Plan {
         crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
         root.to_xml()
     }
+
+    /// The domain XML as `dry_run` returns it: without the display
+    /// passwords, as libvirt shows a definition (`virsh dumpxml` without
+    /// `--security-info`).
+    pub fn shown_xml(&self) -> String {
+        let mut domain = self.domain.clone();
+        for g in &mut domain.graphics {
+            g.passwd = None;
+        }
+        let mut root = domain.to_element();
+        crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
+        root.to_xml()
+    }
 }
 
 /// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
@@ -243,7 +256,23 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let disks = f.array("disks")?.unwrap_or_default();
     let install = install::read_install(&f)?;
     let networks = f.array("networks")?;
-    let graphics = f.one_of("graphics", &["none", "vnc", "spice"])?;
+    // The device keys (keys/devices.rs); the TPM's model follows the arch.
+    d.os.arch = arch.clone();
+    for apply in [
+        keys::graphics,
+        keys::video,
+        keys::sound,
+        keys::console,
+        keys::controllers,
+        keys::filesystems,
+        keys::tpm,
+        keys::rng,
+        keys::watchdog,
+        keys::memballoon,
+        keys::features,
+    ] {
+        apply(&f, &mut d)?;
+    }
     let guest_agent = f.boolean("guest_agent")?.unwrap_or(true);
     let cloud_init = f.map("cloud_init")?;
     let os = f.string("os")?;
@@ -299,10 +328,11 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     // Features and CPU the arch needs (virt-install's defaults): APIC is x86's,
     // ACPI x86's and ARM's (there with UEFI); QEMU's `virt` machine starts a
     // 32-bit CPU unless told otherwise.
-    if !platform.is_x86() {
-        d.features.retain(|f| f != "apic");
+    // (Only defaults: a `features` map given says it all.)
+    if !platform.is_x86() && !f.has("features") {
+        d.features.apic = false;
         if platform.arch != "aarch64" {
-            d.features.retain(|f| f != "acpi");
+            d.features.acpi = false;
         }
     }
     if platform.arch == "aarch64" && platform.is_virt_machine() && d.cpu.is_none() {
@@ -435,30 +465,30 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     // An ISO install without `graphics` gets a display, as with virt-install
     // (caps::default_display); elsewhere, and where the host has none, the
     // serial console every VM has.
-    let display = match graphics.as_deref() {
-        Some("none") => None,
-        Some(kind) => Some((kind.to_owned(), None)),
-        None if method == "cdrom" => platform.default_display(),
-        None => None,
-    };
-    if let Some((kind, video)) = display {
-        d.graphics.push(Graphics {
-            graphics_type: kind.clone(),
-            autoport: Some(true),
-            port: None,
-            listen: Some("127.0.0.1".into()),
-        });
-        if let Some(model) = video {
-            d.videos.push(Video { model });
-        }
-        if kind == "spice" && graphics.is_none() && !d.channels.iter().any(|c| c.char_type == "spicevmc") {
-            d.channels.push(CharDev {
-                kind: "channel".into(),
-                char_type: "spicevmc".into(),
-                target_type: Some("virtio".into()),
-                target_name: Some("com.redhat.spice.0".into()),
+    if !f.has("graphics") && method == "cdrom" {
+        if let Some((kind, video)) = platform.default_display() {
+            d.graphics.push(Graphics {
+                graphics_type: kind.clone(),
+                autoport: Some(true),
                 port: None,
+                listen: Some("127.0.0.1".into()),
+                passwd: None,
             });
+            if let Some(model) = video.filter(|_| d.videos.is_empty()) {
+                d.videos.push(Video {
+                    model,
+                    ..Video::default()
+                });
+            }
+            if kind == "spice" && !d.channels.iter().any(|c| c.char_type == "spicevmc") {
+                d.channels.push(keys::spice_vdagent());
+            }
+        }
+    }
+    // Shared directories are files the VM reads, under the same rule.
+    for (i, fs) in d.filesystems.iter().enumerate() {
+        if let Some(dir) = &fs.source {
+            check_source(conn, &format!("filesystems[{i}].source"), dir, allow_path)?;
         }
     }
     // A serial console always (Domain::new); the guest agent channel unless refused.
@@ -479,6 +509,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             controller_type: "scsi".into(),
             index: Some(0),
             model: Some("virtio-scsi".into()),
+            ..Controller::default()
         });
     }
 
