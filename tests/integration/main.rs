@@ -21,4 +21,5 @@ mod repl;
 mod security;
 mod storage;
 mod storage_xml;
+mod vm_keys;
 mod vms;

@@ -12,7 +12,7 @@ use crate::api::args::{self, Fields};
 use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use crate::runtime::journal;
 use crate::runtime::ErrorKind;
-use crate::xml::domain::{Cpu, Domain};
+use crate::xml::domain::Domain;
 use crate::xml::tree::Element;
 
 /// One key of `cfg`.
@@ -50,7 +50,7 @@ fn edit_keys() -> [EditKey; 15] {
         },
         key("vcpus", |d| (d.vcpus.active() as i64).into(), keys::vcpus),
         key("max_vcpus", |d| (d.vcpus.max as i64).into(), keys::vcpus),
-        key("cpu", cpu_name, keys::cpu),
+        key("cpu", cpu_shown, keys::cpu),
         key("title", |d| opt(&d.title), keys::title),
         key("description", |d| opt(&d.description), keys::description),
         key("kernel", |d| opt(&d.os.kernel), keys::kernel),
@@ -97,6 +97,9 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
         }
         (key.apply)(&f, d)?;
     }
+    if f.has("vcpus") || f.has("max_vcpus") {
+        check_topology(&f, d)?;
+    }
     Ok(())
 }
 
@@ -108,17 +111,79 @@ fn refuse_rename(f: &Fields, _: &mut Domain) -> Result<(), ScriptError> {
     ))
 }
 
-/// `cpu` as a spec names it: the model, else the mode.
-fn cpu_name(d: &Domain) -> Dynamic {
-    match &d.cpu {
-        Some(Cpu {
-            model: Some(model), ..
-        }) => model.clone().into(),
-        Some(Cpu {
-            mode: Some(mode), ..
-        }) => mode.clone().into(),
-        _ => Dynamic::UNIT,
+/// `cpu` as a spec gives it: the model, else the mode; a map `#{ model |
+/// mode, sockets, cores, threads, numa }` when there is a topology or there
+/// are guest NUMA cells, so that they round-trip.
+fn cpu_shown(d: &Domain) -> Dynamic {
+    let Some(cpu) = &d.cpu else {
+        return Dynamic::UNIT;
+    };
+    let name = match (&cpu.model, &cpu.mode) {
+        (Some(model), _) => Some(("model", model.clone())),
+        // `custom` without a model is no mode a spec can name.
+        (None, Some(mode)) if mode != "custom" => Some(("mode", mode.clone())),
+        _ => None,
+    };
+    if cpu.topology.is_none() && cpu.numa.is_empty() {
+        return name.map(|(_, n)| n.into()).unwrap_or(Dynamic::UNIT);
     }
+    let mut m = Map::new();
+    if let Some((key, value)) = name {
+        m.insert(key.into(), value.into());
+    }
+    if let Some(t) = &cpu.topology {
+        m.insert("sockets".into(), i64::from(t.sockets).into());
+        m.insert("cores".into(), i64::from(t.cores).into());
+        m.insert("threads".into(), i64::from(t.threads).into());
+    }
+    if !cpu.numa.is_empty() {
+        let cells: Array = cpu
+            .numa
+            .iter()
+            .map(|c| {
+                let mut cell = Map::new();
+                cell.insert("cpus".into(), c.cpus.clone().into());
+                cell.insert("memory".into(), kib_shown(c.memory_kib));
+                Dynamic::from(cell)
+            })
+            .collect();
+        m.insert("numa".into(), cells.into());
+    }
+    m.into()
+}
+
+/// A size in MiB as `cfg` shows memory, or `"<n>K"` when it is no whole MiB.
+fn kib_shown(kib: u64) -> Dynamic {
+    if kib % 1024 == 0 {
+        mib(kib)
+    } else {
+        format!("{kib}K").into()
+    }
+}
+
+/// A topology must give `max_vcpus` (libvirt refuses the definition
+/// otherwise): a vCPU change that breaks the one the VM has is refused here,
+/// naming the key that changed.
+fn check_topology(f: &Fields, d: &Domain) -> Result<(), ScriptError> {
+    let Some(t) = d.cpu.as_ref().and_then(|c| c.topology) else {
+        return Ok(());
+    };
+    let total = u64::from(t.sockets) * u64::from(t.cores) * u64::from(t.threads);
+    // A `cpu` map was checked against the vCPUs as it was read.
+    let cpu_map = f.raw("cpu").is_some_and(|c| c.is_map());
+    if total == u64::from(d.vcpus.max) || cpu_map {
+        return Ok(());
+    }
+    let key = if f.has("max_vcpus") { "max_vcpus" } else { "vcpus" };
+    Err(ScriptError::invalid(
+        &f.name(key),
+        f.raw(key).map(args::show).unwrap_or_default(),
+        format!(
+            "the CPU topology ({}x{}x{} sockets x cores x threads) gives {total} vCPUs, \
+             the VM would have {} (max_vcpus): change cfg.cpu's counts too",
+            t.sockets, t.cores, t.threads, d.vcpus.max
+        ),
+    ))
 }
 
 fn on_reboot(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
@@ -258,6 +323,25 @@ fn interfaces(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
 #[export_module(manifest)]
 pub mod vm_edit_api {
     use super::*;
+
+    /// The persistent definition as the map `edit` hands its closure (see
+    /// `edit` for the keys), in the shapes a `create_vm` spec takes: what a
+    /// script reads here, it can give back to `edit` or a new spec.
+    ///
+    /// ```rhai
+    /// let vm = HOST.define_vm(#{ name: "cfg", virt_type: "qemu", pxe: true, vcpus: 4,
+    ///     cpu: #{ sockets: 2, cores: 2 }, boot: ["network", "hd"] });
+    /// assert_eq(vm.config.cpu, #{ sockets: 2, cores: 2, threads: 1 });
+    /// assert_eq(vm.config.boot, ["network", "hd"]);
+    /// assert_eq(vm.config.vcpus, 4);
+    /// ```
+    #[rhai_fn(get = "config", pure, return_raw)]
+    pub fn config(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
+        let xml = domain_xml(&vm.raw, true).script(&ctx)?;
+        let (d, _) = Domain::parse(&xml)
+            .map_err(|e| ScriptError::new(ErrorKind::Xml, e.to_string()).at(&ctx))?;
+        Ok(edit_map(&d))
+    }
 
     /// Edit the persistent definition like `virsh edit`: `f` gets a map `cfg`
     /// (`memory`/`current_memory` in MiB, `vcpus`, `max_vcpus`, `cpu`, `title`,
