@@ -110,3 +110,79 @@ print("ok");
         .stdout_has("ok");
     assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
 }
+
+/// `boot` in a spec: the order as given; a kind that is none, twice, or
+/// beside a disk's boot_order names its field, value and line, and creates nothing.
+#[test]
+fn boot_orders_a_spec_and_bad_ones_are_refused() {
+    let run = Script::new(
+        r#"let base = #{ name: "b", virt_type: "qemu", import: true, disks: [#{ pool: "default-pool", size: "1G" }] };
+let vols = HOST.pool("default-pool").volumes().len();
+for bad in [#{ boot: ["cdorm"] }, #{ boot: ["hd", "network", "hd"] }, #{ boot: ["usb"] }, #{ boot: [1] },
+            #{ boot: ["hd"], disks: [#{ pool: "default-pool", size: "1G", boot_order: 1 }] }, #{ boot: "hd" }] {
+    let spec = base; spec.mixin(bad);
+    for dry in [true, false] {
+        spec.dry_run = dry;
+        try { HOST.define_vm(spec); print("accepted"); }
+        catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+    }
+}
+assert_eq(HOST.find_vm("b"), ());
+assert_eq(HOST.pool("default-pool").volumes().len(), vols);
+let spec = base; spec.boot = ["network", "hd", "cdrom", "fd"];
+let vm = HOST.define_vm(spec);
+let x = vm.inactive_xml;
+assert(x.contains("<boot dev='network'/>\n    <boot dev='hd'/>\n    <boot dev='cdrom'/>\n    <boot dev='fd'/>"), x);
+assert_eq(vm.config.boot, ["network", "hd", "cdrom", "fd"]);
+print("ok");
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("boot[0]|cdorm|8|boot[0]: not a boot device; did you mean \"cdrom\"? (one of: hd, cdrom, network, fd)")
+        .stdout_has("boot[2]|hd|8|boot[2]: boot[0] is hd already: each device kind boots once")
+        .stdout_has("boot[0]|usb|8|")
+        .stdout_has("boot[0]|1|8|boot[0]: must be a device kind (hd, cdrom, network, fd), not i64")
+        .stdout_has("boot|hd|8|boot: disk vda has a boot_order: libvirt takes boot or per-disk boot_order, not both")
+        .stdout_has("boot|hd|8|boot: must be an array")
+        .stdout_has("ok");
+    assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().take(12).collect();
+    for pair in lines.chunks(2) {
+        assert_eq!(pair[0], pair[1], "dry_run and define differ");
+    }
+}
+
+/// `cfg.boot` round-trips; what `<os>` has besides the order stays.
+#[test]
+fn boot_round_trips_through_edit_keeping_the_rest_of_os() {
+    let run = Script::new(
+        r#"
+let xml = HOST.define_vm(#{ name: "e", virt_type: "qemu", pxe: true, dry_run: true });
+xml.replace("<boot dev='hd'/>", "<boot dev='hd'/><bootmenu enable='yes' timeout='3000'/><bios useserial='yes'/>");
+let vm = HOST.define_vm_xml(xml);
+assert_eq(vm.config.boot, ["network", "hd"]);
+vm.edit(|cfg| { cfg.boot = ["cdrom", "hd"]; });
+let x = vm.inactive_xml;
+assert(x.contains("<boot dev='cdrom'/>\n    <boot dev='hd'/>\n    <bootmenu enable='yes' timeout='3000'/>\n    <bios useserial='yes'/>"), x);
+assert(!x.contains("dev='network'"), x);
+try { vm.edit(|cfg| { cfg.boot = ["hd", "floppy"]; }); print("accepted"); }
+catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+try { vm.edit(|cfg| { cfg.disks = [#{ target: "vda", source: "/var/lib/libvirt/images/e.img", boot_order: 1 }]; }); print("accepted"); }
+catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+// Moving to per-disk boot order: [] and boot_order in one edit.
+vm.edit(|cfg| { cfg.boot = []; cfg.disks = [#{ target: "vda", source: "/var/lib/libvirt/images/e.img", boot_order: 1 }]; });
+let x = vm.inactive_xml;
+assert(!x.contains("<boot dev="), x);
+assert(x.contains("<boot order='1'/>"), x);
+assert_eq(vm.config.boot, []);
+print("ok");
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("cfg.boot[1]|floppy|10|cfg.boot[1]: not a boot device (one of: hd, cdrom, network, fd)")
+        .stdout_has("cfg.boot|cdrom, hd|12|cfg.boot: disk vda has a boot_order")
+        .stdout_has("ok");
+    assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
+}

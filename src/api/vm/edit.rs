@@ -57,7 +57,7 @@ fn edit_keys() -> [EditKey; 15] {
         key("initrd", |d| opt(&d.os.initrd), keys::initrd),
         key("cmdline", |d| opt(&d.os.cmdline), keys::cmdline),
         key("on_reboot", |d| opt(&d.on_reboot), on_reboot),
-        key("boot", boot_devices, boot),
+        key("boot", boot_devices, keys::boot),
         key("disks", disks_shown, disks),
         key("interfaces", interfaces_shown, interfaces),
     ]
@@ -99,6 +99,9 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
     }
     if f.has("vcpus") || f.has("max_vcpus") {
         check_topology(&f, d)?;
+    }
+    if changed.contains_key("boot") || changed.contains_key("disks") {
+        keys::check_boot_orders(&f.name("boot"), d)?;
     }
     Ok(())
 }
@@ -201,24 +204,6 @@ fn boot_devices(d: &Domain) -> Dynamic {
         .map(Dynamic::from)
         .collect::<Array>()
         .into()
-}
-
-/// `boot`: the boot order by device kind.
-fn boot(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
-    let mut boot = Vec::new();
-    for (i, b) in f.array("boot")?.unwrap_or_default().iter().enumerate() {
-        let s = b.to_string();
-        if !["hd", "cdrom", "network", "fd"].contains(&s.as_str()) {
-            return Err(ScriptError::invalid(
-                &format!("{}[{i}]", f.name("boot")),
-                s,
-                "must be hd, cdrom, network or fd",
-            ));
-        }
-        boot.push(s);
-    }
-    d.os.boot = boot;
-    Ok(())
 }
 
 fn disks_shown(d: &Domain) -> Dynamic {

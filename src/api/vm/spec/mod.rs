@@ -240,6 +240,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let allow_path = f.boolean("allow_path")?.unwrap_or(false);
     let disks = f.array("disks")?.unwrap_or_default();
     let install = install::read_install(&f)?;
+    let boot = f.array("boot")?.is_some();
     let networks = f.array("networks")?;
     let graphics = f.one_of("graphics", &["none", "vnc", "spice"])?;
     let guest_agent = f.boolean("guest_agent")?.unwrap_or(true);
@@ -320,6 +321,12 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let method = install.method()?;
     let cdrom_bus = if q35 { "sata" } else { "ide" };
     install::apply_install(conn, &f, method, &mut d, cdrom_bus, allow_path)?;
+    // The order the VM boots in once installed (the install method boots
+    // its own media for the install).
+    if boot {
+        keys::boot(&f, &mut d)?;
+        keys::check_boot_orders("boot", &d)?;
+    }
 
     networks::plan_networks(conn, networks, &mut d)?;
     if method == "pxe" && d.interfaces.is_empty() {
