@@ -10,6 +10,8 @@
 //! A new domain is `apply_to` on an empty `<domain>` element.
 use super::tree::{Element, Node};
 
+pub use super::domain_hostdev::{Hostdev, PciAddress, UsbSource};
+
 /// Memory amounts are kept in KiB, as libvirt reports them.
 pub fn to_kib(value: u64, unit: &str) -> Option<u64> {
     let bytes: u128 = match unit.to_ascii_lowercase().as_str() {
@@ -725,6 +727,8 @@ pub struct Domain {
     pub consoles: Vec<CharDev>,
     pub channels: Vec<CharDev>,
     pub graphics: Vec<Graphics>,
+    /// Host PCI and USB devices passed through (`<hostdev>`).
+    pub hostdevs: Vec<Hostdev>,
 }
 
 /// The order of top-level elements in libvirt's own output.
@@ -798,6 +802,7 @@ const DEVICE_ORDER: &[&str] = &[
     "sound",
     "audio",
     "video",
+    "hostdev",
     "memballoon",
 ];
 
@@ -881,6 +886,7 @@ impl Domain {
             consoles: vec![CharDev::console_pty()],
             channels: Vec::new(),
             graphics: Vec::new(),
+            hostdevs: Vec::new(),
         }
     }
 
@@ -943,6 +949,10 @@ impl Domain {
             graphics: list("graphics")
                 .into_iter()
                 .map(Graphics::from_element)
+                .collect(),
+            hostdevs: list("hostdev")
+                .into_iter()
+                .map(Hostdev::from_element)
                 .collect(),
         }
     }
@@ -1028,6 +1038,7 @@ impl Domain {
         sync_devices(devices, "console", &self.consoles, CharDev::apply_to);
         sync_devices(devices, "channel", &self.channels, CharDev::apply_to);
         sync_devices(devices, "graphics", &self.graphics, Graphics::apply_to);
+        sync_devices(devices, "hostdev", &self.hostdevs, Hostdev::apply_to);
     }
 
     /// A new document for this domain.

@@ -181,7 +181,9 @@ print("ok");
     )
     .run();
     run.ok()
-        .stdout_has("cfg.boot[1]|floppy|10|cfg.boot[1]: not a boot device (one of: hd, cdrom, network, fd)")
+        .stdout_has(
+            "cfg.boot[1]|floppy|10|cfg.boot[1]: not a boot device (one of: hd, cdrom, network, fd)",
+        )
         .stdout_has("cfg.boot|cdrom, hd|12|cfg.boot: disk vda has a boot_order")
         .stdout_has("ok");
     assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
