@@ -1038,7 +1038,7 @@ impl Domain {
         sync_devices(devices, "console", &self.consoles, CharDev::apply_to);
         sync_devices(devices, "channel", &self.channels, CharDev::apply_to);
         sync_devices(devices, "graphics", &self.graphics, Graphics::apply_to);
-        sync_devices(devices, "hostdev", &self.hostdevs, Hostdev::apply_to);
+        super::domain_hostdev::sync(devices, &self.hostdevs);
     }
 
     /// A new document for this domain.

@@ -188,6 +188,96 @@ impl Hostdev {
     }
 }
 
+/// The kinds of device libvirt writes after the hostdevs: a new hostdev goes
+/// before the first of them when the domain has no hostdev yet.
+const AFTER_HOSTDEVS: &[&str] = &[
+    "redirdev",
+    "redirfilter",
+    "hub",
+    "smartcard",
+    "watchdog",
+    "memballoon",
+    "rng",
+    "tpm",
+    "shmem",
+    "memory",
+    "iommu",
+    "vsock",
+    "crypto",
+    "panic",
+];
+
+impl Hostdev {
+    /// The same host device (what `managed` says aside).
+    pub fn same_device(&self, other: &Hostdev) -> bool {
+        self.mode == other.mode
+            && self.hostdev_type == other.hostdev_type
+            && self.pci == other.pci
+            && self.usb == other.usb
+    }
+}
+
+/// Make the `<hostdev>` children of `devices` match `hostdevs`, pairing each
+/// with the element of the same host device (not by position, as the other
+/// devices do: a removed hostdev must take its own `<address>`, driver and
+/// rom with it, not pass the next one's on). Unpaired elements go; new ones
+/// follow the last hostdev.
+pub fn sync(devices: &mut Element, hostdevs: &[Hostdev]) {
+    use super::tree::Node;
+    let existing: Vec<(usize, Hostdev)> = devices
+        .children
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match n {
+            Node::Element(e) if e.name == "hostdev" => Some((i, Hostdev::from_element(e))),
+            _ => None,
+        })
+        .collect();
+    let mut used = vec![false; existing.len()];
+    let mut pairs: Vec<Option<usize>> = Vec::with_capacity(hostdevs.len());
+    for h in hostdevs {
+        let found = existing
+            .iter()
+            .enumerate()
+            .find(|(k, (_, e))| !used[*k] && e.same_device(h))
+            .map(|(k, _)| k);
+        if let Some(k) = found {
+            used[k] = true;
+        }
+        pairs.push(found);
+    }
+    for (h, pair) in hostdevs.iter().zip(&pairs) {
+        if let Some(k) = pair {
+            if let Node::Element(e) = &mut devices.children[existing[*k].0] {
+                h.apply_to(e);
+            }
+        }
+    }
+    // Remove the unpaired, last first so the indices stay right.
+    for (k, (i, _)) in existing.iter().enumerate().rev() {
+        if !used[k] {
+            devices.children.remove(*i);
+        }
+    }
+    let mut at = devices
+        .children
+        .iter()
+        .rposition(|n| matches!(n, Node::Element(e) if e.name == "hostdev"))
+        .map(|p| p + 1)
+        .or_else(|| {
+            devices.children.iter().position(
+                |n| matches!(n, Node::Element(e) if AFTER_HOSTDEVS.contains(&e.name.as_str())),
+            )
+        })
+        .unwrap_or(devices.children.len());
+    for (h, pair) in hostdevs.iter().zip(&pairs) {
+        if pair.is_none() {
+            devices.children.insert(at, Node::Element(h.to_element()));
+            at += 1;
+        }
+    }
+}
+
 /// A number attribute: hex with `0x`, else decimal.
 fn number(el: &Element, name: &str) -> Option<u32> {
     let text = el.attr(name)?.trim();
@@ -302,6 +392,34 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></hostdev>"), "{out}");
+    }
+
+    /// Removing the first of two hostdevs takes its own guest address along;
+    /// the second keeps its own.
+    #[test]
+    fn hostdevs_pair_by_device_not_by_position() {
+        let xml = "<devices><hostdev mode='subsystem' type='pci' managed='yes'><source>\
+            <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source>\
+            <address type='pci' domain='0x0000' bus='0x00' slot='0x07' function='0x0'/></hostdev>\
+            <hostdev mode='subsystem' type='pci' managed='yes'><source>\
+            <address domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></source>\
+            <address type='pci' domain='0x0000' bus='0x00' slot='0x08' function='0x0'/></hostdev>\
+            <memballoon model='none'/></devices>";
+        let mut devices = Element::parse(xml).unwrap();
+        let second = Hostdev::from_element(devices.children_named("hostdev").nth(1).unwrap());
+        sync(&mut devices, std::slice::from_ref(&second));
+        let out = devices.to_xml();
+        assert_eq!(devices.children_named("hostdev").count(), 1, "{out}");
+        assert!(out.contains("bus='0x02' slot='0x00' function='0x0'/></source><address type='pci' domain='0x0000' bus='0x00' slot='0x08'"), "{out}");
+        assert!(!out.contains("slot='0x07'"), "{out}");
+        let mut new = second.clone();
+        new.pci = PciAddress::parse("0000:03:00.0");
+        sync(&mut devices, &[second, new]);
+        let out = devices.to_xml();
+        assert!(
+            out.contains("bus='0x03' slot='0x00' function='0x0'/></source></hostdev><memballoon"),
+            "{out}"
+        );
     }
 
     /// libvirt's own forms (its qemuxml2xml suite has them; the copy here

@@ -4,6 +4,56 @@
 
 use crate::support::Script;
 
+/// A test driver host with PCI and USB devices (test:///default has none):
+/// two USB devices share their ids, one device is a NIC.
+const DEVICE_HOST: &str = r#"<node>
+  <network>
+    <name>default</name>
+    <bridge name='virbr0'/>
+    <forward/>
+    <ip address='192.168.122.1' netmask='255.255.255.0'/>
+  </network>
+  <device>
+    <name>pci_0000_01_00_0</name>
+    <parent>computer</parent>
+    <capability type='pci'><domain>0</domain><bus>1</bus><slot>0</slot><function>0</function>
+      <product id='0x1042'>Virtio block device</product><vendor id='0x1af4'>Red Hat, Inc.</vendor></capability>
+  </device>
+  <device>
+    <name>pci_0000_02_00_0</name>
+    <parent>computer</parent>
+    <capability type='pci'><domain>0</domain><bus>2</bus><slot>0</slot><function>0</function><product id='0x1041'/><vendor id='0x1af4'/></capability>
+  </device>
+  <device>
+    <name>usb_1_2</name>
+    <parent>computer</parent>
+    <capability type='usb_device'><bus>1</bus><device>2</device><product id='0x0001'>Thing</product><vendor id='0x1d6b'>Linux Foundation</vendor></capability>
+  </device>
+  <device>
+    <name>usb_1_3</name>
+    <parent>computer</parent>
+    <capability type='usb_device'><bus>1</bus><device>3</device><product id='0x0002'/><vendor id='0x1d6b'/></capability>
+  </device>
+  <device>
+    <name>usb_2_3</name>
+    <parent>computer</parent>
+    <capability type='usb_device'><bus>2</bus><device>3</device><product id='0x0002'/><vendor id='0x1d6b'/></capability>
+  </device>
+  <device>
+    <name>net_eth0_52_54_00_00_00_01</name>
+    <parent>pci_0000_02_00_0</parent>
+    <capability type='net'><interface>eth0</interface><address>52:54:00:00:00:01</address></capability>
+  </device>
+</node>
+"#;
+
+/// A script on a fresh driver loaded with [`DEVICE_HOST`].
+fn on_device_host(script: &str) -> crate::support::Run {
+    let s = Script::new(script).file("host.xml", DEVICE_HOST);
+    let uri = format!("test://{}/host.xml", s.dir().display());
+    s.connect(&uri).run()
+}
+
 /// A topology without `vcpus` gives the VM its vCPUs (virt-install's
 /// `vcpus_from_topology`); a partial one is filled in from `vcpus`, cores first.
 #[test]
@@ -185,6 +235,109 @@ print("ok");
             "cfg.boot[1]|floppy|10|cfg.boot[1]: not a boot device (one of: hd, cdrom, network, fd)",
         )
         .stdout_has("cfg.boot|cdrom, hd|12|cfg.boot: disk vda has a boot_order")
+        .stdout_has("ok");
+    assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
+}
+
+/// Each form of `hostdevs` becomes libvirt's `<hostdev>`: a PCI device by
+/// name or address, a USB device by name (ids; bus and device too when
+/// another device has the same ids), by ids, by address.
+#[test]
+fn hostdevs_become_libvirt_hostdev_elements() {
+    let run = on_device_host(
+        r#"
+let xml = HOST.define_vm(#{ name: "h", virt_type: "qemu", pxe: true, dry_run: true,
+  hostdevs: ["pci_0000_01_00_0", "usb_1_2", "usb_1_3", #{ type: "pci", address: "02:00.0", managed: false },
+             #{ vendor: "0x1d6b", product: "0x0002", address: "002.003" }, #{ type: "usb", address: "1.2" }] });
+for want in [
+  "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source></hostdev>",
+  "<hostdev mode='subsystem' type='usb' managed='yes'><source><vendor id='0x1d6b'/><product id='0x0001'/></source></hostdev>",
+  "<hostdev mode='subsystem' type='usb' managed='yes'><source><vendor id='0x1d6b'/><product id='0x0002'/><address bus='1' device='3'/></source></hostdev>",
+  "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0x0000' bus='0x02' slot='0x00' function='0x0'/></source></hostdev>",
+  "<hostdev mode='subsystem' type='usb' managed='yes'><source><vendor id='0x1d6b'/><product id='0x0002'/><address bus='2' device='3'/></source></hostdev>",
+  "<hostdev mode='subsystem' type='usb' managed='yes'><source><address bus='1' device='2'/></source></hostdev></devices>"] {
+    assert(xml.contains(want), `${want}
+${xml}`);
+}
+let vm = HOST.define_vm(#{ name: "h", virt_type: "qemu", pxe: true, hostdevs: ["pci_0000_01_00_0", "usb_1_2"] });
+assert(vm.inactive_xml.contains("<address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>"));
+print("ok");
+"#,
+    );
+    run.ok().stdout_has("ok");
+}
+
+/// A hostdev the host does not have, or cannot pass through, names the
+/// field, the value (with the closest device) and the line; dry_run says the
+/// same as a define, and nothing is created.
+#[test]
+fn a_hostdev_the_host_does_not_have_is_refused_and_creates_nothing() {
+    let run = on_device_host(
+        r#"
+for bad in [["pci_0000_01_00_1"], ["net_eth0_52_54_00_00_00_01"], [#{ address: "0000:03:00.0" }],
+            [#{ address: "zz" }], [#{ type: "usb", vendor: "0x1d6b", product: "0x0002" }],
+            [#{ type: "usb", address: "9.9" }], ["usb_1_2", #{ vendor: "1d6b", product: 1 }],
+            [#{ type: "scsi" }], [#{ adress: "01:00.0" }], [#{ vendor: "0x12345", product: 1 }]] {
+  for dry in [true, false] {
+    try { HOST.create_vm(#{ name: "h", virt_type: "qemu", pxe: true, hostdevs: bad, dry_run: dry }); print("accepted"); }
+    catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+  }
+}
+assert_eq(HOST.vms(), []);
+"#,
+    );
+    run.ok()
+        .stdout_has("hostdevs[0]|pci_0000_01_00_1|7|hostdevs[0]: no node device by this name on the host; did you mean \"pci_0000_01_00_0\"? (PCI and USB devices: pci_0000_01_00_0, pci_0000_02_00_0, usb_1_2, usb_1_3, usb_2_3; see HOST.node_devices())")
+        .stdout_has("hostdevs[0]|net_eth0_52_54_00_00_00_01|7|hostdevs[0]: is a net device, not a PCI or USB one")
+        .stdout_has("hostdevs[0].address|0000:03:00.0|7|hostdevs[0].address: the host has no PCI device at 0000:03:00.0; did you mean \"0000:01:00.0\"? (its PCI devices: 0000:01:00.0, 0000:02:00.0)")
+        .stdout_has("hostdevs[0].address|zz|7|hostdevs[0].address: not a PCI address")
+        .stdout_has("hostdevs[0].vendor|1d6b:0002|7|hostdevs[0].vendor: the host has 2 USB devices with these ids (1d6b:0002 at 1.3, 1d6b:0002 at 2.3): give address (bus.device) too")
+        .stdout_has("hostdevs[0].address|9.9|7|hostdevs[0].address: the host has no such USB device")
+        .stdout_has("hostdevs[1]|")
+        .stdout_has("the same host device as hostdevs[0]")
+        .stdout_has("hostdevs[0].type|scsi|7|hostdevs[0].type: must be one of: pci, usb")
+        .stdout_has("hostdevs[0].adress|01:00.0|7|hostdevs[0].adress: unknown key; did you mean 'address'?")
+        .stdout_has("hostdevs[0].vendor|0x12345|7|hostdevs[0].vendor: not a USB vendor id");
+    assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 20, "{}", run.stdout);
+    for pair in lines.chunks(2) {
+        assert_eq!(pair[0], pair[1], "dry_run and create differ");
+    }
+    // The embedded driver's devices: a SCSI host is no PCI or USB device.
+    Script::new(
+        r#"try { HOST.define_vm(#{ name: "h", virt_type: "qemu", pxe: true, hostdevs: ["scsi_host1"] }); }
+catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+assert_eq(HOST.find_vm("h"), ());"#,
+    )
+    .run()
+    .ok()
+    .stdout_has("hostdevs[0]|scsi_host1|1|hostdevs[0]: is a scsi_host device, not a PCI or USB one");
+}
+
+/// `vm.config` shows hostdevs in the spec's map form; `vm.edit` adds (checked
+/// against the host), removes and changes them.
+#[test]
+fn hostdevs_round_trip_through_config_and_edit() {
+    let run = on_device_host(
+        r#"
+let vm = HOST.define_vm(#{ name: "h", virt_type: "qemu", pxe: true, hostdevs: ["pci_0000_01_00_0", "usb_1_3"] });
+assert_eq(vm.config.hostdevs, [#{ type: "pci", address: "0000:01:00.0", managed: true },
+    #{ type: "usb", vendor: "0x1d6b", product: "0x0002", address: "1.3", managed: true }]);
+vm.edit(|cfg| { cfg.hostdevs = [cfg.hostdevs[1], "pci_0000_02_00_0"]; });
+assert_eq(vm.config.hostdevs.map(|h| h.address), ["1.3", "0000:02:00.0"]);
+vm.edit(|cfg| { cfg.hostdevs[1].managed = false; });
+assert(vm.inactive_xml.contains("<hostdev mode='subsystem' type='pci' managed='no'>"), vm.inactive_xml);
+try { vm.edit(|cfg| { cfg.hostdevs += ["pci_0000_09_00_0"]; }); print("accepted"); }
+catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+assert_eq(vm.config.hostdevs.len(), 2);
+vm.edit(|cfg| { cfg.hostdevs = []; });
+assert(!vm.inactive_xml.contains("<hostdev"));
+print("ok");
+"#,
+    );
+    run.ok()
+        .stdout_has("cfg.hostdevs[2]|pci_0000_09_00_0|9|cfg.hostdevs[2]: no node device by this name on the host; did you mean \"pci_0000_01_00_0\"?")
         .stdout_has("ok");
     assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
 }

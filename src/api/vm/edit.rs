@@ -4,9 +4,11 @@
 //! keys a create spec has too apply through `keys`, as the spec does.
 use rhai::plugin::*;
 use rhai::{Array, FnPtr, Map, NativeCallContext};
+use virt::connect::Connect;
 
 use super::create::check_xml_sources;
 use super::keys::{self, Apply};
+use super::spec::{hostdev_map, plan_hostdevs};
 use super::{disk_map, domain_xml, nic_map, opt, Vm};
 use crate::api::args::{self, Fields};
 use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
@@ -27,7 +29,7 @@ struct EditKey {
 }
 
 /// Every key of `cfg`, in the order changes apply.
-fn edit_keys() -> [EditKey; 15] {
+fn edit_keys() -> [EditKey; 16] {
     let key = |name, show, apply| EditKey {
         name,
         show,
@@ -60,6 +62,8 @@ fn edit_keys() -> [EditKey; 15] {
         key("boot", boot_devices, keys::boot),
         key("disks", disks_shown, disks),
         key("interfaces", interfaces_shown, interfaces),
+        // Checked against the host's devices: applied in `apply_edit`.
+        key("hostdevs", hostdevs_shown, |f, _| f.array("hostdevs").map(|_| ())),
     ]
 }
 
@@ -77,7 +81,12 @@ fn edit_map(d: &Domain) -> Map {
 }
 
 /// Apply an edited `cfg` map back onto the model. Only keys that changed are touched.
-fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptError> {
+fn apply_edit(
+    conn: &Connect,
+    d: &mut Domain,
+    before: &Map,
+    after: &Map,
+) -> Result<(), ScriptError> {
     let table = edit_keys();
     let names: Vec<&str> = table.iter().map(|k| k.name).collect();
     Fields::new("cfg", after).only(&names)?;
@@ -102,6 +111,11 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
     }
     if changed.contains_key("boot") || changed.contains_key("disks") {
         keys::check_boot_orders(&f.name("boot"), d)?;
+    }
+    if changed.contains_key("hostdevs") {
+        // Entries shown as they were stay unchecked; new ones must exist.
+        let list = f.array("hostdevs")?.unwrap_or_default();
+        d.hostdevs = plan_hostdevs(conn, &f.name("hostdevs"), &list, &d.hostdevs)?;
     }
     Ok(())
 }
@@ -157,7 +171,7 @@ fn cpu_shown(d: &Domain) -> Dynamic {
 
 /// A size in MiB as `cfg` shows memory, or `"<n>K"` when it is no whole MiB.
 fn kib_shown(kib: u64) -> Dynamic {
-    if kib % 1024 == 0 {
+    if kib.is_multiple_of(1024) {
         mib(kib)
     } else {
         format!("{kib}K").into()
@@ -202,6 +216,14 @@ fn boot_devices(d: &Domain) -> Dynamic {
         .iter()
         .cloned()
         .map(Dynamic::from)
+        .collect::<Array>()
+        .into()
+}
+
+fn hostdevs_shown(d: &Domain) -> Dynamic {
+    d.hostdevs
+        .iter()
+        .map(|h| Dynamic::from(hostdev_map(h)))
         .collect::<Array>()
         .into()
 }
@@ -356,7 +378,7 @@ pub mod vm_edit_api {
                 .map(|m| m.clone())
                 .unwrap_or_default(),
         };
-        apply_edit(&mut d, &before, &after).at(&ctx)?;
+        apply_edit(vm.host.conn(), &mut d, &before, &after).at(&ctx)?;
         d.apply_to(&mut tree);
         let new_xml = tree.to_xml();
         if new_xml == Element::parse(&xml).map(|t| t.to_xml()).unwrap_or_default() {

@@ -2,6 +2,7 @@
 //! BEFORE anything is created. Errors name the field and the value.
 mod cpu;
 mod disks;
+mod hostdevs;
 mod install;
 mod networks;
 mod seed;
@@ -19,6 +20,7 @@ use crate::xml::tree::Element;
 
 pub use cpu::{parse_cpuset, plan_cpu_map};
 pub use disks::plan_disk;
+pub use hostdevs::{hostdev_map, plan_hostdevs};
 pub use install::{check_source, pool_dirs};
 pub use networks::plan_interface;
 pub use seed::{seed_path, seed_volume_name, Seed};
@@ -243,6 +245,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let boot = f.array("boot")?.is_some();
     let networks = f.array("networks")?;
     let graphics = f.one_of("graphics", &["none", "vnc", "spice"])?;
+    f.array("hostdevs")?;
     let guest_agent = f.boolean("guest_agent")?.unwrap_or(true);
     let cloud_init = f.map("cloud_init")?;
     let dry_run = f.boolean("dry_run")?.unwrap_or(false);
@@ -355,6 +358,8 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         Some(ci) => Some(seed::plan_seed(conn, &ci, &mut d, cdrom_bus, &new_volumes)?),
         None => None,
     };
+
+    hostdevs::apply(conn, &f, &mut d)?;
 
     if conn.lookup_domain_by_name(&name).is_ok() {
         return Err(ScriptError::invalid(
