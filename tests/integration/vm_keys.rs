@@ -341,3 +341,56 @@ print("ok");
         .stdout_has("ok");
     assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
 }
+
+/// On the real daemon: a VM with one of the host's PCI devices is defined
+/// (never started: the device is the host's), libvirt keeps the source
+/// address and gives the device a guest address, which an edit keeps; a
+/// device the host does not have defines nothing.
+#[test]
+fn live_a_vm_with_a_host_pci_device_is_defined_with_its_hostdev() {
+    let uri = crate::support::live_uri();
+    let name = crate::support::unique("hostdev");
+    let _cleanup = crate::support::VmGuard(vec![uri.clone()], name.clone());
+    let run = Script::new(
+        r#"let name = ARGS[0];
+let dev = HOST.node_devices("pci")[-1];
+let spec = #{ name: name, memory: 128, virt_type: "qemu", import: true, networks: [],
+    disks: [#{ path: `/var/lib/libvirt/images/${name}.img` }], hostdevs: [dev.name] };
+let bad = spec; bad.hostdevs = ["pci_0000_7f_1f_7"];
+try { HOST.define_vm(bad); print("accepted"); } catch (e) { print(`${e.field}|${e.value}|${e.line}`); }
+assert_eq(HOST.find_vm(name), ());
+let vm = HOST.define_vm(spec);
+assert_eq(vm.state, "shut off");
+assert_eq(vm.config.hostdevs, [#{ type: "pci", address: dev.pci.address, managed: true }]);
+vm.edit(|cfg| { cfg.hostdevs[0].managed = false; });
+print(dev.pci.address);
+"#,
+    )
+    .connect(&uri)
+    .script_arg(&name)
+    .run();
+    run.ok().stdout_has("hostdevs[0]|pci_0000_7f_1f_7|6\n");
+    assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
+    let address = run.stdout.lines().last().unwrap().to_owned();
+    let (domain, rest) = address.split_once(':').unwrap();
+    let (bus, rest) = rest.split_once(':').unwrap();
+    let (slot, function) = rest.split_once('.').unwrap();
+    let xml = crate::support::virsh(&uri, &["dumpxml", "--inactive", &name]);
+    let source = format!(
+        "<address domain='0x{domain}' bus='0x{bus}' slot='0x{slot}' function='0x{function}'/>"
+    );
+    let start = xml
+        .find("<hostdev mode='subsystem' type='pci' managed='no'>")
+        .unwrap_or_else(|| panic!("{xml}"));
+    let hostdev = &xml[start..start + xml[start..].find("</hostdev>").unwrap()];
+    assert!(
+        hostdev.contains(&format!("<source>\n        {source}\n      </source>")),
+        "{hostdev}"
+    );
+    assert!(
+        hostdev.contains("<address type='pci'"),
+        "libvirt gave it a guest address: {hostdev}"
+    );
+    let state = crate::support::virsh(&uri, &["domstate", &name]);
+    assert_eq!(state.trim(), "shut off");
+}
