@@ -394,3 +394,37 @@ print(dev.pci.address);
     let state = crate::support::virsh(&uri, &["domstate", &name]);
     assert_eq!(state.trim(), "shut off");
 }
+
+/// A bad UUID, a multicast MAC and a MAC another VM has: `dry_run`,
+/// `define_vm` and `create_vm` refuse them with one message (the field, the
+/// value, the line), and nothing is made.
+#[test]
+fn dry_run_refuses_what_a_define_refuses_with_the_same_message() {
+    let run = Script::new(
+        r#"HOST.define_vm(#{ name: "owner", virt_type: "qemu", pxe: true, networks: [#{ network: "default", mac: "52:54:00:aa:00:01" }] });
+let vols = HOST.pool("default-pool").volumes().len();
+for bad in [#{ uuid: "not-a-uuid" }, #{ networks: [#{ network: "default", mac: "01:00:5e:00:00:01" }] },
+            #{ networks: [#{ network: "default", mac: "52:54:00:AA:00:01" }] }] {
+    bad.mixin(#{ name: "n", virt_type: "qemu", import: true, disks: [#{ pool: "default-pool", size: "1G" }] });
+    for how in ["dry_run", "define", "create"] {
+        let spec = bad; spec.dry_run = how == "dry_run";
+        try { if how == "create" { HOST.create_vm(spec) } else { HOST.define_vm(spec) }; print("accepted"); }
+        catch (e) { print(`${e.field}|${e.value}|${e.line}|${e.message}`); }
+    }
+}
+assert_eq(HOST.vms().map(|v| v.name), ["owner", "test"]);
+assert_eq(HOST.pool("default-pool").volumes().len(), vols);
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("uuid|not-a-uuid|8|uuid: not a UUID (like 3e3fce45-4f53-4fa7-bb32-11f34168b82b)")
+        .stdout_has("networks[0].mac|01:00:5e:00:00:01|8|networks[0].mac: a multicast MAC address")
+        .stdout_has("networks[0].mac|52:54:00:aa:00:01|8|networks[0].mac: VM 'owner' already has an interface with this MAC address");
+    assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 9, "{}", run.stdout);
+    for three in lines.chunks(3) {
+        assert!(three.iter().all(|l| *l == three[0]), "{three:?}");
+    }
+}
