@@ -353,8 +353,15 @@ pub mod vm_edit_api {
     /// Edit the persistent definition like `virsh edit`: `f` gets a map `cfg`
     /// (`memory`/`current_memory` in MiB, `vcpus`, `max_vcpus`, `cpu`, `title`,
     /// `description`, `kernel`, `initrd`, `cmdline`, `boot`, `on_reboot`,
-    /// `disks`, `interfaces`) and changes it; everything else in the XML,
-    /// modelled or not, is kept as it was.
+    /// `disks`, `interfaces`, `hostdevs`) and changes it; everything else in
+    /// the XML, modelled or not, is kept as it was. Keys shared with
+    /// `create_vm` take the same values and are checked the same way: `cpu`
+    /// is a name, or a map `#{ model | mode, sockets, cores, threads, numa }`
+    /// when the VM has a topology or guest NUMA cells (a topology must give
+    /// `max_vcpus`, also when only the vCPUs change); `boot` the order by
+    /// device kind; `hostdevs` maps `#{ type, address | vendor + product,
+    /// managed }`, where a new entry (also a node device name) must be a
+    /// device the host has.
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
