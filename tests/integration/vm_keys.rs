@@ -428,3 +428,26 @@ assert_eq(HOST.pool("default-pool").volumes().len(), vols);
         assert!(three.iter().all(|l| *l == three[0]), "{three:?}");
     }
 }
+
+/// `run --plan` rehearses with the host's PCI and USB devices, so a spec
+/// with `hostdevs` plans as it would run, and a device the host lacks fails
+/// the plan as it would fail the run.
+#[test]
+fn plan_rehearses_hostdevs_against_the_hosts_devices() {
+    let plan = |device: &str| {
+        let s = Script::new(&format!(
+            r#"HOST.define_vm(#{{ name: "h", virt_type: "qemu", pxe: true, hostdevs: ["{device}", "usb_2_3"] }});"#
+        ))
+        .file("host.xml", DEVICE_HOST);
+        let uri = format!("test://{}/host.xml", s.dir().display());
+        s.connect(&uri).arg("--plan").run()
+    };
+    plan("pci_0000_02_00_0")
+        .code(10)
+        .stdout_has("+ create domain h")
+        .stdout_has("1 to create, 0 to change, 0 to remove");
+    let run = plan("pci_0000_02_00_1");
+    run.code(1).stderr_has(
+        "hostdevs[0]: no node device by this name on the host; did you mean \"pci_0000_02_00_0\"?",
+    );
+}
