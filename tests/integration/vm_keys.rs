@@ -90,7 +90,8 @@ fn a_topology_that_is_not_the_vcpu_count_is_refused_and_creates_nothing() {
         r#"let n = HOST.vms().len();
 for spec in [#{ vcpus: 4, cpu: #{ sockets: 2, cores: 3 } },
              #{ max_vcpus: 6, cpu: #{ sockets: 4 } },
-             #{ vcpus: 2, max_vcpus: 4, cpu: #{ sockets: 1, cores: 2, threads: 1 } }] {
+             #{ vcpus: 2, max_vcpus: 4, cpu: #{ sockets: 1, cores: 2, threads: 1 } },
+             #{ cpu: #{ sockets: 64, cores: 128 } }] {
     spec.mixin(#{ name: "bad", virt_type: "qemu", pxe: true });
     for dry in [true, false] {
         spec.dry_run = dry;
@@ -104,12 +105,15 @@ assert_eq(HOST.find_vm("bad"), ());
     )
     .run();
     run.ok()
-        .stdout_has("cpu|2x3x1|8|cpu: sockets * cores * threads is 6, but the VM has 4 vCPUs")
-        .stdout_has("cpu|4x1x1|8|cpu: sockets * cores * threads is 4, but the VM has 6 vCPUs")
-        .stdout_has("cpu|1x2x1|8|");
+        .stdout_has("cpu|2x3x1|9|cpu: sockets * cores * threads is 6, but the VM has 4 vCPUs")
+        .stdout_has("cpu|4x1x1|9|cpu: sockets * cores * threads is 4, but the VM has 6 vCPUs")
+        .stdout_has("cpu|1x2x1|9|")
+        .stdout_has(
+            "cpu|64x128x1|9|cpu: sockets * cores * threads is 8192: a VM has at most 4096 vCPUs",
+        );
     assert!(!run.stdout.contains("accepted"), "{}", run.stdout);
     // dry_run and a real create say the same.
-    assert_eq!(run.stdout.lines().count(), 6, "{}", run.stdout);
+    assert_eq!(run.stdout.lines().count(), 8, "{}", run.stdout);
     let lines: Vec<&str> = run.stdout.lines().collect();
     for pair in lines.chunks(2) {
         assert_eq!(pair[0], pair[1]);

@@ -162,12 +162,12 @@ pub fn fill_topology(
 /// says how many vCPUs there are (virt-install's `vcpus_from_topology`:
 /// the counts given, multiplied). The map's values are checked by
 /// `plan_cpu_map`; here only well-formed counts count.
-pub fn vcpus_from_topology(f: &Fields, d: &mut Domain) {
+pub fn vcpus_from_topology(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
     if f.has("vcpus") || f.has("max_vcpus") {
-        return;
+        return Ok(());
     }
     let Some(map) = f.raw("cpu").and_then(|c| c.read_lock::<Map>().map(|m| m.clone())) else {
-        return;
+        return Ok(());
     };
     let count = |k: &str| {
         map.get(k)
@@ -177,13 +177,20 @@ pub fn vcpus_from_topology(f: &Fields, d: &mut Domain) {
     };
     let counts = [count("sockets"), count("cores"), count("threads")];
     if counts.iter().all(Option::is_none) {
-        return;
+        return Ok(());
     }
     let total: u64 = counts.iter().map(|c| c.unwrap_or(1)).product();
-    if let Ok(total) = u32::try_from(total) {
-        d.vcpus.max = total;
-        d.vcpus.current = None;
+    if total > 4096 {
+        let [s, c, t] = counts.map(|n| n.unwrap_or(1));
+        return Err(ScriptError::invalid(
+            &f.name("cpu"),
+            format!("{s}x{c}x{t}"),
+            format!("sockets * cores * threads is {total}: a VM has at most 4096 vCPUs"),
+        ));
     }
+    d.vcpus.max = total as u32;
+    d.vcpus.current = None;
+    Ok(())
 }
 
 /// `numa: #{ mode, nodeset }`: the host NUMA cells the guest's memory comes

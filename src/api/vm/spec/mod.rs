@@ -235,7 +235,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     keys::description(&f, &mut d)?;
     let metadata = f.map("metadata")?;
     let uefi = f.boolean("uefi")?.unwrap_or(false);
-    cpu::vcpus_from_topology(&f, &mut d);
+    cpu::vcpus_from_topology(&f, &mut d)?;
     keys::cpu(&f, &mut d)?;
     let numa = f.map("numa")?;
     // Files outside storage pools and the boot/ISO directories need this.
