@@ -242,7 +242,7 @@ mod tests {
             .filter_map(|k| k.plan())
             .map(|p| p.key)
             .collect();
-        assert_eq!(keys, ["pool", "volume", "domain", "network"]);
+        assert_eq!(keys, ["pool", "volume", "domain", "network", "nodedev"]);
         keys.dedup();
         assert!(OBJECTS.iter().all(|k| !k.modules().is_empty()));
     }

@@ -12,6 +12,7 @@
 use super::tree::{Element, Node};
 
 mod devices;
+pub use super::domain_hostdev::{Hostdev, PciAddress, UsbSource};
 pub use devices::{
     Features, Filesystem, Hyperv, HypervFlag, Memballoon, MemoryBacking, Rng, Sound, Tpm, Video,
     Watchdog,
@@ -799,6 +800,8 @@ pub struct Domain {
     /// `None`: libvirt adds its default (a virtio balloon) at define.
     pub memballoon: Option<Memballoon>,
     pub rngs: Vec<Rng>,
+    /// Host PCI and USB devices passed through (`<hostdev>`).
+    pub hostdevs: Vec<Hostdev>,
 }
 
 /// The order of top-level elements in libvirt's own output.
@@ -978,6 +981,7 @@ impl Domain {
             watchdogs: Vec::new(),
             memballoon: None,
             rngs: Vec::new(),
+            hostdevs: Vec::new(),
         }
     }
 
@@ -1060,6 +1064,10 @@ impl Domain {
                 .first()
                 .map(|e| Memballoon::from_element(e)),
             rngs: list("rng").into_iter().map(Rng::from_element).collect(),
+            hostdevs: list("hostdev")
+                .into_iter()
+                .map(Hostdev::from_element)
+                .collect(),
         }
     }
 
@@ -1163,6 +1171,7 @@ impl Domain {
             Memballoon::apply_to,
         );
         sync_devices(devices, "rng", &self.rngs, Rng::apply_to);
+        super::domain_hostdev::sync(devices, &self.hostdevs);
     }
 
     /// A new document for this domain.

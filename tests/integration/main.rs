@@ -22,5 +22,6 @@ mod repl;
 mod security;
 mod storage;
 mod storage_xml;
+mod vm_keys;
 mod vm_platform;
 mod vms;

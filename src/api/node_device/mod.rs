@@ -12,7 +12,9 @@ use virt::error::ErrorNumber;
 use super::error::{AtExt, ErrorKind, ScriptError, ScriptResult};
 use super::Host;
 use crate::runtime::suggest::closest;
+use crate::xml::domain::{PciAddress, UsbSource};
 use crate::xml::tree::Element;
+use virt::connect::Connect;
 
 /// One device of a host.
 #[derive(Clone)]
@@ -138,6 +140,62 @@ fn usb_of(doc: &Element) -> Option<Map> {
     out.insert("device".into(), number(cap, "device")?.into());
     ids(cap, &mut out);
     Some(out)
+}
+
+/// A host device as a VM's `hostdevs` sees it: its name, its capability
+/// types, and the host address of a PCI or USB device.
+pub struct Passthrough {
+    pub name: String,
+    pub capabilities: Vec<String>,
+    pub pci: Option<PciAddress>,
+    pub usb: Option<UsbSource>,
+}
+
+/// Every device of the host (sorted by name) for a VM spec's `hostdevs`.
+pub fn passthrough_devices(conn: &Connect) -> Result<Vec<Passthrough>, ScriptError> {
+    let raw = conn
+        .list_all_node_devices(0)
+        .map_err(|e| ScriptError::libvirt(&e))?;
+    let mut out = Vec::new();
+    for dev in raw {
+        let name = dev.name().unwrap_or_default();
+        let Some(doc) = dev.xml_desc(0).ok().and_then(|x| Element::parse(&x).ok()) else {
+            continue;
+        };
+        let num = |cap: &Element, n: &str| number(cap, n).and_then(|v| u32::try_from(v).ok());
+        let pci = capability(&doc, "pci").and_then(|cap| {
+            Some(PciAddress {
+                domain: num(cap, "domain")?,
+                bus: num(cap, "bus")?,
+                slot: num(cap, "slot")?,
+                function: num(cap, "function")?,
+            })
+        });
+        let usb = capability(&doc, "usb_device").map(|cap| {
+            let id = |part: &str| {
+                cap.child(part)
+                    .and_then(|e| e.attr("id"))
+                    .and_then(|id| u32::from_str_radix(id.trim_start_matches("0x"), 16).ok())
+            };
+            UsbSource {
+                vendor: id("vendor"),
+                product: id("product"),
+                bus: num(cap, "bus"),
+                device: num(cap, "device"),
+            }
+        });
+        out.push(Passthrough {
+            name,
+            capabilities: doc
+                .children_named("capability")
+                .filter_map(|c| c.attr("type").map(str::to_owned))
+                .collect(),
+            pci,
+            usb,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 /// The capability names of a `--cap`-like filter: `"pci"`, `"pci,usb_device"`.

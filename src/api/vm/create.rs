@@ -257,17 +257,25 @@ pub mod vm_create_api {
     /// (unless `start: false`). Returns the `Vm`, or with `dry_run: true` the
     /// domain XML that would be defined (nothing is created).
     ///
-    /// Spec keys: `name`, `memory` (`"2G"` or MiB), `vcpus`, `max_vcpus`, `cpu`
+    /// Spec keys: `name`, `memory` (`"2G"` or MiB), `current_memory` (the
+    /// balloon's size at boot, at most `memory`; default `memory`), `vcpus`,
+    /// `max_vcpus`, `cpu`
     /// (a mode or model name, or `#{ mode | model, sockets, cores, threads, numa:
     /// [#{ cpus: "0-1", memory: "1G" }] }`: topology and guest NUMA cells),
     /// `numa` (`#{ mode: "strict"|"preferred"|"interleave"|"restrictive",
     /// nodeset: "0-1" }`: the host cells the memory comes from),
     /// `virt_type` (`"kvm"`, `"qemu"`, auto), `arch`, `machine`, `uefi`,
-    /// `disks` (`#{ volume }`, `#{ pool, size, format }`, `#{ path }` with `bus`,
-    /// `cache`, `readonly`, `shareable`, `boot_order`), exactly one of `cdrom`,
+    /// `disks` (`#{ volume }`, `#{ pool, size, format, name }` (a new volume:
+    /// `format` `"qcow2"` (default) or `"raw"`, `name` default `<vm>.qcow2`),
+    /// `#{ path, format }` (a file or block device: `format` one of `qcow2`,
+    /// `raw`, `vmdk`, `vdi`, `vpc`, `qed`, default the volume's own, else from
+    /// the name), each with `device` (`"disk"` (default), `"cdrom"`,
+    /// `"floppy"`, `"lun"`), `bus`, `cache`, `readonly`, `shareable`,
+    /// `boot_order`, `allow_path`; a plain string is a path), exactly one of `cdrom`,
     /// `location` (+`extra_args`), `pxe: true`, `import: true`, `kernel`
     /// (+`initrd`, `cmdline`); `networks` (names or `#{ network | bridge | direct,
-    /// mac, model }`), `autostart`,
+    /// mac, model, mode }`; `mode` for `direct`: macvtap's `bridge` (default),
+    /// `vepa`, `private`, `passthrough`), `start` (default true for `create_vm`), `autostart`,
     /// `cloud_init: #{ user_data, meta_data, network_config, pool }` (a NoCloud
     /// seed ISO built in memory and uploaded as a volume into `pool`, by
     /// default the pool of the first new disk, else `default`; removed with
@@ -351,6 +359,30 @@ pub mod vm_create_api {
     /// changing the default `acpi` + `apic`). They come back in `vm.config`
     /// in the same forms and change with `vm.edit`.
     ///
+    /// `cpu`'s topology must give the VM's vCPUs: sockets * cores * threads
+    /// = `max_vcpus` (else `vcpus`), as libvirt requires. Counts left out are
+    /// filled in from the vCPUs as virt-install does (cores take what the
+    /// others leave, then sockets, then threads); without `vcpus` and
+    /// `max_vcpus` the topology gives the count (`#{ sockets: 2, cores: 2 }`:
+    /// 4 vCPUs).
+    ///
+    /// `boot: ["network", "hd", "cdrom", "fd"]`: the boot order by device
+    /// kind, each once, not with a disk's `boot_order` (libvirt takes one or
+    /// the other). It is the order of the persistent definition, the one a VM
+    /// keeps after its install (the install itself boots its media: `cdrom`
+    /// the CD, `pxe` the network, `location`/`kernel` the kernel). Without
+    /// it: `import` boots `hd`, `cdrom` boots `cdrom` then `hd`, `pxe`
+    /// `network` then `hd`.
+    ///
+    /// `hostdevs`: host PCI and USB devices passed through (virt-install's
+    /// `--hostdev`), each a node device name (`HOST.node_devices("pci")`,
+    /// `"usb_device"`), `#{ type: "pci", address: "0000:01:00.0" }` (as
+    /// `lspci -D` prints it), `#{ type: "usb", vendor: "0x1d6b", product:
+    /// "0x0002" }` or `#{ type: "usb", address: "1.2" }` (bus.device, as
+    /// `lsusb` prints them), with `managed` (default true: libvirt detaches
+    /// the device from its host driver while the VM runs). Each must be a PCI
+    /// or USB device the host has, once.
+    ///
     /// ```rhai
     /// let vm = HOST.create_vm(#{
     ///     name: "web1", memory: "512M", vcpus: 1, max_vcpus: 4, virt_type: "qemu",
@@ -408,6 +440,19 @@ pub mod vm_create_api {
     /// try { HOST.define_vm(#{ name: "typo", virt_type: "qemu", pxe: true, video: "qxk" }); }
     /// catch (e) { assert_eq([e.field, e.value], ["video", "qxk"]); assert(e.message.contains("did you mean \"qxl\"")); }
     /// assert(HOST.find_vm("typo") == ());
+    ///
+    /// // The topology alone gives the vCPUs; boot sets the persistent order.
+    /// let vm = HOST.define_vm(#{ name: "topo", virt_type: "qemu", pxe: true,
+    ///     cpu: #{ sockets: 2, cores: 2 }, boot: ["network", "hd"] });
+    /// assert_eq(vm.config.vcpus, 4);
+    /// assert_eq(vm.config.boot, ["network", "hd"]);
+    /// // A host device must be one the host has (see HOST.node_devices("pci")).
+    /// let field = "";
+    /// try { HOST.define_vm(#{ name: "gpu", virt_type: "qemu", pxe: true,
+    ///                         hostdevs: ["pci_0000_01_00_0"] }); }
+    /// catch (e) { field = e.field; }
+    /// assert_eq(field, "hostdevs[0]");
+    /// assert_eq(HOST.find_vm("gpu"), ());
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn define_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {

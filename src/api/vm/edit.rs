@@ -4,15 +4,17 @@
 //! keys a create spec has too apply through `keys`, as the spec does.
 use rhai::plugin::*;
 use rhai::{Array, FnPtr, Map, NativeCallContext};
+use virt::connect::Connect;
 
 use super::create::check_xml_sources;
 use super::keys::{self, Apply};
+use super::spec::{hostdev_map, plan_hostdevs};
 use super::{disk_map, domain_xml, nic_map, opt, Vm};
 use crate::api::args::{self, Fields};
 use crate::api::error::{AtExt, LibvirtResultExt, ScriptError, ScriptResult};
 use crate::runtime::journal;
 use crate::runtime::ErrorKind;
-use crate::xml::domain::{Cpu, Domain};
+use crate::xml::domain::Domain;
 use crate::xml::tree::Element;
 
 /// One key of `cfg`.
@@ -50,16 +52,18 @@ fn edit_keys() -> Vec<EditKey> {
         },
         key("vcpus", |d| (d.vcpus.active() as i64).into(), keys::vcpus),
         key("max_vcpus", |d| (d.vcpus.max as i64).into(), keys::vcpus),
-        key("cpu", cpu_name, keys::cpu),
+        key("cpu", cpu_shown, keys::cpu),
         key("title", |d| opt(&d.title), keys::title),
         key("description", |d| opt(&d.description), keys::description),
         key("kernel", |d| opt(&d.os.kernel), keys::kernel),
         key("initrd", |d| opt(&d.os.initrd), keys::initrd),
         key("cmdline", |d| opt(&d.os.cmdline), keys::cmdline),
         key("on_reboot", |d| opt(&d.on_reboot), on_reboot),
-        key("boot", boot_devices, boot),
+        key("boot", boot_devices, keys::boot),
         key("disks", disks_shown, disks),
         key("interfaces", interfaces_shown, interfaces),
+        // Checked against the host's devices: applied in `apply_edit`.
+        key("hostdevs", hostdevs_shown, |f, _| f.array("hostdevs").map(|_| ())),
     ];
     keys.extend(device_keys());
     keys
@@ -108,7 +112,12 @@ fn edit_map(d: &Domain) -> Map {
 }
 
 /// Apply an edited `cfg` map back onto the model. Only keys that changed are touched.
-fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptError> {
+fn apply_edit(
+    conn: &Connect,
+    d: &mut Domain,
+    before: &Map,
+    after: &Map,
+) -> Result<(), ScriptError> {
     let table = edit_keys();
     let names: Vec<&str> = table.iter().map(|k| k.name).collect();
     Fields::new("cfg", after).only(&names)?;
@@ -128,6 +137,17 @@ fn apply_edit(d: &mut Domain, before: &Map, after: &Map) -> Result<(), ScriptErr
         }
         (key.apply)(&f, d)?;
     }
+    if f.has("vcpus") || f.has("max_vcpus") {
+        check_topology(&f, d)?;
+    }
+    if changed.contains_key("boot") || changed.contains_key("disks") {
+        keys::check_boot_orders(&f.name("boot"), d)?;
+    }
+    if changed.contains_key("hostdevs") {
+        // Entries shown as they were stay unchecked; new ones must exist.
+        let list = f.array("hostdevs")?.unwrap_or_default();
+        d.hostdevs = plan_hostdevs(conn, &f.name("hostdevs"), &list, &d.hostdevs)?;
+    }
     Ok(())
 }
 
@@ -139,17 +159,79 @@ fn refuse_rename(f: &Fields, _: &mut Domain) -> Result<(), ScriptError> {
     ))
 }
 
-/// `cpu` as a spec names it: the model, else the mode.
-fn cpu_name(d: &Domain) -> Dynamic {
-    match &d.cpu {
-        Some(Cpu {
-            model: Some(model), ..
-        }) => model.clone().into(),
-        Some(Cpu {
-            mode: Some(mode), ..
-        }) => mode.clone().into(),
-        _ => Dynamic::UNIT,
+/// `cpu` as a spec gives it: the model, else the mode; a map `#{ model |
+/// mode, sockets, cores, threads, numa }` when there is a topology or there
+/// are guest NUMA cells, so that they round-trip.
+fn cpu_shown(d: &Domain) -> Dynamic {
+    let Some(cpu) = &d.cpu else {
+        return Dynamic::UNIT;
+    };
+    let name = match (&cpu.model, &cpu.mode) {
+        (Some(model), _) => Some(("model", model.clone())),
+        // `custom` without a model is no mode a spec can name.
+        (None, Some(mode)) if mode != "custom" => Some(("mode", mode.clone())),
+        _ => None,
+    };
+    if cpu.topology.is_none() && cpu.numa.is_empty() {
+        return name.map(|(_, n)| n.into()).unwrap_or(Dynamic::UNIT);
     }
+    let mut m = Map::new();
+    if let Some((key, value)) = name {
+        m.insert(key.into(), value.into());
+    }
+    if let Some(t) = &cpu.topology {
+        m.insert("sockets".into(), i64::from(t.sockets).into());
+        m.insert("cores".into(), i64::from(t.cores).into());
+        m.insert("threads".into(), i64::from(t.threads).into());
+    }
+    if !cpu.numa.is_empty() {
+        let cells: Array = cpu
+            .numa
+            .iter()
+            .map(|c| {
+                let mut cell = Map::new();
+                cell.insert("cpus".into(), c.cpus.clone().into());
+                cell.insert("memory".into(), kib_shown(c.memory_kib));
+                Dynamic::from(cell)
+            })
+            .collect();
+        m.insert("numa".into(), cells.into());
+    }
+    m.into()
+}
+
+/// A size in MiB as `cfg` shows memory, or `"<n>K"` when it is no whole MiB.
+fn kib_shown(kib: u64) -> Dynamic {
+    if kib.is_multiple_of(1024) {
+        mib(kib)
+    } else {
+        format!("{kib}K").into()
+    }
+}
+
+/// A topology must give `max_vcpus` (libvirt refuses the definition
+/// otherwise): a vCPU change that breaks the one the VM has is refused here,
+/// naming the key that changed.
+fn check_topology(f: &Fields, d: &Domain) -> Result<(), ScriptError> {
+    let Some(t) = d.cpu.as_ref().and_then(|c| c.topology) else {
+        return Ok(());
+    };
+    let total = u64::from(t.sockets) * u64::from(t.cores) * u64::from(t.threads);
+    // A `cpu` map was checked against the vCPUs as it was read.
+    let cpu_map = f.raw("cpu").is_some_and(|c| c.is_map());
+    if total == u64::from(d.vcpus.max) || cpu_map {
+        return Ok(());
+    }
+    let key = if f.has("max_vcpus") { "max_vcpus" } else { "vcpus" };
+    Err(ScriptError::invalid(
+        &f.name(key),
+        f.raw(key).map(args::show).unwrap_or_default(),
+        format!(
+            "the CPU topology ({}x{}x{} sockets x cores x threads) gives {total} vCPUs, \
+             the VM would have {} (max_vcpus): change cfg.cpu's counts too",
+            t.sockets, t.cores, t.threads, d.vcpus.max
+        ),
+    ))
 }
 
 fn on_reboot(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
@@ -169,22 +251,12 @@ fn boot_devices(d: &Domain) -> Dynamic {
         .into()
 }
 
-/// `boot`: the boot order by device kind.
-fn boot(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
-    let mut boot = Vec::new();
-    for (i, b) in f.array("boot")?.unwrap_or_default().iter().enumerate() {
-        let s = b.to_string();
-        if !["hd", "cdrom", "network", "fd"].contains(&s.as_str()) {
-            return Err(ScriptError::invalid(
-                &format!("{}[{i}]", f.name("boot")),
-                s,
-                "must be hd, cdrom, network or fd",
-            ));
-        }
-        boot.push(s);
-    }
-    d.os.boot = boot;
-    Ok(())
+fn hostdevs_shown(d: &Domain) -> Dynamic {
+    d.hostdevs
+        .iter()
+        .map(|h| Dynamic::from(hostdev_map(h)))
+        .collect::<Array>()
+        .into()
 }
 
 fn disks_shown(d: &Domain) -> Dynamic {
@@ -294,9 +366,9 @@ pub mod vm_edit_api {
     /// keys of `create_vm`'s spec that a definition keeps (`memory` and
     /// `current_memory` in MiB, `vcpus`, `cpu`, `boot`, `disks`,
     /// `interfaces`, `graphics`, `video`, `sound`, `console`, `controllers`,
-    /// `filesystems`, `tpm`, `rng`, `watchdog`, `memballoon`, `features`...),
-    /// each in the form the spec takes back; absent devices are `()`. A
-    /// graphics password is never shown.
+    /// `filesystems`, `tpm`, `rng`, `watchdog`, `memballoon`, `features`,
+    /// `hostdevs`...), each in the form the spec takes back; absent devices
+    /// are `()`. A graphics password is never shown.
     ///
     /// ```rhai
     /// let vm = HOST.define_vm(#{ name: "cfg", virt_type: "qemu", pxe: true,
@@ -308,6 +380,11 @@ pub mod vm_edit_api {
     /// assert_eq(cfg.tpm, #{ model: "tpm-crb", version: "2.0", type: "emulator" });
     /// assert_eq(cfg.watchdog.model, "i6300esb");
     /// assert(!cfg.to_debug().contains("s3cret"));
+    /// let vm = HOST.define_vm(#{ name: "topo", virt_type: "qemu", pxe: true, vcpus: 4,
+    ///     cpu: #{ sockets: 2, cores: 2 }, boot: ["network", "hd"] });
+    /// assert_eq(vm.config.cpu, #{ sockets: 2, cores: 2, threads: 1 });
+    /// assert_eq(vm.config.boot, ["network", "hd"]);
+    /// assert_eq(vm.config.vcpus, 4);
     /// ```
     #[rhai_fn(get = "config", pure, return_raw)]
     pub fn config(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Map> {
@@ -322,11 +399,19 @@ pub mod vm_edit_api {
     /// `description`, `kernel`, `initrd`, `cmdline`, `boot`, `on_reboot`,
     /// `disks`, `interfaces`, and the device keys of `create_vm`: `graphics`,
     /// `video`, `sound`, `console`, `controllers`, `filesystems`, `tpm`, `rng`,
-    /// `watchdog`, `memballoon`, `features`, in the shape `vm.config` shows)
+    /// `watchdog`, `memballoon`, `features`, and `hostdevs`, in the shape
+    /// `vm.config` shows)
     /// and changes it; everything else in the XML, modelled or not, is kept
     /// as it was. A device key set to `()` removes the device (`console`
     /// and `features` cannot be `()`). A graphics password is
     /// never shown: a `graphics` map without `password` keeps it.
+    /// Keys shared with `create_vm` take the same values and are checked the
+    /// same way: `cpu` is a name, or a map `#{ model | mode, sockets, cores,
+    /// threads, numa }` when the VM has a topology or guest NUMA cells (a
+    /// topology must give `max_vcpus`, also when only the vCPUs change);
+    /// `boot` the order by device kind; `hostdevs` maps `#{ type, address |
+    /// vendor + product, managed }`, where a new entry (also a node device
+    /// name) must be a device the host has.
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
@@ -362,7 +447,7 @@ pub mod vm_edit_api {
                 .map(|m| m.clone())
                 .unwrap_or_default(),
         };
-        apply_edit(&mut d, &before, &after).at(&ctx)?;
+        apply_edit(vm.host.conn(), &mut d, &before, &after).at(&ctx)?;
         d.apply_to(&mut tree);
         let new_xml = tree.to_xml();
         if new_xml == Element::parse(&xml).map(|t| t.to_xml()).unwrap_or_default() {

@@ -5,6 +5,7 @@
 //! the definition as it was). A new shared key is one function here.
 use crate::api::args::{show, Fields};
 use crate::api::error::ScriptError;
+use crate::runtime::suggest::closest;
 use crate::runtime::units::format_size;
 use crate::xml::domain::{Cpu, Domain};
 
@@ -159,4 +160,77 @@ pub fn initrd(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
 pub fn cmdline(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
     d.os.cmdline = f.string("cmdline")?;
     Ok(())
+}
+
+/// The device kinds `<os><boot dev>` takes, in virt-install's words.
+pub const BOOT_DEVICES: &[&str] = &["hd", "cdrom", "network", "fd"];
+
+/// `boot: ["network", "hd"]`: the boot order by device kind (`<os><boot
+/// dev>`), each kind once; `[]` leaves it to libvirt (the first disk).
+/// Absent, the order stays (the install method's for a new VM). libvirt
+/// takes it or per-device `boot_order`s, not both: [`check_boot_orders`]
+/// once every key is applied.
+pub fn boot(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
+    let Some(list) = f.array("boot")? else {
+        return Ok(());
+    };
+    let mut boot: Vec<String> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let field = format!("{}[{i}]", f.name("boot"));
+        if !item.is_string() {
+            return Err(ScriptError::invalid(
+                &field,
+                show(item),
+                format!(
+                    "must be a device kind ({}), not {}",
+                    BOOT_DEVICES.join(", "),
+                    item.type_name()
+                ),
+            ));
+        }
+        let dev = item.to_string();
+        if !BOOT_DEVICES.contains(&dev.as_str()) {
+            let hint = match closest(&dev, BOOT_DEVICES.iter().copied()) {
+                Some(best) => format!("; did you mean \"{best}\"?"),
+                None => String::new(),
+            };
+            return Err(ScriptError::invalid(
+                &field,
+                &dev,
+                format!(
+                    "not a boot device{hint} (one of: {})",
+                    BOOT_DEVICES.join(", ")
+                ),
+            ));
+        }
+        if let Some(j) = boot.iter().position(|b| *b == dev) {
+            return Err(ScriptError::invalid(
+                &field,
+                &dev,
+                format!("{}[{j}] is {dev} already: each device kind boots once", f.name("boot")),
+            ));
+        }
+        boot.push(dev);
+    }
+    d.os.boot = boot;
+    Ok(())
+}
+
+/// `<os><boot>` and a disk's `boot_order` exclude each other (libvirt
+/// refuses the definition): refused naming the field that set the order.
+pub fn check_boot_orders(field: &str, d: &Domain) -> Result<(), ScriptError> {
+    if d.os.boot.is_empty() {
+        return Ok(());
+    }
+    match d.disks.iter().find(|x| x.boot_order.is_some()) {
+        Some(disk) => Err(ScriptError::invalid(
+            field,
+            d.os.boot.join(", "),
+            format!(
+                "disk {} has a boot_order: libvirt takes boot or per-disk boot_order, not both",
+                disk.target
+            ),
+        )),
+        None => Ok(()),
+    }
 }

@@ -45,18 +45,15 @@ pub fn plan_cpu_map(field: &str, map: &Map, d: &Domain) -> Result<Cpu, ScriptErr
         (None, None) => Cpu::default(),
     };
     if sockets.is_some() || cores.is_some() || threads.is_some() {
-        let t = Topology {
-            sockets: sockets.unwrap_or(1),
-            cores: cores.unwrap_or(1),
-            threads: threads.unwrap_or(1),
-        };
+        let t = fill_topology(sockets, cores, threads, max_vcpus);
         let total = u64::from(t.sockets) * u64::from(t.cores) * u64::from(t.threads);
         if total != u64::from(max_vcpus) {
             return Err(ScriptError::invalid(
                 field,
                 format!("{}x{}x{}", t.sockets, t.cores, t.threads),
                 format!(
-                    "sockets * cores * threads is {total}, but the VM has {max_vcpus} vCPUs (max_vcpus, else vcpus)"
+                    "sockets * cores * threads is {total}, but the VM has {max_vcpus} vCPUs \
+                     (max_vcpus, else vcpus): libvirt needs them equal"
                 ),
             ));
         }
@@ -134,6 +131,66 @@ pub fn plan_cpu_map(field: &str, map: &Map, d: &Domain) -> Result<Cpu, ScriptErr
         }
     }
     Ok(cpu)
+}
+
+/// The topology a partial one stands for on `vcpus` vCPUs, as virt-install
+/// fills it in (`set_defaults_from_vcpus`): a missing count takes what the
+/// given ones leave, cores first (guests count cores more happily than
+/// sockets), then sockets, then threads; none is below 1.
+pub fn fill_topology(
+    sockets: Option<u32>,
+    cores: Option<u32>,
+    threads: Option<u32>,
+    vcpus: u32,
+) -> Topology {
+    let product = |s: Option<u32>, c: Option<u32>, t: Option<u32>| {
+        [s, c, t].iter().map(|n| u64::from(n.unwrap_or(1))).product::<u64>()
+    };
+    // At most `vcpus` (the product of counts up to 4096 each may not fit a u32).
+    let rest = |given: u64| (u64::from(vcpus) / given.max(1)).max(1) as u32;
+    let cores = cores.unwrap_or_else(|| rest(product(sockets, None, threads)));
+    let sockets = sockets.unwrap_or_else(|| rest(product(None, Some(cores), threads)));
+    let threads = threads.unwrap_or_else(|| rest(product(Some(sockets), Some(cores), None)));
+    Topology {
+        sockets,
+        cores,
+        threads,
+    }
+}
+
+/// With neither `vcpus` nor `max_vcpus` in the spec, a `cpu` map's topology
+/// says how many vCPUs there are (virt-install's `vcpus_from_topology`:
+/// the counts given, multiplied). The map's values are checked by
+/// `plan_cpu_map`; here only well-formed counts count.
+pub fn vcpus_from_topology(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
+    if f.has("vcpus") || f.has("max_vcpus") {
+        return Ok(());
+    }
+    let Some(map) = f.raw("cpu").and_then(|c| c.read_lock::<Map>().map(|m| m.clone())) else {
+        return Ok(());
+    };
+    let count = |k: &str| {
+        map.get(k)
+            .and_then(|v| v.as_int().ok())
+            .filter(|n| (1..=4096).contains(n))
+            .map(|n| n as u64)
+    };
+    let counts = [count("sockets"), count("cores"), count("threads")];
+    if counts.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let total: u64 = counts.iter().map(|c| c.unwrap_or(1)).product();
+    if total > 4096 {
+        let [s, c, t] = counts.map(|n| n.unwrap_or(1));
+        return Err(ScriptError::invalid(
+            &f.name("cpu"),
+            format!("{s}x{c}x{t}"),
+            format!("sockets * cores * threads is {total}: a VM has at most 4096 vCPUs"),
+        ));
+    }
+    d.vcpus.max = total as u32;
+    d.vcpus.current = None;
+    Ok(())
 }
 
 /// `numa: #{ mode, nodeset }`: the host NUMA cells the guest's memory comes
@@ -214,4 +271,34 @@ pub fn parse_cpuset(field: &str, text: &str) -> Result<Vec<u32>, ScriptError> {
         return Err(bad("names no cell or CPU"));
     }
     Ok(ids.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(sockets: u32, cores: u32, threads: u32) -> Topology {
+        Topology {
+            sockets,
+            cores,
+            threads,
+        }
+    }
+
+    /// virt-install's order: cores take what the given counts leave, then
+    /// sockets, then threads; a count that does not divide stays visible.
+    #[test]
+    fn a_partial_topology_is_filled_in_like_virt_install() {
+        assert_eq!(fill_topology(None, None, None, 8), t(1, 8, 1));
+        assert_eq!(fill_topology(Some(2), None, None, 8), t(2, 4, 1));
+        assert_eq!(fill_topology(None, None, Some(2), 8), t(1, 4, 2));
+        assert_eq!(fill_topology(None, Some(2), None, 8), t(4, 2, 1));
+        assert_eq!(fill_topology(Some(2), Some(2), None, 8), t(2, 2, 2));
+        assert_eq!(fill_topology(Some(3), None, None, 4), t(3, 1, 1));
+        assert_eq!(fill_topology(Some(8), None, None, 2), t(8, 1, 1));
+        assert_eq!(
+            fill_topology(Some(4096), Some(4096), None, 4096),
+            t(4096, 4096, 1)
+        );
+    }
 }

@@ -3,6 +3,7 @@
 mod caps;
 mod cpu;
 mod disks;
+mod hostdevs;
 mod install;
 mod networks;
 pub mod osinfo;
@@ -22,6 +23,7 @@ use crate::xml::tree::Element;
 pub use caps::{platform, Platform};
 pub use cpu::{parse_cpuset, plan_cpu_map};
 pub use disks::plan_disk;
+pub use hostdevs::{hostdev_map, plan_hostdevs};
 pub use install::{check_source, pool_dirs};
 pub use networks::plan_interface;
 pub use seed::{seed_path, seed_volume_name, Seed};
@@ -249,12 +251,14 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     keys::description(&f, &mut d)?;
     let metadata = f.map("metadata")?;
     let uefi = f.boolean("uefi")?.unwrap_or(false);
+    cpu::vcpus_from_topology(&f, &mut d)?;
     keys::cpu(&f, &mut d)?;
     let numa = f.map("numa")?;
     // Files outside storage pools and the boot/ISO directories need this.
     let allow_path = f.boolean("allow_path")?.unwrap_or(false);
     let disks = f.array("disks")?.unwrap_or_default();
     let install = install::read_install(&f)?;
+    let boot = f.array("boot")?.is_some();
     let networks = f.array("networks")?;
     // The device keys (keys/devices.rs); the TPM's model follows the arch.
     d.os.arch = arch.clone();
@@ -273,6 +277,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     ] {
         apply(&f, &mut d)?;
     }
+    f.array("hostdevs")?;
     let guest_agent = f.boolean("guest_agent")?.unwrap_or(true);
     let cloud_init = f.map("cloud_init")?;
     let os = f.string("os")?;
@@ -438,6 +443,12 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     // One rule for every CD-ROM (install media, seed, disks[i]): caps::cdrom_bus.
     let cdrom_bus = platform.cdrom_bus();
     install::apply_install(conn, &f, method, &mut d, &cdrom_bus, allow_path)?;
+    // The order the VM boots in once installed (the install method boots
+    // its own media for the install).
+    if boot {
+        keys::boot(&f, &mut d)?;
+        keys::check_boot_orders("boot", &d)?;
+    }
 
     let given_models: Vec<bool> = networks
         .iter()
@@ -512,6 +523,8 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             ..Controller::default()
         });
     }
+
+    hostdevs::apply(conn, &f, &mut d)?;
 
     if conn.lookup_domain_by_name(&name).is_ok() {
         return Err(ScriptError::invalid(
