@@ -8,6 +8,7 @@
 //!   `storage`, `snapshot`, `clone`, `metadata`).
 pub mod clone;
 pub mod domain;
+pub mod install;
 pub mod metadata;
 pub mod network;
 #[cfg(test)]

@@ -13,8 +13,9 @@ use crate::api::Host;
 use crate::runtime::journal;
 use crate::xml::tree::Element;
 
-/// A seed image as a new volume `file` of `pool`, uploaded through libvirt.
-fn upload_seed(
+/// An image built or fetched here (a cloud-init seed, an installer kernel)
+/// as a new volume `file` of `pool`, uploaded through libvirt.
+fn upload_image(
     conn: &virt::connect::Connect,
     pool: &str,
     file: &str,
@@ -82,7 +83,7 @@ fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> Script
         let image = crate::iso::build("cidata", &refs);
         match &seed.volume {
             // Built here, uploaded there: nothing is written on this machine.
-            Some((pool, file)) => match upload_seed(conn, pool, file, &image) {
+            Some((pool, file)) => match upload_image(conn, pool, file, &image) {
                 Ok(vol) => {
                     if let Ok(path) = vol.path() {
                         plan.domain.disks[seed.disk].source = Some(path);
@@ -121,11 +122,30 @@ fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> Script
             }
         }
     }
-    let xml = plan.xml();
+    // The install boot's kernel and initrd from a URL tree: fetched here,
+    // uploaded into a pool of the target host.
+    let record = plan.install.is_some() && !plan.start;
+    let scratch = match fetch_boot_files(conn, &mut plan, record, ctx) {
+        Ok(s) => s,
+        Err(e) => {
+            cleanup(&mut created);
+            if let Some(p) = &seed_file {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+    };
+    // define_vm (or start: false) keeps the install boot for the first start.
+    let xml = if record {
+        plan.recorded_xml()
+    } else {
+        plan.xml()
+    };
     let dom = match conn.define_domain_xml(&xml) {
         Ok(dom) => dom,
         Err(e) => {
             cleanup(&mut created);
+            super::phases::remove_scratch(conn, &scratch);
             if let Some(p) = &seed_file {
                 let _ = std::fs::remove_file(p);
             }
@@ -146,18 +166,111 @@ fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> Script
         journal::record("set_autostart", format!("vm {name}"), None);
     }
     if plan.start {
-        dom.create().script(ctx)?;
-        let undo = dom.clone();
-        journal::record(
-            "start_vm",
-            format!("vm {name}"),
-            Some(Box::new(move || undo.destroy())),
-        );
+        // virt-install: the final definition is the persistent one; the
+        // install boot runs as a live definition over it.
+        let uuid = dom.uuid_string().script(ctx)?;
+        match plan.install_xml(Some(&uuid)) {
+            Some(install_xml) => {
+                let started = super::phases::start_install(conn, &dom, &install_xml, ctx);
+                // Booted (or not): the fetched installer is not needed any more.
+                super::phases::remove_scratch(conn, &scratch);
+                started?;
+            }
+            None => {
+                dom.create().script(ctx)?;
+                let undo = dom.clone();
+                journal::record(
+                    "start_vm",
+                    format!("vm {name}"),
+                    Some(Box::new(move || undo.destroy())),
+                );
+            }
+        }
     }
     Ok(Vm {
         host: host.clone(),
         raw: dom.into(),
     })
+}
+
+/// Fetch a URL `location`'s kernel and initrd and put them where the plan
+/// says (a volume of the target host; a private file on the test driver),
+/// pointing the install phase at them. Returns their paths (removed once the
+/// install boot has started). With `keep` (the install boot waits for the
+/// first start) their creation is journalled, undone by removing them.
+fn fetch_boot_files(
+    conn: &virt::connect::Connect,
+    plan: &mut spec::Plan,
+    keep: bool,
+    ctx: &NativeCallContext,
+) -> ScriptResult<Vec<String>> {
+    let Some(files) = plan.boot_files.clone() else {
+        return Ok(Vec::new());
+    };
+    let mut done: Vec<String> = Vec::new();
+    let mut paths = Vec::new();
+    for file in [&files.kernel, &files.initrd] {
+        let Some(url) = &file.url else {
+            // A --plan rehearsal fetches nothing: the paths stand for them.
+            paths.push(file.path.clone());
+            continue;
+        };
+        let result = (|| -> ScriptResult<String> {
+            let bytes = spec::location::download(ctx, url)?;
+            match &files.pool {
+                Some(pool) => {
+                    let vol = upload_image(conn, pool, &file.name, &bytes).map_err(|e| {
+                        ScriptError::libvirt(&e)
+                            .with("field", "location")
+                            .with("value", format!("{pool}/{}", file.name))
+                            .at(ctx)
+                    })?;
+                    vol.path().script(ctx)
+                }
+                None => {
+                    std::fs::write(&file.path, &bytes).map_err(|e| {
+                        ScriptError::invalid(
+                            "location",
+                            &file.path,
+                            format!("cannot write the fetched installer: {e}"),
+                        )
+                        .at(ctx)
+                    })?;
+                    Ok(file.path.clone())
+                }
+            }
+        })();
+        match result {
+            Ok(path) => {
+                done.push(path.clone());
+                paths.push(path);
+            }
+            Err(e) => {
+                super::phases::remove_scratch(conn, &done);
+                return Err(e);
+            }
+        }
+    }
+    if keep && files.pool.is_some() {
+        for path in &done {
+            let (conn, p) = (conn.clone(), path.clone());
+            journal::record(
+                "create_volume",
+                format!("volume {path} (installer)"),
+                Some(Box::new(move || match conn.lookup_storage_vol_by_path(&p) {
+                    Ok(vol) => vol.delete(0),
+                    // Already removed by the install boot's start.
+                    Err(_) => Ok(()),
+                })),
+            );
+        }
+    }
+    if let Some(phase) = &mut plan.install {
+        phase.kernel = paths.first().cloned();
+        phase.initrd = paths.get(1).cloned();
+        phase.scratch = paths.clone();
+    }
+    Ok(paths)
 }
 
 fn create_or_define(
@@ -179,7 +292,16 @@ fn create_or_define(
         plan.start = false;
     }
     if plan.dry_run {
-        return Ok(plan.xml().into());
+        // Both phases when the method has an install boot.
+        return Ok(match plan.install_xml(None) {
+            Some(install) if install != plan.xml() => {
+                let mut both = Map::new();
+                both.insert("install".into(), install.into());
+                both.insert("final".into(), plan.xml().into());
+                both.into()
+            }
+            _ => plan.xml().into(),
+        });
     }
     execute(host, plan, &ctx).map(Dynamic::from)
 }

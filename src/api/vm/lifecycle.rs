@@ -46,6 +46,9 @@ pub mod vm_lifecycle_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn start(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
+        if let Some(phase) = crate::api::vm::phases::recorded(&vm.raw) {
+            return crate::api::vm::phases::start_recorded(vm.host.conn(), &vm.raw, &phase, &ctx);
+        }
         vm.raw.create().script(&ctx)?;
         let undo = vm.raw.clone();
         journal::record(
