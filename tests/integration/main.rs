@@ -15,6 +15,7 @@ mod jobs;
 mod migration;
 mod network;
 mod network_conformance;
+mod phases;
 mod properties;
 mod recipes;
 mod repl;

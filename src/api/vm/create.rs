@@ -436,7 +436,8 @@ pub mod vm_create_api {
     /// Define a VM from domain XML (`virsh define`).
     ///
     /// ```rhai
-    /// let xml = HOST.create_vm(#{ name: "raw", virt_type: "qemu", pxe: true, dry_run: true });
+    /// // A PXE install's final definition (the dry run's `final`).
+    /// let xml = HOST.create_vm(#{ name: "raw", virt_type: "qemu", pxe: true, dry_run: true }).final;
     /// assert(HOST.find_vm("raw") == ());   // the dry run made nothing
     /// let vm = HOST.define_vm_xml(xml);
     /// assert_eq([vm.name, vm.state], ["raw", "shut off"]);

@@ -48,6 +48,7 @@ pub(super) struct InstallKeys<'a> {
     initrd: Option<&'a Dynamic>,
     cmdline: Option<&'a Dynamic>,
     extra_args: Option<&'a Dynamic>,
+    location_pool: Option<&'a Dynamic>,
 }
 
 pub(super) fn read_install<'a>(f: &Fields<'a>) -> Result<InstallKeys<'a>, ScriptError> {
@@ -67,6 +68,7 @@ pub(super) fn read_install<'a>(f: &Fields<'a>) -> Result<InstallKeys<'a>, Script
         initrd: f.raw("initrd"),
         cmdline: f.raw("cmdline"),
         extra_args: f.raw("extra_args"),
+        location_pool: f.raw("location_pool"),
     })
 }
 
@@ -102,6 +104,15 @@ impl InstallKeys<'_> {
                         "only goes with kernel (direct kernel boot)",
                     ));
                 }
+            }
+        }
+        if let Some(v) = self.location_pool {
+            if method != "location" {
+                return Err(ScriptError::invalid(
+                    "location_pool",
+                    show(v),
+                    "only goes with location (an http:// or https:// tree)",
+                ));
             }
         }
         match self.extra_args {
@@ -160,7 +171,28 @@ impl BootFiles {
 /// The pool fetched kernels go to, decided like virt-install: its
 /// `boot-scratch` pool is the one over /var/lib/libvirt/boot, so a running
 /// pool over that directory if the host has one, else `default`.
-fn boot_pool(conn: &Connect, location: &str) -> Result<(String, String), ScriptError> {
+fn boot_pool(
+    conn: &Connect,
+    location: &str,
+    given: Option<String>,
+) -> Result<(String, String), ScriptError> {
+    if let Some(name) = given {
+        return match conn.lookup_storage_pool_by_name(&name) {
+            Ok(p) if p.is_active().unwrap_or(false) => {
+                Ok((name, crate::api::pool::target_path(&p).unwrap_or_default()))
+            }
+            Ok(_) => Err(ScriptError::invalid(
+                "location_pool",
+                &name,
+                "this storage pool is not running",
+            )),
+            Err(_) => Err(ScriptError::invalid(
+                "location_pool",
+                &name,
+                "no storage pool by this name on the host",
+            )),
+        };
+    }
     let pools = conn.list_all_storage_pools(0).unwrap_or_default();
     let active = |p: &virt::storage_pool::StoragePool| p.is_active().unwrap_or(false);
     let by_dir = pools.iter().filter(|p| active(p)).find_map(|p| {
@@ -184,7 +216,7 @@ fn boot_pool(conn: &Connect, location: &str) -> Result<(String, String), ScriptE
             "location",
             location,
             "the installer kernel and initrd are uploaded into a storage pool of the host: \
-             define a pool named default, or one over /var/lib/libvirt/boot",
+             give location_pool, or define a pool named default or one over /var/lib/libvirt/boot",
         )),
     }
 }
@@ -196,6 +228,7 @@ fn plan_boot_files(
     location: &str,
     name: &str,
     arch: &str,
+    given_pool: Option<String>,
 ) -> Result<BootFiles, ScriptError> {
     let base = location::check_url(location)?;
     let uri = conn.uri().unwrap_or_default();
@@ -204,6 +237,10 @@ fn plan_boot_files(
         format!("virtscript-{name}-install.initrd"),
     ];
     let (pool, paths) = if uri.starts_with("test:") {
+        if given_pool.is_some() {
+            // Checked as on a real host, though nothing is uploaded here.
+            boot_pool(conn, location, given_pool)?;
+        }
         let local = |n: &str| {
             crate::api::policy::local_path(
                 &uri,
@@ -217,7 +254,7 @@ fn plan_boot_files(
         };
         (None, [local(&names[0])?, local(&names[1])?])
     } else {
-        let (pool, dir) = boot_pool(conn, location)?;
+        let (pool, dir) = boot_pool(conn, location, given_pool)?;
         if let Ok(p) = conn.lookup_storage_pool_by_name(&pool) {
             for n in &names {
                 if p.lookup_storage_vol_by_name(n).is_ok() {
@@ -318,12 +355,20 @@ pub(super) fn apply_install(
             let location = f.string("location")?.unwrap_or_default();
             let arch = d.os.arch.clone().unwrap_or_else(|| "x86_64".into());
             let (kernel, initrd) = if location::is_url(&location) {
-                let files = plan_boot_files(conn, &location, &d.name, &arch)?;
+                let pool = f.string("location_pool")?;
+                let files = plan_boot_files(conn, &location, &d.name, &arch, pool)?;
                 let paths = (files.kernel.path.clone(), files.initrd.path.clone());
                 phase.scratch = vec![paths.0.clone(), paths.1.clone()];
                 boot_files = Some(files);
                 paths
             } else {
+                if let Some(pool) = f.string("location_pool")? {
+                    return Err(ScriptError::invalid(
+                        "location_pool",
+                        pool,
+                        "only goes with an http:// or https:// location (a local tree is read where it is)",
+                    ));
+                }
                 check_source(conn, "location", &location, allow_path)?;
                 location::find_local(&location, &arch)?
             };
