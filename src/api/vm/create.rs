@@ -367,7 +367,34 @@ pub mod vm_create_api {
 
     /// Create a VM like `virt-install`: define it from `spec` and start it
     /// (unless `start: false`). Returns the `Vm`, or with `dry_run: true` the
-    /// domain XML that would be defined (nothing is created).
+    /// domain XML that would be defined (nothing is created): one string for
+    /// `import` and `kernel`, `#{ install, final }` (both XML) for the install
+    /// methods whose install boot differs from the final definition.
+    ///
+    /// Install phases, as virt-install runs them: with `cdrom`, `location`
+    /// or `pxe` the persistent definition is the *final* one (boots the disk,
+    /// the CD-ROM drive kept but empty, no installer kernel, initrd or
+    /// cmdline, `on_reboot` restart) and the install boot (the CD-ROM, the
+    /// installer kernel or the network first, `on_reboot` destroy) starts as
+    /// a live definition over it. When the installer reboots, the VM stops
+    /// (`vm.wait_state("shut off", ...)`) and its next `vm.start()` boots the
+    /// installed disk. `kernel` is booted every time (virt-install `--boot
+    /// kernel=`) and `import` boots the disk: no install phase.
+    ///
+    /// `location` is an install tree: a local directory (an unpacked ISO) or
+    /// an `http://`/`https://` URL (`ftp://` is refused). The kernel and initrd
+    /// are the ones its `.treeinfo` names for the guest's arch, else those at
+    /// the places Debian, Ubuntu, Fedora and SUSE put them
+    /// (`install.amd/vmlinuz`, `main/installer-amd64/current/images/netboot/
+    /// debian-installer/amd64/linux`, `images/pxeboot/vmlinuz`,
+    /// `boot/x86_64/loader/linux`...). A URL tree is read over HTTP *by the
+    /// machine running virtscript* (a dry run reads its `.treeinfo` and asks
+    /// whether the files exist; `--plan` makes no request at all); the kernel
+    /// and initrd are then uploaded through libvirt into a storage pool of the
+    /// target host, so remote hosts work too: `location_pool`, else (as
+    /// virt-install's `boot-scratch`) a running pool over
+    /// /var/lib/libvirt/boot, else `default`. They are removed as soon as the
+    /// install boot has started.
     ///
     /// Spec keys: `name`, `memory` (`"2G"` or MiB), `vcpus`, `max_vcpus`, `cpu`
     /// (a mode or model name, or `#{ mode | model, sockets, cores, threads, numa:
@@ -377,7 +404,7 @@ pub mod vm_create_api {
     /// `virt_type` (`"kvm"`, `"qemu"`, auto), `arch`, `machine`, `uefi`,
     /// `disks` (`#{ volume }`, `#{ pool, size, format }`, `#{ path }` with `bus`,
     /// `cache`, `readonly`, `shareable`, `boot_order`), exactly one of `cdrom`,
-    /// `location` (+`extra_args`), `pxe: true`, `import: true`, `kernel`
+    /// `location` (+`extra_args`, `location_pool`), `pxe: true`, `import: true`, `kernel`
     /// (+`initrd`, `cmdline`); `networks` (names or `#{ network | bridge | direct,
     /// mac, model }`), `graphics` (`"none"`, `"vnc"`, `"spice"`), `autostart`,
     /// `cloud_init: #{ user_data, meta_data, network_config, pool }` (a NoCloud
@@ -398,15 +425,41 @@ pub mod vm_create_api {
     ///     networks: ["default"],
     /// });
     /// assert_eq(vm.state, "running");
+    ///
+    /// // An ISO install: the dry run shows both phases; the VM runs the
+    /// // install boot over its final definition.
+    /// let spec = #{ name: "deb", memory: "1G", virt_type: "qemu",
+    ///     disks: [#{ pool: "default-pool", size: "4G" }], cdrom: "/var/lib/libvirt/isos/debian.iso" };
+    /// let both = HOST.create_vm(spec + #{ dry_run: true });
+    /// assert(both.install.contains("<boot dev='cdrom'/>") && both.final.contains("<boot dev='hd'/>"));
+    /// let vm = HOST.create_vm(spec);
+    /// assert(vm.xml.contains("<on_reboot>destroy</on_reboot>"));
+    /// assert(vm.inactive_xml.contains("<on_reboot>restart</on_reboot>"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn create_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {
         create_or_define(ctx, host, spec, true)
     }
 
-    /// Define a VM from a spec (as `create_vm`) without starting it.
+    /// Define a VM from a spec (as `create_vm`) without starting it. With an
+    /// install method (`cdrom`, `location`, `pxe`) the definition is the final
+    /// one and the install boot is recorded in the VM's own metadata
+    /// (namespace `https://virtscript.dev/xmlns/install/1`): the first
+    /// `vm.start()` runs the install and clears the record. To skip the
+    /// install, remove the record first: `vm.set_metadata(
+    /// "https://virtscript.dev/xmlns/install/1", ())` (a URL `location`'s
+    /// fetched kernel and initrd stay in their pool until that first start).
     ///
     /// ```rhai
+    /// // An ISO install defined now, installed at its first start.
+    /// let vm = HOST.define_vm(#{ name: "later", memory: "1G", virt_type: "qemu",
+    ///     disks: [#{ pool: "default-pool", size: "2G" }], cdrom: "/var/lib/libvirt/isos/debian.iso" });
+    /// let media = "<source file='/var/lib/libvirt/isos/debian.iso'/>";
+    /// assert(!vm.inactive_xml.contains(media));   // the final definition
+    /// vm.start();
+    /// assert(vm.xml.contains(media));             // the install boot
+    /// assert(vm.metadata("https://virtscript.dev/xmlns/install/1") == ());
+    ///
     /// let vm = HOST.define_vm(#{ name: "db1", memory: 1024, virt_type: "qemu",
     ///     disks: [#{ pool: "default-pool", size: "1G" }], import: true });
     /// assert_eq(vm.state, "shut off");

@@ -36,7 +36,9 @@ fn wait_for_state(
 pub mod vm_lifecycle_api {
     use super::*;
 
-    /// Start (boot) a defined VM (`virsh start`).
+    /// Start (boot) a defined VM (`virsh start`). A VM that `define_vm` made
+    /// with an install method runs its recorded install boot the first time
+    /// (see `define_vm`).
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
