@@ -370,8 +370,8 @@ fn bad_location_urls_name_the_field_and_make_nothing() {
     refused(
         &format!("#{{ name: \"u\", virt_type: \"qemu\", location: \"{url}\", networks: [] }}"),
         "location",
-        &format!("{url}/.treeinfo"),
-        "location: cannot fetch",
+        &url,
+        &format!("location: cannot fetch {url}/.treeinfo: "),
     );
     let empty = TreeServer::new(&[("tree/README", b"nothing".to_vec())]);
     let url = empty.url("tree");
@@ -380,6 +380,18 @@ fn bad_location_urls_name_the_field_and_make_nothing() {
         "location",
         &url,
         "no kernel and initrd found in the tree",
+    );
+    refused(
+        &format!("#{{ name: \"u\", virt_type: \"qemu\", location: \"{url}\", location_pool: \"nopool\", networks: [] }}"),
+        "location_pool",
+        "nopool",
+        "no storage pool by this name",
+    );
+    refused(
+        r#"#{ name: "u", virt_type: "qemu", cdrom: "/var/lib/libvirt/isos/x.iso", location_pool: "default-pool", networks: [] }"#,
+        "location_pool",
+        "default-pool",
+        "only goes with location",
     );
     refused(
         r#"#{ name: "u", virt_type: "qemu", location: "ftp://127.0.0.1/tree", networks: [] }"#,

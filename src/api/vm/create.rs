@@ -216,7 +216,7 @@ fn fetch_boot_files(
             continue;
         };
         let result = (|| -> ScriptResult<String> {
-            let bytes = spec::location::download(ctx, url)?;
+            let bytes = spec::location::download(ctx, &files.location, url)?;
             match &files.pool {
                 Some(pool) => {
                     let vol = upload_image(conn, pool, &file.name, &bytes).map_err(|e| {

@@ -200,7 +200,9 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn fetch_error(url: &str, e: &ureq::Error) -> ScriptError {
+/// A request that failed: the field is `location`, the value the tree as
+/// given, the message names the URL asked for.
+fn fetch_error(location: &str, url: &str, e: &ureq::Error) -> ScriptError {
     let why = match e {
         ureq::Error::StatusCode(code) => format!("HTTP status {code}"),
         other => other.to_string(),
@@ -210,20 +212,24 @@ fn fetch_error(url: &str, e: &ureq::Error) -> ScriptError {
         format!("location: cannot fetch {url}: {why}"),
     )
     .with("field", "location")
-    .with("value", url)
+    .with("value", location)
 }
 
 /// Whether `url` answers a HEAD request with success.
-fn exists(agent: &ureq::Agent, url: &str) -> Result<bool, ScriptError> {
+fn exists(agent: &ureq::Agent, location: &str, url: &str) -> Result<bool, ScriptError> {
     match agent.head(url).call() {
         Ok(_) => Ok(true),
         Err(ureq::Error::StatusCode(_)) => Ok(false),
-        Err(e) => Err(fetch_error(url, &e)),
+        Err(e) => Err(fetch_error(location, url, &e)),
     }
 }
 
 /// A small text file of the tree (`.treeinfo`), `None` when the server has none.
-fn get_small(agent: &ureq::Agent, url: &str) -> Result<Option<String>, ScriptError> {
+fn get_small(
+    agent: &ureq::Agent,
+    location: &str,
+    url: &str,
+) -> Result<Option<String>, ScriptError> {
     match agent.get(url).call() {
         Ok(mut resp) => {
             let bytes = resp
@@ -231,11 +237,11 @@ fn get_small(agent: &ureq::Agent, url: &str) -> Result<Option<String>, ScriptErr
                 .with_config()
                 .limit(MAX_TREEINFO)
                 .read_to_vec()
-                .map_err(|e| fetch_error(url, &e))?;
+                .map_err(|e| fetch_error(location, url, &e))?;
             Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
         }
         Err(ureq::Error::StatusCode(_)) => Ok(None),
-        Err(e) => Err(fetch_error(url, &e)),
+        Err(e) => Err(fetch_error(location, url, &e)),
     }
 }
 
@@ -245,7 +251,7 @@ pub fn find_remote(location: &str, base: &str, arch: &str) -> Result<(String, St
     let agent = agent();
     let mut candidates = Vec::new();
     for name in [".treeinfo", "treeinfo"] {
-        if let Some(text) = get_small(&agent, &format!("{base}{name}"))? {
+        if let Some(text) = get_small(&agent, location, &format!("{base}{name}"))? {
             if let Some(pair) = treeinfo_images(&text, arch) {
                 candidates.push(pair);
             }
@@ -258,7 +264,7 @@ pub fn find_remote(location: &str, base: &str, arch: &str) -> Result<(String, St
             continue;
         }
         let (ku, iu) = (format!("{base}{k}"), format!("{base}{i}"));
-        if exists(&agent, &ku)? && exists(&agent, &iu)? {
+        if exists(&agent, location, &ku)? && exists(&agent, location, &iu)? {
             return Ok((ku, iu));
         }
     }
@@ -271,12 +277,12 @@ pub fn find_remote(location: &str, base: &str, arch: &str) -> Result<(String, St
 
 /// Download one file of the tree (up to 1 GiB), stopping between reads when
 /// the run is asked to stop.
-pub fn download(ctx: &NativeCallContext, url: &str) -> ScriptResult<Vec<u8>> {
+pub fn download(ctx: &NativeCallContext, location: &str, url: &str) -> ScriptResult<Vec<u8>> {
     let agent = agent();
     let mut resp = agent
         .get(url)
         .call()
-        .map_err(|e| fetch_error(url, &e).at(ctx))?;
+        .map_err(|e| fetch_error(location, url, &e).at(ctx))?;
     let mut reader = resp.body_mut().with_config().limit(MAX_IMAGE).reader();
     let mut out = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
@@ -287,7 +293,7 @@ pub fn download(ctx: &NativeCallContext, url: &str) -> ScriptResult<Vec<u8>> {
         let n = reader.read(&mut buf).map_err(|e| {
             ScriptError::new(ErrorKind::Io, format!("location: cannot fetch {url}: {e}"))
                 .with("field", "location")
-                .with("value", url)
+                .with("value", location)
                 .at(ctx)
         })?;
         if n == 0 {
@@ -296,7 +302,12 @@ pub fn download(ctx: &NativeCallContext, url: &str) -> ScriptResult<Vec<u8>> {
         out.extend_from_slice(&buf[..n]);
     }
     if out.is_empty() {
-        return Err(ScriptError::invalid("location", url, "the server sent an empty file").at(ctx));
+        return Err(ScriptError::invalid(
+            "location",
+            location,
+            format!("the server sent an empty file for {url}"),
+        )
+        .at(ctx));
     }
     Ok(out)
 }
