@@ -288,6 +288,14 @@ assert(file_size(k2) == 6, `${file_size(k2)}`);
 later.start();
 assert(later.xml.contains(k2), later.xml);
 print(`started=${k2}`);
+
+// Undefined before its first start, the VM takes its fetched installer along.
+let never = HOST.define_vm(#{ name: "net3", virt_type: "qemu", location: url, networks: [] });
+let k3 = never.metadata("https://virtscript.dev/xmlns/install/1").split("<kernel>")[1].split("</kernel>")[0];
+assert(file_size(k3) == 6);
+let r = never.undefine();
+assert(r.removed_volumes.contains(k3), `${r}`);
+assert(file_size(k3) == (), k3);
 "#,
     )
     .script_arg(&server.url("tree"))
@@ -493,6 +501,17 @@ assert(x.contains("<on_reboot>destroy</on_reboot>"), x);
 assert(!vm.inactive_xml.contains("<kernel>"), vm.inactive_xml);
 assert(x.contains("<kernel>{dir}/"), x);
 // Uploaded, booted, removed.
+assert_eq(HOST.pool("{pool}").volumes().map(|v| v.name), before);
+vm.destroy();
+assert(!vm.xml.contains("<kernel>") && vm.xml.contains("<boot dev='hd'/>"), vm.xml);
+vm.undefine();
+// define_vm: uploaded now, kept in the pool until the first start.
+let later = HOST.define_vm(#{{ name: "{name}", memory: 256, vcpus: 1, virt_type: "qemu", networks: [],
+    graphics: "none", location: ARGS[0], location_pool: "{pool}", extra_args: "console=ttyS0" }});
+let kept = HOST.pool("{pool}").volumes().map(|v| v.name);
+assert(kept.contains("virtscript-{name}-install.kernel") && kept.contains("virtscript-{name}-install.initrd"), `${{kept}}`);
+later.start();
+assert(later.xml.contains("-install.kernel</kernel>"), later.xml);
 assert_eq(HOST.pool("{pool}").volumes().map(|v| v.name), before);
 print("started");
 "#,
