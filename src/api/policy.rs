@@ -66,6 +66,12 @@ pub fn configure(args: &SecurityArgs, script: Option<&Path>, rehearsal: bool) {
         .and_then(|s| s.parent().map(Path::to_path_buf));
 }
 
+/// Whether this run is a `--plan` rehearsal (nothing may reach a host or
+/// the network: `location` URLs are not fetched).
+pub fn rehearsing() -> bool {
+    read().rehearsal
+}
+
 /// Remove the private directory local files were redirected into.
 pub fn cleanup() {
     if let Some(dir) = write().scratch.take() {

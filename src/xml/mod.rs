@@ -10,6 +10,7 @@ pub mod clone;
 pub mod domain;
 pub mod domain_hostdev;
 pub mod domcaps;
+pub mod install;
 pub mod metadata;
 pub mod network;
 pub mod osinfo;

@@ -376,7 +376,7 @@ try { vm.edit(|c| c.filesystems = [#{ source: "/etc", target: "etc" }]); print("
 catch (e) { print(`edit: ${e.kind} ${e.field} ${e.value}`); }
 assert(!vm.inactive_xml.contains("<filesystem"));
 let xml = HOST.create_vm(#{ name: "fs2", virt_type: "qemu", pxe: true, allow_path: true,
-    filesystems: [#{ source: "/etc", target: "etc" }], dry_run: true });
+    filesystems: [#{ source: "/etc", target: "etc" }], dry_run: true }).final;
 try { HOST.define_vm_xml(xml); print("ACCEPTED"); } catch (e) { print(`xml: ${e.kind} ${e.field} ${e.value}`); }
 assert(HOST.find_vm("fs2") == ());
 "#;

@@ -61,7 +61,7 @@ fn a_cpu_topology_sets_or_follows_the_vcpus() {
     let run = Script::new(
         r#"
 let xml = HOST.define_vm(#{ name: "t", virt_type: "qemu", pxe: true, dry_run: true,
-    cpu: #{ sockets: 2, cores: 3 } });
+    cpu: #{ sockets: 2, cores: 3 } }).final;
 assert(xml.contains("<vcpu>6</vcpu>"), xml);
 assert(xml.contains("<topology sockets='2' cores='3' threads='1'/>"), xml);
 let vm = HOST.define_vm(#{ name: "t", virt_type: "qemu", pxe: true, vcpus: 8,
@@ -72,7 +72,7 @@ assert(x.contains("sockets='1' dies='1' cores='4' threads='2'"), x);
 assert(x.contains("<model fallback='allow'>qemu64</model>"), x);
 // vcpus below max_vcpus: the topology counts the maximum.
 let xml = HOST.define_vm(#{ name: "u", virt_type: "qemu", pxe: true, dry_run: true,
-    vcpus: 2, max_vcpus: 4, cpu: #{ mode: "host-passthrough", sockets: 2 } });
+    vcpus: 2, max_vcpus: 4, cpu: #{ mode: "host-passthrough", sockets: 2 } }).final;
 assert(xml.contains("<vcpu current='2'>4</vcpu>"), xml);
 assert(xml.contains("<cpu mode='host-passthrough'><topology sockets='2' cores='2' threads='1'/></cpu>"), xml);
 print("ok");
@@ -212,7 +212,7 @@ print("ok");
 fn boot_round_trips_through_edit_keeping_the_rest_of_os() {
     let run = Script::new(
         r#"
-let xml = HOST.define_vm(#{ name: "e", virt_type: "qemu", pxe: true, dry_run: true });
+let xml = HOST.define_vm(#{ name: "e", virt_type: "qemu", pxe: true, boot: ["network", "hd"], dry_run: true }).final;
 xml.replace("<boot dev='hd'/>", "<boot dev='hd'/><bootmenu enable='yes' timeout='3000'/><bios useserial='yes'/>");
 let vm = HOST.define_vm_xml(xml);
 assert_eq(vm.config.boot, ["network", "hd"]);
@@ -252,7 +252,7 @@ fn hostdevs_become_libvirt_hostdev_elements() {
         r#"
 let xml = HOST.define_vm(#{ name: "h", virt_type: "qemu", pxe: true, dry_run: true,
   hostdevs: ["pci_0000_01_00_0", "usb_1_2", "usb_1_3", #{ type: "pci", address: "02:00.0", managed: false },
-             #{ vendor: "0x1d6b", product: "0x0002", address: "002.003" }, #{ type: "usb", address: "1.2" }] });
+             #{ vendor: "0x1d6b", product: "0x0002", address: "002.003" }, #{ type: "usb", address: "1.2" }] }).final;
 for want in [
   "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/></source></hostdev>",
   "<hostdev mode='subsystem' type='usb' managed='yes'><source><vendor id='0x1d6b'/><product id='0x0001'/></source></hostdev>",

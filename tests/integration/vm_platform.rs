@@ -28,8 +28,13 @@ fn cdrom_buses(xml: &str) -> Vec<String> {
         .collect()
 }
 
+/// The final definition a dry run returns (an install method's dry run
+/// returns `#{ install, final }`).
 fn dry_run(spec: &str) -> String {
-    let run = Script::new(&format!("print(HOST.create_vm({spec}));")).run();
+    let run = Script::new(&format!(
+        "let x = HOST.create_vm({spec});\nprint(if type_of(x) == \"map\" {{ x.final }} else {{ x }});"
+    ))
+    .run();
     run.ok();
     run.stdout.trim().to_owned()
 }
@@ -124,9 +129,9 @@ fn an_iso_install_gets_a_display_unless_told_none() {
 print(vm.xml);
 print("---");
 print(HOST.create_vm(#{ name: "none", virt_type: "qemu", cdrom: "/var/lib/libvirt/isos/a.iso",
-    graphics: "none", dry_run: true }));
+    graphics: "none", dry_run: true }).final);
 print("---");
-print(HOST.create_vm(#{ name: "pxe", virt_type: "qemu", pxe: true, dry_run: true }));"#,
+print(HOST.create_vm(#{ name: "pxe", virt_type: "qemu", pxe: true, dry_run: true }).final);"#,
     )
     .run();
     run.ok();

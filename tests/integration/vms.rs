@@ -125,7 +125,10 @@ let xml = HOST.create_vm(#{
     cloud_init: #{ user_data: "#cloud-config\n", network_config: "version: 2\n" },
     dry_run: true,
 });
-print(xml);
+// An ISO install has two phases: the install boot and the final definition.
+print(xml.install);
+print("=== final");
+print(xml.final);
 assert(HOST.find_vm("web") == ());
 assert_eq(HOST.vms().len(), 1);
 "##,

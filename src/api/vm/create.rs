@@ -13,8 +13,9 @@ use crate::api::Host;
 use crate::runtime::journal;
 use crate::xml::tree::Element;
 
-/// A seed image as a new volume `file` of `pool`, uploaded through libvirt.
-fn upload_seed(
+/// An image built or fetched here (a cloud-init seed, an installer kernel)
+/// as a new volume `file` of `pool`, uploaded through libvirt.
+fn upload_image(
     conn: &virt::connect::Connect,
     pool: &str,
     file: &str,
@@ -82,7 +83,7 @@ fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> Script
         let image = crate::iso::build("cidata", &refs);
         match &seed.volume {
             // Built here, uploaded there: nothing is written on this machine.
-            Some((pool, file)) => match upload_seed(conn, pool, file, &image) {
+            Some((pool, file)) => match upload_image(conn, pool, file, &image) {
                 Ok(vol) => {
                     if let Ok(path) = vol.path() {
                         plan.domain.disks[seed.disk].source = Some(path);
@@ -121,11 +122,30 @@ fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> Script
             }
         }
     }
-    let xml = plan.xml();
+    // The install boot's kernel and initrd from a URL tree: fetched here,
+    // uploaded into a pool of the target host.
+    let record = plan.install.is_some() && !plan.start;
+    let scratch = match fetch_boot_files(conn, &mut plan, record, ctx) {
+        Ok(s) => s,
+        Err(e) => {
+            cleanup(&mut created);
+            if let Some(p) = &seed_file {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(e);
+        }
+    };
+    // define_vm (or start: false) keeps the install boot for the first start.
+    let xml = if record {
+        plan.recorded_xml()
+    } else {
+        plan.xml()
+    };
     let dom = match conn.define_domain_xml(&xml) {
         Ok(dom) => dom,
         Err(e) => {
             cleanup(&mut created);
+            super::phases::remove_scratch(conn, &scratch);
             if let Some(p) = &seed_file {
                 let _ = std::fs::remove_file(p);
             }
@@ -146,18 +166,111 @@ fn execute(host: &Host, mut plan: spec::Plan, ctx: &NativeCallContext) -> Script
         journal::record("set_autostart", format!("vm {name}"), None);
     }
     if plan.start {
-        dom.create().script(ctx)?;
-        let undo = dom.clone();
-        journal::record(
-            "start_vm",
-            format!("vm {name}"),
-            Some(Box::new(move || undo.destroy())),
-        );
+        // virt-install: the final definition is the persistent one; the
+        // install boot runs as a live definition over it.
+        let uuid = dom.uuid_string().script(ctx)?;
+        match plan.install_xml(Some(&uuid)) {
+            Some(install_xml) => {
+                let started = super::phases::start_install(conn, &dom, &install_xml, ctx);
+                // Booted (or not): the fetched installer is not needed any more.
+                super::phases::remove_scratch(conn, &scratch);
+                started?;
+            }
+            None => {
+                dom.create().script(ctx)?;
+                let undo = dom.clone();
+                journal::record(
+                    "start_vm",
+                    format!("vm {name}"),
+                    Some(Box::new(move || undo.destroy())),
+                );
+            }
+        }
     }
     Ok(Vm {
         host: host.clone(),
         raw: dom.into(),
     })
+}
+
+/// Fetch a URL `location`'s kernel and initrd and put them where the plan
+/// says (a volume of the target host; a private file on the test driver),
+/// pointing the install phase at them. Returns their paths (removed once the
+/// install boot has started). With `keep` (the install boot waits for the
+/// first start) their creation is journalled, undone by removing them.
+fn fetch_boot_files(
+    conn: &virt::connect::Connect,
+    plan: &mut spec::Plan,
+    keep: bool,
+    ctx: &NativeCallContext,
+) -> ScriptResult<Vec<String>> {
+    let Some(files) = plan.boot_files.clone() else {
+        return Ok(Vec::new());
+    };
+    let mut done: Vec<String> = Vec::new();
+    let mut paths = Vec::new();
+    for file in [&files.kernel, &files.initrd] {
+        let Some(url) = &file.url else {
+            // A --plan rehearsal fetches nothing: the paths stand for them.
+            paths.push(file.path.clone());
+            continue;
+        };
+        let result = (|| -> ScriptResult<String> {
+            let bytes = spec::location::download(ctx, &files.location, url)?;
+            match &files.pool {
+                Some(pool) => {
+                    let vol = upload_image(conn, pool, &file.name, &bytes).map_err(|e| {
+                        ScriptError::libvirt(&e)
+                            .with("field", "location")
+                            .with("value", format!("{pool}/{}", file.name))
+                            .at(ctx)
+                    })?;
+                    vol.path().script(ctx)
+                }
+                None => {
+                    std::fs::write(&file.path, &bytes).map_err(|e| {
+                        ScriptError::invalid(
+                            "location",
+                            &file.path,
+                            format!("cannot write the fetched installer: {e}"),
+                        )
+                        .at(ctx)
+                    })?;
+                    Ok(file.path.clone())
+                }
+            }
+        })();
+        match result {
+            Ok(path) => {
+                done.push(path.clone());
+                paths.push(path);
+            }
+            Err(e) => {
+                super::phases::remove_scratch(conn, &done);
+                return Err(e);
+            }
+        }
+    }
+    if keep && files.pool.is_some() {
+        for path in &done {
+            let (conn, p) = (conn.clone(), path.clone());
+            journal::record(
+                "create_volume",
+                format!("volume {path} (installer)"),
+                Some(Box::new(move || match conn.lookup_storage_vol_by_path(&p) {
+                    Ok(vol) => vol.delete(0),
+                    // Already removed by the install boot's start.
+                    Err(_) => Ok(()),
+                })),
+            );
+        }
+    }
+    if let Some(phase) = &mut plan.install {
+        phase.kernel = paths.first().cloned();
+        phase.initrd = paths.get(1).cloned();
+        phase.scratch = paths.clone();
+    }
+    Ok(paths)
 }
 
 fn create_or_define(
@@ -179,7 +292,16 @@ fn create_or_define(
         plan.start = false;
     }
     if plan.dry_run {
-        return Ok(plan.shown_xml().into());
+        // Both phases when the method has an install boot (passwords left out).
+        return Ok(match plan.shown_install_xml() {
+            Some(install) if install != plan.shown_xml() => {
+                let mut both = Map::new();
+                both.insert("install".into(), install.into());
+                both.insert("final".into(), plan.shown_xml().into());
+                both.into()
+            }
+            _ => plan.shown_xml().into(),
+        });
     }
     execute(host, plan, &ctx).map(Dynamic::from)
 }
@@ -255,7 +377,34 @@ pub mod vm_create_api {
 
     /// Create a VM like `virt-install`: define it from `spec` and start it
     /// (unless `start: false`). Returns the `Vm`, or with `dry_run: true` the
-    /// domain XML that would be defined (nothing is created).
+    /// domain XML that would be defined (nothing is created): one string for
+    /// `import` and `kernel`, `#{ install, final }` (both XML) for the install
+    /// methods whose install boot differs from the final definition.
+    ///
+    /// Install phases, as virt-install runs them: with `cdrom`, `location`
+    /// or `pxe` the persistent definition is the *final* one (boots the disk,
+    /// the CD-ROM drive kept but empty, no installer kernel, initrd or
+    /// cmdline, `on_reboot` restart) and the install boot (the CD-ROM, the
+    /// installer kernel or the network first, `on_reboot` destroy) starts as
+    /// a live definition over it. When the installer reboots, the VM stops
+    /// (`vm.wait_state("shut off", ...)`) and its next `vm.start()` boots the
+    /// installed disk. `kernel` is booted every time (virt-install `--boot
+    /// kernel=`) and `import` boots the disk: no install phase.
+    ///
+    /// `location` is an install tree: a local directory (an unpacked ISO) or
+    /// an `http://`/`https://` URL (`ftp://` is refused). The kernel and initrd
+    /// are the ones its `.treeinfo` names for the guest's arch, else those at
+    /// the places Debian, Ubuntu, Fedora and SUSE put them
+    /// (`install.amd/vmlinuz`, `main/installer-amd64/current/images/netboot/
+    /// debian-installer/amd64/linux`, `images/pxeboot/vmlinuz`,
+    /// `boot/x86_64/loader/linux`...). A URL tree is read over HTTP *by the
+    /// machine running virtscript* (a dry run reads its `.treeinfo` and asks
+    /// whether the files exist; `--plan` makes no request at all); the kernel
+    /// and initrd are then uploaded through libvirt into a storage pool of the
+    /// target host, so remote hosts work too: `location_pool`, else (as
+    /// virt-install's `boot-scratch`) a running pool over
+    /// /var/lib/libvirt/boot, else `default`. They are removed as soon as the
+    /// install boot has started.
     ///
     /// Spec keys: `name`, `memory` (`"2G"` or MiB), `current_memory` (the
     /// balloon's size at boot, at most `memory`; default `memory`), `vcpus`,
@@ -272,7 +421,7 @@ pub mod vm_create_api {
     /// the name), each with `device` (`"disk"` (default), `"cdrom"`,
     /// `"floppy"`, `"lun"`), `bus`, `cache`, `readonly`, `shareable`,
     /// `boot_order`, `allow_path`; a plain string is a path), exactly one of `cdrom`,
-    /// `location` (+`extra_args`), `pxe: true`, `import: true`, `kernel`
+    /// `location` (+`extra_args`, `location_pool`), `pxe: true`, `import: true`, `kernel`
     /// (+`initrd`, `cmdline`); `networks` (names or `#{ network | bridge | direct,
     /// mac, model, mode }`; `mode` for `direct`: macvtap's `bridge` (default),
     /// `vepa`, `private`, `passthrough`), `start` (default true for `create_vm`), `autostart`,
@@ -319,12 +468,12 @@ pub mod vm_create_api {
     ///
     /// ```rhai
     /// let xml = HOST.create_vm(#{ name: "arm", arch: "aarch64", virt_type: "qemu",
-    ///     cdrom: "/var/lib/libvirt/isos/debian-arm64.iso", dry_run: true });
+    ///     cdrom: "/var/lib/libvirt/isos/debian-arm64.iso", dry_run: true }).final;
     /// assert(xml.contains("firmware='efi'") && xml.contains("bus='scsi'"));
     /// assert(xml.contains("model='virtio-scsi'") && !xml.contains("'ide'"));
     ///
     /// let xml = HOST.create_vm(#{ name: "iso", virt_type: "qemu",
-    ///     cdrom: "/var/lib/libvirt/isos/installer.iso", dry_run: true });
+    ///     cdrom: "/var/lib/libvirt/isos/installer.iso", dry_run: true }).final;
     /// assert(xml.contains("<graphics type='spice'") && xml.contains("<model type='qxl'/>"));
     ///
     /// let vm = HOST.define_vm(#{ name: "deb", os: "debian11", import: true,
@@ -390,15 +539,41 @@ pub mod vm_create_api {
     ///     networks: ["default"],
     /// });
     /// assert_eq(vm.state, "running");
+    ///
+    /// // An ISO install: the dry run shows both phases; the VM runs the
+    /// // install boot over its final definition.
+    /// let spec = #{ name: "deb", memory: "1G", virt_type: "qemu",
+    ///     disks: [#{ pool: "default-pool", size: "4G" }], cdrom: "/var/lib/libvirt/isos/debian.iso" };
+    /// let both = HOST.create_vm(spec + #{ dry_run: true });
+    /// assert(both.install.contains("<boot dev='cdrom'/>") && both.final.contains("<boot dev='hd'/>"));
+    /// let vm = HOST.create_vm(spec);
+    /// assert(vm.xml.contains("<on_reboot>destroy</on_reboot>"));
+    /// assert(vm.inactive_xml.contains("<on_reboot>restart</on_reboot>"));
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn create_vm(ctx: NativeCallContext, host: &mut Host, spec: Map) -> ScriptResult<Dynamic> {
         create_or_define(ctx, host, spec, true)
     }
 
-    /// Define a VM from a spec (as `create_vm`) without starting it.
+    /// Define a VM from a spec (as `create_vm`) without starting it. With an
+    /// install method (`cdrom`, `location`, `pxe`) the definition is the final
+    /// one and the install boot is recorded in the VM's own metadata
+    /// (namespace `https://virtscript.dev/xmlns/install/1`): the first
+    /// `vm.start()` runs the install and clears the record. To skip the
+    /// install, remove the record first: `vm.set_metadata(
+    /// "https://virtscript.dev/xmlns/install/1", ())` (a URL `location`'s
+    /// fetched kernel and initrd stay in their pool until that first start).
     ///
     /// ```rhai
+    /// // An ISO install defined now, installed at its first start.
+    /// let vm = HOST.define_vm(#{ name: "later", memory: "1G", virt_type: "qemu",
+    ///     disks: [#{ pool: "default-pool", size: "2G" }], cdrom: "/var/lib/libvirt/isos/debian.iso" });
+    /// let media = "<source file='/var/lib/libvirt/isos/debian.iso'/>";
+    /// assert(!vm.inactive_xml.contains(media));   // the final definition
+    /// vm.start();
+    /// assert(vm.xml.contains(media));             // the install boot
+    /// assert(vm.metadata("https://virtscript.dev/xmlns/install/1") == ());
+    ///
     /// let vm = HOST.define_vm(#{ name: "db1", memory: 1024, virt_type: "qemu",
     ///     disks: [#{ pool: "default-pool", size: "1G" }], import: true });
     /// assert_eq(vm.state, "shut off");
@@ -462,7 +637,8 @@ pub mod vm_create_api {
     /// Define a VM from domain XML (`virsh define`).
     ///
     /// ```rhai
-    /// let xml = HOST.create_vm(#{ name: "raw", virt_type: "qemu", pxe: true, dry_run: true });
+    /// // A PXE install's final definition (the dry run's `final`).
+    /// let xml = HOST.create_vm(#{ name: "raw", virt_type: "qemu", pxe: true, dry_run: true }).final;
     /// assert(HOST.find_vm("raw") == ());   // the dry run made nothing
     /// let vm = HOST.define_vm_xml(xml);
     /// assert_eq([vm.name, vm.state], ["raw", "shut off"]);

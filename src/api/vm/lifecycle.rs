@@ -36,7 +36,9 @@ fn wait_for_state(
 pub mod vm_lifecycle_api {
     use super::*;
 
-    /// Start (boot) a defined VM (`virsh start`).
+    /// Start (boot) a defined VM (`virsh start`). A VM that `define_vm` made
+    /// with an install method runs its recorded install boot the first time
+    /// (see `define_vm`).
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
@@ -46,6 +48,9 @@ pub mod vm_lifecycle_api {
     /// ```
     #[rhai_fn(pure, return_raw)]
     pub fn start(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<()> {
+        if let Some(phase) = crate::api::vm::phases::recorded(&vm.raw) {
+            return crate::api::vm::phases::start_recorded(vm.host.conn(), &vm.raw, &phase, &ctx);
+        }
         vm.raw.create().script(&ctx)?;
         let undo = vm.raw.clone();
         journal::record(

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod migrate;
 pub mod numa;
 mod object;
+pub mod phases;
 pub mod spec;
 pub mod tuning;
 pub mod undefine;

@@ -237,7 +237,10 @@ pub mod vm_undefine_api {
     use super::*;
 
     /// Remove the VM's definition (`virsh undefine`); a running VM keeps running
-    /// as a transient one. Returns `#{ removed_volumes: [] }`.
+    /// as a transient one. Returns `#{ removed_volumes: [] }`: the VM's own
+    /// cloud-init seed goes with it, and so does the installer kernel and
+    /// initrd fetched for an install boot that has not run yet (`define_vm`
+    /// with a URL `location`).
     ///
     /// ```rhai
     /// let vm = HOST.vm("test");
@@ -270,8 +273,15 @@ pub mod vm_undefine_api {
             None => (Vec::new(), Array::new()),
         };
         add_own_seed(vm, &mut volumes);
+        // A URL install's fetched installer, waiting for a first start that
+        // will not come now.
+        let installer = crate::api::vm::phases::recorded(&vm.raw)
+            .map(|phase| phase.scratch)
+            .unwrap_or_default();
         undefine_definition(vm, &opts, &ctx)?;
         let mut removed = Array::new();
+        crate::api::vm::phases::remove_scratch(vm.host.conn(), &installer);
+        removed.extend(installer.into_iter().map(Into::into));
         for (path, vol) in volumes {
             vol.delete(0).script(&ctx)?;
             journal::record("delete_volume", format!("volume {path}"), None);

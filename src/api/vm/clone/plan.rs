@@ -357,6 +357,33 @@ fn preserved_source(
 }
 
 /// Decide everything about one clone of `vm`; creates nothing.
+/// A VM whose recorded install boot (`define_vm` with a URL `location`)
+/// has not run yet points at installer files fetched for it, which its first
+/// start removes: a clone would boot (and remove) the same files.
+fn refuse_pending_fetched_install(src_name: &str, tree: &Element) -> Result<(), ScriptError> {
+    use crate::xml::{install, metadata};
+    let fetched = tree
+        .child("metadata")
+        .into_iter()
+        .flat_map(|m| m.elements())
+        .filter(|el| metadata::in_namespace(el, install::NS))
+        .any(|el| metadata::strip_ns(el).1.child("scratch").is_some());
+    if fetched {
+        return Err(ScriptError::new(
+            ErrorKind::State,
+            format!(
+                "VM {src_name} has not run its install yet, and its first start boots (then \
+                 removes) the installer fetched for it: start it once first, or drop the install \
+                 with vm.set_metadata(\"{}\", ())",
+                install::NS
+            ),
+        )
+        .with("field", "state")
+        .with("value", "install pending"));
+    }
+    Ok(())
+}
+
 pub fn plan(
     vm: &Vm,
     opts: &CloneOptions,
@@ -407,6 +434,7 @@ pub fn plan(
     let (dom, tree) = Domain::parse(&xml).map_err(|e| {
         ScriptError::new(ErrorKind::Xml, format!("cannot read {src_name}'s XML: {e}"))
     })?;
+    refuse_pending_fetched_install(&src_name, &tree)?;
 
     // Disks, virt-clone's three ways: shared (ISOs, read-only, shareable,
     // skip_copy), preserved (preserve_data: the given existing volume as it

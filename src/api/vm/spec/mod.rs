@@ -5,6 +5,7 @@ mod cpu;
 mod disks;
 mod hostdevs;
 mod install;
+pub mod location;
 mod networks;
 pub mod osinfo;
 mod seed;
@@ -24,7 +25,7 @@ pub use caps::{platform, Platform};
 pub use cpu::{parse_cpuset, plan_cpu_map};
 pub use disks::plan_disk;
 pub use hostdevs::{hostdev_map, plan_hostdevs};
-pub use install::{check_source, pool_dirs};
+pub use install::{check_source, pool_dirs, BootFile, BootFiles};
 pub use networks::plan_interface;
 pub use seed::{seed_path, seed_volume_name, Seed};
 
@@ -139,6 +140,11 @@ pub struct Plan {
     pub dry_run: bool,
     /// The NoCloud seed, attached as a CD-ROM.
     pub cloud_init: Option<Seed>,
+    /// The install boot on top of `domain` (the final definition), for
+    /// `cdrom`, `location` and `pxe`.
+    pub install: Option<crate::xml::install::InstallPhase>,
+    /// A URL `location`'s kernel and initrd, fetched when the VM is made.
+    pub boot_files: Option<BootFiles>,
 }
 /// The architecture names libvirt knows (`virArch`).
 const ARCHES: &[&str] = &[
@@ -211,25 +217,66 @@ fn spec_metadata(field: &str, map: &Map) -> Result<Vec<Element>, ScriptError> {
 }
 
 impl Plan {
-    /// The domain XML to define.
+    /// The domain XML to define: the final definition.
     pub fn xml(&self) -> String {
-        let mut root = self.domain.to_element();
-        crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
+        self.xml_of(&self.domain, &[])
+    }
+
+    /// The final definition with the install phase recorded in its
+    /// metadata (`define_vm`: the first `vm.start()` runs the install boot).
+    pub fn recorded_xml(&self) -> String {
+        use crate::xml::{install, metadata};
+        match &self.install {
+            Some(phase) => {
+                let record = metadata::with_ns(&phase.to_element(), install::PREFIX, install::NS);
+                self.xml_of(&self.domain, &[record])
+            }
+            None => self.xml(),
+        }
+    }
+
+    /// The install boot's definition, when the method has one (with `uuid`,
+    /// the defined final definition's, so that it starts over it).
+    pub fn install_xml(&self, uuid: Option<&str>) -> Option<String> {
+        let phase = self.install.as_ref()?;
+        let mut d = self.domain.clone();
+        phase.apply(&mut d);
+        if let Some(u) = uuid {
+            d.uuid = Some(u.to_owned());
+        }
+        Some(self.xml_of(&d, &[]))
+    }
+
+    fn xml_of(&self, d: &Domain, extra: &[Element]) -> String {
+        let mut root = d.to_element();
+        let mut all = self.metadata.clone();
+        all.extend(extra.iter().cloned());
+        crate::xml::domain::set_metadata_elements(&mut root, &all);
         root.to_xml()
     }
 
-    /// The domain XML as `dry_run` returns it: without the display
+    /// The final definition as `dry_run` returns it: without the display
     /// passwords, as libvirt shows a definition (`virsh dumpxml` without
     /// `--security-info`).
     pub fn shown_xml(&self) -> String {
-        let mut domain = self.domain.clone();
-        for g in &mut domain.graphics {
-            g.passwd = None;
-        }
-        let mut root = domain.to_element();
-        crate::xml::domain::set_metadata_elements(&mut root, &self.metadata);
-        root.to_xml()
+        self.xml_of(&without_passwords(&self.domain), &[])
     }
+
+    /// The install boot's definition as `dry_run` returns it.
+    pub fn shown_install_xml(&self) -> Option<String> {
+        let phase = self.install.as_ref()?;
+        let mut d = without_passwords(&self.domain);
+        phase.apply(&mut d);
+        Some(self.xml_of(&d, &[]))
+    }
+}
+
+fn without_passwords(d: &Domain) -> Domain {
+    let mut d = d.clone();
+    for g in &mut d.graphics {
+        g.passwd = None;
+    }
+    d
 }
 
 /// Validate a spec and turn it into a plan. Only reads from libvirt (lookups).
@@ -442,7 +489,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let method = install.method()?;
     // One rule for every CD-ROM (install media, seed, disks[i]): caps::cdrom_bus.
     let cdrom_bus = platform.cdrom_bus();
-    install::apply_install(conn, &f, method, &mut d, &cdrom_bus, allow_path)?;
+    let installed = install::apply_install(conn, &f, method, &mut d, &cdrom_bus, allow_path)?;
     // The order the VM boots in once installed (the install method boots
     // its own media for the install).
     if boot {
@@ -533,6 +580,10 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
             "a VM with this name already exists",
         ));
     }
+    let mut installed = installed;
+    if let Some(files) = &mut installed.boot_files {
+        files.resolve()?;
+    }
     Ok(Plan {
         domain: d,
         metadata,
@@ -541,6 +592,8 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         autostart,
         dry_run,
         cloud_init,
+        install: installed.phase,
+        boot_files: installed.boot_files,
     })
 }
 
