@@ -332,3 +332,79 @@ try {{
     let list = virsh(&uri, &["list", "--all", "--name"]);
     assert!(!list.contains(&name) && !list.contains(&arm), "{list}");
 }
+
+/// `os: "debian12"` works on hosts whose osinfo-db stops at debian11 (Debian
+/// 12's own): virtscript's bundled entry derives from debian11, whose
+/// resources it takes, and `detect` knows a Debian 12 netinst ISO. A system
+/// database that has debian12 wins (here: a copy of it that says so).
+#[test]
+fn debian12_is_known_even_where_osinfo_db_predates_it() {
+    let ram = osinfo_resource(DEBIAN11, "ram").unwrap();
+    let storage = osinfo_resource(DEBIAN11, "storage").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("README"), "netinst\n").unwrap();
+    let iso = dir.path().join("debian12.iso");
+    let out = std::process::Command::new("genisoimage")
+        .args(["-quiet", "-V", "Debian 12.4.0 amd64 n", "-o"])
+        .arg(&iso)
+        .arg(dir.path().join("README"))
+        .output()
+        .expect("genisoimage (tools/libvirtd-netns.sh install) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Script::new(&format!(
+        r#"let vm = HOST.define_vm(#{{ name: "bookworm", os: "debian12", import: true,
+    disks: [#{{ pool: "default-pool" }}] }});
+print(vm.xml);
+print(`capacity=${{HOST.pool("default-pool").volume("bookworm.qcow2").capacity}}`);
+let x = HOST.create_vm(#{{ name: "det", os: "detect", cdrom: "{}", allow_path: true, dry_run: true }});
+print(`detected=${{x.final}}`);"#,
+        iso.display()
+    ))
+    .run();
+    run.ok().stdout_has(&format!("capacity={storage}"));
+    assert!(
+        run.stdout
+            .contains(&format!("<memory unit='KiB'>{}</memory>", ram / 1024)),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("<libosinfo:os id='http://debian.org/debian/12'/>"),
+        "{}",
+        run.stdout
+    );
+    let detected = run.stdout.split("detected=").nth(1).unwrap();
+    assert!(
+        detected.contains("http://debian.org/debian/12"),
+        "{detected}"
+    );
+
+    // A database with its own debian12 entry is the one used.
+    let db = tempfile::tempdir().unwrap();
+    let os = db.path().join("os/debian.org");
+    std::fs::create_dir_all(&os).unwrap();
+    std::fs::copy(DEBIAN11, os.join("debian-11.xml")).unwrap();
+    std::fs::write(
+        os.join("debian-12.xml"),
+        r#"<libosinfo version="0.0.1"><os id="http://debian.org/debian/12"><short-id>debian12</short-id>
+<derives-from id="http://debian.org/debian/11"/><resources arch="all"><minimum><n-cpus>3</n-cpus><ram>3221225472</ram></minimum></resources></os></libosinfo>"#,
+    )
+    .unwrap();
+    let own = Script::new(
+        r#"print(HOST.create_vm(#{ name: "d", os: "debian12", pxe: true, dry_run: true }).final);"#,
+    )
+    .env("OSINFO_SYSTEM_DIR", db.path().to_str().unwrap())
+    .run();
+    own.ok();
+    assert!(
+        own.stdout.contains("<memory unit='KiB'>6291456</memory>"),
+        "{}",
+        own.stdout
+    );
+    assert!(own.stdout.contains(">6</vcpu>"), "{}", own.stdout);
+}

@@ -464,7 +464,9 @@ pub mod vm_create_api {
     /// OS supports them (else SATA/IDE and e1000e/e1000), and records the OS
     /// in the libosinfo metadata. Without `os`: 1 GiB, 1 vCPU, virtio disks
     /// and NICs, and a disk size must be given. An unknown id is refused with
-    /// the nearest one.
+    /// the nearest one. virtscript carries entries for releases newer than
+    /// Debian 12's osinfo-db (`debian12`: data/osinfo/), read only when the
+    /// system database has no entry of that id.
     ///
     /// ```rhai
     /// let xml = HOST.create_vm(#{ name: "arm", arch: "aarch64", virt_type: "qemu",

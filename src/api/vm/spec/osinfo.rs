@@ -80,12 +80,41 @@ fn os_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// OS entries virtscript carries for releases newer than the osinfo-db a
+/// host has (Debian 12's stops at debian11). A system entry of the same id
+/// wins; these are read only when it has none.
+const BUNDLED: &[(&str, &str)] = &[(
+    "debian-12.xml",
+    include_str!("../../../../data/osinfo/debian-12.xml"),
+)];
+
+/// Where an index entry of [`BUNDLED`] seems to live (it is never read from disk).
+const BUNDLED_DIR: &str = "(bundled with virtscript)";
+
+fn read_entry(path: &Path) -> Option<String> {
+    match path.strip_prefix(BUNDLED_DIR) {
+        Ok(name) => BUNDLED
+            .iter()
+            .find(|(n, _)| Path::new(n) == name)
+            .map(|(_, text)| (*text).to_owned()),
+        Err(_) => std::fs::read_to_string(path).ok(),
+    }
+}
+
 fn build_index(dir: &Path) -> Result<Index, String> {
     let mut ix = Index::default();
-    for path in os_files(dir)? {
-        let Ok(text) = std::fs::read_to_string(&path) else {
+    let system = os_files(dir)?;
+    let bundled = BUNDLED
+        .iter()
+        .map(|(name, _)| Path::new(BUNDLED_DIR).join(name));
+    for path in system.into_iter().chain(bundled) {
+        let Some(text) = read_entry(&path) else {
             continue;
         };
+        let known = |(id, _): (String, _)| ix.by_id.contains_key(&id);
+        if path.starts_with(BUNDLED_DIR) && crate::xml::osinfo::scan_ids(&text).is_some_and(known) {
+            continue; // The system database has its own entry.
+        }
         let volume_ids = crate::xml::osinfo::scan_texts(&text, "volume-id");
         if !volume_ids.is_empty() {
             ix.volume_ids.push((path.clone(), volume_ids));
@@ -107,7 +136,7 @@ fn build_index(dir: &Path) -> Result<Index, String> {
 }
 
 fn load(path: &Path) -> Option<OsinfoOs> {
-    OsinfoOs::parse(&std::fs::read_to_string(path).ok()?)
+    OsinfoOs::parse(&read_entry(path)?)
         .ok()
         .flatten()
 }
