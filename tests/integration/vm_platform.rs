@@ -408,3 +408,25 @@ print(`detected=${{x.final}}`);"#,
     );
     assert!(own.stdout.contains(">6</vcpu>"), "{}", own.stdout);
 }
+
+/// virt-install's x86 machine: q35 when the `os` runs on it (osinfo's q35
+/// chipset device, and virtio 1.0 where it has virtio-net), `pc` for
+/// `generic` (virt-install's "no OS defaults") and without `os`.
+#[test]
+fn an_os_that_runs_on_q35_gets_q35() {
+    let machine = |os: &str| {
+        let xml = dry_run(&format!(
+            r#"#{{ name: "m", virt_type: "qemu", pxe: true, {os} dry_run: true }}"#
+        ));
+        let el = virtscript::xml::tree::Element::parse(&xml).unwrap();
+        el.path(&["os", "type"])
+            .and_then(|t| t.attr("machine").map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert_eq!(machine(r#"os: "debian11","#), "q35");
+    assert_eq!(machine(r#"os: "win10","#), "q35");
+    assert_eq!(machine(r#"os: "generic","#), "");
+    assert_eq!(machine(""), "");
+    // A machine given is kept.
+    assert_eq!(machine(r#"os: "debian11", machine: "pc","#), "pc");
+}

@@ -462,7 +462,9 @@ pub mod vm_create_api {
     /// `vcpus` and the size of a `#{ pool }` disk from the OS's recommended
     /// resources (else twice its minimum), virtio disks and NICs only when the
     /// OS supports them (else SATA/IDE and e1000e/e1000), and records the OS
-    /// in the libosinfo metadata. Without `os`: 1 GiB, 1 vCPU, virtio disks
+    /// in the libosinfo metadata; on x86 an OS that runs on the q35 chipset
+    /// gets machine `q35` (virt-install's rule; `os: "generic"` means no OS
+    /// defaults, as there). Without `os`: 1 GiB, 1 vCPU, virtio disks
     /// and NICs, and a disk size must be given. An unknown id is refused with
     /// the nearest one. virtscript carries entries for releases newer than
     /// Debian 12's osinfo-db (`debian12`: data/osinfo/), read only when the

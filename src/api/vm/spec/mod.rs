@@ -359,7 +359,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         check_machine(conn, arch.as_deref(), m)?;
     }
     // ARM/RISC-V `virt`, `pseries`, s390x: the machine virt-install picks.
-    let machine = machine.or_else(|| {
+    let mut machine = machine.or_else(|| {
         arch.as_deref()
             .and_then(caps::recommended_machine)
             .map(str::to_owned)
@@ -377,6 +377,28 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         &d.virt_type,
         matches!(virt_type.as_deref(), Some("kvm" | "qemu")),
     )?;
+    // `generic` is virt-install's word for "no OS-specific defaults".
+    if let Some(os) = os.as_deref().filter(|o| *o != "generic") {
+        platform.os = Some(guest_os(conn, &f, os, &platform.arch, allow_path)?);
+    }
+    // virt-install's x86 machine (guest.py `_set_default_machine`): q35 when
+    // the OS runs on it and the host has it, else the host's default (pc).
+    let q35_for_os = platform.os.as_ref().is_some_and(|p| p.q35)
+        && machine.is_none()
+        && platform.is_x86()
+        && check_machine(conn, Some(&platform.arch), "q35").is_ok();
+    if q35_for_os {
+        let os = platform.os.take();
+        machine = Some("q35".to_owned());
+        platform = caps::platform(
+            conn,
+            arch.as_deref(),
+            machine.as_deref(),
+            &d.virt_type,
+            matches!(virt_type.as_deref(), Some("kvm" | "qemu")),
+        )?;
+        platform.os = os;
+    }
     // Features and CPU the arch needs (virt-install's defaults): APIC is x86's,
     // ACPI x86's and ARM's (there with UEFI); QEMU's `virt` machine starts a
     // 32-bit CPU unless told otherwise.
@@ -400,9 +422,6 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
                 ..Default::default()
             }
         });
-    }
-    if let Some(os) = &os {
-        platform.os = Some(guest_os(conn, &f, os, &platform.arch, allow_path)?);
     }
     if let Some(profile) = &platform.os {
         // The OS's recommended resources where the spec gives none.

@@ -20,6 +20,9 @@ pub struct OsProfile {
     pub virtio_block: bool,
     pub virtio_scsi: bool,
     pub virtio_net: bool,
+    /// The OS runs on x86's q35 chipset (osinfo's q35 device, and virtio 1.0
+    /// where it has virtio-net): virt-install's `supports_chipset_q35`.
+    pub q35: bool,
     /// Recommended (else twice the minimum) RAM and storage in bytes, vCPUs.
     pub ram: Option<u64>,
     pub n_cpus: Option<u64>,
@@ -153,6 +156,9 @@ const VIRTIO_NET: &[&str] = &[
     "http://pcisig.com/pci/1af4/1000",
     "http://pcisig.com/pci/1af4/1041",
 ];
+/// virtio1.0-net, virt-install's proxy for virtio 1.0 as a whole.
+const VIRTIO1: &[&str] = &["http://pcisig.com/pci/1af4/1041"];
+const CHIPSET_Q35: &[&str] = &["http://qemu.org/chipset/x86/q35"];
 
 impl Index {
     /// The OS by short id.
@@ -230,6 +236,7 @@ impl Index {
             virtio_block: any(VIRTIO_BLOCK),
             virtio_scsi: any(VIRTIO_SCSI),
             virtio_net: any(VIRTIO_NET),
+            q35: any(CHIPSET_Q35) && (any(VIRTIO1) || !any(VIRTIO_NET)),
             ram: res.recommended_value(arch, |r: &Resources| r.ram),
             n_cpus: res.recommended_value(arch, |r: &Resources| r.n_cpus.map(u64::from)),
             storage: res.recommended_value(arch, |r: &Resources| r.storage),
