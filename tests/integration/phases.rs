@@ -559,3 +559,24 @@ assert_eq(HOST.pool("{pool}").volumes().len(), vols);
             empty.url("tree")
         ));
 }
+
+/// A Windows install goes through several reboots from its media: the final
+/// definition keeps the ISO in the drive (virt-install does too); other OSes
+/// get the drive ejected.
+#[test]
+fn a_windows_install_keeps_its_media_in_the_final_definition() {
+    let run = Script::new(
+        r#"
+for os in ["win10", "debian11"] {
+    let x = HOST.create_vm(#{ name: "w", os: os, virt_type: "qemu", networks: [],
+        cdrom: "/var/lib/libvirt/isos/setup.iso", dry_run: true });
+    assert(x.install.contains("setup.iso"), x.install);
+    print(`${os}=${x.final.contains("<source file='/var/lib/libvirt/isos/setup.iso'/>")}`);
+}
+"#,
+    )
+    .run();
+    run.ok()
+        .stdout_has("win10=true")
+        .stdout_has("debian11=false");
+}

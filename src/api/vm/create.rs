@@ -389,7 +389,11 @@ pub mod vm_create_api {
     /// a live definition over it. When the installer reboots, the VM stops
     /// (`vm.wait_state("shut off", ...)`) and its next `vm.start()` boots the
     /// installed disk. `kernel` is booted every time (virt-install `--boot
-    /// kernel=`) and `import` boots the disk: no install phase.
+    /// kernel=`) and `import` boots the disk: no install phase. A Windows
+    /// `os` keeps its ISO in the drive (its setup reboots from it). The
+    /// cloud-init seed stays attached in the final definition, where
+    /// virt-install ejects it: cloud-init runs once per `instance-id` anyway,
+    /// and the seed volume goes with the VM.
     ///
     /// `location` is an install tree: a local directory (an unpacked ISO) or
     /// an `http://`/`https://` URL (`ftp://` is refused). The kernel and initrd

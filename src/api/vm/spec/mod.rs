@@ -509,6 +509,15 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     // One rule for every CD-ROM (install media, seed, disks[i]): caps::cdrom_bus.
     let cdrom_bus = platform.cdrom_bus();
     let installed = install::apply_install(conn, &f, method, &mut d, &cdrom_bus, allow_path)?;
+    // Windows installs in stages across reboots: its media stays in the
+    // drive (virt-install's _remove_install_cdrom_media keeps it too).
+    if platform.os.as_ref().is_some_and(|p| p.windows) {
+        for (target, source) in installed.phase.iter().flat_map(|p| &p.media) {
+            if let Some(disk) = d.disks.iter_mut().find(|x| x.target == *target) {
+                disk.source = Some(source.clone());
+            }
+        }
+    }
     // The order the VM boots in once installed (the install method boots
     // its own media for the install).
     if boot {

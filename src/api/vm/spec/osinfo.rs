@@ -23,6 +23,8 @@ pub struct OsProfile {
     /// The OS runs on x86's q35 chipset (osinfo's q35 device, and virtio 1.0
     /// where it has virtio-net): virt-install's `supports_chipset_q35`.
     pub q35: bool,
+    /// A Windows family (`winnt`, `win9x`, `win16`): installs in stages.
+    pub windows: bool,
     /// Recommended (else twice the minimum) RAM and storage in bytes, vCPUs.
     pub ram: Option<u64>,
     pub n_cpus: Option<u64>,
@@ -237,6 +239,7 @@ impl Index {
             virtio_scsi: any(VIRTIO_SCSI),
             virtio_net: any(VIRTIO_NET),
             q35: any(CHIPSET_Q35) && (any(VIRTIO1) || !any(VIRTIO_NET)),
+            windows: matches!(os.family.as_deref(), Some("winnt" | "win9x" | "win16")),
             ram: res.recommended_value(arch, |r: &Resources| r.ram),
             n_cpus: res.recommended_value(arch, |r: &Resources| r.n_cpus.map(u64::from)),
             storage: res.recommended_value(arch, |r: &Resources| r.storage),
