@@ -171,6 +171,24 @@ fn osinfo_resource(file: &str, key: &str) -> Option<u64> {
     value("recommended").or_else(|| value("minimum").map(|m| m * 2))
 }
 
+/// An ISO in `dir` with volume id `label` (what osinfo's `<volume-id>` matches).
+fn labelled_iso(dir: &std::path::Path, name: &str, label: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("README"), "netinst\n").unwrap();
+    let iso = dir.join(name);
+    let out = std::process::Command::new("genisoimage")
+        .args(["-quiet", "-V", label, "-o"])
+        .arg(&iso)
+        .arg(dir.join("README"))
+        .output()
+        .expect("genisoimage (tools/libvirtd-netns.sh install) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    iso
+}
+
 const DEBIAN11: &str = "/usr/share/osinfo/os/debian.org/debian-11.xml";
 
 /// `os: "debian11"`: memory, vCPUs and the new disk's size are the osinfo-db
@@ -219,19 +237,7 @@ fn os_detect_identifies_an_iso_by_its_volume_id() {
         "the pattern this test's label is made for"
     );
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("README"), "netinst\n").unwrap();
-    let iso = dir.path().join("debian.iso");
-    let out = std::process::Command::new("genisoimage")
-        .args(["-quiet", "-V", "Debian 11.7.0 amd64 n", "-o"])
-        .arg(&iso)
-        .arg(dir.path().join("README"))
-        .output()
-        .expect("genisoimage (tools/libvirtd-netns.sh install) runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let iso = labelled_iso(dir.path(), "debian.iso", "Debian 11.7.0 amd64 n");
     let xml = dry_run(&format!(
         r#"#{{ name: "det", os: "detect", cdrom: "{}", allow_path: true, dry_run: true }}"#,
         iso.display()
@@ -342,19 +348,7 @@ fn debian12_is_known_even_where_osinfo_db_predates_it() {
     let ram = osinfo_resource(DEBIAN11, "ram").unwrap();
     let storage = osinfo_resource(DEBIAN11, "storage").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("README"), "netinst\n").unwrap();
-    let iso = dir.path().join("debian12.iso");
-    let out = std::process::Command::new("genisoimage")
-        .args(["-quiet", "-V", "Debian 12.4.0 amd64 n", "-o"])
-        .arg(&iso)
-        .arg(dir.path().join("README"))
-        .output()
-        .expect("genisoimage (tools/libvirtd-netns.sh install) runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let iso = labelled_iso(dir.path(), "debian12.iso", "Debian 12.4.0 amd64 n");
     let run = Script::new(&format!(
         r#"let vm = HOST.define_vm(#{{ name: "bookworm", os: "debian12", import: true,
     disks: [#{{ pool: "default-pool" }}] }});

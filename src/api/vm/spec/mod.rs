@@ -369,14 +369,13 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         Some("qemu") => "qemu".to_owned(),
         _ => auto_virt_type(conn, arch.as_deref(), machine.as_deref()),
     };
-    // What the host offers for this arch/machine/virt type, read once.
-    let mut platform = caps::platform(
-        conn,
-        arch.as_deref(),
-        machine.as_deref(),
-        &d.virt_type,
-        matches!(virt_type.as_deref(), Some("kvm" | "qemu")),
-    )?;
+    // What the host offers for this arch/machine/virt type, read once (twice
+    // when the OS changes the machine).
+    let virt_given = matches!(virt_type.as_deref(), Some("kvm" | "qemu"));
+    let read_platform = |machine: Option<&str>, virt: &str| {
+        caps::platform(conn, arch.as_deref(), machine, virt, virt_given)
+    };
+    let mut platform = read_platform(machine.as_deref(), &d.virt_type)?;
     // `generic` is virt-install's word for "no OS-specific defaults".
     if let Some(os) = os.as_deref().filter(|o| *o != "generic") {
         platform.os = Some(guest_os(conn, &f, os, &platform.arch, allow_path)?);
@@ -390,13 +389,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     if q35_for_os {
         let os = platform.os.take();
         machine = Some("q35".to_owned());
-        platform = caps::platform(
-            conn,
-            arch.as_deref(),
-            machine.as_deref(),
-            &d.virt_type,
-            matches!(virt_type.as_deref(), Some("kvm" | "qemu")),
-        )?;
+        platform = read_platform(machine.as_deref(), &d.virt_type)?;
         platform.os = os;
     }
     // Features and CPU the arch needs (virt-install's defaults): APIC is x86's,
