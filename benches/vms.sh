@@ -6,6 +6,9 @@
 #  2. on the real daemon (qemu:///system): one create-start-destroy-undefine
 #     cycle of a small TCG VM: virtscript vs one libvirt-python process vs
 #     virt-install --import + virsh destroy + virsh undefine.
+#  3. on the real daemon: planning an ISO install of Debian 11 (both phases'
+#     XML, nothing made): virtscript's dry run vs virt-install --print-xml,
+#     with a floor (python3: open, domain capabilities, nothing else).
 #
 # Needs hyperfine, python3-libvirt (for /usr/bin/python3), virtinst (tools/libvirtd-netns.sh installs them).
 set -euo pipefail
@@ -70,3 +73,24 @@ benches/compare.py --runs "${LIVE_RUNS:-10}" --warmup 1 --markdown "$TMP/live.md
   "virt-install + virsh=bash $TMP/virtinst.sh" >/dev/null
 cat "$TMP/live.md"
 rm -f "$DISK"
+
+# 3. Planning an ISO install (osinfo defaults, domain capabilities, both phases).
+ISO_DIR=$TMP/iso
+mkdir -p "$ISO_DIR"
+echo netinst > "$ISO_DIR/README"
+genisoimage -quiet -V "Debian 11.7.0 amd64 n" -o "$TMP/debian.iso" "$ISO_DIR/README"
+cat > "$TMP/plan.rhai" <<R
+let x = HOST.create_vm(#{ name: "vs-plan", memory: "1G", os: "debian11", cdrom: "$TMP/debian.iso",
+    allow_path: true, networks: [], virt_type: "qemu", dry_run: true });
+assert(type_of(x) == "map");
+R
+cat > "$TMP/floor.py" <<P
+import libvirt
+conn = libvirt.open("$URI")
+conn.getDomainCapabilities(None, None, None, "qemu", 0)
+P
+benches/compare.py --runs "${PLAN_RUNS:-20}" --warmup 2 --markdown "$TMP/plan.md" \
+  "floor: python3 open + domcapabilities=/usr/bin/python3 $TMP/floor.py" \
+  "virtscript create_vm dry run=$VS run -q -c $URI $TMP/plan.rhai" \
+  "virt-install --print-xml=virt-install --connect $URI --name vs-plan --memory 1024 --cdrom $TMP/debian.iso --disk none --network none --os-variant debian11 --virt-type qemu --print-xml" >/dev/null
+cat "$TMP/plan.md"
