@@ -58,8 +58,8 @@ assert_eq(d.map(|x| x.source), ["/default-pool/web-clone.qcow2", "/default-pool/
 assert_eq(d[2].readonly, true);
 assert_eq(HOST.pool("default-pool").volumes().len(), 4);
 // Automatic names go on like virt-clone --auto-clone.
-assert_eq(web.clone().name, "web-clone-1");
-assert_eq(web.clone().name, "web-clone-2");
+assert_eq(web.clone().name, "web-clone1");
+assert_eq(web.clone().name, "web-clone2");
 print("ok");
 "#,
     ))
