@@ -535,7 +535,9 @@ pub mod vm_clone_api {
     /// `sparse: false` (virt-clone `--nonsparse`): fully allocated copies
     /// (allocation = capacity: libvirt allocates the whole file and writes zeros
     /// as zeros; a qcow2 copy is preallocated), so the guest cannot run out of
-    /// host space later. The default copies only what holds data. `storage`
+    /// host space later. The default copies only what holds data, except
+    /// that a fully allocated (preallocated) disk stays fully allocated in the
+    /// clone (virt-clone gives each copy its source's allocation). `storage`
     /// `"auto"` then means a full copy; `"linked"` and `"reflink"` share blocks
     /// and are refused with it.
     ///

@@ -554,6 +554,13 @@ pub fn plan(
             mode = CloneMode::Linked;
         }
         let src_doc = src.definition()?;
+        // As virt-clone, which gives the copy the source's allocation: a
+        // fully allocated (preallocated) disk stays so in the clone.
+        let sparse = opts.sparse
+            && !src
+                .raw
+                .info()
+                .is_ok_and(|i| i.capacity > 0 && i.allocation >= i.capacity);
         let src_pool = src.pool().map_err(|e| ScriptError::libvirt(&e))?;
         let src_file = src.name();
         let (pool, vol_name) = match file {
@@ -624,7 +631,7 @@ pub fn plan(
             pool,
             name: vol_name,
             mode,
-            sparse: opts.sparse,
+            sparse,
         });
     }
     if let Some((field, value)) = files.next() {
