@@ -136,10 +136,8 @@ pub fn apply_clone(root: &mut Element, edits: &CloneEdits) {
                         } else {
                             // virt-clone keeps this path, and the two VMs
                             // then cannot both run: one socket each.
-                            source.set_attr(
-                                "path",
-                                rename_path(&path, &edits.old_name, &edits.name),
-                            );
+                            source
+                                .set_attr("path", rename_path(&path, &edits.old_name, &edits.name));
                         }
                     }
                 }
@@ -271,7 +269,9 @@ mod tests {
         );
         assert!(!x.contains("<title>"), "{x}");
         assert!(
-            x.contains("<source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/>"),
+            x.contains(
+                "<source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/>"
+            ),
             "{x}"
         );
         assert!(

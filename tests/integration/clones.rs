@@ -1118,10 +1118,18 @@ fn normalised(xml: &str, clone: &str) -> String {
 fn assert_same_xml(ours: &str, theirs: &str, what: &str) {
     let dir = std::env::temp_dir();
     let tag = unique("xmldiff");
-    let (a, b) = (dir.join(format!("{tag}-virtscript.xml")), dir.join(format!("{tag}-virt-clone.xml")));
+    let (a, b) = (
+        dir.join(format!("{tag}-virtscript.xml")),
+        dir.join(format!("{tag}-virt-clone.xml")),
+    );
     std::fs::write(&a, format!("{ours}\n")).unwrap();
     std::fs::write(&b, format!("{theirs}\n")).unwrap();
-    let out = Command::new("diff").arg("-U1").arg(&a).arg(&b).output().expect("diff runs");
+    let out = Command::new("diff")
+        .arg("-U1")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("diff runs");
     let _ = (std::fs::remove_file(&a), std::fs::remove_file(&b));
     assert!(
         out.status.success(),
@@ -1211,7 +1219,10 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
             &format!("<channel type='unix'><source mode='bind' path='{agent}'/>"),
             1,
         );
-    assert!(xml.contains("org.qemu.guest_agent.0") && xml.contains("<log file="), "{xml}");
+    assert!(
+        xml.contains("org.qemu.guest_agent.0") && xml.contains("<log file="),
+        "{xml}"
+    );
     let file = std::env::temp_dir().join(format!("{src}.xml"));
     std::fs::write(&file, &xml).unwrap();
     virsh(&uri, &["define", file.to_str().unwrap()]);
@@ -1227,7 +1238,14 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     }
     virsh(&uri, &["pool-refresh", &env.pool]);
     let src_xml = inactive_xml(&uri, &src);
-    for needle in ["<title>", "ACME", &serial_log, &agent, "port='5977'", "52:54:00:3c:00:02"] {
+    for needle in [
+        "<title>",
+        "ACME",
+        &serial_log,
+        &agent,
+        "port='5977'",
+        "52:54:00:3c:00:02",
+    ] {
         assert!(src_xml.contains(needle), "{needle} in {src_xml}");
     }
     let src_files = (std::fs::read(&qcow).unwrap(), std::fs::read(&raw).unwrap());
@@ -1239,7 +1257,10 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     let b = format!("{src}-clone1");
     let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone"]);
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("Clone '{a}' created successfully")), "{out}");
+    assert!(
+        out.contains(&format!("Clone '{a}' created successfully")),
+        "{out}"
+    );
     Script::new(&format!(
         r#"let c = HOST.vm("{src}").clone(); print(`made ${{c.name}}`);"#
     ))
@@ -1248,10 +1269,16 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     .ok()
     .stdout_has(&format!("made {b}"));
     let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone", "--print-xml"]);
-    assert!(ok && out.contains(&format!("<name>{src}-clone2</name>")), "virt-clone's next name: {out}");
+    assert!(
+        ok && out.contains(&format!("<name>{src}-clone2</name>")),
+        "virt-clone's next name: {out}"
+    );
     // A clone of a clone numbers on, in both.
     let (ok, out) = virt_clone(&uri, &["--original", &a, "--auto-clone", "--print-xml"]);
-    assert!(ok && out.contains(&format!("<name>{src}-clone2</name>")), "{out}");
+    assert!(
+        ok && out.contains(&format!("<name>{src}-clone2</name>")),
+        "{out}"
+    );
     Script::new(&format!(
         r#"let c = HOST.vm("{a}").clone(#{{ skip_copy: ["vda", "vdb"] }}); print(`made ${{c.name}}`);"#
     ))
@@ -1262,7 +1289,10 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
 
     let (xa, xb) = (inactive_xml(&uri, &a), inactive_xml(&uri, &b));
     // MACs: new, QEMU's prefix, unique.
-    let (ma, mb) = (attr_values(&xa, "mac", "address"), attr_values(&xb, "mac", "address"));
+    let (ma, mb) = (
+        attr_values(&xa, "mac", "address"),
+        attr_values(&xb, "mac", "address"),
+    );
     let src_macs = attr_values(&src_xml, "mac", "address");
     assert_eq!((ma.len(), mb.len()), (2, 2), "{xa}\n{xb}");
     for m in ma.iter().chain(&mb) {
@@ -1273,12 +1303,23 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     // ours renames the serial/console log file after the clone (virt-clone
     // keeps the source's, so both VMs would write one log);
     let ours_log = format!("/var/log/libvirt/qemu/{b}-serial0.log");
-    assert_eq!(attr_values(&xb, "log", "file"), vec![ours_log.clone(); 2], "{xb}");
-    assert_eq!(attr_values(&xa, "log", "file"), vec![serial_log.clone(); 2], "{xa}");
+    assert_eq!(
+        attr_values(&xb, "log", "file"),
+        vec![ours_log.clone(); 2],
+        "{xb}"
+    );
+    assert_eq!(
+        attr_values(&xa, "log", "file"),
+        vec![serial_log.clone(); 2],
+        "{xa}"
+    );
     let xb = xb.replace(&ours_log, &serial_log);
     // (No <metadata/> left by the record a clone keeps on its source while
     // it runs: the clone of the clone above left none on it.)
-    assert!(!xa.contains("<metadata") && !xb.contains("<metadata"), "{xa}");
+    assert!(
+        !xa.contains("<metadata") && !xb.contains("<metadata"),
+        "{xa}"
+    );
     let (na, nb) = (normalised(&xa, &a), normalised(&xb, &b));
     assert_same_xml(&nb, &na, "--auto-clone");
     // What both did, spelled out.
@@ -1302,7 +1343,11 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
         let (va, vb) = (format!("{a}.{ext}"), format!("{b}.{ext}"));
         let fa = volume_facts(&uri, &env.pool, &va, &format!("{dir}/{va}"));
         let fb = volume_facts(&uri, &env.pool, &vb, &format!("{dir}/{vb}"));
-        assert_eq!((&fb.0, fb.1, fb.3), (&fa.0, fa.1, fa.3), "{ext}: {fb:?} vs {fa:?}");
+        assert_eq!(
+            (&fb.0, fb.1, fb.3),
+            (&fa.0, fa.1, fa.3),
+            "{ext}: {fb:?} vs {fa:?}"
+        );
         assert_eq!((fb.0.as_str(), fb.3), (fmt, false), "{vb}: {fb:?}");
         // The copies keep the source's allocation: create_vm's raw disk is
         // fully allocated, its qcow2 holds only data.
@@ -1310,19 +1355,37 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
             let (c, a) = vol_info(&uri, &env.pool, &format!("{src}.{ext}"));
             ((), c, a)
         };
-        assert_eq!(fb.2 >= fb.1, fa.2 >= fa.1, "allocation: ours {fb:?}, virt-clone's {fa:?}");
-        assert_eq!(fb.2 >= fb.1, salloc >= scap, "{vb}: {fb:?}, source {salloc} of {scap}");
-        assert!(holds(fmt, &format!("{dir}/{va}"), "0xab") && holds(fmt, &format!("{dir}/{vb}"), "0xab"));
+        assert_eq!(
+            fb.2 >= fb.1,
+            fa.2 >= fa.1,
+            "allocation: ours {fb:?}, virt-clone's {fa:?}"
+        );
+        assert_eq!(
+            fb.2 >= fb.1,
+            salloc >= scap,
+            "{vb}: {fb:?}, source {salloc} of {scap}"
+        );
+        assert!(
+            holds(fmt, &format!("{dir}/{va}"), "0xab")
+                && holds(fmt, &format!("{dir}/{vb}"), "0xab")
+        );
     }
     // Known difference: virt-clone makes its qcow2 as virt-install makes new
     // ones (lazy refcounts); ours keeps the source image's features.
     let lazy = |p: &str| qemu_img_info(p).contains("lazy refcounts: true");
-    assert!(lazy(&format!("{dir}/{a}.qcow2")) && !lazy(&format!("{dir}/{b}.qcow2")) && !lazy(&qcow));
+    assert!(
+        lazy(&format!("{dir}/{a}.qcow2")) && !lazy(&format!("{dir}/{b}.qcow2")) && !lazy(&qcow)
+    );
     // Known difference: ours copies the UEFI variables (firmware='efi'
     // names no <nvram>, and virt-clone copies nothing: its clone starts from
     // the firmware's template at first start).
     if let Some(vars) = &src_vars {
-        assert_eq!(std::fs::read(format!("{nvram_dir}/{b}_VARS.fd")).ok().as_ref(), Some(vars));
+        assert_eq!(
+            std::fs::read(format!("{nvram_dir}/{b}_VARS.fd"))
+                .ok()
+                .as_ref(),
+            Some(vars)
+        );
         assert!(!std::path::Path::new(&format!("{nvram_dir}/{a}_VARS.fd")).exists());
     }
 
@@ -1331,9 +1394,15 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     let (ok, out) = virt_clone(
         &uri,
         &[
-            "--original", &src, "--name", &fa, "--nonsparse",
-            "--file", &format!("{dir}/{fa}-root.qcow2"),
-            "--file", &format!("{dir}/{fa}-data.img"),
+            "--original",
+            &src,
+            "--name",
+            &fa,
+            "--nonsparse",
+            "--file",
+            &format!("{dir}/{fa}-root.qcow2"),
+            "--file",
+            &format!("{dir}/{fa}-data.img"),
         ],
     );
     assert!(ok, "{out}");
@@ -1344,28 +1413,53 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     .run()
     .ok();
     let xa = inactive_xml(&uri, &fa).replace(&serial_log, "LOG");
-    let xb = inactive_xml(&uri, &fb).replace(&format!("/var/log/libvirt/qemu/{fb}-serial0.log"), "LOG");
-    assert_same_xml(&normalised(&xb, &fb), &normalised(&xa, &fa), "--file --nonsparse");
+    let xb =
+        inactive_xml(&uri, &fb).replace(&format!("/var/log/libvirt/qemu/{fb}-serial0.log"), "LOG");
+    assert_same_xml(
+        &normalised(&xb, &fb),
+        &normalised(&xa, &fa),
+        "--file --nonsparse",
+    );
     for (suffix, fmt) in [("root.qcow2", "qcow2"), ("data.img", "raw")] {
         let (va, vb) = (format!("{fa}-{suffix}"), format!("{fb}-{suffix}"));
         let fa = volume_facts(&uri, &env.pool, &va, &format!("{dir}/{va}"));
         let fb = volume_facts(&uri, &env.pool, &vb, &format!("{dir}/{vb}"));
         assert_eq!((&fb.0, fb.1, fb.3), (&fa.0, fa.1, fa.3), "{suffix}");
         assert_eq!(fb.0, fmt);
-        assert!(fa.2 >= fa.1 && fb.2 >= fb.1, "fully allocated: {fa:?} {fb:?}");
+        assert!(
+            fa.2 >= fa.1 && fb.2 >= fb.1,
+            "fully allocated: {fa:?} {fb:?}"
+        );
     }
 
     // --skip-copy with --preserve-data, against skip_copy + preserve_data.
     let (pa, pb) = (format!("{}-pa", env.prefix), format!("{}-pb", env.prefix));
     for p in [&pa, &pb] {
-        virsh(&uri, &["vol-create-as", &env.pool, &format!("{p}-kept.qcow2"), "32M", "--format", "qcow2"]);
+        virsh(
+            &uri,
+            &[
+                "vol-create-as",
+                &env.pool,
+                &format!("{p}-kept.qcow2"),
+                "32M",
+                "--format",
+                "qcow2",
+            ],
+        );
     }
     let before = vol_names(&uri, &env.pool).len();
     let (ok, out) = virt_clone(
         &uri,
         &[
-            "--original", &src, "--name", &pa, "--skip-copy", "vdb", "--preserve-data",
-            "--file", &format!("{dir}/{pa}-kept.qcow2"),
+            "--original",
+            &src,
+            "--name",
+            &pa,
+            "--skip-copy",
+            "vdb",
+            "--preserve-data",
+            "--file",
+            &format!("{dir}/{pa}-kept.qcow2"),
         ],
     );
     assert!(ok, "{out}");
@@ -1375,12 +1469,20 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     .connect(&uri)
     .run()
     .ok();
-    assert_eq!(vol_names(&uri, &env.pool).len(), before, "nothing was copied");
+    assert_eq!(
+        vol_names(&uri, &env.pool).len(),
+        before,
+        "nothing was copied"
+    );
     let xa = inactive_xml(&uri, &pa).replace(&serial_log, "LOG");
-    let xb = inactive_xml(&uri, &pb).replace(&format!("/var/log/libvirt/qemu/{pb}-serial0.log"), "LOG");
+    let xb =
+        inactive_xml(&uri, &pb).replace(&format!("/var/log/libvirt/qemu/{pb}-serial0.log"), "LOG");
     let (na, nb) = (normalised(&xa, &pa), normalised(&xb, &pb));
     assert_same_xml(&nb, &na, "--skip-copy --preserve-data");
-    assert!(nb.contains("/CLONE-kept.qcow2'") && nb.contains(&raw), "{nb}");
+    assert!(
+        nb.contains("/CLONE-kept.qcow2'") && nb.contains(&raw),
+        "{nb}"
+    );
 
     // Four clones later the source is as it was: definition (no trace of the
     // clones' records either), disks, UEFI variables.
@@ -1389,7 +1491,10 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
         src_files == (std::fs::read(&qcow).unwrap(), std::fs::read(&raw).unwrap()),
         "the source's disks changed"
     );
-    assert_eq!(std::fs::read(format!("{nvram_dir}/{src}_VARS.fd")).ok(), src_vars);
+    assert_eq!(
+        std::fs::read(format!("{nvram_dir}/{src}_VARS.fd")).ok(),
+        src_vars
+    );
 
     // SMBIOS uuid: virt-clone keeps the old one and libvirt refuses its
     // clone; ours gives it the new UUID.
@@ -1406,9 +1511,22 @@ HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", impo
     let (sa, sb) = (format!("{}-sa", env.prefix), format!("{}-sb", env.prefix));
     let (ok, out) = virt_clone(
         &uri,
-        &["--original", &src, "--name", &sa, "--auto-clone", "--skip-copy", "vda", "--skip-copy", "vdb"],
+        &[
+            "--original",
+            &src,
+            "--name",
+            &sa,
+            "--auto-clone",
+            "--skip-copy",
+            "vda",
+            "--skip-copy",
+            "vdb",
+        ],
     );
-    assert!(!ok && out.contains("UUID mismatch between <uuid> and <sysinfo>"), "{out}");
+    assert!(
+        !ok && out.contains("UUID mismatch between <uuid> and <sysinfo>"),
+        "{out}"
+    );
     assert!(!virsh_try(&uri, &["dominfo", &sa]).0);
     Script::new(&format!(
         r#"let c = HOST.vm("{src}").clone(#{{ name: "{sb}", skip_copy: ["vda", "vdb"] }});
@@ -1423,7 +1541,10 @@ assert(c.inactive_xml.contains(`<entry name='uuid'>${{c.uuid}}</entry>`), c.inac
     // A running source: both refuse; ours names the state, the fix and the line.
     virsh(&uri, &["start", &src]);
     let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone"]);
-    assert!(!ok && out.contains("Domain to clone must be shutoff."), "{out}");
+    assert!(
+        !ok && out.contains("Domain to clone must be shutoff."),
+        "{out}"
+    );
     Script::new(&format!(
         r#"
 try {{ HOST.vm("{src}").clone(); }} catch (e) {{ print(`${{e.field}}|${{e.value}}|${{e.line}}|${{e.message}}`); }}"#
@@ -1457,6 +1578,7 @@ fn live_snapshots_stay_behind_and_transient_vms_are_refused_like_virt_clone() {
         }
     }
     let _snapshots = Snapshots(uri.clone(), src.clone());
+    let _logs = Cleanup(vec![format!("/var/log/libvirt/qemu/{tr}.log")]);
     Script::new(&format!(
         r#"
 let vm = HOST.define_vm(#{{ name: "{src}", memory: 128, vcpus: 1, virt_type: "qemu", import: true,
@@ -1470,23 +1592,36 @@ vm.snapshot("s1");
     .ok();
     let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone"]);
     assert!(ok, "{out}");
-    Script::new(&format!(r#"assert_eq(HOST.vm("{src}").clone().name, "{b}");"#))
-        .connect(&uri)
-        .run()
-        .ok();
+    Script::new(&format!(
+        r#"assert_eq(HOST.vm("{src}").clone().name, "{b}");"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
     assert!(virsh(&uri, &["snapshot-list", &src, "--name"]).contains("s1"));
     let snapshot_names = |img: &str| {
-        stdout_of(Command::new("qemu-img").args(["snapshot", "-l", "-U", img]), "qemu-img snapshot")
+        stdout_of(
+            Command::new("qemu-img").args(["snapshot", "-l", "-U", img]),
+            "qemu-img snapshot",
+        )
     };
     assert!(snapshot_names(&format!("{}/{src}.qcow2", pool.dir)).contains("s1"));
     for clone in [&a, &b] {
-        assert_eq!(virsh(&uri, &["snapshot-list", clone, "--name"]).trim(), "", "{clone}");
+        assert_eq!(
+            virsh(&uri, &["snapshot-list", clone, "--name"]).trim(),
+            "",
+            "{clone}"
+        );
         let img = format!("{}/{clone}.qcow2", pool.dir);
         assert!(!snapshot_names(&img).contains("s1"), "{img}");
     }
     // Transient: running without a persistent definition.
     let xml = inactive_xml(&uri, &b)
-        .replacen(&format!("<name>{b}</name>"), &format!("<name>{tr}</name>"), 1)
+        .replacen(
+            &format!("<name>{b}</name>"),
+            &format!("<name>{tr}</name>"),
+            1,
+        )
         .lines()
         .filter(|l| !l.trim_start().starts_with("<uuid>"))
         .collect::<Vec<_>>()
@@ -1496,7 +1631,10 @@ vm.snapshot("s1");
     virsh(&uri, &["create", file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
     let (ok, out) = virt_clone(&uri, &["--original", &tr, "--auto-clone"]);
-    assert!(!ok && out.contains("Domain to clone must be shutoff."), "{out}");
+    assert!(
+        !ok && out.contains("Domain to clone must be shutoff."),
+        "{out}"
+    );
     Script::new(&format!(
         r#"
 try {{ HOST.vm("{tr}").clone(); }} catch (e) {{ print(`${{e.field}}|${{e.value}}|${{e.line}}|${{e.message}}`); }}"#
