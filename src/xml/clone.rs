@@ -1,6 +1,6 @@
 //! The edits that turn a domain definition into its clone's, the way
-//! `virt-clone` makes them: new name and UUID (also in SMBIOS), new MACs,
-//! graphics ports back to automatic, serial/console log files and the
+//! `virt-clone` makes them: new name and UUID (also in SMBIOS), no title, new
+//! MACs, graphics ports back to automatic, serial/console log files and the
 //! guest-agent socket renamed, NVRAM and cloned disks pointed at their copies.
 //! Pure tree edits: everything not named here is kept as it was.
 use super::tree::Element;
@@ -46,10 +46,12 @@ pub fn rename_path(path: &str, old_name: &str, new_name: &str) -> String {
     format!("{dir}{stem}-{new_name}{ext}")
 }
 
-/// `web.qcow2` → (`web`, `.qcow2`); `disk` → (`disk`, ``).
+/// `web.qcow2` → (`web`, `.qcow2`); `disk` → (`disk`, ``). As virt-clone,
+/// only up to 7 characters after the dot are an extension: `disk.20240101`
+/// has none.
 pub fn split_ext(file: &str) -> (&str, &str) {
     match file.rfind('.') {
-        Some(i) if i > 0 => (&file[..i], &file[i..]),
+        Some(i) if i > 0 && file.len() - i - 1 <= 7 => (&file[..i], &file[i..]),
         _ => (file, ""),
     }
 }
@@ -59,6 +61,9 @@ pub fn apply_clone(root: &mut Element, edits: &CloneEdits) {
     root.remove_attr("id");
     root.ensure_child("name").set_text(edits.name.clone());
     root.ensure_child("uuid").set_text(edits.uuid.clone());
+    // virt-clone drops the title: tools that list VMs by title would show
+    // the clone as its source.
+    root.remove_elements(|e| e.name == "title");
     if let Some(system) = root.path_mut(&["sysinfo", "system"]) {
         for entry in system.elements_mut() {
             if entry.name == "entry" && entry.attr("name") == Some("uuid") {
@@ -116,10 +121,25 @@ pub fn apply_clone(root: &mut Element, edits: &CloneEdits) {
                 }
             }
             "channel" if dev.attr("type") == Some("unix") => {
-                // libvirt names the guest-agent socket after the domain
-                // when no path is given.
+                let target = dev
+                    .child("target")
+                    .and_then(|t| t.attr("name"))
+                    .unwrap_or_default()
+                    .to_owned();
                 if let Some(source) = dev.child_mut("source") {
-                    source.remove_attr("path");
+                    if let Some(path) = source.attr("path").map(str::to_owned) {
+                        if !target.is_empty() && path.contains(&target) {
+                            // As virt-clone: libvirt names the socket of a
+                            // named channel after the domain when no path
+                            // is given.
+                            source.remove_attr("path");
+                        } else {
+                            // virt-clone keeps this path, and the two VMs
+                            // then cannot both run: one socket each.
+                            source
+                                .set_attr("path", rename_path(&path, &edits.old_name, &edits.name));
+                        }
+                    }
                 }
             }
             _ => {}
@@ -171,7 +191,7 @@ pub fn interface_macs(root: &Element) -> Vec<Option<String>> {
 mod tests {
     use super::*;
 
-    const XML: &str = "<domain type='kvm' id='3'><name>web</name><uuid>u-1</uuid>\
+    const XML: &str = "<domain type='kvm' id='3'><name>web</name><uuid>u-1</uuid><title>Web</title>\
 <sysinfo type='smbios'><system><entry name='manufacturer'>x</entry><entry name='uuid'>u-1</entry></system></sysinfo>\
 <os><type>hvm</type><loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE.fd</loader><nvram>/var/lib/libvirt/qemu/nvram/web_VARS.fd</nvram></os>\
 <devices>\
@@ -183,6 +203,7 @@ mod tests {
 <serial type='file'><source path='/var/log/web-serial.log'/><target port='0'/></serial>\
 <console type='pty'><log file='/var/log/console.log'/></console>\
 <channel type='unix'><source mode='bind' path='/var/lib/libvirt/qemu/channel/target/web.org.qemu.guest_agent.0'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>\
+<channel type='unix'><source mode='bind' path='/run/web/app.sock'/><target type='virtio' name='app.0'/></channel>\
 <graphics type='vnc' port='5901' autoport='no' listen='0.0.0.0'><listen type='address' address='0.0.0.0'/></graphics>\
 <memballoon model='virtio'/>\
 </devices></domain>";
@@ -246,7 +267,17 @@ mod tests {
             x.contains("<log file='/var/log/console-web-clone.log'/>"),
             "{x}"
         );
-        assert!(x.contains("<source mode='bind'/>"), "{x}");
+        assert!(!x.contains("<title>"), "{x}");
+        assert!(
+            x.contains(
+                "<source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/>"
+            ),
+            "{x}"
+        );
+        assert!(
+            x.contains("<source mode='bind' path='/run/web/app-web-clone.sock'/>"),
+            "{x}"
+        );
         assert!(
             x.contains("<graphics type='vnc' autoport='yes' listen='0.0.0.0'>"),
             "{x}"
@@ -263,5 +294,7 @@ mod tests {
         assert_eq!(rename_path("/a/disk.img", "web", "db"), "/a/disk-db.img");
         assert_eq!(rename_path("disk", "web", "db"), "disk-db");
         assert_eq!(split_ext(".hidden"), (".hidden", ""));
+        assert_eq!(split_ext("disk.20240101"), ("disk.20240101", ""));
+        assert_eq!(split_ext("disk.vmdk"), ("disk", ".vmdk"));
     }
 }

@@ -58,8 +58,8 @@ assert_eq(d.map(|x| x.source), ["/default-pool/web-clone.qcow2", "/default-pool/
 assert_eq(d[2].readonly, true);
 assert_eq(HOST.pool("default-pool").volumes().len(), 4);
 // Automatic names go on like virt-clone --auto-clone.
-assert_eq(web.clone().name, "web-clone-1");
-assert_eq(web.clone().name, "web-clone-2");
+assert_eq(web.clone().name, "web-clone1");
+assert_eq(web.clone().name, "web-clone2");
 print("ok");
 "#,
     ))
@@ -164,9 +164,12 @@ for n in ["full.qcow2", "full-1.qcow2"] {
     let v = pool.volume(n);
     assert(v.allocation == v.capacity, n);
 }
-for n in ["thin.qcow2", "thin-1.qcow2"] {
-    let v = pool.volume(n);
-    assert(v.allocation < v.capacity, n);
+// The default keeps each source's allocation, as virt-clone: a fully
+// allocated source (the test driver allocates its volumes so) stays so.
+for n in [["thin.qcow2", "web.qcow2"], ["thin-1.qcow2", "web-1.qcow2"]] {
+    let v = pool.volume(n[0]);
+    let src = pool.volume(n[1]);
+    assert((v.allocation >= v.capacity) == (src.allocation >= src.capacity), n[0]);
 }
 print("ok");
 "#,
@@ -959,11 +962,16 @@ a.destroy();
         qemu_img_info(&format!("{}/{full}.qcow2", pool.dir)).contains("file format: qcow2"),
         "still qcow2"
     );
-    // The default copies only what holds data.
-    for vol in [format!("{thin}.img"), format!("{thin}.qcow2")] {
-        let (cap, alloc) = vol_info(&uri, &pool.name, &vol);
-        assert!(cap == mib64 && alloc < cap / 2, "{vol}: {alloc} of {cap}");
-    }
+    // The default copies only what holds data, but keeps a fully allocated
+    // source (create_vm's raw disk) fully allocated, as virt-clone does.
+    let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{thin}.qcow2"));
+    assert!(
+        cap == mib64 && alloc < cap / 2,
+        "{thin}.qcow2: {alloc} of {cap}"
+    );
+    let (scap, salloc) = vol_info(&uri, &pool.name, &format!("{src}.img"));
+    let (cap, alloc) = vol_info(&uri, &pool.name, &format!("{thin}.img"));
+    assert_eq!(alloc >= cap, salloc >= scap, "{thin}.img: {alloc} of {cap}");
     // Both copies carry the data.
     for (fmt, path) in [
         ("raw", format!("{}/{full}.img", pool.dir)),
@@ -1061,4 +1069,597 @@ print("ok");
         ))
         .stderr_has("a clone of web by pid 7 on host elsewhere.example is running or was interrupted")
         .stdout_has("ok");
+}
+
+// ------------------------------------------------- parity with virt-clone 4.1
+
+/// `virt-clone --connect URI ARGS...`: (success, stdout + stderr).
+fn virt_clone(uri: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("virt-clone")
+        .args(["--connect", uri])
+        .args(args)
+        .output()
+        .expect("virt-clone runs (Debian's virtinst)");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn inactive_xml(uri: &str, name: &str) -> String {
+    virsh(uri, &["dumpxml", "--inactive", name])
+}
+
+/// The values of `attr='...'` on lines holding `element`, in order.
+fn attr_values(xml: &str, element: &str, attr: &str) -> Vec<String> {
+    xml.lines()
+        .filter(|l| l.trim_start().starts_with(&format!("<{element} ")))
+        .filter_map(|l| {
+            l.split(&format!("{attr}='"))
+                .nth(1)
+                .and_then(|v| v.split('\'').next())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// A clone's inactive XML with what must differ between two clones made
+/// apart replaced by placeholders: its name (also inside file names), its
+/// UUID and its MACs (checked separately: 52:54:00, not the source's).
+fn normalised(xml: &str, clone: &str) -> String {
+    xml.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            if t.starts_with("<uuid>") {
+                "  <uuid>UUID</uuid>".to_owned()
+            } else if t.starts_with("<mac address=") {
+                "      <mac address='MAC'/>".to_owned()
+            } else {
+                l.replace(clone, "CLONE")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Element by element (libvirt writes one per line): `diff` names every
+/// element that one clone has and the other has not, or has otherwise.
+fn assert_same_xml(ours: &str, theirs: &str, what: &str) {
+    let dir = std::env::temp_dir();
+    let tag = unique("xmldiff");
+    let (a, b) = (
+        dir.join(format!("{tag}-virtscript.xml")),
+        dir.join(format!("{tag}-virt-clone.xml")),
+    );
+    std::fs::write(&a, format!("{ours}\n")).unwrap();
+    std::fs::write(&b, format!("{theirs}\n")).unwrap();
+    let out = Command::new("diff")
+        .arg("-U1")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .expect("diff runs");
+    let _ = (std::fs::remove_file(&a), std::fs::remove_file(&b));
+    assert!(
+        out.status.success(),
+        "{what}: the clones differ (- virtscript, + virt-clone):\n{}\n--- virtscript:\n{ours}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// `(format, capacity, allocation, backing)` of a volume: what a clone's copy
+/// is on disk.
+fn volume_facts(uri: &str, pool: &str, vol: &str, path: &str) -> (String, u64, u64, bool) {
+    let (cap, alloc) = vol_info(uri, pool, vol);
+    let info = qemu_img_info(path);
+    let format = info
+        .lines()
+        .find_map(|l| l.strip_prefix("file format: "))
+        .unwrap_or_default()
+        .to_owned();
+    (format, cap, alloc, info.contains("backing file:"))
+}
+
+fn holds(format: &str, path: &str, pattern: &str) -> bool {
+    stdout_of(
+        Command::new("qemu-io").args([
+            "-r",
+            "-f",
+            format,
+            "-c",
+            &format!("read -P {pattern} 0 1M"),
+            path,
+        ]),
+        "qemu-io read",
+    )
+    .contains("read 1048576/1048576")
+}
+
+#[test]
+fn live_clone_gives_what_virt_clone_gives() {
+    let uri = live_uri();
+    let env = LiveEnv::new(&uri, "vcpar", 46);
+    let src = format!("{}-src", env.prefix);
+    let dir = env.dir.clone();
+    let iso = format!("{dir}/install.iso");
+    let serial_log = format!("/var/log/libvirt/qemu/{src}-serial0.log");
+    let agent = format!("/var/lib/libvirt/qemu/{src}.org.qemu.guest_agent.0");
+    let _cleanup = Cleanup(vec![
+        serial_log.clone(),
+        agent.clone(),
+        format!("/var/log/libvirt/qemu/{src}.log"),
+    ]);
+    std::fs::write(
+        &iso,
+        virtscript::iso::build("TESTCD", &[("readme.txt", b"cd\n")]),
+    )
+    .unwrap();
+    virsh(&uri, &["pool-refresh", &env.pool]);
+    Script::new(&format!(
+        r#"
+HOST.define_vm(#{{ name: "{src}", memory: 256, vcpus: 1, virt_type: "qemu", import: true, uefi: true,
+    disks: [#{{ pool: "{pool}", size: "32M", format: "qcow2" }}, #{{ pool: "{pool}", size: "16M", format: "raw" }},
+            #{{ path: "{iso}", device: "cdrom" }}],
+    networks: [#{{ network: "{net}", mac: "52:54:00:3c:00:01" }}, #{{ network: "{net}", model: "e1000", mac: "52:54:00:3c:00:02" }}],
+    graphics: #{{ type: "vnc", port: 5977 }} }});
+"#,
+        pool = env.pool,
+        net = env.net,
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    // What create_vm does not make: a title, SMBIOS data, a serial log file
+    // and a guest-agent socket of its own.
+    let xml = inactive_xml(&uri, &src)
+        .replacen(
+            &format!("<name>{src}</name>"),
+            &format!("<name>{src}</name>\n  <title>The source</title>\n  <description>kept</description>"),
+            1,
+        )
+        .replacen(
+            "</vcpu>",
+            "</vcpu>\n  <sysinfo type='smbios'><system><entry name='manufacturer'>ACME</entry></system></sysinfo>",
+            1,
+        )
+        .replacen("<serial type='pty'>", &format!("<serial type='pty'><log file='{serial_log}'/>"), 1)
+        .replacen(
+            "<channel type='unix'>",
+            &format!("<channel type='unix'><source mode='bind' path='{agent}'/>"),
+            1,
+        );
+    assert!(
+        xml.contains("org.qemu.guest_agent.0") && xml.contains("<log file="),
+        "{xml}"
+    );
+    let file = std::env::temp_dir().join(format!("{src}.xml"));
+    std::fs::write(&file, &xml).unwrap();
+    virsh(&uri, &["define", file.to_str().unwrap()]);
+    // Once started, it has its UEFI variables file; and data on both disks.
+    virsh(&uri, &["start", &src]);
+    virsh(&uri, &["destroy", &src]);
+    let (qcow, raw) = (format!("{dir}/{src}.qcow2"), format!("{dir}/{src}.img"));
+    for (fmt, path) in [("qcow2", &qcow), ("raw", &raw)] {
+        stdout_of(
+            Command::new("qemu-io").args(["-f", fmt, "-c", "write -P 0xab 0 1M", path]),
+            "qemu-io write",
+        );
+    }
+    virsh(&uri, &["pool-refresh", &env.pool]);
+    let src_xml = inactive_xml(&uri, &src);
+    for needle in [
+        "<title>",
+        "ACME",
+        &serial_log,
+        &agent,
+        "port='5977'",
+        "52:54:00:3c:00:02",
+    ] {
+        assert!(src_xml.contains(needle), "{needle} in {src_xml}");
+    }
+    let src_files = (std::fs::read(&qcow).unwrap(), std::fs::read(&raw).unwrap());
+    let nvram_dir = "/var/lib/libvirt/qemu/nvram";
+    let src_vars = std::fs::read(format!("{nvram_dir}/{src}_VARS.fd")).ok();
+
+    // --auto-clone, then ours with no options: the names count on alike.
+    let a = format!("{src}-clone");
+    let b = format!("{src}-clone1");
+    let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("Clone '{a}' created successfully")),
+        "{out}"
+    );
+    Script::new(&format!(
+        r#"let c = HOST.vm("{src}").clone(); print(`made ${{c.name}}`);"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok()
+    .stdout_has(&format!("made {b}"));
+    let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone", "--print-xml"]);
+    assert!(
+        ok && out.contains(&format!("<name>{src}-clone2</name>")),
+        "virt-clone's next name: {out}"
+    );
+    // A clone of a clone numbers on, in both.
+    let (ok, out) = virt_clone(&uri, &["--original", &a, "--auto-clone", "--print-xml"]);
+    assert!(
+        ok && out.contains(&format!("<name>{src}-clone2</name>")),
+        "{out}"
+    );
+    Script::new(&format!(
+        r#"let c = HOST.vm("{a}").clone(#{{ skip_copy: ["vda", "vdb"] }}); print(`made ${{c.name}}`);"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok()
+    .stdout_has(&format!("made {src}-clone2"));
+
+    let (xa, xb) = (inactive_xml(&uri, &a), inactive_xml(&uri, &b));
+    // MACs: new, QEMU's prefix, unique.
+    let (ma, mb) = (
+        attr_values(&xa, "mac", "address"),
+        attr_values(&xb, "mac", "address"),
+    );
+    let src_macs = attr_values(&src_xml, "mac", "address");
+    assert_eq!((ma.len(), mb.len()), (2, 2), "{xa}\n{xb}");
+    for m in ma.iter().chain(&mb) {
+        assert!(m.starts_with("52:54:00:") && !src_macs.contains(m), "{m}");
+    }
+    assert!(ma.iter().all(|m| !mb.contains(m)));
+    // Known differences, asserted, then set aside:
+    // ours renames the serial/console log file after the clone (virt-clone
+    // keeps the source's, so both VMs would write one log);
+    let ours_log = format!("/var/log/libvirt/qemu/{b}-serial0.log");
+    assert_eq!(
+        attr_values(&xb, "log", "file"),
+        vec![ours_log.clone(); 2],
+        "{xb}"
+    );
+    assert_eq!(
+        attr_values(&xa, "log", "file"),
+        vec![serial_log.clone(); 2],
+        "{xa}"
+    );
+    let xb = xb.replace(&ours_log, &serial_log);
+    // (No <metadata/> left by the record a clone keeps on its source while
+    // it runs: the clone of the clone above left none on it.)
+    assert!(
+        !xa.contains("<metadata") && !xb.contains("<metadata"),
+        "{xa}"
+    );
+    let (na, nb) = (normalised(&xa, &a), normalised(&xb, &b));
+    assert_same_xml(&nb, &na, "--auto-clone");
+    // What both did, spelled out.
+    for gone in ["<title>", &agent, "port='5977'", &qcow, &raw] {
+        assert!(!nb.contains(gone), "{gone} is still in {nb}");
+    }
+    for kept in [
+        "<description>kept</description>",
+        "ACME",
+        "port='-1' autoport='yes'",
+        &iso,
+        "/CLONE.qcow2'",
+        "/CLONE.img'",
+    ] {
+        assert!(nb.contains(kept), "{kept} is not in {nb}");
+    }
+
+    // On disk: full, independent copies of the same format, size and
+    // sparseness, holding the data.
+    for (ext, fmt) in [("qcow2", "qcow2"), ("img", "raw")] {
+        let (va, vb) = (format!("{a}.{ext}"), format!("{b}.{ext}"));
+        let fa = volume_facts(&uri, &env.pool, &va, &format!("{dir}/{va}"));
+        let fb = volume_facts(&uri, &env.pool, &vb, &format!("{dir}/{vb}"));
+        assert_eq!(
+            (&fb.0, fb.1, fb.3),
+            (&fa.0, fa.1, fa.3),
+            "{ext}: {fb:?} vs {fa:?}"
+        );
+        assert_eq!((fb.0.as_str(), fb.3), (fmt, false), "{vb}: {fb:?}");
+        // The copies keep the source's allocation: create_vm's raw disk is
+        // fully allocated, its qcow2 holds only data.
+        let (_, scap, salloc) = {
+            let (c, a) = vol_info(&uri, &env.pool, &format!("{src}.{ext}"));
+            ((), c, a)
+        };
+        assert_eq!(
+            fb.2 >= fb.1,
+            fa.2 >= fa.1,
+            "allocation: ours {fb:?}, virt-clone's {fa:?}"
+        );
+        assert_eq!(
+            fb.2 >= fb.1,
+            salloc >= scap,
+            "{vb}: {fb:?}, source {salloc} of {scap}"
+        );
+        assert!(
+            holds(fmt, &format!("{dir}/{va}"), "0xab")
+                && holds(fmt, &format!("{dir}/{vb}"), "0xab")
+        );
+    }
+    // Known difference: virt-clone makes its qcow2 as virt-install makes new
+    // ones (lazy refcounts); ours keeps the source image's features.
+    let lazy = |p: &str| qemu_img_info(p).contains("lazy refcounts: true");
+    assert!(
+        lazy(&format!("{dir}/{a}.qcow2")) && !lazy(&format!("{dir}/{b}.qcow2")) && !lazy(&qcow)
+    );
+    // Known difference: ours copies the UEFI variables (firmware='efi'
+    // names no <nvram>, and virt-clone copies nothing: its clone starts from
+    // the firmware's template at first start).
+    if let Some(vars) = &src_vars {
+        assert_eq!(
+            std::fs::read(format!("{nvram_dir}/{b}_VARS.fd"))
+                .ok()
+                .as_ref(),
+            Some(vars)
+        );
+        assert!(!std::path::Path::new(&format!("{nvram_dir}/{a}_VARS.fd")).exists());
+    }
+
+    // --file paths with --nonsparse, against files + sparse: false.
+    let (fa, fb) = (format!("{}-fa", env.prefix), format!("{}-fb", env.prefix));
+    let (ok, out) = virt_clone(
+        &uri,
+        &[
+            "--original",
+            &src,
+            "--name",
+            &fa,
+            "--nonsparse",
+            "--file",
+            &format!("{dir}/{fa}-root.qcow2"),
+            "--file",
+            &format!("{dir}/{fa}-data.img"),
+        ],
+    );
+    assert!(ok, "{out}");
+    Script::new(&format!(
+        r#"HOST.vm("{src}").clone(#{{ name: "{fb}", sparse: false, files: ["{dir}/{fb}-root.qcow2", "{fb}-data.img"] }});"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    let xa = inactive_xml(&uri, &fa).replace(&serial_log, "LOG");
+    let xb =
+        inactive_xml(&uri, &fb).replace(&format!("/var/log/libvirt/qemu/{fb}-serial0.log"), "LOG");
+    assert_same_xml(
+        &normalised(&xb, &fb),
+        &normalised(&xa, &fa),
+        "--file --nonsparse",
+    );
+    for (suffix, fmt) in [("root.qcow2", "qcow2"), ("data.img", "raw")] {
+        let (va, vb) = (format!("{fa}-{suffix}"), format!("{fb}-{suffix}"));
+        let fa = volume_facts(&uri, &env.pool, &va, &format!("{dir}/{va}"));
+        let fb = volume_facts(&uri, &env.pool, &vb, &format!("{dir}/{vb}"));
+        assert_eq!((&fb.0, fb.1, fb.3), (&fa.0, fa.1, fa.3), "{suffix}");
+        assert_eq!(fb.0, fmt);
+        assert!(
+            fa.2 >= fa.1 && fb.2 >= fb.1,
+            "fully allocated: {fa:?} {fb:?}"
+        );
+    }
+
+    // --skip-copy with --preserve-data, against skip_copy + preserve_data.
+    let (pa, pb) = (format!("{}-pa", env.prefix), format!("{}-pb", env.prefix));
+    for p in [&pa, &pb] {
+        virsh(
+            &uri,
+            &[
+                "vol-create-as",
+                &env.pool,
+                &format!("{p}-kept.qcow2"),
+                "32M",
+                "--format",
+                "qcow2",
+            ],
+        );
+    }
+    let before = vol_names(&uri, &env.pool).len();
+    let (ok, out) = virt_clone(
+        &uri,
+        &[
+            "--original",
+            &src,
+            "--name",
+            &pa,
+            "--skip-copy",
+            "vdb",
+            "--preserve-data",
+            "--file",
+            &format!("{dir}/{pa}-kept.qcow2"),
+        ],
+    );
+    assert!(ok, "{out}");
+    Script::new(&format!(
+        r#"HOST.vm("{src}").clone(#{{ name: "{pb}", skip_copy: ["vdb"], preserve_data: true, files: ["{pb}-kept.qcow2"] }});"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    assert_eq!(
+        vol_names(&uri, &env.pool).len(),
+        before,
+        "nothing was copied"
+    );
+    let xa = inactive_xml(&uri, &pa).replace(&serial_log, "LOG");
+    let xb =
+        inactive_xml(&uri, &pb).replace(&format!("/var/log/libvirt/qemu/{pb}-serial0.log"), "LOG");
+    let (na, nb) = (normalised(&xa, &pa), normalised(&xb, &pb));
+    assert_same_xml(&nb, &na, "--skip-copy --preserve-data");
+    assert!(
+        nb.contains("/CLONE-kept.qcow2'") && nb.contains(&raw),
+        "{nb}"
+    );
+
+    // Four clones later the source is as it was: definition (no trace of the
+    // clones' records either), disks, UEFI variables.
+    assert_eq!(inactive_xml(&uri, &src), src_xml);
+    assert!(
+        src_files == (std::fs::read(&qcow).unwrap(), std::fs::read(&raw).unwrap()),
+        "the source's disks changed"
+    );
+    assert_eq!(
+        std::fs::read(format!("{nvram_dir}/{src}_VARS.fd")).ok(),
+        src_vars
+    );
+
+    // SMBIOS uuid: virt-clone keeps the old one and libvirt refuses its
+    // clone; ours gives it the new UUID.
+    let with_uuid = src_xml.replacen(
+        "<entry name='manufacturer'>ACME</entry>",
+        &format!(
+            "<entry name='manufacturer'>ACME</entry><entry name='uuid'>{}</entry>",
+            dominfo_uuid(&uri, &src)
+        ),
+        1,
+    );
+    std::fs::write(&file, &with_uuid).unwrap();
+    virsh(&uri, &["define", file.to_str().unwrap()]);
+    let (sa, sb) = (format!("{}-sa", env.prefix), format!("{}-sb", env.prefix));
+    let (ok, out) = virt_clone(
+        &uri,
+        &[
+            "--original",
+            &src,
+            "--name",
+            &sa,
+            "--auto-clone",
+            "--skip-copy",
+            "vda",
+            "--skip-copy",
+            "vdb",
+        ],
+    );
+    assert!(
+        !ok && out.contains("UUID mismatch between <uuid> and <sysinfo>"),
+        "{out}"
+    );
+    assert!(!virsh_try(&uri, &["dominfo", &sa]).0);
+    Script::new(&format!(
+        r#"let c = HOST.vm("{src}").clone(#{{ name: "{sb}", skip_copy: ["vda", "vdb"] }});
+assert(c.inactive_xml.contains(`<entry name='uuid'>${{c.uuid}}</entry>`), c.inactive_xml);"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    std::fs::write(&file, &src_xml).unwrap();
+    virsh(&uri, &["define", file.to_str().unwrap()]);
+
+    // A running source: both refuse; ours names the state, the fix and the line.
+    virsh(&uri, &["start", &src]);
+    let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone"]);
+    assert!(
+        !ok && out.contains("Domain to clone must be shutoff."),
+        "{out}"
+    );
+    Script::new(&format!(
+        r#"
+try {{ HOST.vm("{src}").clone(); }} catch (e) {{ print(`${{e.field}}|${{e.value}}|${{e.line}}|${{e.message}}`); }}"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok()
+    .stdout_has(&format!("state|running|2|VM {src} is running: shut it down first"));
+    virsh(&uri, &["destroy", &src]);
+
+    assert_eq!(inactive_xml(&uri, &src), src_xml);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// A VM with snapshots clones without them, in both; a transient VM is
+/// refused by both, ours saying why.
+#[test]
+fn live_snapshots_stay_behind_and_transient_vms_are_refused_like_virt_clone() {
+    let uri = live_uri();
+    let pool = LivePool::new(&uri, "vcsnap");
+    let src = unique("vcsnap");
+    let (a, b) = (format!("{src}-clone"), format!("{src}-clone1"));
+    let tr = format!("{src}-tr");
+    let _guards = [&src, &a, &b, &tr].map(|n| VmGuard(vec![uri.clone()], n.to_string()));
+    // Undefined before its guard runs: a VM with snapshots needs their
+    // metadata removed with it.
+    struct Snapshots(String, String);
+    impl Drop for Snapshots {
+        fn drop(&mut self) {
+            let _ = virsh_try(&self.0, &["undefine", &self.1, "--snapshots-metadata"]);
+        }
+    }
+    let _snapshots = Snapshots(uri.clone(), src.clone());
+    let _logs = Cleanup(vec![format!("/var/log/libvirt/qemu/{tr}.log")]);
+    Script::new(&format!(
+        r#"
+let vm = HOST.define_vm(#{{ name: "{src}", memory: 128, vcpus: 1, virt_type: "qemu", import: true,
+    disks: [#{{ pool: "{p}", size: "16M", format: "qcow2" }}], graphics: "none" }});
+vm.snapshot("s1");
+"#,
+        p = pool.name
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    let (ok, out) = virt_clone(&uri, &["--original", &src, "--auto-clone"]);
+    assert!(ok, "{out}");
+    Script::new(&format!(
+        r#"assert_eq(HOST.vm("{src}").clone().name, "{b}");"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok();
+    assert!(virsh(&uri, &["snapshot-list", &src, "--name"]).contains("s1"));
+    let snapshot_names = |img: &str| {
+        stdout_of(
+            Command::new("qemu-img").args(["snapshot", "-l", "-U", img]),
+            "qemu-img snapshot",
+        )
+    };
+    assert!(snapshot_names(&format!("{}/{src}.qcow2", pool.dir)).contains("s1"));
+    for clone in [&a, &b] {
+        assert_eq!(
+            virsh(&uri, &["snapshot-list", clone, "--name"]).trim(),
+            "",
+            "{clone}"
+        );
+        let img = format!("{}/{clone}.qcow2", pool.dir);
+        assert!(!snapshot_names(&img).contains("s1"), "{img}");
+    }
+    // Transient: running without a persistent definition.
+    let xml = inactive_xml(&uri, &b)
+        .replacen(
+            &format!("<name>{b}</name>"),
+            &format!("<name>{tr}</name>"),
+            1,
+        )
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("<uuid>"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let file = std::env::temp_dir().join(format!("{tr}.xml"));
+    std::fs::write(&file, xml).unwrap();
+    virsh(&uri, &["create", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    let (ok, out) = virt_clone(&uri, &["--original", &tr, "--auto-clone"]);
+    assert!(
+        !ok && out.contains("Domain to clone must be shutoff."),
+        "{out}"
+    );
+    Script::new(&format!(
+        r#"
+try {{ HOST.vm("{tr}").clone(); }} catch (e) {{ print(`${{e.field}}|${{e.value}}|${{e.line}}|${{e.message}}`); }}"#
+    ))
+    .connect(&uri)
+    .run()
+    .ok()
+    .stdout_has(&format!("state|transient|2|VM {tr} is transient (it has no persistent definition, so shutting it down removes it): define it first"));
+}
+
+/// Files a test made outside pools, removed when it ends.
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }

@@ -71,7 +71,27 @@ fn write(dom: &RawDomain, state: &Element) -> Result<(), virt::error::Error> {
     let empty = state.elements().next().is_none();
     let xml = (!empty).then(|| state.to_xml());
     let prefix = (!empty).then_some(STATE_PREFIX);
-    dom.set_metadata(KIND, xml.as_deref(), prefix, Some(STATE_NS), flags)
+    dom.set_metadata(KIND, xml.as_deref(), prefix, Some(STATE_NS), flags)?;
+    if empty && flags & sys::VIR_DOMAIN_AFFECT_CONFIG != 0 {
+        drop_empty_metadata(dom)?;
+    }
+    Ok(())
+}
+
+/// libvirt keeps an empty `<metadata/>` once its last element is removed:
+/// drop it, so a clone leaves its source's definition as it found it.
+fn drop_empty_metadata(dom: &RawDomain) -> Result<(), virt::error::Error> {
+    let xml = dom.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE | sys::VIR_DOMAIN_XML_SECURE)?;
+    let Ok(mut tree) = Element::parse(&xml) else {
+        return Ok(());
+    };
+    let removed = tree.remove_elements(|e| {
+        e.name == "metadata" && e.elements().next().is_none() && e.text().trim().is_empty()
+    });
+    if removed > 0 {
+        dom.connect()?.define_domain_xml(&tree.to_xml())?;
+    }
+    Ok(())
 }
 
 fn owner(batch: &Element) -> Identity {

@@ -430,10 +430,43 @@ pub mod vm_clone_api {
     use super::*;
 
     /// Clone a shut-off VM like `virt-clone --auto-clone`: a new name (`web-clone`,
-    /// `web-clone-1`, ...), UUID (also the SMBIOS one) and MACs, graphics ports
-    /// back to automatic, log files, the guest-agent socket and UEFI NVRAM
-    /// renamed or copied; every writable disk cloned, read-only and shareable
-    /// disks (ISOs) shared. Storage as `clone(#{ storage: "auto" })`.
+    /// `web-clone1`, ...; a clone of `web-clone` is `web-clone1`, not
+    /// `web-clone-clone`), UUID (also the SMBIOS one) and MACs (random
+    /// `52:54:00:..`, unique on the host), no title, graphics ports back to
+    /// automatic, log files, the guest-agent socket and UEFI NVRAM renamed or
+    /// copied; every writable disk cloned (`web.qcow2` → `web-clone.qcow2`),
+    /// read-only and shareable disks (ISOs) shared. Storage as
+    /// `clone(#{ storage: "auto" })`. Snapshots are not cloned (neither their
+    /// metadata nor a qcow2's internal snapshots), as with virt-clone.
+    ///
+    /// Where the result differs from virt-clone 4.1's, on purpose:
+    /// - `<sysinfo>`'s SMBIOS `uuid` entry gets the new UUID; virt-clone keeps
+    ///   the old one and libvirt then refuses the clone ("UUID mismatch").
+    /// - Serial/console `<log file>`s are renamed after the clone
+    ///   (`web-serial.log` → `web-clone-serial.log`); virt-clone keeps them, so
+    ///   both VMs would write one log.
+    /// - A unix channel's socket path that does not contain its target name is
+    ///   renamed the same way; virt-clone keeps it, so the two VMs could not run
+    ///   at once. (A path that contains it is dropped for libvirt to name, as
+    ///   virt-clone does.) A fixed spice `tlsPort` and a `websocket` port go
+    ///   back to automatic too; virt-clone resets only `port`.
+    /// - A disk file whose name contains the source's name gets the clone's in
+    ///   its place (`web-data.img` → `web-clone-data.img`), any other one the
+    ///   clone's name as a suffix (`disk.img` → `disk-web-clone.img`), so every
+    ///   file names its VM; virt-clone renames only a file named exactly after
+    ///   the VM and appends `-clone` to the others (`web-data-clone.img`).
+    /// - A `type='volume'` disk stays one (new pool/volume); virt-clone turns
+    ///   it into a `type='file'` disk.
+    /// - The source's UEFI variables (boot entries, enrolled keys) are copied
+    ///   to `{clone}_VARS.fd` beside them, also when the NVRAM is a plain file
+    ///   or (`<os firmware='efi'>`) not named in the definition; virt-clone
+    ///   copies only an NVRAM that is a storage volume, and the clone otherwise
+    ///   starts from the firmware's empty template.
+    /// - A qcow2 copy keeps the source's image features; virt-clone makes it
+    ///   as virt-install makes new volumes, adding `lazy_refcounts`.
+    /// - A paused VM can be cloned with `allow_running` (virt-clone refuses
+    ///   every VM that is not shut off), and a transient VM is refused saying
+    ///   so (virt-clone: "Domain to clone must be shutoff.").
     ///
     /// ```rhai
     /// let web = HOST.define_vm(#{ name: "web", memory: 512, virt_type: "qemu", import: true,
@@ -441,7 +474,7 @@ pub mod vm_clone_api {
     /// let copy = web.clone();
     /// assert_eq(copy.name, "web-clone");
     /// assert(copy.uuid != web.uuid);
-    /// assert_eq(web.clone().name, "web-clone-1");
+    /// assert_eq(web.clone().name, "web-clone1");
     /// ```
     #[rhai_fn(name = "clone", pure, return_raw)]
     pub fn clone_auto(ctx: NativeCallContext, vm: &mut Vm) -> ScriptResult<Vm> {
@@ -502,7 +535,9 @@ pub mod vm_clone_api {
     /// `sparse: false` (virt-clone `--nonsparse`): fully allocated copies
     /// (allocation = capacity: libvirt allocates the whole file and writes zeros
     /// as zeros; a qcow2 copy is preallocated), so the guest cannot run out of
-    /// host space later. The default copies only what holds data. `storage`
+    /// host space later. The default copies only what holds data, except
+    /// that a fully allocated (preallocated) disk stays fully allocated in the
+    /// clone (virt-clone gives each copy its source's allocation). `storage`
     /// `"auto"` then means a full copy; `"linked"` and `"reflink"` share blocks
     /// and are refused with it.
     ///

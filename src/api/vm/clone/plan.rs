@@ -45,17 +45,34 @@ pub(super) fn domain_exists(vm: &Vm, name: &str) -> bool {
     vm.host.conn().lookup_domain_by_name(name).is_ok()
 }
 
-/// `web-clone`, then `web-clone-1`, `web-clone-2`, ... (virt-clone --auto-clone).
+/// virt-clone --auto-clone's names: `web-clone`, then `web-clone1`,
+/// `web-clone2`, ...; a source that is itself a clone numbers on:
+/// `web-clone` gives `web-clone1` (the first free), `web-clone3` gives
+/// `web-clone4`, never `web-clone-clone`.
 fn auto_name(vm: &Vm, base: &str, reserved: &Reserved) -> String {
     let free = |n: &str| !reserved.names.contains(n) && !domain_exists(vm, n);
-    let first = format!("{base}-clone");
-    if free(&first) {
+    let (stem, start, force_num) = clone_suffix(base);
+    let first = format!("{stem}-clone");
+    if !force_num && free(&first) {
         return first;
     }
-    (1..)
-        .map(|i| format!("{base}-clone-{i}"))
+    (start..)
+        .map(|i| format!("{first}{i}"))
         .find(|n| free(n))
         .unwrap_or(first)
+}
+
+/// virt-clone's `-clone[1-9]*$`: `(name before it, first number, whether
+/// the name ended so)`.
+pub(super) fn clone_suffix(name: &str) -> (&str, u64, bool) {
+    if let Some(at) = name.rfind("-clone") {
+        let digits = &name[at + "-clone".len()..];
+        if digits.bytes().all(|b| (b'1'..=b'9').contains(&b)) {
+            let start = digits.parse::<u64>().map(|n| n + 1).unwrap_or(1);
+            return (&name[..at], start, true);
+        }
+    }
+    (name, 1, false)
 }
 
 fn volume_free(pool: &Pool, name: &str, reserved: &Reserved) -> bool {
@@ -390,6 +407,20 @@ pub fn plan(
     reserved: &mut Reserved,
 ) -> Result<ClonePlan, ScriptError> {
     let src_name = vm.name();
+    if !vm.raw.is_persistent().map_err(|e| ScriptError::libvirt(&e))? {
+        // virt-clone says only "Domain to clone must be shutoff.", and a
+        // transient VM that is shut off is gone.
+        return Err(ScriptError::new(
+            ErrorKind::State,
+            format!(
+                "VM {src_name} is transient (it has no persistent definition, so shutting it \
+                 down removes it): define it first (HOST.define_vm_xml(vm.xml, #{{ allow_path: \
+                 true }})), shut it down, then clone it"
+            ),
+        )
+        .with("field", "state")
+        .with("value", "transient"));
+    }
     let state = crate::virt_ext::domain::state(&vm.raw).map_err(|e| ScriptError::libvirt(&e))?;
     let state = state.to_raw();
     let paused = state == sys::VIR_DOMAIN_PAUSED;
@@ -523,6 +554,13 @@ pub fn plan(
             mode = CloneMode::Linked;
         }
         let src_doc = src.definition()?;
+        // As virt-clone, which gives the copy the source's allocation: a
+        // fully allocated (preallocated) disk stays so in the clone.
+        let sparse = opts.sparse
+            && !src
+                .raw
+                .info()
+                .is_ok_and(|i| i.capacity > 0 && i.allocation >= i.capacity);
         let src_pool = src.pool().map_err(|e| ScriptError::libvirt(&e))?;
         let src_file = src.name();
         let (pool, vol_name) = match file {
@@ -593,7 +631,7 @@ pub fn plan(
             pool,
             name: vol_name,
             mode,
-            sparse: opts.sparse,
+            sparse,
         });
     }
     if let Some((field, value)) = files.next() {
@@ -650,7 +688,8 @@ pub fn plan(
         .or(auto_nvram)
     {
         Some(path) if !path.is_empty() => {
-            let new_path = rename_path(&path, &src_name, &name);
+            // virt-clone: `{the old file's directory}/{clone}_VARS.fd`.
+            let new_path = format!("{}/{name}_VARS.fd", parent_dir(&path));
             let job = match vm.host.conn().lookup_storage_vol_by_path(&path) {
                 Ok(raw) => {
                     let src = crate::api::volume::wrap(&vm.host, raw);
@@ -703,4 +742,19 @@ pub fn plan(
         nvram,
         start: opts.start,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clone_suffix;
+
+    #[test]
+    fn clone_names_number_on_like_virt_clone() {
+        assert_eq!(clone_suffix("web"), ("web", 1, false));
+        assert_eq!(clone_suffix("web-clone"), ("web", 1, true));
+        assert_eq!(clone_suffix("web-clone3"), ("web", 4, true));
+        // virt-clone's pattern has no 0: `-clone10` is not a clone number.
+        assert_eq!(clone_suffix("web-clone10"), ("web-clone10", 1, false));
+        assert_eq!(clone_suffix("web-clone-1"), ("web-clone-1", 1, false));
+    }
 }
