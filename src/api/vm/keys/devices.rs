@@ -538,6 +538,7 @@ pub fn controllers(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
             ports,
             vectors,
             queues,
+            master_startport: None,
         });
     }
     d.controllers = out;
