@@ -383,17 +383,11 @@ fn live_dry_runs_match_virt_install() {
     };
     let volume = format!("HOST.pool(\"{pool}\").volume(\"{vol}\")");
     // Without os (generic), virtscript keeps its documented defaults: virtio
-    // disks and NICs, the guest agent channel, libvirt's USB controller, and a
+    // disks and NICs, the guest agent channel, and a
     // display (with SPICE's devices) only for ISO installs.
     let pxe_differs = vec![
         ("both", "disks", "disk:ide:hda", "disk:virtio:vda"),
         ("both", "nic_models", "e1000", "virtio"),
-        (
-            "both",
-            "usb_controllers",
-            "ich9-ehci1,- ich9-uhci1,- ich9-uhci2,- ich9-uhci3,-",
-            "",
-        ),
         (
             "both",
             "channels",
@@ -492,12 +486,6 @@ fn live_dry_runs_match_virt_install() {
             ),
             differs: vec![
                 ("final", "disks", "disk:ide:hda", "disk:virtio:vda"),
-                (
-                    "final",
-                    "usb_controllers",
-                    "ich9-ehci1,- ich9-uhci1,- ich9-uhci2,- ich9-uhci3,-",
-                    "",
-                ),
                 ("final", "channels", "", "org.qemu.guest_agent.0"),
             ],
         },

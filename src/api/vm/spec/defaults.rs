@@ -36,15 +36,12 @@ fn controller(kind: &str, model: &str) -> Controller {
 }
 
 /// The USB controllers virt-install adds (guest.py `_add_default_usb_controller`):
-/// on x86 qemu-xhci when the OS supports USB 3, else the ICH9 USB 2 set;
-/// qemu-xhci on ARM/RISC-V `virt` and pseries.
+/// on x86 qemu-xhci when the OS (`os`) supports USB 3, else (and without
+/// `os`, as virt-install's "generic") the ICH9 USB 2 set; qemu-xhci on
+/// ARM/RISC-V `virt` and pseries.
 fn usb_controllers(p: &Platform) -> Vec<Controller> {
     let usb3 = if p.is_x86() {
-        match &p.os {
-            Some(os) => os.usb3,
-            // Without `os` libvirt picks the machine's controller.
-            None => return Vec::new(),
-        }
+        p.os.as_ref().is_some_and(|os| os.usb3)
     } else if p.is_virt_machine() || p.machine.starts_with("pseries") {
         true
     } else {
