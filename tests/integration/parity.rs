@@ -547,3 +547,159 @@ fn live_dry_runs_match_virt_install() {
     let vms = virsh(&uri, &["list", "--all", "--name"]);
     assert!(!vms.contains(&env.prefix), "{vms}");
 }
+
+// ------------------------------------------------ the defaults on the test driver
+
+/// The facts of the final definition of a dry run on the embedded driver.
+fn dry_facts(spec: &str) -> Facts {
+    let docs = virtscript(
+        "test:///default",
+        &format!("#{{ virt_type: \"qemu\", dry_run: true, {spec} }}"),
+    );
+    facts(docs.last().expect("a document"))
+}
+
+fn fact<'a>(f: &'a Facts, key: &str) -> &'a str {
+    f.get(key).map(String::as_str).unwrap_or("")
+}
+
+const ISO: &str = "cdrom: \"/var/lib/libvirt/isos/a.iso\"";
+const PORTS14: &str = "root=1 ports=14";
+const IMPORT: &str = "import: true, disks: [#{ pool: \"default-pool\", size: \"1G\" }]";
+
+/// With `os: "debian11"` the VM gets what virt-install gives it, and libvirt
+/// (the test driver) keeps it in the definition.
+#[test]
+fn an_os_with_virtio_gets_virt_installs_devices() {
+    let run = Script::new(&format!(
+        "let vm = HOST.define_vm(#{{ name: \"d11\", virt_type: \"qemu\", os: \"debian11\", {ISO} }});\nprint(vm.inactive_xml);"
+    ))
+    .run();
+    run.ok();
+    let f = facts(&documents(&run.stdout)[0]);
+    let want = [
+        ("machine", "q35"),
+        ("graphics", "spice"),
+        ("video", "virtio"),
+        ("sound", "ich9"),
+        ("input", "tablet,usb"),
+        ("redirdev", "usb,spicevmc usb,spicevmc"),
+        ("usb_controllers", "qemu-xhci,15"),
+        ("rng", "virtio:random:/dev/urandom"),
+        ("memballoon", "virtio"),
+        ("features", "acpi,apic,vmport=off"),
+        ("clock", "utc rtc,catchup,- pit,delay,- hpet,-,no"),
+        ("pm", "suspend-to-mem=no,suspend-to-disk=no"),
+        ("pci", PORTS14),
+        ("tpm", ""),
+    ];
+    for (key, value) in want {
+        assert_eq!(fact(&f, key), value, "{key} in {}", run.stdout);
+    }
+}
+
+/// With UEFI a TPM (swtpm) as virt-install adds it; `tpm: "none"` refuses it.
+#[test]
+fn uefi_gets_a_tpm_unless_told_none() {
+    let with = dry_facts(&format!("name: \"e\", os: \"debian11\", uefi: true, {ISO}"));
+    assert_eq!(fact(&with, "tpm"), "tpm-crb:emulator");
+    assert_eq!(fact(&with, "firmware"), "efi");
+    let none = dry_facts(&format!(
+        "name: \"e\", os: \"debian11\", uefi: true, tpm: \"none\", {ISO}"
+    ));
+    assert_eq!(fact(&none, "tpm"), "");
+    let bios = dry_facts(&format!("name: \"e\", os: \"debian11\", {ISO}"));
+    assert_eq!(fact(&bios, "tpm"), "");
+}
+
+/// `"none"` refuses each default; a USB controller `"none"` refuses the USB
+/// devices (tablet, SPICE redirection) too.
+#[test]
+fn none_refuses_each_default() {
+    let f = dry_facts(&format!(
+        "name: \"n\", os: \"debian11\", {ISO}, rng: \"none\", sound: \"none\", memballoon: \"none\", \
+         controllers: [#{{ type: \"usb\", model: \"none\" }}]"
+    ));
+    assert_eq!(fact(&f, "rng"), "");
+    assert_eq!(fact(&f, "sound"), "");
+    assert_eq!(fact(&f, "memballoon"), "none");
+    assert_eq!(fact(&f, "usb_controllers"), "none,-");
+    assert_eq!(fact(&f, "input"), "");
+    assert_eq!(fact(&f, "redirdev"), "");
+    // What "none" does not touch stays.
+    assert_eq!(fact(&f, "video"), "virtio");
+    // A script that reads the words back sees them refused, not misread.
+    let bad = Script::new("HOST.create_vm(#{ name: \"b\", rng: \"nope\", dry_run: true });").run();
+    bad.code(1).stderr_has("rng").stderr_has("nope");
+}
+
+/// Keys the spec gives win over the defaults.
+#[test]
+fn given_devices_win_over_the_defaults() {
+    let f = dry_facts(&format!(
+        "name: \"g\", os: \"debian11\", {ISO}, sound: \"ac97\", video: \"vga\", rng: \"/dev/random\", \
+         graphics: \"vnc\", controllers: [#{{ type: \"usb\", model: \"nec-xhci\" }}, #{{ type: \"pci\", model: \"pcie-root\" }}]"
+    ));
+    assert_eq!(fact(&f, "sound"), "ac97");
+    assert_eq!(fact(&f, "video"), "vga");
+    assert_eq!(fact(&f, "rng"), "virtio:random:/dev/random");
+    assert_eq!(fact(&f, "graphics"), "vnc");
+    assert_eq!(fact(&f, "usb_controllers"), "nec-xhci,-");
+    assert_eq!(fact(&f, "pci"), "root=1 ports=0");
+    // VNC: no SPICE devices.
+    assert_eq!(fact(&f, "redirdev"), "");
+    assert_eq!(fact(&f, "features"), "acpi,apic");
+    assert_eq!(fact(&f, "input"), "tablet,usb");
+}
+
+/// Without `os` only what virt-install decides by platform: the video by
+/// display and firmware, the ICH9 USB 2 set, the x86 clock and pm; no RNG,
+/// no explicit balloon, and no display but for an ISO install.
+#[test]
+fn without_os_the_platform_defaults_only() {
+    let iso = dry_facts(&format!("name: \"p\", {ISO}"));
+    assert_eq!(fact(&iso, "machine"), "pc");
+    assert_eq!(fact(&iso, "video"), "qxl");
+    assert_eq!(fact(&iso, "sound"), "ich6");
+    assert_eq!(
+        fact(&iso, "usb_controllers"),
+        "ich9-ehci1,- ich9-uhci1,- ich9-uhci2,- ich9-uhci3,-"
+    );
+    assert_eq!(fact(&iso, "rng"), "");
+    assert_eq!(fact(&iso, "memballoon"), "");
+    assert_eq!(fact(&iso, "pci"), "root=0 ports=0");
+    assert_eq!(fact(&iso, "pm"), "suspend-to-mem=no,suspend-to-disk=no");
+    let vnc = dry_facts(&format!("name: \"v\", {IMPORT}, graphics: \"vnc\""));
+    assert_eq!(fact(&vnc, "video"), "vga");
+    let efi = dry_facts(&format!(
+        "name: \"v\", {IMPORT}, graphics: \"vnc\", uefi: true"
+    ));
+    assert_eq!(fact(&efi, "video"), "bochs");
+    let headless = dry_facts(&format!("name: \"h\", {IMPORT}"));
+    assert_eq!(
+        (
+            fact(&headless, "graphics"),
+            fact(&headless, "video"),
+            fact(&headless, "input")
+        ),
+        ("", "", "")
+    );
+    let q35 = dry_facts(&format!("name: \"q\", {IMPORT}, machine: \"q35\""));
+    assert_eq!(fact(&q35, "pci"), PORTS14);
+}
+
+/// A Windows guest keeps its clock in local time; ARM `virt` gets a USB
+/// keyboard beside the tablet and USB 3.
+#[test]
+fn the_clock_and_inputs_follow_the_os_and_platform() {
+    let win = dry_facts(&format!("name: \"w\", os: \"win10\", {ISO}"));
+    assert!(fact(&win, "clock").starts_with("localtime "), "{win:?}");
+    let arm = dry_facts(&format!(
+        "name: \"a\", arch: \"aarch64\", {IMPORT}, graphics: \"vnc\""
+    ));
+    assert_eq!(fact(&arm, "input"), "tablet,usb keyboard,usb");
+    assert_eq!(fact(&arm, "video"), "virtio");
+    assert_eq!(fact(&arm, "usb_controllers"), "qemu-xhci,15");
+    assert_eq!(fact(&arm, "clock"), "utc ");
+    assert_eq!(fact(&arm, "pm"), "");
+}
