@@ -401,7 +401,7 @@ fn live_dry_runs_match_virt_install() {
         ("both", "redirdev", "usb,spicevmc usb,spicevmc", ""),
         ("both", "features", "acpi,apic,vmport=off", "acpi,apic"),
     ];
-    let cases = vec![
+    let cases = [
         Case {
             what: "cdrom debian11, a new disk, a network",
             virt_install: strings(&[

@@ -326,9 +326,10 @@ impl Platform {
         let has = |m: &str| self.caps.video_models().iter().any(|x| x == m);
         let model = if self.machine.starts_with("pseries") {
             "vga"
-        } else if self.is_virt_machine() || self.arch.starts_with("s390") {
-            "virtio"
-        } else if has("virtio") && self.os.as_ref().is_some_and(|o| o.virtio_gpu) {
+        } else if self.is_virt_machine()
+            || self.arch.starts_with("s390")
+            || (has("virtio") && self.os.as_ref().is_some_and(|o| o.virtio_gpu))
+        {
             "virtio"
         } else if self.is_x86() && spice && has("qxl") {
             "qxl"
