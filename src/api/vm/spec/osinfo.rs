@@ -23,6 +23,10 @@ pub struct OsProfile {
     /// The OS runs on x86's q35 chipset (osinfo's q35 device, and virtio 1.0
     /// where it has virtio-net): virt-install's `supports_chipset_q35`.
     pub q35: bool,
+    /// Recommended (else twice the minimum) RAM and storage in bytes, vCPUs.
+    pub ram: Option<u64>,
+    pub n_cpus: Option<u64>,
+    pub storage: Option<u64>,
     /// virtio1.0-gpu (virt-install's `supports_virtiogpu`: virtio video).
     pub virtio_gpu: bool,
     /// virtio-rng (a default `<rng>` from /dev/urandom).
@@ -33,10 +37,6 @@ pub struct OsProfile {
     pub usb3: bool,
     /// Keeps its clock in local time (Windows, Solaris), else UTC.
     pub localtime: bool,
-    /// Recommended (else twice the minimum) RAM and storage in bytes, vCPUs.
-    pub ram: Option<u64>,
-    pub n_cpus: Option<u64>,
-    pub storage: Option<u64>,
 }
 
 /// The database folder: `$OSINFO_SYSTEM_DIR`, else `/usr/share/osinfo`.
@@ -275,6 +275,9 @@ impl Index {
             virtio_scsi: any(VIRTIO_SCSI),
             virtio_net: any(VIRTIO_NET),
             q35: any(CHIPSET_Q35) && (any(VIRTIO1) || !any(VIRTIO_NET)),
+            ram: res.recommended_value(arch, |r: &Resources| r.ram),
+            n_cpus: res.recommended_value(arch, |r: &Resources| r.n_cpus.map(u64::from)),
+            storage: res.recommended_value(arch, |r: &Resources| r.storage),
             virtio_gpu: any(VIRTIO_GPU),
             virtio_rng: any(VIRTIO_RNG),
             virtio_balloon: any(VIRTIO_BALLOON),
@@ -282,9 +285,6 @@ impl Index {
             localtime: self.family_of(os).is_some_and(|f| {
                 matches!(f.as_str(), "win9x" | "winnt" | "win16" | "solaris")
             }),
-            ram: res.recommended_value(arch, |r: &Resources| r.ram),
-            n_cpus: res.recommended_value(arch, |r: &Resources| r.n_cpus.map(u64::from)),
-            storage: res.recommended_value(arch, |r: &Resources| r.storage),
         }
     }
 
