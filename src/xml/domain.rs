@@ -14,8 +14,8 @@ use super::tree::{Element, Node};
 mod devices;
 pub use super::domain_hostdev::{Hostdev, PciAddress, UsbSource};
 pub use devices::{
-    Features, Filesystem, Hyperv, HypervFlag, Memballoon, MemoryBacking, Rng, Sound, Tpm, Video,
-    Watchdog,
+    Clock, Features, Filesystem, Hyperv, HypervFlag, Input, Memballoon, MemoryBacking, Pm,
+    Redirdev, Rng, Sound, Timer, Tpm, Video, Watchdog,
 };
 
 /// Memory amounts are kept in KiB, as libvirt reports them.
@@ -702,6 +702,8 @@ pub struct Controller {
     pub vectors: Option<u32>,
     /// `<driver queues>` (virtio-scsi).
     pub queues: Option<u32>,
+    /// `<master startport>` (a USB 1 companion of an EHCI controller).
+    pub master_startport: Option<u32>,
 }
 
 impl Controller {
@@ -714,6 +716,7 @@ impl Controller {
             ports: num(el, "ports"),
             vectors: num(el, "vectors"),
             queues: el.child("driver").and_then(|d| num(d, "queues")),
+            master_startport: el.child("master").and_then(|m| num(m, "startport")),
         }
     }
 
@@ -735,6 +738,17 @@ impl Controller {
             "vectors",
             self.vectors.map(|i| i.to_string()).as_deref(),
         );
+        if Controller::from_element(el).master_startport != self.master_startport {
+            match self.master_startport {
+                Some(p) => {
+                    ensure_child_before(el, "master", &["alias", "address"])
+                        .set_attr("startport", p.to_string());
+                }
+                None => {
+                    el.remove_elements(|e| e.name == "master");
+                }
+            }
+        }
         if Controller::from_element(el).queues != self.queues {
             match self.queues {
                 Some(q) => {
@@ -782,6 +796,10 @@ pub struct Domain {
     pub memory_backing: MemoryBacking,
     /// The `<features>` block (`acpi`, `apic`, `smm`, `hyperv`...).
     pub features: Features,
+    /// `<clock>` (`None`: libvirt's, UTC without timers).
+    pub clock: Option<Clock>,
+    /// `<pm>` (`None`: the hypervisor's default).
+    pub pm: Option<Pm>,
     pub on_poweroff: Option<String>,
     pub on_reboot: Option<String>,
     pub on_crash: Option<String>,
@@ -791,6 +809,7 @@ pub struct Domain {
     pub serials: Vec<CharDev>,
     pub consoles: Vec<CharDev>,
     pub channels: Vec<CharDev>,
+    pub inputs: Vec<Input>,
     pub graphics: Vec<Graphics>,
     pub filesystems: Vec<Filesystem>,
     pub tpms: Vec<Tpm>,
@@ -802,6 +821,8 @@ pub struct Domain {
     pub rngs: Vec<Rng>,
     /// Host PCI and USB devices passed through (`<hostdev>`).
     pub hostdevs: Vec<Hostdev>,
+    /// USB redirection of the SPICE client's devices.
+    pub redirdevs: Vec<Redirdev>,
 }
 
 /// The order of top-level elements in libvirt's own output.
@@ -964,6 +985,8 @@ impl Domain {
             },
             memory_backing: MemoryBacking::default(),
             features: Features::acpi_apic(),
+            clock: None,
+            pm: None,
             on_poweroff: Some("destroy".into()),
             on_reboot: Some("restart".into()),
             on_crash: Some("destroy".into()),
@@ -973,6 +996,7 @@ impl Domain {
             serials: vec![CharDev::serial_pty()],
             consoles: vec![CharDev::console_pty()],
             channels: Vec::new(),
+            inputs: Vec::new(),
             graphics: Vec::new(),
             filesystems: Vec::new(),
             tpms: Vec::new(),
@@ -982,6 +1006,7 @@ impl Domain {
             memballoon: None,
             rngs: Vec::new(),
             hostdevs: Vec::new(),
+            redirdevs: Vec::new(),
         }
     }
 
@@ -1021,6 +1046,8 @@ impl Domain {
                 .child("features")
                 .map(Features::from_element)
                 .unwrap_or_default(),
+            clock: root.child("clock").map(Clock::from_element),
+            pm: root.child("pm").map(Pm::from_element),
             on_poweroff: root.child("on_poweroff").map(|e| e.text()),
             on_reboot: root.child("on_reboot").map(|e| e.text()),
             on_crash: root.child("on_crash").map(|e| e.text()),
@@ -1045,6 +1072,7 @@ impl Domain {
                 .into_iter()
                 .map(CharDev::from_element)
                 .collect(),
+            inputs: list("input").into_iter().map(Input::from_element).collect(),
             graphics: list("graphics")
                 .into_iter()
                 .map(Graphics::from_element)
@@ -1067,6 +1095,10 @@ impl Domain {
             hostdevs: list("hostdev")
                 .into_iter()
                 .map(Hostdev::from_element)
+                .collect(),
+            redirdevs: list("redirdev")
+                .into_iter()
+                .map(Redirdev::from_element)
                 .collect(),
         }
     }
@@ -1138,9 +1170,17 @@ impl Domain {
                 root.remove_elements(|e| e.name == "cpu");
             }
         }
+        // Only set, never removed: a clock or pm we read stays as it was.
+        if let Some(clock) = &self.clock {
+            clock.apply_to(top_child(root, "clock"));
+        }
         text(root, "on_poweroff", &self.on_poweroff);
         text(root, "on_reboot", &self.on_reboot);
         text(root, "on_crash", &self.on_crash);
+        if let Some(pm) = &self.pm {
+            pm.apply_to(top_child(root, "pm"));
+            root.remove_elements(|e| e.name == "pm" && e.elements().next().is_none());
+        }
         let devices = top_child(root, "devices");
         sync_devices(devices, "disk", &self.disks, Disk::apply_to);
         sync_devices(
@@ -1153,6 +1193,7 @@ impl Domain {
         sync_devices(devices, "serial", &self.serials, CharDev::apply_to);
         sync_devices(devices, "console", &self.consoles, CharDev::apply_to);
         sync_devices(devices, "channel", &self.channels, CharDev::apply_to);
+        sync_devices(devices, "input", &self.inputs, Input::apply_to);
         sync_devices(devices, "graphics", &self.graphics, Graphics::apply_to);
         sync_devices(
             devices,
@@ -1172,6 +1213,7 @@ impl Domain {
         );
         sync_devices(devices, "rng", &self.rngs, Rng::apply_to);
         super::domain_hostdev::sync(devices, &self.hostdevs);
+        sync_devices(devices, "redirdev", &self.redirdevs, Redirdev::apply_to);
     }
 
     /// A new document for this domain.

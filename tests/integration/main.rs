@@ -16,6 +16,7 @@ mod jobs;
 mod migration;
 mod network;
 mod network_conformance;
+mod parity;
 mod phases;
 mod properties;
 mod recipes;

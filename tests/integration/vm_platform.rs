@@ -57,9 +57,23 @@ fn every_cdrom_gets_the_machines_bus() {
     assert_eq!(cdrom_buses(&pc), ["ide", "ide", "ide"], "{pc}");
     let arm = dry_run(&spec("arch: \"aarch64\","));
     assert_eq!(cdrom_buses(&arm), ["scsi", "scsi", "scsi"], "{arm}");
+    // The virtio-scsi controller, then virt-install's USB 3 controller and
+    // PCIe root with its 14 ports.
+    let controllers = tags(&arm, "controller");
     assert_eq!(
-        tags(&arm, "controller"),
-        ["<controller type='scsi' index='0' model='virtio-scsi'/>"],
+        controllers[..3],
+        [
+            "<controller type='scsi' index='0' model='virtio-scsi'/>",
+            "<controller type='usb' model='qemu-xhci' ports='15'/>",
+            "<controller type='pci' model='pcie-root'/>"
+        ],
+        "{arm}"
+    );
+    assert_eq!(controllers.len(), 3 + 14, "{arm}");
+    assert!(
+        controllers[3..]
+            .iter()
+            .all(|c| *c == "<controller type='pci' model='pcie-root-port'/>"),
         "{arm}"
     );
 }
@@ -106,8 +120,13 @@ fn scsi_disks_get_one_virtio_scsi_controller() {
             #{ path: "/var/lib/libvirt/images/a.img", bus: "scsi" },
             #{ path: "/var/lib/libvirt/images/b.img", bus: "scsi" }] }"#,
     );
+    // (Beside virt-install's USB controllers.)
+    let scsi: Vec<&str> = tags(&xml, "controller")
+        .into_iter()
+        .filter(|c| c.contains("type='scsi'"))
+        .collect();
     assert_eq!(
-        tags(&xml, "controller"),
+        scsi,
         ["<controller type='scsi' index='0' model='virtio-scsi'/>"],
         "{xml}"
     );
@@ -116,7 +135,7 @@ fn scsi_disks_get_one_virtio_scsi_controller() {
         r#"#{ name: "v", virt_type: "qemu", import: true, dry_run: true,
             disks: ["/var/lib/libvirt/images/a.img"] }"#,
     );
-    assert!(tags(&plain, "controller").is_empty(), "{plain}");
+    assert!(!plain.contains("<controller type='scsi'"), "{plain}");
 }
 
 /// An ISO install without `graphics` gets a SPICE display with qxl video

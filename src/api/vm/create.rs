@@ -451,12 +451,47 @@ pub mod vm_create_api {
     /// on q35 or aarch64). SCSI disks get a `virtio-scsi` controller. `arch:
     /// "aarch64"` (and RISC-V) gets machine `virt`, UEFI firmware
     /// (`firmware='efi'`; refused when the host lists none) and, under TCG, a
-    /// 64-bit CPU (`cortex-a57`). A `cdrom` install without `graphics` gets a
-    /// display: SPICE with qxl video and the SPICE agent channel when the host
-    /// lists them, else VNC (x86 and ppc64; other arches keep the serial
-    /// console); other install methods, and `graphics: "none"`, get no
-    /// display. Every VM has a serial console. Hosts without domain
-    /// capabilities (the test driver) get these defaults from arch and machine.
+    /// 64-bit CPU (`cortex-a57`). A `cdrom` install, and every VM whose `os`
+    /// is given, without `graphics` gets a display: SPICE with the SPICE
+    /// agent channel when the host lists it, else VNC (x86 and ppc64; other
+    /// arches keep the serial console); other VMs without `os`, and
+    /// `graphics: "none"`, get no display. Every VM has a serial console.
+    /// Hosts without domain capabilities (the test driver) get these
+    /// defaults from arch and machine.
+    ///
+    /// The devices virt-install adds, added the same way where the spec does
+    /// not give them (a key given always wins; `"none"` refuses the default):
+    /// with a display a `video` (virtio when the `os` supports virtio-gpu,
+    /// else qxl with SPICE on x86, bochs with UEFI, else vga; virtio on ARM
+    /// `virt`) and a USB tablet (and a USB keyboard on ARM `virt` and
+    /// pseries); with SPICE a `sound` (`ich9` on q35 and `virt`, else
+    /// `ich6`), two SPICE USB redirections (x86) and `vmport` off (x86);
+    /// a USB controller (qemu-xhci with 15 ports when the `os` supports USB
+    /// 3 and on ARM `virt`, else the ICH9 USB 2 set; `controllers: [#{ type:
+    /// "usb", model: "none" }]` refuses it and the USB tablet and
+    /// redirections); with `os`, a virtio `rng` from /dev/urandom and a
+    /// virtio `memballoon` when the OS supports them; with UEFI a `tpm`
+    /// (swtpm, tpm-crb where the host has it) when the host can emulate one;
+    /// on x86 the clock virt-install sets (`<clock offset='utc'>`, local time
+    /// for Windows; timers rtc catchup, pit delay, no hpet) and suspend to
+    /// memory and disk off (`<pm>`); on q35 and ARM `virt` a `pcie-root` with
+    /// 14 `pcie-root-port`s, for devices plugged in later (unless
+    /// `controllers` gives a pci one).
+    ///
+    /// Differences from virt-install (tests/integration/parity.rs compares
+    /// both tools' XML on the daemon): without `os` (virt-install's
+    /// "generic", which virt-install 4.1 requires to be named) virtscript
+    /// keeps its own defaults: virtio disks and NICs (virt-install: IDE and
+    /// e1000 for an OS it does not know), and a display only for `cdrom`
+    /// installs (virt-install gives every x86 VM SPICE and its devices;
+    /// virtscript keeps its documented headless default there, so scripts
+    /// written for it define the same VMs). The guest agent channel
+    /// is added unless `guest_agent: false` (virt-install: only when the OS
+    /// has virtio-serial). A display listens on 127.0.0.1 explicitly (libvirt's
+    /// default, written out). Windows guests do not get virt-install's
+    /// Hyper-V enlightenments and `hypervclock` by default: give `features:
+    /// #{ hyperv: ... }`. virt-install's unattended installs, `--cloud-init`
+    /// user creation and boot-menu details are not modelled.
     ///
     /// `os`: a libosinfo short id (`"debian11"`, `"fedora36"`, `"win10"`) of
     /// the osinfo database (Debian's `osinfo-db`, in `/usr/share/osinfo` or
@@ -483,6 +518,14 @@ pub mod vm_create_api {
     /// let xml = HOST.create_vm(#{ name: "iso", virt_type: "qemu",
     ///     cdrom: "/var/lib/libvirt/isos/installer.iso", dry_run: true }).final;
     /// assert(xml.contains("<graphics type='spice'") && xml.contains("<model type='qxl'/>"));
+    /// assert(xml.contains("<sound model='ich6'/>") && xml.contains("<input type='tablet' bus='usb'/>"));
+    ///
+    /// // An OS with virtio-gpu, -rng and -balloon gets them, as with virt-install.
+    /// let xml = HOST.create_vm(#{ name: "d11", os: "debian11", virt_type: "qemu",
+    ///     cdrom: "/var/lib/libvirt/isos/installer.iso", rng: "none", sound: "none",
+    ///     dry_run: true }).final;
+    /// assert(xml.contains("<model type='virtio'/>") && xml.contains("<memballoon model='virtio'/>"));
+    /// assert(!xml.contains("<rng") && !xml.contains("<sound"));
     ///
     /// let vm = HOST.define_vm(#{ name: "deb", os: "debian11", import: true,
     ///     disks: [#{ pool: "default-pool" }] });   // the size osinfo recommends
@@ -493,13 +536,13 @@ pub mod vm_create_api {
     ///
     /// Devices, each a short form or a map of libvirt's fields (an unknown
     /// name is refused with "did you mean" and the names libvirt knows):
-    /// `graphics` (`"none"`, the default but for a `cdrom` install, `"vnc"`, `"spice"`, or `#{ type,
+    /// `graphics` (`"none"`, the default without `os` but for a `cdrom` install, `"vnc"`, `"spice"`, or `#{ type,
     /// listen, port, password }`: listening on 127.0.0.1 and a free port
     /// unless given; the password is never shown, not in `dry_run`'s XML nor
     /// in `vm.xml`; spice adds its agent channel), `video` (`"virtio"`,
     /// `"qxl"`, `"vga"`, `"cirrus"`, `"bochs"`, `"ramfb"`, `"none"`, or
     /// `#{ model, vram, heads, accel3d }`), `sound` (`"ich9"`, `"ich6"`,
-    /// `"ac97"`, `"es1370"`, `"sb16"`, `"usb"`, `"ich7"`, or `#{ model, codec }`),
+    /// `"ac97"`, `"es1370"`, `"sb16"`, `"usb"`, `"ich7"`, `"none"`, or `#{ model, codec }`),
     /// `console` (the console's target: `"serial"`, the default, on the serial
     /// port, or `"virtio"`; the serial port stays), `controllers` (`[#{ type,
     /// model, index, ports, vectors, queues }]`; types usb, scsi,
@@ -507,8 +550,8 @@ pub mod vm_create_api {
     /// (`[#{ source, target, driver: "9p" | "virtiofs", readonly, accessmode }]`:
     /// a host directory under the same rule as disk files, mounted by the tag
     /// `target`; virtiofs makes the memory shared, as it needs), `tpm`
-    /// (`"emulator"`: a TPM 2.0 by swtpm, tpm-crb on x86; or `#{ model, version }`),
-    /// `rng` (`"/dev/urandom"`, `"/dev/random"`, `"/dev/hwrng"`, `"builtin"`, or
+    /// (`"emulator"`: a TPM 2.0 by swtpm, tpm-crb on x86; `"none"`; or `#{ model, version }`),
+    /// `rng` (`"/dev/urandom"`, `"/dev/random"`, `"/dev/hwrng"`, `"builtin"`, `"none"`, or
     /// `#{ model, backend, rate }`), `watchdog` (`"i6300esb"`, `"ib700"`,
     /// `"diag288"`, `"itco"`, or `#{ model, action }`), `memballoon` (`"virtio"`,
     /// libvirt's default, or `"none"`), `features` (`#{ acpi, apic, pae, smm,

@@ -516,6 +516,200 @@ impl Memballoon {
     }
 }
 
+// ---------------------------------------------------------------- input, redirdev
+
+/// `<input type='tablet|mouse|keyboard|passthrough|evdev' bus='usb|ps2|virtio'/>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Input {
+    pub input_type: String,
+    pub bus: Option<String>,
+}
+
+impl Input {
+    pub fn from_element(el: &Element) -> Input {
+        Input {
+            input_type: attr(el, "type").unwrap_or_default(),
+            bus: attr(el, "bus"),
+        }
+    }
+
+    pub fn apply_to(&self, el: &mut Element) {
+        let cur = Input::from_element(el);
+        if cur.input_type != self.input_type || el.attr("type").is_none() {
+            el.set_attr("type", self.input_type.clone());
+        }
+        if cur.bus != self.bus {
+            set_opt(el, "bus", self.bus.as_deref());
+        }
+    }
+
+    pub fn to_element(&self) -> Element {
+        let mut el = Element::new("input");
+        self.apply_to(&mut el);
+        el
+    }
+}
+
+/// `<redirdev bus='usb' type='spicevmc'/>`: a USB device of the SPICE
+/// client, redirected into the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Redirdev {
+    pub bus: String,
+    /// `spicevmc`, `tcp`.
+    pub redir_type: String,
+}
+
+impl Redirdev {
+    pub fn spice_usb() -> Redirdev {
+        Redirdev {
+            bus: "usb".into(),
+            redir_type: "spicevmc".into(),
+        }
+    }
+
+    pub fn from_element(el: &Element) -> Redirdev {
+        Redirdev {
+            bus: attr(el, "bus").unwrap_or_default(),
+            redir_type: attr(el, "type").unwrap_or_default(),
+        }
+    }
+
+    pub fn apply_to(&self, el: &mut Element) {
+        let cur = Redirdev::from_element(el);
+        if cur.redir_type != self.redir_type && el.attr("type").is_some() {
+            // Another kind's source is not this one's.
+            *el = Element::new("redirdev");
+        }
+        if el.attr("bus") != Some(self.bus.as_str()) {
+            el.set_attr("bus", self.bus.clone());
+        }
+        if el.attr("type") != Some(self.redir_type.as_str()) {
+            el.set_attr("type", self.redir_type.clone());
+        }
+    }
+
+    pub fn to_element(&self) -> Element {
+        let mut el = Element::new("redirdev");
+        self.apply_to(&mut el);
+        el
+    }
+}
+
+// ---------------------------------------------------------------- clock, pm
+
+/// `<timer name tickpolicy present/>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Timer {
+    pub name: String,
+    pub tickpolicy: Option<String>,
+    pub present: Option<bool>,
+}
+
+/// `<clock offset='utc|localtime'>` with its timers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Clock {
+    pub offset: String,
+    pub timers: Vec<Timer>,
+}
+
+impl Clock {
+    /// virt-install's x86 clock: RTC catch-up, PIT delay, no HPET.
+    pub fn x86(offset: &str) -> Clock {
+        let timer = |name: &str, tick: Option<&str>, present: Option<bool>| Timer {
+            name: name.into(),
+            tickpolicy: tick.map(str::to_owned),
+            present,
+        };
+        Clock {
+            offset: offset.into(),
+            timers: vec![
+                timer("rtc", Some("catchup"), None),
+                timer("pit", Some("delay"), None),
+                timer("hpet", None, Some(false)),
+            ],
+        }
+    }
+
+    pub fn from_element(el: &Element) -> Clock {
+        Clock {
+            offset: attr(el, "offset").unwrap_or_else(|| "utc".into()),
+            timers: el
+                .children_named("timer")
+                .map(|t| Timer {
+                    name: attr(t, "name").unwrap_or_default(),
+                    tickpolicy: attr(t, "tickpolicy"),
+                    present: t.attr("present").map(|p| p == "yes"),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn apply_to(&self, el: &mut Element) {
+        if Clock::from_element(el) == *self && el.attr("offset").is_some() {
+            return;
+        }
+        el.set_attr("offset", self.offset.clone());
+        if Clock::from_element(el).timers != self.timers {
+            el.remove_elements(|e| e.name == "timer");
+            for t in &self.timers {
+                let mut te = Element::new("timer").with_attr("name", t.name.clone());
+                if let Some(p) = &t.tickpolicy {
+                    te.set_attr("tickpolicy", p.clone());
+                }
+                if let Some(p) = t.present {
+                    te.set_attr("present", if p { "yes" } else { "no" });
+                }
+                el.push(te);
+            }
+        }
+    }
+}
+
+/// `<pm><suspend-to-mem enabled/><suspend-to-disk enabled/></pm>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pm {
+    pub suspend_to_mem: Option<bool>,
+    pub suspend_to_disk: Option<bool>,
+}
+
+impl Pm {
+    pub fn from_element(el: &Element) -> Pm {
+        let read = |n: &str| {
+            el.child(n)
+                .and_then(|c| c.attr("enabled"))
+                .map(|v| v == "yes")
+        };
+        Pm {
+            suspend_to_mem: read("suspend-to-mem"),
+            suspend_to_disk: read("suspend-to-disk"),
+        }
+    }
+
+    pub fn apply_to(&self, el: &mut Element) {
+        for (name, value) in [
+            ("suspend-to-mem", self.suspend_to_mem),
+            ("suspend-to-disk", self.suspend_to_disk),
+        ] {
+            let cur = el
+                .child(name)
+                .and_then(|c| c.attr("enabled"))
+                .map(|v| v == "yes");
+            if cur == value {
+                continue;
+            }
+            match value {
+                Some(on) => {
+                    el.ensure_child(name)
+                        .set_attr("enabled", if on { "yes" } else { "no" });
+                }
+                None => {
+                    el.remove_elements(|e| e.name == name);
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- features
 
 /// The order of `<features>` children in libvirt's output.

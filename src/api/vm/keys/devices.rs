@@ -315,11 +315,13 @@ pub const SOUND_MODELS: &[&str] = &[
 ];
 
 /// `sound`: a model (`"ich9"`, `"ac97"`...) or `#{ model, codec }` (`codec`:
-/// `duplex`, `micro`, `output`, for the ich models).
+/// `duplex`, `micro`, `output`, for the ich models); `"none"`: no sound
+/// device (and none by default with SPICE).
 pub fn sound(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
     let key = f.name("sound");
     let s = match form(f, "sound")? {
         None => None,
+        Some(Form::Short(s)) if s == "none" => None,
         Some(Form::Short(s)) => {
             known_name(&key, &s, "sound model", SOUND_MODELS)?;
             Some(Sound {
@@ -538,6 +540,7 @@ pub fn controllers(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
             ports,
             vectors,
             queues,
+            master_startport: None,
         });
     }
     d.controllers = out;
@@ -705,7 +708,7 @@ pub const TPM_MODELS: &[&str] = &["tpm-crb", "tpm-tis", "tpm-spapr", "spapr-tpm-
 
 /// `tpm`: `"emulator"` (a TPM 2.0 emulated by swtpm: tpm-crb on x86,
 /// tpm-spapr on ppc64, tpm-tis elsewhere) or `#{ model, version }`
-/// (`"2.0"` or `"1.2"`).
+/// (`"2.0"` or `"1.2"`); `"none"`: no TPM (and none by default with UEFI).
 pub fn tpm(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
     let key = f.name("tpm");
     let (model, version) = match form(f, "tpm")? {
@@ -713,8 +716,12 @@ pub fn tpm(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
             d.tpms.clear();
             return Ok(());
         }
+        Some(Form::Short(s)) if s == "none" => {
+            d.tpms.clear();
+            return Ok(());
+        }
         Some(Form::Short(s)) => {
-            known_name(&key, &s, "TPM backend", &["emulator"])?;
+            known_name(&key, &s, "TPM backend", &["emulator", "none"])?;
             (None, None)
         }
         Some(Form::Full(m)) => {
@@ -784,13 +791,17 @@ const RNG_SOURCES: &[&str] = &["/dev/urandom", "/dev/random", "/dev/hwrng", "bui
 
 /// `rng`: a virtio RNG fed from `"/dev/urandom"`, `"/dev/random"`,
 /// `"/dev/hwrng"` or QEMU's own `"builtin"`, or `#{ model, backend, rate }`
-/// (`rate`: bytes per second, or `#{ bytes, period }` with the period in ms).
+/// (`rate`: bytes per second, or `#{ bytes, period }` with the period in ms);
+/// `"none"`: no RNG (and none by default).
 pub fn rng(f: &Fields, d: &mut Domain) -> Result<(), ScriptError> {
     let key = f.name("rng");
     let rng = match form(f, "rng")? {
         None => None,
+        Some(Form::Short(s)) if s == "none" => None,
         Some(Form::Short(s)) => {
-            known_name(&key, &s, "random number source", RNG_SOURCES)?;
+            let mut known = RNG_SOURCES.to_vec();
+            known.push("none");
+            known_name(&key, &s, "random number source", &known)?;
             Some(rng_of("virtio".into(), s, None))
         }
         Some(Form::Full(m)) => {

@@ -304,33 +304,55 @@ impl Platform {
         self.is_virt_machine()
     }
 
-    /// The default display of an install from an ISO, as virt-install's:
-    /// SPICE when the host lists it (with qxl video, else virtio, else vga),
-    /// else VNC, on x86 and ppc64 only (elsewhere the serial console);
-    /// `None` when the host lists neither.
-    pub fn default_display(&self) -> Option<(String, Option<String>)> {
+    /// Whether the host emulates a TPM (swtpm) for this platform
+    /// (domcapabilities.py `supports_tpm_emulator`).
+    pub fn supports_tpm_emulator(&self) -> bool {
+        let models = self.caps.tpm.values("model");
+        if self.arch == "armv7l" && models == ["tpm-tis"] {
+            return false;
+        }
+        self.caps.tpm.supported && !models.is_empty() && self.caps.tpm.has("backendModel", "emulator")
+    }
+
+    /// The video model of a display when none is given (video.py
+    /// `default_model`): virtio on ARM/RISC-V `virt` and s390x, vga on
+    /// pseries; elsewhere virtio when the guest OS (`os`) supports
+    /// virtio-gpu, qxl with SPICE on x86, bochs with UEFI, else vga; only
+    /// models the host lists (`None` when it lists no video at all).
+    pub fn default_video(&self, spice: bool, uefi: bool) -> Option<String> {
+        if !self.caps.video.supported {
+            return None;
+        }
+        let has = |m: &str| self.caps.video_models().iter().any(|x| x == m);
+        let model = if self.machine.starts_with("pseries") {
+            "vga"
+        } else if self.is_virt_machine()
+            || self.arch.starts_with("s390")
+            || (has("virtio") && self.os.as_ref().is_some_and(|o| o.virtio_gpu))
+        {
+            "virtio"
+        } else if self.is_x86() && spice && has("qxl") {
+            "qxl"
+        } else if uefi && has("bochs") {
+            "bochs"
+        } else {
+            "vga"
+        };
+        Some(model.to_owned())
+    }
+
+    /// The default display, as virt-install's: SPICE when the host lists
+    /// it, else VNC, on x86 and ppc64 only (elsewhere the serial console);
+    /// `None` when the host lists neither. Its video is [`Self::default_video`].
+    pub fn default_display(&self) -> Option<String> {
         if !(self.is_x86() || self.arch.starts_with("ppc64")) || !self.caps.graphics.supported {
             return None;
         }
         let types = self.caps.graphics_types();
-        let kind = ["spice", "vnc"]
+        ["spice", "vnc"]
             .into_iter()
-            .find(|t| types.iter().any(|x| x == t))?;
-        let models = self.caps.video_models();
-        let prefer: &[&str] = if kind == "spice" && self.is_x86() {
-            &["qxl", "virtio", "vga"]
-        } else {
-            &["virtio", "vga"]
-        };
-        let video = if self.caps.video.supported {
-            prefer
-                .iter()
-                .find(|m| models.iter().any(|x| x == *m))
-                .map(|m| m.to_string())
-        } else {
-            None
-        };
-        Some((kind.to_owned(), video))
+            .find(|t| types.iter().any(|x| x == t))
+            .map(str::to_owned)
     }
 }
 
@@ -359,9 +381,12 @@ mod tests {
         assert!(arm.needs_efi());
         assert!(arm.check_bus("bus", "ide").is_err());
         assert_eq!(arm.default_display(), None);
-        assert_eq!(
-            q35.default_display(),
-            Some(("spice".into(), Some("qxl".into())))
-        );
+        assert_eq!(q35.default_display(), Some("spice".into()));
+        // Without an OS that has virtio-gpu: qxl with SPICE, bochs with UEFI, else vga.
+        assert_eq!(q35.default_video(true, false), Some("qxl".into()));
+        assert_eq!(q35.default_video(false, true), Some("bochs".into()));
+        assert_eq!(q35.default_video(false, false), Some("vga".into()));
+        assert_eq!(arm.default_video(false, true), Some("virtio".into()));
+        assert!(q35.supports_tpm_emulator());
     }
 }

@@ -2,6 +2,7 @@
 //! BEFORE anything is created. Errors name the field and the value.
 mod caps;
 mod cpu;
+mod defaults;
 mod disks;
 mod hostdevs;
 mod install;
@@ -18,7 +19,7 @@ use virt::connect::Connect;
 use super::keys;
 use crate::api::args::Fields;
 use crate::api::error::ScriptError;
-use crate::xml::domain::{CharDev, Controller, Domain, Graphics, Video};
+use crate::xml::domain::{CharDev, Controller, Domain, Graphics};
 use crate::xml::tree::Element;
 
 pub use caps::{platform, Platform};
@@ -541,11 +542,12 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
         ));
     }
 
-    // An ISO install without `graphics` gets a display, as with virt-install
-    // (caps::default_display); elsewhere, and where the host has none, the
-    // serial console every VM has.
-    if !f.has("graphics") && method == "cdrom" {
-        if let Some((kind, video)) = platform.default_display() {
+    // A display without `graphics`, as with virt-install
+    // (caps::default_display): for an ISO install, and for every VM whose
+    // `os` is given; elsewhere, and where the host has none, the serial
+    // console every VM has.
+    if !f.has("graphics") && (method == "cdrom" || platform.os.is_some()) {
+        if let Some(kind) = platform.default_display() {
             d.graphics.push(Graphics {
                 graphics_type: kind.clone(),
                 autoport: Some(true),
@@ -553,12 +555,6 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
                 listen: Some("127.0.0.1".into()),
                 passwd: None,
             });
-            if let Some(model) = video.filter(|_| d.videos.is_empty()) {
-                d.videos.push(Video {
-                    model,
-                    ..Video::default()
-                });
-            }
             if kind == "spice" && !d.channels.iter().any(|c| c.char_type == "spicevmc") {
                 d.channels.push(keys::spice_vdagent());
             }
@@ -593,6 +589,9 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     }
 
     hostdevs::apply(conn, &f, &mut d)?;
+    // What virt-install adds besides (video, input, USB, RNG, balloon, TPM,
+    // clock, pm, PCIe ports, SPICE's sound and USB redirection).
+    defaults::apply(&f, &platform, &mut d);
 
     if conn.lookup_domain_by_name(&name).is_ok() {
         return Err(ScriptError::invalid(

@@ -29,6 +29,16 @@ pub struct OsProfile {
     pub ram: Option<u64>,
     pub n_cpus: Option<u64>,
     pub storage: Option<u64>,
+    /// virtio1.0-gpu (virt-install's `supports_virtiogpu`: virtio video).
+    pub virtio_gpu: bool,
+    /// virtio-rng (a default `<rng>` from /dev/urandom).
+    pub virtio_rng: bool,
+    /// virtio-balloon (a default `<memballoon model='virtio'>`).
+    pub virtio_balloon: bool,
+    /// qemu-xhci (a USB 3 controller, else the ICH9 USB 2 set).
+    pub usb3: bool,
+    /// Keeps its clock in local time (Windows, Solaris), else UTC.
+    pub localtime: bool,
 }
 
 /// The database folder: `$OSINFO_SYSTEM_DIR`, else `/usr/share/osinfo`.
@@ -161,6 +171,18 @@ const VIRTIO_NET: &[&str] = &[
 /// virtio1.0-net, virt-install's proxy for virtio 1.0 as a whole.
 const VIRTIO1: &[&str] = &["http://pcisig.com/pci/1af4/1041"];
 const CHIPSET_Q35: &[&str] = &["http://qemu.org/chipset/x86/q35"];
+// The ids of virtinst/osdict.py's supports_virtiogpu, _virtiorng,
+// _virtioballoon and _usb3.
+const VIRTIO_GPU: &[&str] = &["http://pcisig.com/pci/1af4/1050"];
+const VIRTIO_RNG: &[&str] = &[
+    "http://pcisig.com/pci/1af4/1005",
+    "http://pcisig.com/pci/1af4/1044",
+];
+const VIRTIO_BALLOON: &[&str] = &[
+    "http://pcisig.com/pci/1af4/1002",
+    "http://pcisig.com/pci/1af4/1045",
+];
+const USB3: &[&str] = &["http://pcisig.com/pci/1b36/0004"];
 
 impl Index {
     /// The OS by short id.
@@ -199,6 +221,22 @@ impl Index {
             }
         }
         out
+    }
+
+    /// The OS's family, or the nearest ancestor's.
+    fn family_of(&self, os: &OsinfoOs) -> Option<String> {
+        let mut current = os.clone();
+        for _ in 0..32 {
+            if let Some(f) = &current.family {
+                return Some(f.clone());
+            }
+            current = current
+                .derives_from
+                .first()
+                .and_then(|id| self.by_id.get(id))
+                .and_then(|p| load(p))?;
+        }
+        None
     }
 
     /// The entry whose resources apply (`inherit='true'` follows derives-from).
@@ -243,6 +281,13 @@ impl Index {
             ram: res.recommended_value(arch, |r: &Resources| r.ram),
             n_cpus: res.recommended_value(arch, |r: &Resources| r.n_cpus.map(u64::from)),
             storage: res.recommended_value(arch, |r: &Resources| r.storage),
+            virtio_gpu: any(VIRTIO_GPU),
+            virtio_rng: any(VIRTIO_RNG),
+            virtio_balloon: any(VIRTIO_BALLOON),
+            usb3: any(USB3),
+            localtime: self.family_of(os).is_some_and(|f| {
+                matches!(f.as_str(), "win9x" | "winnt" | "win16" | "solaris")
+            }),
         }
     }
 
@@ -426,6 +471,11 @@ mod tests {
         );
         let p = ix.profile(&os, "debian11", "x86_64");
         assert!(p.virtio_block && p.virtio_net, "{p:?}");
+        // What virt-install adds for debian11: virtio video, RNG, balloon, USB 3.
+        assert!(p.virtio_gpu && p.virtio_rng && p.virtio_balloon && p.usb3, "{p:?}");
+        assert!(!p.localtime);
+        let win = ix.get("win10").expect("win10 in osinfo-db");
+        assert!(ix.profile(&win, "win10", "x86_64").localtime);
         assert_eq!(ix.closest("debain11"), Some("debian11"));
         assert_eq!(leading_literal(r"^Debian 11.\d+"), "Debian 11");
         assert_eq!(leading_literal("Fedora-S?-dvd"), "Fedora-");
