@@ -400,6 +400,20 @@ fn live_dry_runs_match_virt_install() {
         ("both", "input", "tablet,usb", ""),
         ("both", "redirdev", "usb,spicevmc usb,spicevmc", ""),
         ("both", "features", "acpi,apic,vmport=off", "acpi,apic"),
+        // No USB controller without a display, and libvirt's own clock and pm.
+        (
+            "both",
+            "usb_controllers",
+            "ich9-ehci1,- ich9-uhci1,- ich9-uhci2,- ich9-uhci3,-",
+            "",
+        ),
+        (
+            "both",
+            "clock",
+            "utc rtc,catchup,- pit,delay,- hpet,-,no",
+            "utc ",
+        ),
+        ("both", "pm", "suspend-to-mem=no,suspend-to-disk=no", ""),
     ];
     let cases = [
         Case {
@@ -487,6 +501,14 @@ fn live_dry_runs_match_virt_install() {
             differs: vec![
                 ("final", "disks", "disk:ide:hda", "disk:virtio:vda"),
                 ("final", "channels", "", "org.qemu.guest_agent.0"),
+                // Without os: libvirt's own clock and pm.
+                (
+                    "final",
+                    "clock",
+                    "utc rtc,catchup,- pit,delay,- hpet,-,no",
+                    "utc ",
+                ),
+                ("final", "pm", "suspend-to-mem=no,suspend-to-disk=no", ""),
             ],
         },
         Case {
@@ -668,7 +690,8 @@ fn without_os_the_platform_defaults_only() {
     assert_eq!(fact(&iso, "rng"), "");
     assert_eq!(fact(&iso, "memballoon"), "");
     assert_eq!(fact(&iso, "pci"), "root=0 ports=0");
-    assert_eq!(fact(&iso, "pm"), "suspend-to-mem=no,suspend-to-disk=no");
+    // Without os, libvirt's own pm and clock.
+    assert_eq!(fact(&iso, "pm"), "");
     let vnc = dry_facts(&format!("name: \"v\", {IMPORT}, graphics: \"vnc\""));
     assert_eq!(fact(&vnc, "video"), "vga");
     let efi = dry_facts(&format!(
@@ -684,8 +707,14 @@ fn without_os_the_platform_defaults_only() {
         ),
         ("", "", "")
     );
+    assert_eq!(fact(&headless, "usb_controllers"), "", "no display, no USB");
+    // Spare PCIe ports come with os (libvirt adds the ports a q35 VM needs).
     let q35 = dry_facts(&format!("name: \"q\", {IMPORT}, machine: \"q35\""));
-    assert_eq!(fact(&q35, "pci"), PORTS14);
+    assert_eq!(fact(&q35, "pci"), "root=0 ports=0");
+    let q35_os = dry_facts(&format!(
+        "name: \"q\", {IMPORT}, machine: \"q35\", os: \"debian11\""
+    ));
+    assert_eq!(fact(&q35_os, "pci"), PORTS14);
 }
 
 /// A Windows guest keeps its clock in local time; ARM `virt` gets a USB

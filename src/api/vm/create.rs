@@ -485,7 +485,9 @@ pub mod vm_create_api {
     /// e1000 for an OS it does not know), and a display only for `cdrom`
     /// installs (virt-install gives every x86 VM SPICE and its devices;
     /// virtscript keeps its documented headless default there, so scripts
-    /// written for it define the same VMs). The guest agent channel
+    /// written for it define the same VMs), and no USB controller (unless a
+    /// display needs one), clock timers, pm or spare PCIe ports (libvirt's
+    /// defaults apply; tiny and many-guest VMs stay light). The guest agent channel
     /// is added unless `guest_agent: false` (virt-install: only when the OS
     /// has virtio-serial). A display listens on 127.0.0.1 explicitly (libvirt's
     /// default, written out). Windows guests do not get virt-install's

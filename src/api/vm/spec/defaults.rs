@@ -7,10 +7,12 @@
 //! devices (tablet, keyboard, SPICE redirection), as virt-install's
 //! `--controller usb,model=none`.
 //!
-//! What depends on the guest OS (virtio video, RNG, balloon, USB 3, the
-//! clock's offset) is applied only when the spec gives `os`; without it the
-//! platform rules apply and libvirt's own defaults fill the rest (see the
-//! "Differences from virt-install" list in create_vm's documentation).
+//! Only a spec that gives `os` gets them all (virtio video, RNG, balloon,
+//! USB 3 by the OS; clock, pm and spare PCIe ports by the platform). Without
+//! `os`, a VM keeps virtscript's documented defaults and libvirt's: only a
+//! display brings its devices (video, tablet, the USB controller they need,
+//! SPICE's sound and redirection). See "Differences from virt-install" in
+//! create_vm's documentation.
 use super::caps::Platform;
 use crate::api::args::Fields;
 use crate::xml::domain::{Clock, Controller, Domain, Input, Memballoon, Pm, Redirdev, Rng, Sound, Tpm, Video};
@@ -81,7 +83,8 @@ pub fn apply(f: &Fields, p: &Platform, d: &mut Domain) {
             });
         }
     }
-    if !d.controllers.iter().any(|c| c.controller_type == "usb") {
+    let display = !d.graphics.is_empty();
+    if (os.is_some() || display) && !d.controllers.iter().any(|c| c.controller_type == "usb") {
         d.controllers.extend(usb_controllers(p));
     }
     let usb_off = usb_disabled(d);
@@ -129,7 +132,7 @@ pub fn apply(f: &Fields, p: &Platform, d: &mut Domain) {
             version: None,
         });
     }
-    if x86 {
+    if x86 && os.is_some() {
         if d.clock.is_none() {
             let localtime = os.is_some_and(|o| o.localtime);
             d.clock = Some(Clock::x86(if localtime { "localtime" } else { "utc" }));
@@ -143,7 +146,7 @@ pub fn apply(f: &Fields, p: &Platform, d: &mut Domain) {
     }
     // PCIe slots for devices plugged in later (q35 and `virt`).
     let pcie = p.machine.contains("q35") || p.is_virt_machine();
-    if pcie && !d.controllers.iter().any(|c| c.controller_type == "pci") {
+    if pcie && os.is_some() && !d.controllers.iter().any(|c| c.controller_type == "pci") {
         d.controllers.push(controller("pci", "pcie-root"));
         for _ in 0..PCIE_ROOT_PORTS {
             d.controllers.push(controller("pci", "pcie-root-port"));
