@@ -69,7 +69,7 @@ fn edit_keys() -> Vec<EditKey> {
     keys
 }
 
-/// The device keys (`keys/devices.rs`), shown as the spec takes them.
+/// The device keys (`keys/devices/`), shown as the spec takes them.
 fn device_keys() -> Vec<EditKey> {
     let key = |name, show, apply| EditKey {
         name,

@@ -308,7 +308,7 @@ pub fn plan(conn: &Connect, spec: &Map) -> Result<Plan, ScriptError> {
     let install = install::read_install(&f)?;
     let boot = f.array("boot")?.is_some();
     let networks = f.array("networks")?;
-    // The device keys (keys/devices.rs); the TPM's model follows the arch.
+    // The device keys (keys/devices/); the TPM's model follows the arch.
     d.os.arch = arch.clone();
     for apply in [
         keys::graphics,
