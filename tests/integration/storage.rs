@@ -555,3 +555,23 @@ print("ok");
     .stdout_has("ok")
     .stderr_has("removed volume default-pool/copy.raw: its copy was interrupted");
 }
+
+#[test]
+fn a_volume_clone_can_be_fully_allocated_but_not_linked_so() {
+    Script::new(
+        r#"
+let p = HOST.pool("default-pool");
+let raw = p.create_volume(#{ name: "src.raw", capacity: "64M", format: "raw" });
+let thin = raw.clone("thin.raw");
+let thick = raw.clone("thick.raw", #{ sparse: false });
+assert_eq(thick.allocation, thick.capacity);
+assert(thin.allocation < thin.capacity, `${thin.allocation}`);
+let n = p.volumes().len();
+raw.clone("overlay.qcow2", #{ mode: "linked", sparse: false });
+"#,
+    )
+    .run()
+    .code(1)
+    .stderr_has("sparse: asks for a fully allocated copy, and mode \"linked\" makes an overlay that stores only the changes; use mode \"full\" (or \"auto\")")
+    .stderr_has("script.rhai:9:");
+}

@@ -350,9 +350,10 @@ fn clone_impl(
     let mode_text = f.string("mode").at(ctx)?;
     let pool_given = f.raw("pool");
     let capacity_given = f.raw("capacity");
+    let sparse = f.boolean("sparse").at(ctx)?.unwrap_or(true);
     f.finish().at(ctx)?;
     let mode_text = mode_text.unwrap_or_else(|| "auto".into());
-    let Some(mode) = CloneMode::parse(&mode_text) else {
+    let Some(mut mode) = CloneMode::parse(&mode_text) else {
         return Err(ScriptError::invalid(
             "mode",
             &mode_text,
@@ -360,6 +361,11 @@ fn clone_impl(
         )
         .at(ctx));
     };
+    if !sparse {
+        check_nonsparse("mode", mode, &mode_text).at(ctx)?;
+        // A reflink shares blocks: a fully allocated copy is a full one.
+        mode = CloneMode::Full;
+    }
     let target = match pool_given {
         None => src.pool().script(ctx)?,
         Some(v) => {
@@ -402,6 +408,7 @@ fn clone_impl(
         new_name,
         CloneHow {
             capacity,
+            sparse,
             ..CloneHow::mode(mode)
         },
     )?;
@@ -412,6 +419,24 @@ fn clone_impl(
         Some(Box::new(move || undo.delete(0))),
     );
     Ok(vol)
+}
+
+/// `sparse: false` (a fully allocated copy) with the mode `key` chose:
+/// refused for the modes that copy no data (`linked` stores only changes,
+/// `reflink` shares the source's blocks).
+pub(crate) fn check_nonsparse(key: &str, mode: CloneMode, mode_text: &str) -> Result<(), ScriptError> {
+    let why = match mode {
+        CloneMode::Linked => "makes an overlay that stores only the changes",
+        CloneMode::Reflink => "shares the source's blocks",
+        CloneMode::Auto | CloneMode::Full => return Ok(()),
+    };
+    Err(ScriptError::invalid(
+        "sparse",
+        "false",
+        format!(
+            "asks for a fully allocated copy, and {key} \"{mode_text}\" {why}; use {key} \"full\" (or \"auto\")"
+        ),
+    ))
 }
 
 /// How [`clone_volume`] copies.
@@ -531,7 +556,9 @@ pub mod volume_clone_api {
     /// `"full"` (an independent sparse copy), `"linked"` (a qcow2 overlay backed by this
     /// volume: instant and tiny, but tied to it) or `"reflink"` (a filesystem copy-on-write
     /// clone, an error where the filesystem cannot); `capacity: "20G"` grows the clone in
-    /// the same step; `pool` puts it in another pool (a Pool or a name).
+    /// the same step; `pool` puts it in another pool (a Pool or a name); `sparse: false`
+    /// makes a fully allocated copy (allocation = capacity; `virsh vol-clone
+    /// --prealloc-metadata` for qcow2), with `mode` `"auto"` or `"full"`.
     ///
     /// ```rhai
     /// let pool = HOST.pool("default-pool");
@@ -539,6 +566,9 @@ pub mod volume_clone_api {
     /// let vm = base.clone("vm1.qcow2", #{ mode: "linked", capacity: "20G" });
     /// assert_eq(vm.backing.path, base.path);
     /// assert_eq(vm.capacity, 20 * 1024 * 1024 * 1024);
+    /// let raw = pool.create_volume(#{ name: "data.raw", capacity: "64M", format: "raw" });
+    /// let thick = raw.clone("data-thick.raw", #{ sparse: false });
+    /// assert_eq(thick.allocation, thick.capacity);
     /// ```
     #[rhai_fn(name = "clone", pure, return_raw)]
     pub fn clone_opts(

@@ -31,7 +31,7 @@ use super::{Host, Pool};
 use crate::xml::storage::{Size, VolumeXml};
 
 // Reached as `volume::…` from VMs.
-pub(crate) use clone::{clone_volume, CloneHow};
+pub(crate) use clone::{check_nonsparse, clone_volume, CloneHow};
 pub use clone::CloneMode;
 pub(crate) use delete::delete_quietly;
 

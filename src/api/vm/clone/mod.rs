@@ -158,23 +158,7 @@ pub fn parse_options(f: &Fields) -> Result<CloneOptions, ScriptError> {
         ));
     }
     if !sparse {
-        if let Some(mode) = [CloneMode::Linked, CloneMode::Reflink]
-            .into_iter()
-            .find(|m| *m == storage)
-        {
-            return Err(ScriptError::invalid(
-                "sparse",
-                "false",
-                format!(
-                    "asks for a fully allocated copy, and storage \"{storage_text}\" {}; use storage \"full\" (or \"auto\")",
-                    if mode == CloneMode::Linked {
-                        "makes an overlay that stores only the changes"
-                    } else {
-                        "shares the source's blocks"
-                    }
-                ),
-            ));
-        }
+        crate::api::volume::check_nonsparse("storage", storage, &storage_text)?;
         if preserve_data {
             return Err(ScriptError::invalid(
                 "sparse",
