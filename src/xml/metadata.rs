@@ -115,6 +115,14 @@ pub fn parse_element(xml: &str) -> Result<(Option<String>, Element), String> {
     Ok(strip_ns(&el))
 }
 
+/// Remove `root`'s `<metadata/>` when nothing is left in it (libvirt keeps an
+/// empty one once its last element goes). Returns whether one was removed.
+pub fn drop_empty(root: &mut Element) -> bool {
+    root.remove_elements(|e| {
+        e.name == "metadata" && e.elements().next().is_none() && e.text().trim().is_empty()
+    }) > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

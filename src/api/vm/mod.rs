@@ -108,6 +108,22 @@ pub(crate) fn affect_flags(vm: &Vm, opts: Option<&Fields>) -> Result<u32, Script
     Ok((if live { AFFECT_LIVE } else { 0 }) | (if config { AFFECT_CONFIG } else { 0 }))
 }
 
+/// The domain's metadata element in namespace `ns` (without its prefix),
+/// `None` when it has none; `flags` picks the live or persistent definition.
+pub(crate) fn metadata_element(
+    dom: &RawDomain,
+    ns: &str,
+    flags: u32,
+) -> Result<Option<Element>, virt::error::Error> {
+    match dom.metadata(sys::VIR_DOMAIN_METADATA_ELEMENT as i32, Some(ns), flags) {
+        Ok(xml) => Ok(crate::xml::metadata::parse_element(&xml)
+            .ok()
+            .map(|(_, el)| el)),
+        Err(e) if e.code() == virt::error::ErrorNumber::NoDomainMetadata.into() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn domain_xml(dom: &RawDomain, inactive: bool) -> Result<String, virt::error::Error> {
     let flags = if inactive {
         sys::VIR_DOMAIN_XML_INACTIVE | sys::VIR_DOMAIN_XML_SECURE
@@ -404,11 +420,7 @@ pub mod vm_api {
         use crate::xml::metadata as meta;
         let wanted = crate::api::metadata::metadata_arg(&ctx, ns_uri, &xml)?;
         let kind = sys::VIR_DOMAIN_METADATA_ELEMENT as i32;
-        let current = match vm.raw.metadata(kind, Some(ns_uri), 0) {
-            Ok(x) => meta::parse_element(&x).ok().map(|(_, el)| el),
-            Err(e) if e.code() == virt::error::ErrorNumber::NoDomainMetadata.into() => None,
-            Err(e) => return Err(ScriptError::libvirt(&e).at(&ctx)),
-        };
+        let current = metadata_element(&vm.raw, ns_uri, 0).script(&ctx)?;
         if current.as_ref().map(Element::normalized)
             == wanted.as_ref().map(|(_, el)| el.normalized())
         {

@@ -55,11 +55,8 @@ pub fn remove_scratch(conn: &Connect, paths: &[String]) {
 
 /// The install phase a defined VM has recorded, if any.
 pub fn recorded(dom: &RawDomain) -> Option<InstallPhase> {
-    let kind = sys::VIR_DOMAIN_METADATA_ELEMENT as i32;
-    let xml = dom
-        .metadata(kind, Some(install::NS), sys::VIR_DOMAIN_AFFECT_CONFIG)
-        .ok()?;
-    let (_, el) = metadata::parse_element(&xml).ok()?;
+    let el = crate::api::vm::metadata_element(dom, install::NS, sys::VIR_DOMAIN_AFFECT_CONFIG)
+        .ok()??;
     Some(InstallPhase::from_element(&el))
 }
 
@@ -88,7 +85,7 @@ pub fn start_recorded(
     if let Some(md) = tree.child_mut("metadata") {
         md.remove_elements(|e| metadata::in_namespace(e, install::NS));
     }
-    tree.remove_elements(|e| e.name == "metadata" && e.elements().next().is_none());
+    metadata::drop_empty(&mut tree);
     let started = start_install(conn, dom, &tree.to_xml(), ctx);
     if started.is_ok() {
         clear_record(dom, ctx)?;

@@ -53,11 +53,7 @@ pub struct Intent {
 }
 
 fn read(dom: &RawDomain) -> Result<Option<Element>, virt::error::Error> {
-    match dom.metadata(KIND, Some(STATE_NS), 0) {
-        Ok(xml) => Ok(meta::parse_element(&xml).ok().map(|(_, el)| el)),
-        Err(e) if e.code() == virt::error::ErrorNumber::NoDomainMetadata.into() => Ok(None),
-        Err(e) => Err(e),
-    }
+    crate::api::vm::metadata_element(dom, STATE_NS, 0)
 }
 
 fn write(dom: &RawDomain, state: &Element) -> Result<(), virt::error::Error> {
@@ -85,10 +81,7 @@ fn drop_empty_metadata(dom: &RawDomain) -> Result<(), virt::error::Error> {
     let Ok(mut tree) = Element::parse(&xml) else {
         return Ok(());
     };
-    let removed = tree.remove_elements(|e| {
-        e.name == "metadata" && e.elements().next().is_none() && e.text().trim().is_empty()
-    });
-    if removed > 0 {
+    if meta::drop_empty(&mut tree) {
         dom.connect()?.define_domain_xml(&tree.to_xml())?;
     }
     Ok(())
