@@ -108,6 +108,14 @@ pub(crate) fn affect_flags(vm: &Vm, opts: Option<&Fields>) -> Result<u32, Script
     Ok((if live { AFFECT_LIVE } else { 0 }) | (if config { AFFECT_CONFIG } else { 0 }))
 }
 
+/// The flags that reach every definition the domain has: the running one
+/// (when active) and the persistent one (when defined).
+pub(crate) fn every_definition(dom: &RawDomain) -> Result<u32, virt::error::Error> {
+    let live = if dom.is_active()? { AFFECT_LIVE } else { 0 };
+    let config = if dom.is_persistent()? { AFFECT_CONFIG } else { 0 };
+    Ok(live | config)
+}
+
 /// The domain's metadata element in namespace `ns` (without its prefix),
 /// `None` when it has none; `flags` picks the live or persistent definition.
 pub(crate) fn metadata_element(
@@ -426,13 +434,7 @@ pub mod vm_api {
         {
             return Ok(false);
         }
-        let mut flags = 0;
-        if vm.raw.is_active().script(&ctx)? {
-            flags |= AFFECT_LIVE;
-        }
-        if vm.raw.is_persistent().script(&ctx)? {
-            flags |= AFFECT_CONFIG;
-        }
+        let flags = every_definition(&vm.raw).script(&ctx)?;
         let (text, prefix) = match &wanted {
             Some((p, el)) => (
                 Some(el.to_xml()),

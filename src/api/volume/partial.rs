@@ -25,6 +25,11 @@ use crate::xml::storage::{Size, VolumeXml};
 /// The marker's name is the volume's with this appended.
 pub const SUFFIX: &str = ".virtscript-partial";
 
+/// The name of the marker of a copy to `name`.
+pub fn marker_name(name: &str) -> String {
+    format!("{name}{SUFFIX}")
+}
+
 /// `(pool, volume)` pairs this process is copying now: their markers are not stale.
 static COPYING: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
 
@@ -43,7 +48,7 @@ pub struct Marker {
 pub fn begin(pool: &Pool, name: &str) -> Marker {
     let key = (pool.name(), name.to_owned());
     copying().insert(key.clone());
-    let mut doc = VolumeXml::new(&format!("{name}{SUFFIX}"));
+    let mut doc = VolumeXml::new(&marker_name(name));
     doc.capacity = Some(Size::bytes(0));
     doc.target.format = Some("raw".into());
     let raw = StorageVol::create_xml(&pool.raw, &doc.to_xml(), 0)
@@ -79,7 +84,7 @@ pub fn unless_half_made(
     if name.ends_with(SUFFIX) || copying().contains(&(pool.name(), name.to_owned())) {
         return Ok(Some(vol));
     }
-    let marker = match pool.raw.lookup_storage_vol_by_name(&format!("{name}{SUFFIX}")) {
+    let marker = match pool.raw.lookup_storage_vol_by_name(&marker_name(name)) {
         Ok(m) => m,
         Err(e) if is_code(&e, sys::VIR_ERR_NO_STORAGE_VOL) => return Ok(Some(vol)),
         Err(e) => return Err(e),

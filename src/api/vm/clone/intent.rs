@@ -57,13 +57,7 @@ fn read(dom: &RawDomain) -> Result<Option<Element>, virt::error::Error> {
 }
 
 fn write(dom: &RawDomain, state: &Element) -> Result<(), virt::error::Error> {
-    let mut flags = 0;
-    if dom.is_active()? {
-        flags |= sys::VIR_DOMAIN_AFFECT_LIVE;
-    }
-    if dom.is_persistent()? {
-        flags |= sys::VIR_DOMAIN_AFFECT_CONFIG;
-    }
+    let flags = crate::api::vm::every_definition(dom)?;
     let empty = state.elements().next().is_none();
     let xml = (!empty).then(|| state.to_xml());
     let prefix = (!empty).then_some(STATE_PREFIX);
@@ -232,7 +226,7 @@ pub fn recover(src: &Vm) -> Result<(), ScriptError> {
                         removed.push(format!("volume {pool}/{name}"));
                     }
                     // The marker of its copy, when the copy was in flight.
-                    if let Ok(m) = p.lookup_storage_vol_by_name(&format!("{name}{}", partial::SUFFIX)) {
+                    if let Ok(m) = p.lookup_storage_vol_by_name(&partial::marker_name(name)) {
                         let _ = m.delete(0);
                     }
                 }
